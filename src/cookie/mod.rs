@@ -1,0 +1,1 @@
+//! Cookies (placeholder: being written).

@@ -1,0 +1,751 @@
+//! JSON exactly as Django's `JSONSerializer` writes and reads it.
+//!
+//! Signatures cover the serialized bytes, so tessera cannot use serde_json's output: Python
+//! escapes every non-ASCII character (`\u00e9`, surrogate pairs above U+FFFF), spells floats
+//! with `repr` (`1e+16`, `1e-05`, `100.0`), keeps integers exact at any size, keeps dict
+//! insertion order, and reads the bytes as latin-1 with `NaN`/`Infinity` accepted. [`Value`]
+//! holds what Python's `json` module can hold; it converts to and from any serde type.
+//!
+//! ```
+//! use tessera::json::{self, Value};
+//! let v: Value = json::from_slice(br#"{"b":1,"a":[1.0,1e16,"h\u00e9"]}"#).unwrap();
+//! assert_eq!(json::to_string(&v), r#"{"b":1,"a":[1.0,1e+16,"h\u00e9"]}"#);
+//! ```
+
+use std::fmt::{self, Write as _};
+
+use indexmap::IndexMap;
+use serde::de::{self, DeserializeOwned, MapAccess, SeqAccess, Visitor};
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// An insertion-ordered JSON object, as a Python dict.
+pub type Map = IndexMap<String, Value>;
+
+/// A value as Python's `json` module holds it.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub enum Value {
+    /// `null` (`None`).
+    #[default]
+    Null,
+    /// `true` / `false`.
+    Bool(bool),
+    /// An integer that fits in 64 bits.
+    Int(i64),
+    /// An integer beyond 64 bits, as canonical decimal text (Python ints are unbounded).
+    BigInt(String),
+    /// A float, including NaN and the infinities that Python writes as `NaN`/`Infinity`.
+    Float(f64),
+    /// A string.
+    Str(String),
+    /// An array (Python list).
+    List(Vec<Value>),
+    /// An object (Python dict), in insertion order.
+    Dict(Map),
+}
+
+/// Why JSON text could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("JSONDecodeError: {message} (at byte {offset})")]
+pub struct JsonError {
+    /// What was expected or found.
+    pub message: &'static str,
+    /// Byte offset in the input.
+    pub offset: usize,
+}
+
+/// Why a value could not be converted to or from a Rust type.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConvertError(#[from] serde_json::Error);
+
+impl Value {
+    /// The string, if this is one.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+    /// The integer, if this is one that fits in an `i64`.
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Value::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+    /// The number as a float (ints converted), if this is a number.
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Int(i) => Some(*i as f64),
+            Value::BigInt(s) => s.parse().ok(),
+            Value::Float(f) => Some(*f),
+            _ => None,
+        }
+    }
+    /// The member `key` of a dict; `None` for a missing key or a non-dict.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.as_dict().and_then(|d| d.get(key))
+    }
+    /// The dict, if this is one.
+    pub fn as_dict(&self) -> Option<&Map> {
+        match self {
+            Value::Dict(m) => Some(m),
+            _ => None,
+        }
+    }
+    /// Python truthiness: `None`, `False`, `0`, `0.0`, `""`, `[]` and `{}` are falsy.
+    pub fn is_truthy(&self) -> bool {
+        match self {
+            Value::Null => false,
+            Value::Bool(b) => *b,
+            Value::Int(i) => *i != 0,
+            Value::BigInt(_) => true,
+            Value::Float(f) => *f != 0.0,
+            Value::Str(s) => !s.is_empty(),
+            Value::List(l) => !l.is_empty(),
+            Value::Dict(d) => !d.is_empty(),
+        }
+    }
+
+    /// Converts any serde-serializable value (non-finite floats become `null`, as in serde_json).
+    pub fn from_serialize<T: Serialize + ?Sized>(value: &T) -> Result<Value, ConvertError> {
+        Ok(Value::from(serde_json::to_value(value)?))
+    }
+
+    /// Converts into any serde-deserializable type.
+    pub fn to_deserialize<T: DeserializeOwned>(&self) -> Result<T, ConvertError> {
+        Ok(T::deserialize(serde_json::Value::from(self))?)
+    }
+}
+
+impl From<serde_json::Value> for Value {
+    fn from(v: serde_json::Value) -> Self {
+        match v {
+            serde_json::Value::Null => Value::Null,
+            serde_json::Value::Bool(b) => Value::Bool(b),
+            serde_json::Value::Number(n) => {
+                if let Some(i) = n.as_i64() {
+                    Value::Int(i)
+                } else if let Some(u) = n.as_u64() {
+                    Value::BigInt(u.to_string())
+                } else {
+                    Value::Float(n.as_f64().unwrap_or(f64::NAN))
+                }
+            }
+            serde_json::Value::String(s) => Value::Str(s),
+            serde_json::Value::Array(a) => Value::List(a.into_iter().map(Value::from).collect()),
+            serde_json::Value::Object(o) => {
+                Value::Dict(o.into_iter().map(|(k, v)| (k, Value::from(v))).collect())
+            }
+        }
+    }
+}
+
+impl From<&Value> for serde_json::Value {
+    /// Non-finite floats become `null` and integers beyond `u64` become floats: serde_json
+    /// cannot hold them.
+    fn from(v: &Value) -> Self {
+        match v {
+            Value::Null => serde_json::Value::Null,
+            Value::Bool(b) => serde_json::Value::Bool(*b),
+            Value::Int(i) => serde_json::Value::from(*i),
+            Value::BigInt(s) => match s.parse::<u64>() {
+                Ok(u) => serde_json::Value::from(u),
+                Err(_) => serde_json::Number::from_f64(s.parse().unwrap_or(f64::NAN))
+                    .map_or(serde_json::Value::Null, serde_json::Value::Number),
+            },
+            Value::Float(f) => serde_json::Number::from_f64(*f)
+                .map_or(serde_json::Value::Null, serde_json::Value::Number),
+            Value::Str(s) => serde_json::Value::String(s.clone()),
+            Value::List(l) => serde_json::Value::Array(l.iter().map(Into::into).collect()),
+            Value::Dict(d) => {
+                serde_json::Value::Object(d.iter().map(|(k, v)| (k.clone(), v.into())).collect())
+            }
+        }
+    }
+}
+
+macro_rules! from_scalar {
+    ($($t:ty => $variant:ident),*) => {$(
+        impl From<$t> for Value {
+            fn from(v: $t) -> Self { Value::$variant(v.into()) }
+        }
+    )*};
+}
+from_scalar!(bool => Bool, i64 => Int, i32 => Int, u32 => Int, f64 => Float, String => Str, &str => Str);
+
+static NULL: Value = Value::Null;
+
+impl std::ops::Index<&str> for Value {
+    type Output = Value;
+    /// `value["key"]`: the member, or `Null` when it is missing (as serde_json does).
+    fn index(&self, key: &str) -> &Value {
+        self.get(key).unwrap_or(&NULL)
+    }
+}
+
+impl From<Map> for Value {
+    fn from(m: Map) -> Self {
+        Value::Dict(m)
+    }
+}
+
+impl Serialize for Value {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Value::Null => s.serialize_unit(),
+            Value::Bool(b) => s.serialize_bool(*b),
+            Value::Int(i) => s.serialize_i64(*i),
+            Value::BigInt(t) => match t.parse::<i128>() {
+                Ok(i) => s.serialize_i128(i),
+                Err(_) => s.serialize_f64(t.parse().unwrap_or(f64::NAN)),
+            },
+            Value::Float(f) => s.serialize_f64(*f),
+            Value::Str(t) => s.serialize_str(t),
+            Value::List(l) => {
+                let mut seq = s.serialize_seq(Some(l.len()))?;
+                for v in l {
+                    seq.serialize_element(v)?;
+                }
+                seq.end()
+            }
+            Value::Dict(d) => {
+                let mut map = s.serialize_map(Some(d.len()))?;
+                for (k, v) in d {
+                    map.serialize_entry(k, v)?;
+                }
+                map.end()
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Value;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_unit<E>(self) -> Result<Value, E> {
+                Ok(Value::Null)
+            }
+            fn visit_none<E>(self) -> Result<Value, E> {
+                Ok(Value::Null)
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+                Value::deserialize(d)
+            }
+            fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+                Ok(Value::Bool(b))
+            }
+            fn visit_i64<E>(self, i: i64) -> Result<Value, E> {
+                Ok(Value::Int(i))
+            }
+            fn visit_u64<E>(self, u: u64) -> Result<Value, E> {
+                Ok(i64::try_from(u).map_or_else(|_| Value::BigInt(u.to_string()), Value::Int))
+            }
+            fn visit_i128<E>(self, i: i128) -> Result<Value, E> {
+                Ok(i64::try_from(i).map_or_else(|_| Value::BigInt(i.to_string()), Value::Int))
+            }
+            fn visit_u128<E>(self, u: u128) -> Result<Value, E> {
+                Ok(i64::try_from(u).map_or_else(|_| Value::BigInt(u.to_string()), Value::Int))
+            }
+            fn visit_f64<E>(self, f: f64) -> Result<Value, E> {
+                Ok(Value::Float(f))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+                Ok(Value::Str(s.to_owned()))
+            }
+            fn visit_string<E>(self, s: String) -> Result<Value, E> {
+                Ok(Value::Str(s))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Value, A::Error> {
+                let mut l = Vec::new();
+                while let Some(v) = a.next_element()? {
+                    l.push(v);
+                }
+                Ok(Value::List(l))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Value, A::Error> {
+                let mut m = Map::new();
+                while let Some((k, v)) = a.next_entry::<String, Value>()? {
+                    m.insert(k, v);
+                }
+                Ok(Value::Dict(m))
+            }
+        }
+        d.deserialize_any(V).map_err(de::Error::custom)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing
+// ---------------------------------------------------------------------------------------------
+
+/// Serializes as `json.dumps(v, separators=(",", ":"))` does: compact, ASCII only.
+pub fn to_string(v: &Value) -> String {
+    let mut out = String::with_capacity(64);
+    write_value(&mut out, v);
+    out
+}
+
+fn write_value(out: &mut String, v: &Value) {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(true) => out.push_str("true"),
+        Value::Bool(false) => out.push_str("false"),
+        Value::Int(i) => {
+            let _ = write!(out, "{i}");
+        }
+        Value::BigInt(s) => out.push_str(s),
+        Value::Float(f) => write_float(out, *f),
+        Value::Str(s) => write_str(out, s),
+        Value::List(l) => {
+            out.push('[');
+            for (i, item) in l.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_value(out, item);
+            }
+            out.push(']');
+        }
+        Value::Dict(d) => {
+            out.push('{');
+            for (i, (k, item)) in d.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_str(out, k);
+                out.push(':');
+                write_value(out, item);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// Writes a string with Python's `ensure_ascii` escaping.
+pub fn write_str(out: &mut String, s: &str) {
+    out.push('"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, c) in s.char_indices() {
+        let escape: Option<&str> = match c {
+            '"' => Some("\\\""),
+            '\\' => Some("\\\\"),
+            '\n' => Some("\\n"),
+            '\r' => Some("\\r"),
+            '\t' => Some("\\t"),
+            '\u{8}' => Some("\\b"),
+            '\u{c}' => Some("\\f"),
+            ' '..='~' => continue,
+            _ => None,
+        };
+        out.push_str(&s[start..i]);
+        start = i + c.len_utf8();
+        match escape {
+            Some(e) => out.push_str(e),
+            None => {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    let _ = write!(out, "\\u{unit:04x}");
+                }
+            }
+        }
+    }
+    out.push_str(&s[start..bytes.len()]);
+    out.push('"');
+}
+
+/// Writes a float as Python's `repr` does.
+pub fn write_float(out: &mut String, f: f64) {
+    if f.is_nan() {
+        out.push_str("NaN");
+        return;
+    }
+    if f.is_infinite() {
+        out.push_str(if f > 0.0 { "Infinity" } else { "-Infinity" });
+        return;
+    }
+    // Rust's `{:e}` gives the shortest digits that round-trip, as Python's repr does.
+    let sci = format!("{f:e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let (negative, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => (true, m),
+        None => (false, mantissa),
+    };
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    if negative {
+        out.push('-');
+    }
+    if (-4..16).contains(&exp) {
+        if exp < 0 {
+            out.push_str("0.");
+            for _ in 0..(-exp - 1) {
+                out.push('0');
+            }
+            out.push_str(&digits);
+        } else {
+            let int_len = exp as usize + 1;
+            if digits.len() <= int_len {
+                out.push_str(&digits);
+                for _ in digits.len()..int_len {
+                    out.push('0');
+                }
+                out.push_str(".0");
+            } else {
+                out.push_str(&digits[..int_len]);
+                out.push('.');
+                out.push_str(&digits[int_len..]);
+            }
+        }
+    } else {
+        out.push_str(&digits[..1]);
+        if digits.len() > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        let _ = write!(out, "e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading
+// ---------------------------------------------------------------------------------------------
+
+/// Nesting deeper than this is an error (Python raises `RecursionError` near 1000).
+pub const MAX_DEPTH: usize = 512;
+
+/// Parses bytes as Django does: decoded as latin-1, then Python's `json.loads`.
+pub fn from_slice(input: &[u8]) -> Result<Value, JsonError> {
+    parse(input, false)
+}
+
+/// Parses UTF-8 text with Python's `json.loads` rules (ints and floats kept apart, integers of
+/// any size, `NaN`/`Infinity`, key order kept): for JSON typed by a person or another program.
+pub fn from_str(input: &str) -> Result<Value, JsonError> {
+    parse(input.as_bytes(), true)
+}
+
+fn parse(input: &[u8], utf8: bool) -> Result<Value, JsonError> {
+    let mut p = Parser {
+        s: input,
+        pos: 0,
+        utf8,
+    };
+    p.skip_ws();
+    let v = p.value(0)?;
+    p.skip_ws();
+    if p.pos != input.len() {
+        return Err(p.err("Extra data"));
+    }
+    Ok(v)
+}
+
+struct Parser<'a> {
+    s: &'a [u8],
+    pos: usize,
+    /// Read non-ASCII bytes as UTF-8 (`from_str`) instead of latin-1 (`from_slice`).
+    utf8: bool,
+}
+
+impl Parser<'_> {
+    fn err(&self, message: &'static str) -> JsonError {
+        JsonError {
+            message,
+            offset: self.pos,
+        }
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.s.get(self.pos) {
+            self.pos += 1;
+        }
+    }
+
+    fn eat(&mut self, lit: &[u8]) -> bool {
+        if self.s[self.pos..].starts_with(lit) {
+            self.pos += lit.len();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Value, JsonError> {
+        if depth > MAX_DEPTH {
+            return Err(self.err("Nesting too deep"));
+        }
+        match self.s.get(self.pos) {
+            Some(b'"') => Ok(Value::Str(self.string()?)),
+            Some(b'{') => self.object(depth),
+            Some(b'[') => self.array(depth),
+            Some(b'n') if self.eat(b"null") => Ok(Value::Null),
+            Some(b't') if self.eat(b"true") => Ok(Value::Bool(true)),
+            Some(b'f') if self.eat(b"false") => Ok(Value::Bool(false)),
+            Some(b'N') if self.eat(b"NaN") => Ok(Value::Float(f64::NAN)),
+            Some(b'I') if self.eat(b"Infinity") => Ok(Value::Float(f64::INFINITY)),
+            Some(b'-') if self.s[self.pos..].starts_with(b"-Infinity") => {
+                self.pos += 9;
+                Ok(Value::Float(f64::NEG_INFINITY))
+            }
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            _ => Err(self.err("Expecting value")),
+        }
+    }
+
+    fn object(&mut self, depth: usize) -> Result<Value, JsonError> {
+        self.pos += 1;
+        let mut map = Map::new();
+        self.skip_ws();
+        if self.eat(b"}") {
+            return Ok(Value::Dict(map));
+        }
+        loop {
+            if self.s.get(self.pos) != Some(&b'"') {
+                return Err(self.err("Expecting property name enclosed in double quotes"));
+            }
+            let key = self.string()?;
+            self.skip_ws();
+            if !self.eat(b":") {
+                return Err(self.err("Expecting ':' delimiter"));
+            }
+            self.skip_ws();
+            let v = self.value(depth + 1)?;
+            // A duplicate key keeps its first position and takes the last value, as a dict.
+            map.insert(key, v);
+            self.skip_ws();
+            if self.eat(b"}") {
+                return Ok(Value::Dict(map));
+            }
+            if !self.eat(b",") {
+                return Err(self.err("Expecting ',' delimiter"));
+            }
+            self.skip_ws();
+        }
+    }
+
+    fn array(&mut self, depth: usize) -> Result<Value, JsonError> {
+        self.pos += 1;
+        let mut list = Vec::new();
+        self.skip_ws();
+        if self.eat(b"]") {
+            return Ok(Value::List(list));
+        }
+        loop {
+            list.push(self.value(depth + 1)?);
+            self.skip_ws();
+            if self.eat(b"]") {
+                return Ok(Value::List(list));
+            }
+            if !self.eat(b",") {
+                return Err(self.err("Expecting ',' delimiter"));
+            }
+            self.skip_ws();
+        }
+    }
+
+    fn number(&mut self) -> Result<Value, JsonError> {
+        let start = self.pos;
+        let digits = |p: &mut Self| {
+            let from = p.pos;
+            while let Some(b'0'..=b'9') = p.s.get(p.pos) {
+                p.pos += 1;
+            }
+            p.pos - from
+        };
+        self.eat(b"-");
+        match self.s.get(self.pos) {
+            Some(b'0') => self.pos += 1,
+            Some(b'1'..=b'9') => {
+                digits(self);
+            }
+            _ => {
+                self.pos = start;
+                return Err(self.err("Expecting value"));
+            }
+        }
+        let int_end = self.pos;
+        let mut is_float = false;
+        if self.s.get(self.pos) == Some(&b'.') {
+            self.pos += 1;
+            if digits(self) == 0 {
+                // Python's number regex does not take the '.', so the '.' is extra data.
+                self.pos -= 1;
+            } else {
+                is_float = true;
+            }
+        }
+        if let Some(b'e' | b'E') = self.s.get(self.pos) {
+            let before = self.pos;
+            self.pos += 1;
+            if let Some(b'+' | b'-') = self.s.get(self.pos) {
+                self.pos += 1;
+            }
+            if digits(self) == 0 {
+                self.pos = before;
+            } else {
+                is_float = true;
+            }
+        }
+        // The slice is ASCII digits and signs only.
+        let text = std::str::from_utf8(&self.s[start..self.pos]).unwrap_or("0");
+        if is_float {
+            return Ok(Value::Float(text.parse().unwrap_or(f64::NAN)));
+        }
+        let text = &text[..int_end - start];
+        Ok(match text.parse::<i64>() {
+            Ok(i) => Value::Int(i),
+            Err(_) => Value::BigInt(text.to_owned()),
+        })
+    }
+
+    fn hex4(&mut self) -> Result<u32, JsonError> {
+        let h = self
+            .s
+            .get(self.pos..self.pos + 4)
+            .ok_or_else(|| self.err("Invalid \\uXXXX escape"))?;
+        let mut n = 0u32;
+        for &b in h {
+            let d = (b as char)
+                .to_digit(16)
+                .ok_or_else(|| self.err("Invalid \\uXXXX escape"))?;
+            n = n * 16 + d;
+        }
+        self.pos += 4;
+        Ok(n)
+    }
+
+    fn string(&mut self) -> Result<String, JsonError> {
+        self.pos += 1;
+        let mut out = String::new();
+        loop {
+            let Some(&b) = self.s.get(self.pos) else {
+                return Err(self.err("Unterminated string starting at"));
+            };
+            self.pos += 1;
+            match b {
+                b'"' => return Ok(out),
+                b'\\' => {
+                    let Some(&e) = self.s.get(self.pos) else {
+                        return Err(self.err("Unterminated string starting at"));
+                    };
+                    self.pos += 1;
+                    match e {
+                        b'"' => out.push('"'),
+                        b'\\' => out.push('\\'),
+                        b'/' => out.push('/'),
+                        b'b' => out.push('\u{8}'),
+                        b'f' => out.push('\u{c}'),
+                        b'n' => out.push('\n'),
+                        b'r' => out.push('\r'),
+                        b't' => out.push('\t'),
+                        b'u' => {
+                            let mut cp = self.hex4()?;
+                            if (0xd800..0xdc00).contains(&cp)
+                                && self.s[self.pos..].starts_with(b"\\u")
+                            {
+                                let save = self.pos;
+                                self.pos += 2;
+                                let low = self.hex4()?;
+                                if (0xdc00..0xe000).contains(&low) {
+                                    cp = 0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00);
+                                } else {
+                                    self.pos = save;
+                                }
+                            }
+                            // A lone surrogate has no Rust char: it becomes U+FFFD.
+                            out.push(char::from_u32(cp).unwrap_or('\u{fffd}'));
+                        }
+                        _ => return Err(self.err("Invalid \\escape")),
+                    }
+                }
+                0..=0x1f => return Err(self.err("Invalid control character at")),
+                0x80.. if self.utf8 => {
+                    // The input came from a &str, so a run of non-ASCII bytes is valid UTF-8.
+                    let start = self.pos - 1;
+                    while let Some(0x80..) = self.s.get(self.pos) {
+                        self.pos += 1;
+                    }
+                    match std::str::from_utf8(&self.s[start..self.pos]) {
+                        Ok(run) => out.push_str(run),
+                        Err(_) => return Err(self.err("Invalid UTF-8")),
+                    }
+                }
+                // Latin-1: every byte is the code point of the same number.
+                _ => out.push(b as char),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn float(f: f64) -> String {
+        let mut s = String::new();
+        write_float(&mut s, f);
+        s
+    }
+
+    #[test]
+    fn python_float_repr() {
+        for (f, want) in [
+            (100.0, "100.0"),
+            (0.0001, "0.0001"),
+            (-0.0, "-0.0"),
+            (1e15, "1000000000000000.0"),
+            (1e16, "1e+16"),
+            (1.5e16, "1.5e+16"),
+            (1e-5, "1e-05"),
+            (1.5e-7, "1.5e-07"),
+            (1.2345678901234568e17, "1.2345678901234568e+17"),
+            (5e-324, "5e-324"),
+            (2.5, "2.5"),
+            (-517.667, "-517.667"),
+            (123.456e5, "12345600.0"),
+        ] {
+            assert_eq!(float(f), want, "{f:e}");
+        }
+    }
+
+    #[test]
+    fn rejects_bad_input_without_panicking() {
+        for bad in [
+            &b""[..],
+            b"{",
+            b"[1,",
+            b"\"\\u12",
+            b"-",
+            b"tru",
+            b"{\"a\" 1}",
+            b"1 2",
+        ] {
+            assert!(from_slice(bad).is_err(), "{bad:?}");
+        }
+        let deep = "[".repeat(100_000);
+        assert!(from_slice(deep.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn surrogates_and_latin1() {
+        assert_eq!(
+            from_slice(b"\"\\ud83d\\ude00\"").unwrap(),
+            Value::Str("\u{1f600}".into())
+        );
+        assert_eq!(
+            from_slice(b"\"\xc3\xa9\"").unwrap(),
+            Value::Str("Ã©".into())
+        );
+        assert_eq!(
+            to_string(&Value::Str("\u{1f600}\u{7f}".into())),
+            r#""\ud83d\ude00\u007f""#
+        );
+    }
+}

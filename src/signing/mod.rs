@@ -1,0 +1,622 @@
+//! Django's `django.core.signing`, byte for byte: `Signer`, `TimestampSigner`, signed objects
+//! and `dumps`/`loads`.
+//!
+//! Keys are derived once, when a signer is built (`H(salt ‖ "signer" ‖ secret)`, then an HMAC
+//! keyed with it), and every `sign`/`unsign` clones that keyed state: build a signer once and
+//! keep it. Signatures are compared in constant time.
+//!
+//! ```
+//! use tessera::signing::{SecretKeys, Signer, TimestampSigner};
+//!
+//! let keys = SecretKeys::new("a very secret key").with_fallbacks(["an older key"]);
+//! let signer = Signer::builder(&keys).salt("greeting").build().unwrap();
+//! let signed = signer.sign("hello");
+//! assert_eq!(signer.unsign(&signed).unwrap(), "hello");
+//! assert!(signer.unsign("hello:forged").unwrap_err().is_bad_signature());
+//!
+//! let ts = TimestampSigner::builder(&keys).build().unwrap();
+//! let token = ts.sign_at("hi", 1_700_000_000.0);
+//! assert_eq!(ts.unsign_at(&token, Some(60.0), 1_700_000_030.0).unwrap(), "hi");
+//! assert!(ts.unsign_at(&token, Some(60.0), 1_700_000_061.0).unwrap_err().is_expired());
+//! ```
+
+pub mod b62;
+pub mod b64;
+mod mac;
+
+use std::fmt;
+use std::io::{Read as _, Write as _};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use mac::KeyedMac;
+pub use mac::{salted_hmac, Algorithm};
+
+use crate::json::{self, JsonError, Value};
+
+/// The default salt of `Signer` (its dotted class path).
+pub const SIGNER_SALT: &str = "django.core.signing.Signer";
+/// The default salt of `TimestampSigner`.
+pub const TIMESTAMP_SIGNER_SALT: &str = "django.core.signing.TimestampSigner";
+/// The default salt of [`dumps`] and [`loads`].
+pub const DUMPS_SALT: &str = "django.core.signing";
+/// Decompressed signed objects larger than this are refused, so a signed value can never
+/// expand into an unbounded allocation.
+pub const MAX_DECOMPRESSED_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The current time as Django's `time.time()`: Unix seconds with a fraction.
+pub fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Everything that can go wrong while signing or verifying. The first word of each message is
+/// the Django exception it corresponds to.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SigningError {
+    /// The separator does not occur in the signed value.
+    #[error("BadSignature: No {0:?} found in value")]
+    NoSeparator(String),
+    /// No key produced the given signature.
+    #[error("BadSignature: Signature does not match")]
+    SignatureMismatch,
+    /// The signature is valid but older than the allowed age.
+    #[error("SignatureExpired: Signature age {age} > {max_age} seconds")]
+    Expired {
+        /// Seconds since signing.
+        age: f64,
+        /// The maximum that was allowed.
+        max_age: f64,
+    },
+    /// The separator is empty or made only of characters a signature may contain.
+    #[error(
+        "ValueError: Unsafe Signer separator: {0:?} (cannot be empty or consist of only A-z0-9-_=)"
+    )]
+    UnsafeSeparator(String),
+    /// The algorithm name is not one `hashlib` (and tessera) provides.
+    #[error("InvalidAlgorithm: {0:?} is not an algorithm accepted by the hashlib module")]
+    InvalidAlgorithm(String),
+    /// The secret key is empty: nothing signed with it would be secret.
+    #[error("ValueError: the secret key must not be empty")]
+    EmptyKey,
+    /// A validly signed value has no timestamp field.
+    #[error("ValueError: not enough values to unpack (no timestamp in signed value)")]
+    MissingTimestamp,
+    /// A validly signed value has a timestamp that is not base62.
+    #[error("{0}")]
+    Timestamp(#[from] b62::B62Error),
+    /// A validly signed payload is not base64.
+    #[error("{0}")]
+    Base64(#[from] b64::B64Error),
+    /// A validly signed payload is flagged compressed but is not a zlib stream.
+    #[error("zlib.error: {0}")]
+    Zlib(String),
+    /// A validly signed payload is not JSON.
+    #[error("{0}")]
+    Json(#[from] JsonError),
+}
+
+impl SigningError {
+    /// True for Django's `BadSignature` and its subclass `SignatureExpired`.
+    pub fn is_bad_signature(&self) -> bool {
+        matches!(
+            self,
+            SigningError::NoSeparator(_)
+                | SigningError::SignatureMismatch
+                | SigningError::Expired { .. }
+        )
+    }
+
+    /// True for `SignatureExpired`.
+    pub fn is_expired(&self) -> bool {
+        matches!(self, SigningError::Expired { .. })
+    }
+
+    /// The name of the Python exception Django raises in this case.
+    pub fn django_kind(&self) -> &'static str {
+        match self {
+            SigningError::NoSeparator(_) | SigningError::SignatureMismatch => "BadSignature",
+            SigningError::Expired { .. } => "SignatureExpired",
+            SigningError::UnsafeSeparator(_) | SigningError::EmptyKey => "ValueError",
+            SigningError::MissingTimestamp => "ValueError",
+            SigningError::InvalidAlgorithm(_) => "InvalidAlgorithm",
+            SigningError::Timestamp(b62::B62Error::Empty) => "IndexError",
+            SigningError::Timestamp(b62::B62Error::InvalidChar) => "ValueError",
+            SigningError::Base64(_) => "Error",
+            SigningError::Zlib(_) => "error",
+            SigningError::Json(_) => "JSONDecodeError",
+        }
+    }
+}
+
+/// A secret: text (used as UTF-8) or raw bytes. Its `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Arc<[u8]>);
+
+impl Secret {
+    /// The bytes HMAC keys are derived from.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+    /// True for an empty secret (Django then falls back to the current key).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// This secret with `prefix` in front, as Django's cookie signer builds its key.
+    pub fn prefixed(&self, prefix: &[u8]) -> Secret {
+        Secret([prefix, &self.0].concat().into())
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Self {
+        Secret(s.as_bytes().into())
+    }
+}
+impl From<String> for Secret {
+    fn from(s: String) -> Self {
+        Secret(s.into_bytes().into())
+    }
+}
+impl From<&String> for Secret {
+    fn from(s: &String) -> Self {
+        Secret(s.as_bytes().into())
+    }
+}
+impl From<&[u8]> for Secret {
+    fn from(b: &[u8]) -> Self {
+        Secret(b.into())
+    }
+}
+impl From<Vec<u8>> for Secret {
+    fn from(b: Vec<u8>) -> Self {
+        Secret(b.into())
+    }
+}
+
+/// `SECRET_KEY` and `SECRET_KEY_FALLBACKS`: sign with the current key, verify with any.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecretKeys {
+    current: Secret,
+    fallbacks: Vec<Secret>,
+}
+
+impl SecretKeys {
+    /// Keys with no fallbacks.
+    pub fn new(current: impl Into<Secret>) -> Self {
+        SecretKeys {
+            current: current.into(),
+            fallbacks: Vec::new(),
+        }
+    }
+    /// Adds fallback keys: old keys that still verify, for rotation.
+    pub fn with_fallbacks<S: Into<Secret>>(
+        mut self,
+        fallbacks: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.fallbacks.extend(fallbacks.into_iter().map(Into::into));
+        self
+    }
+    /// The key new signatures use.
+    pub fn current(&self) -> &Secret {
+        &self.current
+    }
+    /// The keys that are still accepted.
+    pub fn fallbacks(&self) -> &[Secret] {
+        &self.fallbacks
+    }
+    /// Every key with `prefix` in front (Django's cookie signer uses `django.http.cookies`).
+    pub fn prefixed(&self, prefix: &[u8]) -> SecretKeys {
+        SecretKeys {
+            current: self.current.prefixed(prefix),
+            fallbacks: self.fallbacks.iter().map(|k| k.prefixed(prefix)).collect(),
+        }
+    }
+}
+
+impl<T: Into<Secret>> From<T> for SecretKeys {
+    fn from(current: T) -> Self {
+        SecretKeys::new(current)
+    }
+}
+
+/// Builds a [`Signer`] or a [`TimestampSigner`] with Django's keyword arguments.
+#[derive(Clone, Debug)]
+pub struct SignerBuilder {
+    keys: SecretKeys,
+    salt: Option<String>,
+    sep: String,
+    algorithm: Result<Algorithm, String>,
+    timestamped: bool,
+}
+
+impl SignerBuilder {
+    fn new(keys: &SecretKeys, timestamped: bool) -> Self {
+        SignerBuilder {
+            keys: keys.clone(),
+            salt: None,
+            sep: ":".to_owned(),
+            algorithm: Ok(Algorithm::Sha256),
+            timestamped,
+        }
+    }
+    /// The salt; empty means the class default, as in Django.
+    pub fn salt(mut self, salt: impl Into<String>) -> Self {
+        self.salt = Some(salt.into());
+        self
+    }
+    /// The separator (`:` by default); an unsafe one is refused by `build`.
+    pub fn sep(mut self, sep: impl Into<String>) -> Self {
+        self.sep = sep.into();
+        self
+    }
+    /// The hash algorithm.
+    pub fn algorithm(mut self, algorithm: Algorithm) -> Self {
+        self.algorithm = Ok(algorithm);
+        self
+    }
+    /// The hash algorithm by its `hashlib` name: empty means the default (`sha256`), an
+    /// unknown name is refused by `build`.
+    pub fn algorithm_name(mut self, name: &str) -> Self {
+        self.algorithm = if name.is_empty() {
+            Ok(Algorithm::Sha256)
+        } else {
+            Algorithm::from_name(name).ok_or_else(|| name.to_owned())
+        };
+        self
+    }
+
+    fn build_inner(self) -> Result<Signer, SigningError> {
+        if is_unsafe_separator(&self.sep) {
+            return Err(SigningError::UnsafeSeparator(self.sep));
+        }
+        let algorithm = self.algorithm.map_err(SigningError::InvalidAlgorithm)?;
+        if self.keys.current.is_empty() {
+            return Err(SigningError::EmptyKey);
+        }
+        let salt = match self.salt {
+            Some(s) if !s.is_empty() => s,
+            _ if self.timestamped => TIMESTAMP_SIGNER_SALT.to_owned(),
+            _ => SIGNER_SALT.to_owned(),
+        };
+        let key_salt = format!("{salt}signer");
+        let macs = std::iter::once(&self.keys.current)
+            .chain(&self.keys.fallbacks)
+            .map(|k| {
+                // Django: `key or self.key` — an empty fallback means the current key.
+                let k = if k.is_empty() { &self.keys.current } else { k };
+                KeyedMac::new(algorithm, key_salt.as_bytes(), k.as_bytes())
+            })
+            .collect();
+        Ok(Signer {
+            sep: self.sep.into(),
+            salt: salt.into(),
+            algorithm,
+            macs,
+        })
+    }
+}
+
+/// Django rejects a separator that is empty or made only of `A-z`, `0-9`, `-`, `_`, `=`
+/// (`A-z` includes ``[ \ ] ^ _ ` ``).
+fn is_unsafe_separator(sep: &str) -> bool {
+    sep.chars()
+        .all(|c| matches!(c, 'A'..='z' | '0'..='9' | '-' | '='))
+}
+
+/// Django's `Signer`: `value ‖ sep ‖ b64u(HMAC(H(salt ‖ "signer" ‖ key), value))`.
+#[derive(Clone)]
+pub struct Signer {
+    sep: Box<str>,
+    salt: Box<str>,
+    algorithm: Algorithm,
+    /// Keyed HMAC states: the current key first, then the fallbacks.
+    macs: Box<[KeyedMac]>,
+}
+
+impl fmt::Debug for Signer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Signer")
+            .field("salt", &self.salt)
+            .field("sep", &self.sep)
+            .field("algorithm", &self.algorithm)
+            .field("keys", &self.macs.len())
+            .finish()
+    }
+}
+
+impl Signer {
+    /// Starts a builder with Django's defaults (salt `django.core.signing.Signer`, `:`, sha256).
+    pub fn builder(keys: &SecretKeys) -> SignerBuilder {
+        SignerBuilder::new(keys, false)
+    }
+
+    /// The effective salt.
+    pub fn salt(&self) -> &str {
+        &self.salt
+    }
+
+    /// The separator.
+    pub fn sep(&self) -> &str {
+        &self.sep
+    }
+
+    /// The algorithm.
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+
+    /// The signature of `value` under the current key.
+    pub fn signature(&self, value: &str) -> String {
+        let mut out = String::with_capacity(88);
+        self.macs[0].sign_into(&[value.as_bytes()], &mut out);
+        out
+    }
+
+    /// `value ‖ sep ‖ signature`.
+    pub fn sign(&self, value: &str) -> String {
+        self.sign_parts(&[value])
+    }
+
+    /// Signs the concatenation of `parts` without building it first.
+    fn sign_parts(&self, parts: &[&str]) -> String {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        let mut out = String::with_capacity(len + self.sep.len() + 88);
+        let mut bytes: [&[u8]; 4] = [&[]; 4];
+        for (i, p) in parts.iter().enumerate().take(4) {
+            out.push_str(p);
+            bytes[i] = p.as_bytes();
+        }
+        out.push_str(&self.sep);
+        self.macs[0].sign_into(&bytes[..parts.len().min(4)], &mut out);
+        out
+    }
+
+    /// Verifies against every key and returns the value before the last separator.
+    pub fn unsign<'a>(&self, signed: &'a str) -> Result<&'a str, SigningError> {
+        let (value, sig) = signed
+            .rsplit_once(&*self.sep)
+            .ok_or_else(|| SigningError::NoSeparator(self.sep.to_string()))?;
+        let mut ok = false;
+        for mac in self.macs.iter() {
+            // Every key is tried, so the time does not tell which key matched.
+            ok |= mac.verify(&[value.as_bytes()], sig.as_bytes());
+        }
+        if ok {
+            Ok(value)
+        } else {
+            Err(SigningError::SignatureMismatch)
+        }
+    }
+
+    /// Django's `sign_object`: JSON, optionally zlib-compressed, base64, signed.
+    pub fn sign_object(&self, obj: &Value, compress: bool) -> String {
+        self.sign(&encode_payload(obj, compress))
+    }
+
+    /// Django's `unsign_object`.
+    pub fn unsign_object(&self, signed: &str) -> Result<Value, SigningError> {
+        decode_payload(self.unsign(signed)?)
+    }
+}
+
+/// Django's `TimestampSigner`: the value, a base62 timestamp, then the signature over both.
+#[derive(Clone, Debug)]
+pub struct TimestampSigner {
+    signer: Signer,
+}
+
+impl TimestampSigner {
+    /// Starts a builder with Django's defaults (salt `django.core.signing.TimestampSigner`).
+    pub fn builder(keys: &SecretKeys) -> TimestampSignerBuilder {
+        TimestampSignerBuilder(SignerBuilder::new(keys, true))
+    }
+
+    /// The underlying plain signer (same key, salt and separator).
+    pub fn signer(&self) -> &Signer {
+        &self.signer
+    }
+
+    /// Signs with the current time.
+    pub fn sign(&self, value: &str) -> String {
+        self.sign_at(value, now())
+    }
+
+    /// Signs as if the clock read `now` (Unix seconds; the timestamp is its floor).
+    pub fn sign_at(&self, value: &str, now: f64) -> String {
+        let ts = b62::encode(now.floor() as i64);
+        self.signer.sign_parts(&[value, &self.signer.sep, &ts])
+    }
+
+    /// Verifies with the current time; `max_age` in seconds (fractions and negatives allowed).
+    pub fn unsign<'a>(
+        &self,
+        signed: &'a str,
+        max_age: Option<f64>,
+    ) -> Result<&'a str, SigningError> {
+        self.unsign_at(signed, max_age, now())
+    }
+
+    /// Verifies as if the clock read `now`. Expired means `now − timestamp > max_age`.
+    pub fn unsign_at<'a>(
+        &self,
+        signed: &'a str,
+        max_age: Option<f64>,
+        now: f64,
+    ) -> Result<&'a str, SigningError> {
+        let inner = self.signer.unsign(signed)?;
+        let (value, ts) = inner
+            .rsplit_once(&*self.signer.sep)
+            .ok_or(SigningError::MissingTimestamp)?;
+        let ts = b62::decode(ts)?;
+        if let Some(max_age) = max_age {
+            let age = now - ts as f64;
+            if age > max_age {
+                return Err(SigningError::Expired { age, max_age });
+            }
+        }
+        Ok(value)
+    }
+
+    /// `sign_object` with the current time.
+    pub fn sign_object(&self, obj: &Value, compress: bool) -> String {
+        self.sign_object_at(obj, compress, now())
+    }
+
+    /// `sign_object` as if the clock read `now`.
+    pub fn sign_object_at(&self, obj: &Value, compress: bool, now: f64) -> String {
+        self.sign_at(&encode_payload(obj, compress), now)
+    }
+
+    /// `unsign_object` with the current time.
+    pub fn unsign_object(&self, signed: &str, max_age: Option<f64>) -> Result<Value, SigningError> {
+        self.unsign_object_at(signed, max_age, now())
+    }
+
+    /// `unsign_object` as if the clock read `now`.
+    pub fn unsign_object_at(
+        &self,
+        signed: &str,
+        max_age: Option<f64>,
+        now: f64,
+    ) -> Result<Value, SigningError> {
+        decode_payload(self.unsign_at(signed, max_age, now)?)
+    }
+}
+
+/// Builds a [`TimestampSigner`]; the options are those of [`SignerBuilder`].
+#[derive(Clone, Debug)]
+pub struct TimestampSignerBuilder(SignerBuilder);
+
+impl TimestampSignerBuilder {
+    /// The salt; empty means the class default.
+    pub fn salt(self, salt: impl Into<String>) -> Self {
+        TimestampSignerBuilder(self.0.salt(salt))
+    }
+    /// The separator.
+    pub fn sep(self, sep: impl Into<String>) -> Self {
+        TimestampSignerBuilder(self.0.sep(sep))
+    }
+    /// The hash algorithm.
+    pub fn algorithm(self, algorithm: Algorithm) -> Self {
+        TimestampSignerBuilder(self.0.algorithm(algorithm))
+    }
+    /// The hash algorithm by `hashlib` name.
+    pub fn algorithm_name(self, name: &str) -> Self {
+        TimestampSignerBuilder(self.0.algorithm_name(name))
+    }
+    /// Derives the keys; fails on an unsafe separator, an unknown algorithm or an empty key.
+    pub fn build(self) -> Result<TimestampSigner, SigningError> {
+        Ok(TimestampSigner {
+            signer: self.0.build_inner()?,
+        })
+    }
+}
+
+impl SignerBuilder {
+    /// Derives the keys; fails on an unsafe separator, an unknown algorithm or an empty key.
+    pub fn build(self) -> Result<Signer, SigningError> {
+        self.build_inner()
+    }
+}
+
+/// A max age given as a `Duration` in seconds, as Django's `timedelta.total_seconds()`.
+pub fn duration_secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+/// Serializes, compresses when that saves at least two bytes, and base64-encodes; a leading
+/// `.` flags compression (Django's `sign_object` before signing).
+pub fn encode_payload(obj: &Value, compress: bool) -> String {
+    let data = json::to_string(obj);
+    if compress {
+        let mut z = flate2::write::ZlibEncoder::new(
+            Vec::with_capacity(data.len() / 2 + 16),
+            flate2::Compression::new(6),
+        );
+        // Writing to a Vec cannot fail.
+        if z.write_all(data.as_bytes()).is_ok() {
+            if let Ok(compressed) = z.finish() {
+                if compressed.len() + 1 < data.len() {
+                    let mut out = String::with_capacity(compressed.len() * 4 / 3 + 4);
+                    out.push('.');
+                    b64::encode_into(&compressed, &mut out);
+                    return out;
+                }
+            }
+        }
+    }
+    b64::encode(data.as_bytes())
+}
+
+/// The reverse of [`encode_payload`], for a payload whose signature already verified.
+pub fn decode_payload(payload: &str) -> Result<Value, SigningError> {
+    let (compressed, b64text) = match payload.strip_prefix('.') {
+        Some(rest) => (true, rest),
+        None => (false, payload),
+    };
+    let data = b64::decode(b64text.as_bytes())?;
+    if !compressed {
+        return Ok(json::from_slice(&data)?);
+    }
+    let mut out = Vec::with_capacity(data.len() * 3);
+    let mut z = flate2::read::ZlibDecoder::new(&data[..]).take(MAX_DECOMPRESSED_BYTES + 1);
+    z.read_to_end(&mut out)
+        .map_err(|e| SigningError::Zlib(e.to_string()))?;
+    if out.len() as u64 > MAX_DECOMPRESSED_BYTES {
+        return Err(SigningError::Zlib("decompressed data too large".to_owned()));
+    }
+    Ok(json::from_slice(&out)?)
+}
+
+/// Django's `signing.dumps(obj, key, salt, compress)` at the current time. Building the signer
+/// derives keys on every call: to sign often, keep a [`TimestampSigner`].
+pub fn dumps(
+    obj: &Value,
+    keys: &SecretKeys,
+    salt: &str,
+    compress: bool,
+) -> Result<String, SigningError> {
+    dumps_at(obj, keys, salt, compress, now())
+}
+
+/// [`dumps`] as if the clock read `now`.
+pub fn dumps_at(
+    obj: &Value,
+    keys: &SecretKeys,
+    salt: &str,
+    compress: bool,
+    now: f64,
+) -> Result<String, SigningError> {
+    let signer = TimestampSigner::builder(keys).salt(salt).build()?;
+    Ok(signer.sign_object_at(obj, compress, now))
+}
+
+/// Django's `signing.loads(s, key, salt, max_age, fallback_keys)` at the current time.
+pub fn loads(
+    s: &str,
+    keys: &SecretKeys,
+    salt: &str,
+    max_age: Option<f64>,
+) -> Result<Value, SigningError> {
+    loads_at(s, keys, salt, max_age, now())
+}
+
+/// [`loads`] as if the clock read `now`.
+pub fn loads_at(
+    s: &str,
+    keys: &SecretKeys,
+    salt: &str,
+    max_age: Option<f64>,
+    now: f64,
+) -> Result<Value, SigningError> {
+    let signer = TimestampSigner::builder(keys).salt(salt).build()?;
+    signer.unsign_object_at(s, max_age, now)
+}

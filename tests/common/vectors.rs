@@ -1,0 +1,82 @@
+//! Loading the Django conformance vectors copied into `tests/conformance/django/`.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+/// The folder holding the vector copies.
+pub fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/django")
+}
+
+/// One vector file, parsed with key order kept.
+pub fn load(name: &str) -> serde_json::Value {
+    let path = dir().join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The records of one vector file.
+pub fn records(name: &str) -> Vec<serde_json::Value> {
+    match load(name).get("records") {
+        Some(serde_json::Value::Array(r)) => r.clone(),
+        _ => panic!("{name}: no records"),
+    }
+}
+
+/// Collects failures so one run reports every failing id, then fails once.
+#[derive(Default)]
+pub struct Failures(Vec<String>);
+
+impl Failures {
+    /// Records a failure of `id` with a reason.
+    pub fn push(&mut self, id: &str, why: impl std::fmt::Display) {
+        self.0.push(format!("{id}: {why}"));
+    }
+    /// Compares and records a mismatch.
+    pub fn check<T: PartialEq + std::fmt::Debug>(&mut self, id: &str, got: T, want: T) {
+        if got != want {
+            self.push(id, format!("got {got:?}, want {want:?}"));
+        }
+    }
+    /// Panics listing every failure, if any.
+    pub fn assert_none(self, what: &str, total: usize) {
+        assert!(
+            self.0.is_empty(),
+            "{what}: {} of {total} records failed:\n{}",
+            self.0.len(),
+            self.0.join("\n")
+        );
+        assert!(total > 0, "{what}: no records were run");
+    }
+}
+
+/// Decodes lowercase hex.
+pub fn hex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+/// Encodes lowercase hex.
+pub fn to_hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// One vector file parsed with Python's JSON rules (exact ints, ints and floats apart).
+pub fn load_py(name: &str) -> tessera::json::Value {
+    let path = dir().join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    tessera::json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The records of a vector file parsed with [`load_py`].
+pub fn records_py(name: &str) -> Vec<tessera::json::Value> {
+    match load_py(name) {
+        tessera::json::Value::Dict(mut d) => match d.swap_remove("records") {
+            Some(tessera::json::Value::List(r)) => r,
+            _ => panic!("{name}: no records"),
+        },
+        _ => panic!("{name}: not an object"),
+    }
+}
