@@ -292,6 +292,26 @@ pub fn to_string(v: &Value) -> String {
     out
 }
 
+/// Serializes a dict without wrapping it in a [`Value`].
+pub fn map_to_string(m: &Map) -> String {
+    let mut out = String::with_capacity(16 + m.len() * 16);
+    write_map(&mut out, m);
+    out
+}
+
+fn write_map(out: &mut String, d: &Map) {
+    out.push('{');
+    for (i, (k, item)) in d.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_str(out, k);
+        out.push(':');
+        write_value(out, item);
+    }
+    out.push('}');
+}
+
 fn write_value(out: &mut String, v: &Value) {
     match v {
         Value::Null => out.push_str("null"),
@@ -313,18 +333,7 @@ fn write_value(out: &mut String, v: &Value) {
             }
             out.push(']');
         }
-        Value::Dict(d) => {
-            out.push('{');
-            for (i, (k, item)) in d.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_str(out, k);
-                out.push(':');
-                write_value(out, item);
-            }
-            out.push('}');
-        }
+        Value::Dict(d) => write_map(out, d),
     }
 }
 

@@ -1,7 +1,21 @@
 //! tessera: Django's cookies, signed cookies and sessions for tower/axum, byte for byte.
+//!
+//! - [`signing`]: `Signer`, `TimestampSigner`, `dumps`/`loads`, key rotation.
+//! - [`cookie`]: reading `Cookie`, writing `Set-Cookie` exactly as Django, signed cookies.
+//! - [`session`]: the lazy [`Session`] handle, keys, expiry, settings, Django's data format.
+//! - [`store`]: the store contract, its conformance suite and the backends.
+//! - [`middleware`]: the tower layer that ties a session to each request.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod cookie;
+#[cfg(feature = "axum")]
+pub mod extract;
 pub mod json;
+pub mod middleware;
+pub mod session;
 pub mod signing;
+pub mod store;
+
+pub use middleware::SessionLayer;
+pub use session::{Session, SessionConfig, SessionError};

@@ -475,6 +475,11 @@ impl TimestampSigner {
         self.sign_at(&encode_payload(obj, compress), now)
     }
 
+    /// `sign_object` of JSON already serialized by [`json::to_string`] or [`json::map_to_string`].
+    pub fn sign_json_at(&self, json: &str, compress: bool, now: f64) -> String {
+        self.sign_at(&encode_json_payload(json, compress), now)
+    }
+
     /// `unsign_object` with the current time.
     pub fn unsign_object(&self, signed: &str, max_age: Option<f64>) -> Result<Value, SigningError> {
         self.unsign_object_at(signed, max_age, now())
@@ -535,7 +540,11 @@ pub fn duration_secs(d: Duration) -> f64 {
 /// Serializes, compresses when that saves at least two bytes, and base64-encodes; a leading
 /// `.` flags compression (Django's `sign_object` before signing).
 pub fn encode_payload(obj: &Value, compress: bool) -> String {
-    let data = json::to_string(obj);
+    encode_json_payload(&json::to_string(obj), compress)
+}
+
+/// [`encode_payload`] for JSON that is already serialized (it must be Django-exact).
+pub fn encode_json_payload(data: &str, compress: bool) -> String {
     if compress {
         let mut z = flate2::write::ZlibEncoder::new(
             Vec::with_capacity(data.len() / 2 + 16),

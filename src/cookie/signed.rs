@@ -1,0 +1,230 @@
+//! Signed cookies, as Django's `set_signed_cookie` / `get_signed_cookie`.
+//!
+//! The value is signed by a `TimestampSigner` whose key is `"django.http.cookies" ‖ SECRET_KEY`
+//! and whose salt binds the cookie name: `django.http.cookies.v2:<len(salt)>:<salt><name>`
+//! (Django 5.2.15+, 6.0.6+, 6.1). Older Django used `<name><salt>`, where `("a","bc")` and
+//! `("ab","c")` collide; [`CookieSigner`] reads those on request and can write them for an app
+//! that shares cookies with Django 4.2 or older.
+//!
+//! ```
+//! use tessera::cookie::CookieSigner;
+//! use tessera::signing::SecretKeys;
+//!
+//! let signer = CookieSigner::new(&SecretKeys::new("secret"));
+//! let value = signer.sign_at("theme", "dark", "", 1_700_000_000.0);
+//! assert_eq!(signer.unsign_at("theme", &value, "", Some(60.0), 1_700_000_010.0).unwrap(), "dark");
+//! // Bound to its name: the same value under another cookie name does not verify.
+//! assert!(signer.unsign_at("lang", &value, "", None, 1_700_000_010.0).is_err());
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, RwLock};
+
+use crate::signing::{now, SecretKeys, SigningError, TimestampSigner};
+
+/// The prefix Django puts on the secret of its cookie signer.
+pub const COOKIE_KEY_PREFIX: &[u8] = b"django.http.cookies";
+
+/// Salts cached per signer before the cache is reset: names and salts are chosen by the
+/// application, but a bound keeps a bug from turning into unbounded memory.
+const MAX_CACHED_SALTS: usize = 1024;
+
+/// The salt of Django 5.2.15+/6.0.6+/6.1: `django.http.cookies.v2:<len>:<salt><name>`, where
+/// the length counts code points.
+pub fn v2_salt(name: &str, salt: &str) -> String {
+    format!(
+        "django.http.cookies.v2:{}:{salt}{name}",
+        salt.chars().count()
+    )
+}
+
+/// The salt of Django 5.2.14 and older: `<name><salt>`.
+pub fn legacy_salt(name: &str, salt: &str) -> String {
+    format!("{name}{salt}")
+}
+
+/// Why a signed cookie was not returned.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SignedCookieError {
+    /// The request has no cookie of that name (Django: `KeyError`).
+    #[error("Missing: no cookie named {0:?}")]
+    Missing(String),
+    /// The signature does not verify (tampered, wrong salt, wrong key).
+    #[error("{0}")]
+    BadSignature(SigningError),
+    /// The signature verifies but is older than `max_age`.
+    #[error("{0}")]
+    Expired(SigningError),
+    /// The signature verifies but the signed text is malformed (only a key holder can make
+    /// one). Django lets this escape even when a default is given.
+    #[error("{0}")]
+    Malformed(SigningError),
+}
+
+impl From<SigningError> for SignedCookieError {
+    fn from(e: SigningError) -> Self {
+        if e.is_expired() {
+            SignedCookieError::Expired(e)
+        } else if e.is_bad_signature() {
+            SignedCookieError::BadSignature(e)
+        } else {
+            SignedCookieError::Malformed(e)
+        }
+    }
+}
+
+/// Signs and verifies cookie values for any name and salt, caching one derived signer per salt.
+pub struct CookieSigner {
+    keys: SecretKeys,
+    legacy_salt_fallback: bool,
+    write_legacy_salt: bool,
+    signers: RwLock<HashMap<String, Arc<TimestampSigner>>>,
+}
+
+impl fmt::Debug for CookieSigner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CookieSigner")
+            .field("legacy_salt_fallback", &self.legacy_salt_fallback)
+            .field("write_legacy_salt", &self.write_legacy_salt)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Clone for CookieSigner {
+    fn clone(&self) -> Self {
+        CookieSigner {
+            keys: self.keys.clone(),
+            legacy_salt_fallback: self.legacy_salt_fallback,
+            write_legacy_salt: self.write_legacy_salt,
+            signers: RwLock::new(HashMap::new()),
+        }
+    }
+}
+
+impl CookieSigner {
+    /// A signer for `SECRET_KEY` (and its fallbacks), writing and reading v2 salts only, as
+    /// Django 6.1 does by default.
+    pub fn new(keys: &SecretKeys) -> Self {
+        CookieSigner {
+            keys: keys.prefixed(COOKIE_KEY_PREFIX),
+            legacy_salt_fallback: false,
+            write_legacy_salt: false,
+            signers: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// `SIGNED_COOKIE_LEGACY_SALT_FALLBACK`: when a value fails the v2 salt (but is not
+    /// expired), try the legacy salt. Django 5.2.15+/6.0.6+ default to true, 6.1 to false.
+    pub fn legacy_salt_fallback(mut self, on: bool) -> Self {
+        self.legacy_salt_fallback = on;
+        self
+    }
+
+    /// Sign new cookies with the legacy salt, for apps that share cookies with Django ≤ 5.2.14
+    /// (which rejects v2 cookies).
+    pub fn write_legacy_salt(mut self, on: bool) -> Self {
+        self.write_legacy_salt = on;
+        self
+    }
+
+    fn signer(&self, salt: String) -> Result<Arc<TimestampSigner>, SigningError> {
+        if let Some(s) = self.signers.read().ok().and_then(|m| m.get(&salt).cloned()) {
+            return Ok(s);
+        }
+        let signer = Arc::new(
+            TimestampSigner::builder(&self.keys)
+                .salt(salt.clone())
+                .build()?,
+        );
+        if let Ok(mut map) = self.signers.write() {
+            if map.len() >= MAX_CACHED_SALTS {
+                map.clear();
+            }
+            map.insert(salt, signer.clone());
+        }
+        Ok(signer)
+    }
+
+    /// The cookie value `set_signed_cookie(name, value, salt)` stores, signed now.
+    pub fn sign(&self, name: &str, value: &str, salt: &str) -> String {
+        self.sign_at(name, value, salt, now())
+    }
+
+    /// [`sign`](Self::sign) as if the clock read `now`.
+    pub fn sign_at(&self, name: &str, value: &str, salt: &str, now: f64) -> String {
+        let salt = if self.write_legacy_salt {
+            legacy_salt(name, salt)
+        } else {
+            v2_salt(name, salt)
+        };
+        match self.signer(salt) {
+            Ok(s) => s.sign_at(value, now),
+            // Building fails only for an empty secret key; an unverifiable value is the
+            // safe result (it can never be read back as valid).
+            Err(_) => String::new(),
+        }
+    }
+
+    /// Verifies a cookie value as `get_signed_cookie(name, salt=…, max_age=…)`.
+    pub fn unsign(
+        &self,
+        name: &str,
+        value: &str,
+        salt: &str,
+        max_age: Option<f64>,
+    ) -> Result<String, SignedCookieError> {
+        self.unsign_at(name, value, salt, max_age, now())
+    }
+
+    /// [`unsign`](Self::unsign) as if the clock read `now`.
+    pub fn unsign_at(
+        &self,
+        name: &str,
+        value: &str,
+        salt: &str,
+        max_age: Option<f64>,
+        now: f64,
+    ) -> Result<String, SignedCookieError> {
+        let v2 = self.signer(v2_salt(name, salt))?;
+        match v2.unsign_at(value, max_age, now) {
+            Ok(v) => Ok(v.to_owned()),
+            Err(e) if self.legacy_salt_fallback && e.is_bad_signature() && !e.is_expired() => {
+                let legacy = self.signer(legacy_salt(name, salt))?;
+                Ok(legacy.unsign_at(value, max_age, now)?.to_owned())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// `get_signed_cookie` over request cookies: `None` from the lookup is `Missing`.
+    pub fn get_at(
+        &self,
+        cookie: Option<&str>,
+        name: &str,
+        salt: &str,
+        max_age: Option<f64>,
+        now: f64,
+    ) -> Result<String, SignedCookieError> {
+        let value = cookie.ok_or_else(|| SignedCookieError::Missing(name.to_owned()))?;
+        self.unsign_at(name, value, salt, max_age, now)
+    }
+
+    /// `get_signed_cookie(..., default=…)`: a missing, tampered or expired cookie gives the
+    /// default; a validly signed but malformed value is still an error, as in Django.
+    pub fn get_or_at<T: From<String>>(
+        &self,
+        cookie: Option<&str>,
+        name: &str,
+        salt: &str,
+        max_age: Option<f64>,
+        now: f64,
+        default: T,
+    ) -> Result<T, SignedCookieError> {
+        match self.get_at(cookie, name, salt, max_age, now) {
+            Ok(v) => Ok(T::from(v)),
+            Err(SignedCookieError::Malformed(e)) => Err(SignedCookieError::Malformed(e)),
+            Err(_) => Ok(default),
+        }
+    }
+}

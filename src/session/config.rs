@@ -1,0 +1,170 @@
+//! Session settings, with Django's names and defaults.
+
+use std::time::Duration;
+
+use crate::cookie::SameSite;
+
+/// Django's `SESSION_*` settings, plus tessera's store timeout and retry bound.
+///
+/// ```
+/// use tessera::session::SessionConfig;
+/// let config = SessionConfig::default();
+/// assert_eq!(config.cookie_name, "sessionid");
+/// assert_eq!(config.cookie_age, 1_209_600);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct SessionConfig {
+    /// `SESSION_COOKIE_NAME`: `sessionid`.
+    pub cookie_name: String,
+    /// `SESSION_COOKIE_AGE` in seconds: two weeks.
+    pub cookie_age: i64,
+    /// `SESSION_COOKIE_DOMAIN`: none.
+    pub cookie_domain: Option<String>,
+    /// `SESSION_COOKIE_PATH`: `/`.
+    pub cookie_path: String,
+    /// `SESSION_COOKIE_SECURE`: false.
+    pub cookie_secure: bool,
+    /// `SESSION_COOKIE_HTTPONLY`: true.
+    pub cookie_httponly: bool,
+    /// `SESSION_COOKIE_SAMESITE`: `Lax`; `None` sends no attribute.
+    pub cookie_samesite: Option<SameSite>,
+    /// `SESSION_SAVE_EVERY_REQUEST`: false.
+    pub save_every_request: bool,
+    /// `SESSION_EXPIRE_AT_BROWSER_CLOSE`: false.
+    pub expire_at_browser_close: bool,
+    /// `USE_TZ`: true (expiry datetimes are aware, in UTC).
+    pub use_tz: bool,
+    /// Every store call fails after this long, so an outage fails fast: 3 s.
+    pub store_timeout: Duration,
+    /// How often a save that lost a compare-and-swap race reloads and re-applies: 64.
+    pub max_save_retries: u32,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            cookie_name: "sessionid".to_owned(),
+            cookie_age: 1_209_600,
+            cookie_domain: None,
+            cookie_path: "/".to_owned(),
+            cookie_secure: false,
+            cookie_httponly: true,
+            cookie_samesite: Some(SameSite::Lax),
+            save_every_request: false,
+            expire_at_browser_close: false,
+            use_tz: true,
+            store_timeout: Duration::from_secs(3),
+            max_save_retries: 64,
+        }
+    }
+}
+
+/// A setting read from the environment could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {name}={value:?}: {why}")]
+pub struct ConfigError {
+    /// The variable.
+    pub name: String,
+    /// Its value.
+    pub value: String,
+    /// What was expected.
+    pub why: &'static str,
+}
+
+impl SessionConfig {
+    /// Defaults overridden by `TESSERA_SESSION_COOKIE_NAME`, `…_COOKIE_AGE`, `…_COOKIE_DOMAIN`,
+    /// `…_COOKIE_PATH`, `…_COOKIE_SECURE`, `…_COOKIE_HTTPONLY`, `…_COOKIE_SAMESITE` (`Lax`,
+    /// `Strict`, `None`, or empty for no attribute), `…_SAVE_EVERY_REQUEST`,
+    /// `…_EXPIRE_AT_BROWSER_CLOSE` and `TESSERA_SESSION_STORE_TIMEOUT_MS`.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// As [`from_env`](Self::from_env), reading variables through `get` (for tests).
+    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut c = SessionConfig::default();
+        let var = |suffix: &str| {
+            let name = format!("TESSERA_SESSION_{suffix}");
+            get(&name).map(|v| (name, v))
+        };
+        let err = |name: String, value: String, why| ConfigError { name, value, why };
+        let boolean = |(name, v): (String, String)| match v.to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Ok(true),
+            "0" | "false" | "no" | "off" => Ok(false),
+            _ => Err(err(name, v, "expected true or false")),
+        };
+        if let Some((_, v)) = var("COOKIE_NAME") {
+            c.cookie_name = v;
+        }
+        if let Some((n, v)) = var("COOKIE_AGE") {
+            c.cookie_age = v
+                .trim()
+                .parse()
+                .map_err(|_| err(n, v, "expected whole seconds"))?;
+        }
+        if let Some((_, v)) = var("COOKIE_DOMAIN") {
+            c.cookie_domain = Some(v).filter(|d| !d.is_empty());
+        }
+        if let Some((_, v)) = var("COOKIE_PATH") {
+            c.cookie_path = v;
+        }
+        if let Some(v) = var("COOKIE_SECURE") {
+            c.cookie_secure = boolean(v)?;
+        }
+        if let Some(v) = var("COOKIE_HTTPONLY") {
+            c.cookie_httponly = boolean(v)?;
+        }
+        if let Some((n, v)) = var("COOKIE_SAMESITE") {
+            c.cookie_samesite = match v.to_ascii_lowercase().as_str() {
+                "" => None,
+                "lax" => Some(SameSite::Lax),
+                "strict" => Some(SameSite::Strict),
+                "none" => Some(SameSite::None),
+                _ => return Err(err(n, v, "expected Lax, Strict, None or empty")),
+            };
+        }
+        if let Some(v) = var("SAVE_EVERY_REQUEST") {
+            c.save_every_request = boolean(v)?;
+        }
+        if let Some(v) = var("EXPIRE_AT_BROWSER_CLOSE") {
+            c.expire_at_browser_close = boolean(v)?;
+        }
+        if let Some((n, v)) = var("STORE_TIMEOUT_MS") {
+            let ms: u64 = v
+                .trim()
+                .parse()
+                .map_err(|_| err(n, v, "expected milliseconds"))?;
+            c.store_timeout = Duration::from_millis(ms);
+        }
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_and_errors() {
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            move |n: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == n)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let c = SessionConfig::from_vars(vars(&[
+            ("TESSERA_SESSION_COOKIE_AGE", "60"),
+            ("TESSERA_SESSION_COOKIE_SAMESITE", "strict"),
+            ("TESSERA_SESSION_COOKIE_SECURE", "true"),
+        ]))
+        .unwrap();
+        assert_eq!(c.cookie_age, 60);
+        assert_eq!(c.cookie_samesite, Some(SameSite::Strict));
+        assert!(c.cookie_secure);
+        let e =
+            SessionConfig::from_vars(vars(&[("TESSERA_SESSION_COOKIE_AGE", "soon")])).unwrap_err();
+        assert_eq!(e.name, "TESSERA_SESSION_COOKIE_AGE");
+    }
+}

@@ -1,0 +1,523 @@
+//! The [`Session`] a handler holds: Django's `request.session`, loaded lazily.
+//!
+//! Nothing touches the store until the handler first reads or writes the session, so a
+//! request that never uses it costs no I/O. Every change is recorded as well as applied, so
+//! that when a concurrent request saved the same session first, the save reloads the record
+//! and re-applies just this request's changes instead of overwriting the other's.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tokio::sync::{Mutex, MutexGuard};
+
+use super::config::SessionConfig;
+use super::expiry::{self, Expiry};
+use super::key::SessionKey;
+use crate::json::{ConvertError, Map, Value};
+use crate::store::{SaveOutcome, SessionStore, StoreError, Version};
+
+/// The key Django stores a custom expiry under, inside the session dict.
+pub const EXPIRY_KEY: &str = expiry::SESSION_EXPIRY_KEY;
+
+/// Why a session operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The store failed or timed out; the middleware answers 503.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The key is not in the session (Django's `KeyError`).
+    #[error("KeyError: {0:?}")]
+    KeyError(String),
+    /// A value could not be converted to or from the requested type.
+    #[error("session value conversion failed: {0}")]
+    Convert(#[from] ConvertError),
+    /// The stored expiry could not be interpreted.
+    #[error("{0}")]
+    Expiry(#[from] expiry::ExpiryError),
+    /// The session was deleted by a concurrent request (Django's `SessionInterrupted`, 400).
+    #[error("SessionInterrupted: the session was deleted before the request finished")]
+    Interrupted,
+    /// The operating system's random source failed.
+    #[error("could not draw a session key: {0}")]
+    KeyGeneration(String),
+}
+
+/// One recorded change, re-applied on top of a newer record after a lost race.
+#[derive(Clone, Debug)]
+pub(crate) enum Change {
+    Set(String, Value),
+    Remove(String),
+    Clear,
+}
+
+impl Change {
+    fn apply(&self, data: &mut Map) {
+        match self {
+            Change::Set(k, v) => {
+                data.insert(k.clone(), v.clone());
+            }
+            Change::Remove(k) => {
+                data.shift_remove(k);
+            }
+            Change::Clear => data.clear(),
+        }
+    }
+}
+
+/// The mutable state behind a [`Session`].
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    /// Django's `_session_key`: `None` for a new session or after a failed lookup or flush.
+    pub key: Option<SessionKey>,
+    pub data: Map,
+    /// The stored version when `key` names a record this request loaded or created.
+    pub version: Option<Version>,
+    pub changes: Vec<Change>,
+    pub loaded: bool,
+    pub accessed: bool,
+    pub modified: bool,
+    /// A store call failed during this request: the response becomes a 503.
+    pub store_failed: bool,
+}
+
+pub(crate) struct Shared {
+    pub store: Arc<dyn SessionStore>,
+    pub config: SessionConfig,
+}
+
+/// A visitor's session. Cheap to clone; clones share one state.
+#[derive(Clone)]
+pub struct Session {
+    shared: Arc<Shared>,
+    state: Arc<Mutex<State>>,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never the key or the data: both may be secrets.
+        f.debug_struct("Session").finish_non_exhaustive()
+    }
+}
+
+/// Runs a store call under the configured timeout.
+pub(crate) async fn timed<T>(
+    config: &SessionConfig,
+    call: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    match tokio::time::timeout(config.store_timeout, call).await {
+        Ok(r) => r,
+        Err(_) => Err(StoreError::Timeout(config.store_timeout)),
+    }
+}
+
+impl Session {
+    pub(crate) fn new(shared: Arc<Shared>, key: Option<SessionKey>) -> Self {
+        Session {
+            shared,
+            state: Arc::new(Mutex::new(State {
+                key,
+                ..State::default()
+            })),
+        }
+    }
+
+    /// A session over `store`, outside any middleware: for tests, jobs and the CLI.
+    pub fn detached(
+        store: Arc<dyn SessionStore>,
+        config: SessionConfig,
+        key: Option<SessionKey>,
+    ) -> Self {
+        Self::new(Arc::new(Shared { store, config }), key)
+    }
+
+    pub(crate) fn config(&self) -> &SessionConfig {
+        &self.shared.config
+    }
+
+    pub(crate) async fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().await
+    }
+
+    /// Loads the record on first use; later calls return the state at once.
+    pub(crate) async fn loaded(&self) -> Result<MutexGuard<'_, State>, SessionError> {
+        let mut st = self.state.lock().await;
+        if !st.loaded {
+            self.load_into(&mut st).await?;
+        }
+        st.accessed = true;
+        Ok(st)
+    }
+
+    async fn load_into(&self, st: &mut State) -> Result<(), SessionError> {
+        if let Some(key) = st.key.clone() {
+            let now = crate::signing::now();
+            match timed(&self.shared.config, self.shared.store.load(&key, now)).await {
+                Ok(Some(loaded)) => {
+                    st.data = loaded.data;
+                    st.version = Some(loaded.version);
+                }
+                // Unknown or expired: a fresh anonymous session; nothing is written.
+                Ok(None) => st.key = None,
+                Err(e) => {
+                    st.store_failed = true;
+                    return Err(e.into());
+                }
+            }
+        }
+        st.loaded = true;
+        Ok(())
+    }
+
+    fn record(st: &mut State, change: Change) {
+        change.apply(&mut st.data);
+        st.changes.push(change);
+        st.modified = true;
+    }
+
+    /// The value under `key`, converted to `T`.
+    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
+        let st = self.loaded().await?;
+        match st.data.get(key) {
+            Some(v) => Ok(Some(v.to_deserialize()?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The raw value under `key`.
+    pub async fn get_value(&self, key: &str) -> Result<Option<Value>, SessionError> {
+        Ok(self.loaded().await?.data.get(key).cloned())
+    }
+
+    /// `session[key]`: the value, or [`SessionError::KeyError`].
+    pub async fn get_or_err<T: DeserializeOwned>(&self, key: &str) -> Result<T, SessionError> {
+        self.get(key)
+            .await?
+            .ok_or_else(|| SessionError::KeyError(key.to_owned()))
+    }
+
+    /// Sets `key`; returns the previous value.
+    pub async fn insert<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+    ) -> Result<Option<Value>, SessionError> {
+        let value = Value::from_serialize(value)?;
+        let mut st = self.loaded().await?;
+        let old = st.data.get(key).cloned();
+        Self::record(&mut st, Change::Set(key.to_owned(), value));
+        Ok(old)
+    }
+
+    /// Removes `key`; returns its value if it was there.
+    pub async fn remove(&self, key: &str) -> Result<Option<Value>, SessionError> {
+        let mut st = self.loaded().await?;
+        if !st.data.contains_key(key) {
+            return Ok(None);
+        }
+        let old = st.data.get(key).cloned();
+        Self::record(&mut st, Change::Remove(key.to_owned()));
+        Ok(old)
+    }
+
+    /// `del session[key]`: removes `key`, or fails with [`SessionError::KeyError`].
+    pub async fn delete(&self, key: &str) -> Result<(), SessionError> {
+        match self.remove(key).await? {
+            Some(_) => Ok(()),
+            None => Err(SessionError::KeyError(key.to_owned())),
+        }
+    }
+
+    /// `session.pop(key)`: removes `key` and returns its value converted to `T`.
+    pub async fn pop<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
+        match self.remove(key).await? {
+            Some(v) => Ok(Some(v.to_deserialize()?)),
+            None => Ok(None),
+        }
+    }
+
+    /// `session.setdefault(key, default)`: the value, after inserting `default` if absent.
+    pub async fn setdefault<T: Serialize + DeserializeOwned>(
+        &self,
+        key: &str,
+        default: T,
+    ) -> Result<T, SessionError> {
+        let mut st = self.loaded().await?;
+        if let Some(v) = st.data.get(key) {
+            return Ok(v.to_deserialize()?);
+        }
+        Self::record(
+            &mut st,
+            Change::Set(key.to_owned(), Value::from_serialize(&default)?),
+        );
+        Ok(default)
+    }
+
+    /// `key in session`.
+    pub async fn contains(&self, key: &str) -> Result<bool, SessionError> {
+        Ok(self.loaded().await?.data.contains_key(key))
+    }
+
+    /// The keys, in insertion order.
+    pub async fn keys(&self) -> Result<Vec<String>, SessionError> {
+        Ok(self.loaded().await?.data.keys().cloned().collect())
+    }
+
+    /// The values, in insertion order.
+    pub async fn values(&self) -> Result<Vec<Value>, SessionError> {
+        Ok(self.loaded().await?.data.values().cloned().collect())
+    }
+
+    /// A copy of the whole dict.
+    pub async fn items(&self) -> Result<Map, SessionError> {
+        Ok(self.loaded().await?.data.clone())
+    }
+
+    /// True when the dict is empty.
+    pub async fn is_empty(&self) -> Result<bool, SessionError> {
+        Ok(self.loaded().await?.data.is_empty())
+    }
+
+    /// `session.update(mapping)`: sets every pair.
+    pub async fn update(
+        &self,
+        pairs: impl IntoIterator<Item = (String, Value)>,
+    ) -> Result<(), SessionError> {
+        let mut st = self.loaded().await?;
+        for (k, v) in pairs {
+            Self::record(&mut st, Change::Set(k, v));
+        }
+        st.modified = true;
+        Ok(())
+    }
+
+    /// Empties the dict and keeps the key: the record is saved empty and the cookie refreshed.
+    pub async fn clear(&self) -> Result<(), SessionError> {
+        let mut st = self.loaded().await?;
+        Self::record(&mut st, Change::Clear);
+        Ok(())
+    }
+
+    /// Logout: deletes the record now, empties the dict and drops the key, so the response
+    /// deletes the cookie. On a session that was never saved, it writes nothing.
+    pub async fn flush(&self) -> Result<(), SessionError> {
+        let mut st = self.loaded().await?;
+        if let Some(key) = st.key.take() {
+            if let Err(e) = timed(&self.shared.config, self.shared.store.delete(&key)).await {
+                st.key = Some(key);
+                st.store_failed = true;
+                return Err(e.into());
+            }
+        }
+        st.data.clear();
+        st.changes.clear();
+        st.version = None;
+        st.modified = true;
+        Ok(())
+    }
+
+    /// Same data under a new key; the old key no longer loads. Call it at login, against
+    /// session fixation.
+    pub async fn cycle_key(&self) -> Result<(), SessionError> {
+        let mut st = self.loaded().await?;
+        let now = crate::signing::now();
+        let expires_at = expiry_date_of(&st.data, &self.shared.config, now)?;
+        let data = st.data.clone();
+        let (key, version) = match self.create_record(&data, expires_at).await {
+            Ok(created) => created,
+            Err(e) => {
+                st.store_failed |= matches!(e, SessionError::Store(_));
+                return Err(e);
+            }
+        };
+        if let Some(old) = st.key.replace(key) {
+            if let Err(e) = timed(&self.shared.config, self.shared.store.delete(&old)).await {
+                st.store_failed = true;
+                return Err(e.into());
+            }
+        }
+        st.version = Some(version);
+        st.changes.clear();
+        st.modified = true;
+        Ok(())
+    }
+
+    /// Inserts `data` under a fresh key, drawing again on the (astronomically rare) collision.
+    pub(crate) async fn create_record(
+        &self,
+        data: &Map,
+        expires_at: f64,
+    ) -> Result<(SessionKey, Version), SessionError> {
+        for _ in 0..8 {
+            let key =
+                SessionKey::generate().map_err(|e| SessionError::KeyGeneration(e.to_string()))?;
+            let record = crate::store::Record { data, expires_at };
+            match timed(&self.shared.config, self.shared.store.create(&key, record)).await {
+                Ok(v) => return Ok((key, v)),
+                Err(StoreError::DuplicateKey) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(SessionError::KeyGeneration(
+            "eight key collisions in a row".to_owned(),
+        ))
+    }
+
+    /// Writes the session now, as the middleware does after a successful response: a new
+    /// session is created under a fresh key; an existing one is saved with a compare-and-swap
+    /// that, on losing a race, reloads the record and re-applies this request's changes. An
+    /// empty new session writes nothing.
+    pub async fn save(&self) -> Result<(), SessionError> {
+        let mut st = self.loaded().await?;
+        if st.key.is_none() && st.data.is_empty() {
+            return Ok(());
+        }
+        self.persist(&mut st).await
+    }
+
+    pub(crate) async fn persist(&self, st: &mut State) -> Result<(), SessionError> {
+        let result = self.persist_inner(st).await;
+        if matches!(result, Err(SessionError::Store(_))) {
+            st.store_failed = true;
+        }
+        result
+    }
+
+    async fn persist_inner(&self, st: &mut State) -> Result<(), SessionError> {
+        let config = &self.shared.config;
+        let store = &self.shared.store;
+        let now = crate::signing::now();
+        let (Some(key), Some(mut version)) = (st.key.clone(), st.version.clone()) else {
+            let expires_at = expiry_date_of(&st.data, config, now)?;
+            let (key, version) = self.create_record(&st.data, expires_at).await?;
+            st.key = Some(key);
+            st.version = Some(version);
+            st.changes.clear();
+            return Ok(());
+        };
+        for _ in 0..=config.max_save_retries {
+            let expires_at = expiry_date_of(&st.data, config, now)?;
+            let record = crate::store::Record {
+                data: &st.data,
+                expires_at,
+            };
+            match timed(config, store.save(&key, record, &version)).await? {
+                SaveOutcome::Saved(v) => {
+                    st.version = Some(v);
+                    st.changes.clear();
+                    return Ok(());
+                }
+                SaveOutcome::Gone => return Err(SessionError::Interrupted),
+                SaveOutcome::Conflict => {
+                    // Someone saved first: start from their record, replay our changes.
+                    let Some(fresh) = timed(config, store.load(&key, now)).await? else {
+                        return Err(SessionError::Interrupted);
+                    };
+                    st.data = fresh.data;
+                    for change in &st.changes {
+                        change.apply(&mut st.data);
+                    }
+                    version = fresh.version;
+                    tokio::task::yield_now().await;
+                }
+            }
+        }
+        Err(SessionError::Store(StoreError::Unavailable(
+            "too many concurrent writers on one session".to_owned(),
+        )))
+    }
+
+    /// Django's `set_expiry`: seconds, browser close, a date, or back to the default.
+    pub async fn set_expiry(&self, expiry: Expiry) -> Result<(), SessionError> {
+        let now = crate::signing::now();
+        let stored = expiry.stored_value(now, self.shared.config.use_tz)?;
+        let mut st = self.loaded().await?;
+        let change = match stored {
+            Some(v) => Change::Set(EXPIRY_KEY.to_owned(), v),
+            None => Change::Remove(EXPIRY_KEY.to_owned()),
+        };
+        Self::record(&mut st, change);
+        Ok(())
+    }
+
+    /// Seconds until the session expires (`get_expiry_age`).
+    pub async fn get_expiry_age(&self) -> Result<f64, SessionError> {
+        let st = self.loaded().await?;
+        expiry_age_of(&st.data, &self.shared.config, crate::signing::now())
+    }
+
+    /// When the session expires, as Unix seconds (`get_expiry_date`).
+    pub async fn get_expiry_date(&self) -> Result<f64, SessionError> {
+        let st = self.loaded().await?;
+        expiry_date_of(&st.data, &self.shared.config, crate::signing::now())
+    }
+
+    /// Whether the cookie lasts only until the browser closes.
+    pub async fn get_expire_at_browser_close(&self) -> Result<bool, SessionError> {
+        let st = self.loaded().await?;
+        Ok(browser_close_of(&st.data, &self.shared.config))
+    }
+
+    /// `SESSION_COOKIE_AGE`.
+    pub fn get_session_cookie_age(&self) -> i64 {
+        self.shared.config.cookie_age
+    }
+
+    /// The key, once the session is stored (`None` for a new, unsaved session).
+    pub async fn session_key(&self) -> Option<SessionKey> {
+        let st = self.state.lock().await;
+        st.key.clone().filter(|_| st.version.is_some())
+    }
+
+    /// Whether this request changed the session.
+    pub async fn is_modified(&self) -> bool {
+        self.state.lock().await.modified
+    }
+
+    /// Whether this request read or wrote the session.
+    pub async fn is_accessed(&self) -> bool {
+        self.state.lock().await.accessed
+    }
+}
+
+fn expiry_settings(config: &SessionConfig) -> expiry::ExpirySettings {
+    expiry::ExpirySettings {
+        cookie_age: config.cookie_age,
+        expire_at_browser_close: config.expire_at_browser_close,
+        use_tz: config.use_tz,
+    }
+}
+
+/// `get_expiry_age()` of a dict at `now`, in seconds. A stored value Django would hand
+/// unchanged to `set_cookie` (a list, say) counts as the default age here.
+pub(crate) fn expiry_age_of(
+    data: &Map,
+    config: &SessionConfig,
+    now: f64,
+) -> Result<f64, SessionError> {
+    let settings = expiry_settings(config);
+    let modification = expiry::PyDateTime::from_timestamp(now, config.use_tz)?;
+    let age = expiry::get_expiry_age(&modification, data.get(EXPIRY_KEY), &settings)?;
+    Ok(age.as_f64().unwrap_or(config.cookie_age as f64))
+}
+
+/// `get_expiry_date()` of a dict at `now`, as Unix seconds (naive datetimes are UTC).
+pub(crate) fn expiry_date_of(
+    data: &Map,
+    config: &SessionConfig,
+    now: f64,
+) -> Result<f64, SessionError> {
+    let settings = expiry_settings(config);
+    let modification = expiry::PyDateTime::from_timestamp(now, config.use_tz)?;
+    let date = expiry::get_expiry_date(&modification, data.get(EXPIRY_KEY), &settings)?;
+    let utc = date
+        .to_utc()
+        .unwrap_or_else(|| date.naive_local().and_utc());
+    Ok(utc.timestamp() as f64 + f64::from(utc.timestamp_subsec_micros()) / 1e6)
+}
+
+/// `get_expire_at_browser_close()` of a dict.
+pub(crate) fn browser_close_of(data: &Map, config: &SessionConfig) -> bool {
+    expiry::get_expire_at_browser_close(data.get(EXPIRY_KEY), &expiry_settings(config))
+}

@@ -1,0 +1,13 @@
+//! Django's `request.session`: the [`Session`] handle, its keys, expiry rules, settings and
+//! the stored data format.
+
+pub mod codec;
+pub mod config;
+pub mod expiry;
+pub mod handle;
+pub mod key;
+
+pub use config::{ConfigError, SessionConfig};
+pub use expiry::Expiry;
+pub use handle::{Session, SessionError};
+pub use key::SessionKey;

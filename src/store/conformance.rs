@@ -1,0 +1,430 @@
+//! The acceptance suite every [`SessionStore`] must pass, public so a third-party store can
+//! run it against its own backend:
+//!
+//! ```no_run
+//! # async fn demo() {
+//! use std::sync::Arc;
+//! use tessera::store::{conformance, memory::MemoryStore};
+//! conformance::run(Arc::new(MemoryStore::new()), None).await;
+//! # }
+//! ```
+//!
+//! Each check panics with a message naming what broke, as a test assertion does.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use super::{Record, SaveOutcome, SessionStore, StoreError, Version};
+use crate::json::{Map, Value};
+use crate::session::key::SessionKey;
+use crate::session::{Session, SessionConfig};
+
+/// Writes a record that does not decode (a bad signature) under a key, for stores that hold
+/// encoded data. The suite then checks that loading it yields an empty session.
+pub type Corruptor =
+    Arc<dyn Fn(SessionKey) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+fn now() -> f64 {
+    crate::signing::now()
+}
+
+fn key() -> SessionKey {
+    SessionKey::generate().expect("the OS random source works")
+}
+
+fn dict(pairs: &[(&str, Value)]) -> Map {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
+}
+
+/// Runs every check.
+pub async fn run(store: Arc<dyn SessionStore>, corrupt: Option<Corruptor>) {
+    create_load_save_delete(&*store).await;
+    create_is_insert_only(&*store).await;
+    expiry_is_honoured(&*store).await;
+    clear_expired_removes_only_expired(&*store).await;
+    save_is_compare_and_swap(&*store).await;
+    if let Some(corrupt) = corrupt {
+        corrupt_record_loads_empty(&*store, corrupt).await;
+    }
+    cycle_key_and_flush(store.clone()).await;
+    concurrent_saves_lose_nothing(store.clone()).await;
+    logout_is_not_resurrected(store.clone()).await;
+}
+
+/// The basic life of a record.
+pub async fn create_load_save_delete(store: &dyn SessionStore) {
+    let k = key();
+    let t = now() + 3600.0;
+    assert!(
+        store.load(&k, now()).await.unwrap().is_none(),
+        "unknown key loads nothing"
+    );
+    assert!(
+        !store.exists(&k).await.unwrap(),
+        "unknown key does not exist"
+    );
+    let data = dict(&[("a", Value::from(1)), ("é", Value::from("ü"))]);
+    let v1 = store
+        .create(
+            &k,
+            Record {
+                data: &data,
+                expires_at: t,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(store.exists(&k).await.unwrap(), "created key exists");
+    let loaded = store
+        .load(&k, now())
+        .await
+        .unwrap()
+        .expect("created record loads");
+    assert_eq!(loaded.data, data, "data round-trips with key order");
+    assert_eq!(
+        loaded.version, v1,
+        "load returns the version create returned"
+    );
+    let data2 = dict(&[("a", Value::from(2))]);
+    let saved = store
+        .save(
+            &k,
+            Record {
+                data: &data2,
+                expires_at: t,
+            },
+            &v1,
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(saved, SaveOutcome::Saved(_)),
+        "save at the loaded version succeeds"
+    );
+    assert_eq!(store.load(&k, now()).await.unwrap().unwrap().data, data2);
+    store.delete(&k).await.unwrap();
+    assert!(
+        store.load(&k, now()).await.unwrap().is_none(),
+        "deleted record is gone"
+    );
+    assert!(!store.exists(&k).await.unwrap());
+    store
+        .delete(&k)
+        .await
+        .expect("deleting a missing key is not an error");
+}
+
+/// `create` never overwrites.
+pub async fn create_is_insert_only(store: &dyn SessionStore) {
+    let k = key();
+    let t = now() + 3600.0;
+    let first = dict(&[("owner", Value::from("first"))]);
+    store
+        .create(
+            &k,
+            Record {
+                data: &first,
+                expires_at: t,
+            },
+        )
+        .await
+        .unwrap();
+    let second = dict(&[("owner", Value::from("second"))]);
+    let again = store
+        .create(
+            &k,
+            Record {
+                data: &second,
+                expires_at: t,
+            },
+        )
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::DuplicateKey)),
+        "create on a taken key is DuplicateKey"
+    );
+    assert_eq!(
+        store.load(&k, now()).await.unwrap().unwrap().data,
+        first,
+        "the first record survives"
+    );
+    store.delete(&k).await.unwrap();
+}
+
+/// An expired record does not load, but still exists until cleared (as in Django).
+pub async fn expiry_is_honoured(store: &dyn SessionStore) {
+    let k = key();
+    let data = dict(&[("x", Value::from(1))]);
+    let t = now();
+    store
+        .create(
+            &k,
+            Record {
+                data: &data,
+                expires_at: t + 2.0,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        store.load(&k, t).await.unwrap().is_some(),
+        "live before its expiry"
+    );
+    assert!(
+        store.load(&k, t + 3.0).await.unwrap().is_none(),
+        "expired after its expiry"
+    );
+    store.delete(&k).await.unwrap();
+}
+
+/// `clear_expired` removes every expired record, in batches, and nothing else.
+pub async fn clear_expired_removes_only_expired(store: &dyn SessionStore) {
+    let data = dict(&[("x", Value::from(1))]);
+    let t = now();
+    let expired: Vec<SessionKey> = (0..7).map(|_| key()).collect();
+    let live = key();
+    for k in &expired {
+        store
+            .create(
+                k,
+                Record {
+                    data: &data,
+                    expires_at: t - 10.0,
+                },
+            )
+            .await
+            .unwrap();
+    }
+    store
+        .create(
+            &live,
+            Record {
+                data: &data,
+                expires_at: t + 3600.0,
+            },
+        )
+        .await
+        .unwrap();
+    let removed = store.clear_expired(t, 2).await.unwrap();
+    assert!(
+        removed >= 7,
+        "all 7 expired records removed in batches of 2 (removed {removed})"
+    );
+    for k in &expired {
+        assert!(!store.exists(k).await.unwrap(), "expired record cleared");
+    }
+    assert!(
+        store.load(&live, t).await.unwrap().is_some(),
+        "live record kept"
+    );
+    store.delete(&live).await.unwrap();
+}
+
+/// A save against a stale version is a conflict; against a deleted record, `Gone`.
+pub async fn save_is_compare_and_swap(store: &dyn SessionStore) {
+    let k = key();
+    let t = now() + 3600.0;
+    let data = dict(&[("n", Value::from(0))]);
+    let v0 = store
+        .create(
+            &k,
+            Record {
+                data: &data,
+                expires_at: t,
+            },
+        )
+        .await
+        .unwrap();
+    let d1 = dict(&[("n", Value::from(1))]);
+    let SaveOutcome::Saved(_) = store
+        .save(
+            &k,
+            Record {
+                data: &d1,
+                expires_at: t,
+            },
+            &v0,
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("first save must succeed");
+    };
+    let d2 = dict(&[("n", Value::from(2))]);
+    let stale = store
+        .save(
+            &k,
+            Record {
+                data: &d2,
+                expires_at: t,
+            },
+            &v0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        stale,
+        SaveOutcome::Conflict,
+        "save at a stale version conflicts"
+    );
+    assert_eq!(
+        store.load(&k, now()).await.unwrap().unwrap().data,
+        d1,
+        "the newer write survives"
+    );
+    store.delete(&k).await.unwrap();
+    let gone = store
+        .save(
+            &k,
+            Record {
+                data: &d2,
+                expires_at: t,
+            },
+            &v0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(gone, SaveOutcome::Gone, "save after delete is Gone");
+    assert!(
+        store.load(&k, now()).await.unwrap().is_none(),
+        "a save never resurrects a deleted record"
+    );
+    let bogus = Version::Text("not a version".into());
+    assert_eq!(
+        store
+            .save(
+                &k,
+                Record {
+                    data: &d2,
+                    expires_at: t
+                },
+                &bogus
+            )
+            .await
+            .unwrap(),
+        SaveOutcome::Gone
+    );
+}
+
+/// A record that does not verify loads as an empty session (and the store warns).
+pub async fn corrupt_record_loads_empty(store: &dyn SessionStore, corrupt: Corruptor) {
+    let k = key();
+    corrupt(k.clone()).await;
+    let loaded = store
+        .load(&k, now())
+        .await
+        .unwrap()
+        .expect("a corrupt but live record loads");
+    assert!(
+        loaded.data.is_empty(),
+        "a corrupt record is an empty session"
+    );
+    store.delete(&k).await.unwrap();
+}
+
+fn session(store: Arc<dyn SessionStore>, key: Option<SessionKey>) -> Session {
+    Session::detached(store, SessionConfig::default(), key)
+}
+
+/// `cycle_key` keeps the data under a new key; `flush` deletes the record.
+pub async fn cycle_key_and_flush(store: Arc<dyn SessionStore>) {
+    let s = session(store.clone(), None);
+    s.insert("user", &42).await.unwrap();
+    s.cycle_key().await.unwrap();
+    let first = s.session_key().await.expect("cycle_key stores the session");
+    s.cycle_key().await.unwrap();
+    let second = s.session_key().await.expect("cycled session has a key");
+    assert_ne!(first, second, "cycle_key draws a new key");
+    assert!(
+        store.load(&first, now()).await.unwrap().is_none(),
+        "the old key no longer loads"
+    );
+    let reloaded = session(store.clone(), Some(second.clone()));
+    assert_eq!(
+        reloaded.get::<i64>("user").await.unwrap(),
+        Some(42),
+        "cycle_key keeps the data"
+    );
+    reloaded.flush().await.unwrap();
+    assert!(
+        store.load(&second, now()).await.unwrap().is_none(),
+        "flush deletes the record"
+    );
+    assert!(
+        reloaded.session_key().await.is_none(),
+        "a flushed session has no key"
+    );
+}
+
+/// Fifty sessions over one record, each setting its own key, saved concurrently: all land.
+pub async fn concurrent_saves_lose_nothing(store: Arc<dyn SessionStore>) {
+    let k = key();
+    let t = now() + 3600.0;
+    store
+        .create(
+            &k,
+            Record {
+                data: &Map::new(),
+                expires_at: t,
+            },
+        )
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let store = store.clone();
+        let k = k.clone();
+        tasks.push(tokio::spawn(async move {
+            let s = session(store, Some(k));
+            s.insert(&format!("k{i}"), &i).await.unwrap();
+            s.save().await
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task").expect("every concurrent save lands");
+    }
+    let data = store.load(&k, now()).await.unwrap().unwrap().data;
+    for i in 0..50 {
+        assert_eq!(
+            data.get(&format!("k{i}")),
+            Some(&Value::from(i)),
+            "k{i} was lost"
+        );
+    }
+    store.delete(&k).await.unwrap();
+}
+
+/// A save racing a logout is `SessionInterrupted`, never a resurrected record.
+pub async fn logout_is_not_resurrected(store: Arc<dyn SessionStore>) {
+    let k = key();
+    let t = now() + 3600.0;
+    store
+        .create(
+            &k,
+            Record {
+                data: &dict(&[("u", Value::from(1))]),
+                expires_at: t,
+            },
+        )
+        .await
+        .unwrap();
+    let writer = session(store.clone(), Some(k.clone()));
+    writer.insert("cart", &3).await.unwrap();
+    session(store.clone(), Some(k.clone()))
+        .flush()
+        .await
+        .unwrap();
+    let outcome = writer.save().await;
+    assert!(
+        matches!(outcome, Err(crate::session::SessionError::Interrupted)),
+        "save after a concurrent flush is Interrupted, got {outcome:?}"
+    );
+    assert!(
+        store.load(&k, now()).await.unwrap().is_none(),
+        "the logged-out session stays gone"
+    );
+}

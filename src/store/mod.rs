@@ -1,0 +1,139 @@
+//! The session store contract, and one module per backend.
+//!
+//! A store is small, like Django's backend interface: [`load`](SessionStore::load),
+//! [`create`](SessionStore::create) (insert-only), [`save`](SessionStore::save) (a
+//! compare-and-swap against the version that was loaded), [`delete`](SessionStore::delete),
+//! [`exists`](SessionStore::exists) and [`clear_expired`](SessionStore::clear_expired).
+//!
+//! Stores see only validated [`SessionKey`]s and decoded session dicts; a persistent store
+//! encodes with [`SessionCodec`](crate::session::codec::SessionCodec) so its records are
+//! Django's. [`conformance`] is the suite every store passes, public so a third-party store
+//! can run it too.
+
+pub mod conformance;
+pub mod memory;
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::json::Map;
+use crate::session::key::SessionKey;
+
+/// What a store returns for a live session.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Loaded {
+    /// The session dict (empty for a corrupt record, which the store logged).
+    pub data: Map,
+    /// What [`SessionStore::save`] compares against, so no concurrent change is overwritten.
+    pub version: Version,
+}
+
+/// A store's token for "the record as it was loaded".
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Version {
+    /// The stored text itself (SQL and Redis compare `session_data` byte for byte).
+    Text(Arc<str>),
+    /// A counter bumped on every write (in-process stores).
+    Counter(u64),
+}
+
+/// A record to write: the dict and the moment it expires.
+#[derive(Clone, Copy, Debug)]
+pub struct Record<'a> {
+    /// The session dict.
+    pub data: &'a Map,
+    /// Expiry as Unix seconds (Django's `get_expiry_date()` at save time).
+    pub expires_at: f64,
+}
+
+/// The outcome of a compare-and-swap save.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SaveOutcome {
+    /// Written; the new version.
+    Saved(Version),
+    /// Someone else changed the record since it was loaded: reload, re-apply, retry.
+    Conflict,
+    /// The record no longer exists (a concurrent logout): never re-insert it.
+    Gone,
+}
+
+/// Why a store call failed. None of these carry a session key.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// `create` found the key taken; the caller draws a new key.
+    #[error("session key already exists")]
+    DuplicateKey,
+    /// The store did not answer in time.
+    #[error("session store timed out after {0:?}")]
+    Timeout(std::time::Duration),
+    /// The store is unreachable or failed.
+    #[error("session store unavailable: {0}")]
+    Unavailable(String),
+    /// The store is misconfigured (bad URL, missing table…).
+    #[error("session store misconfigured: {0}")]
+    Config(String),
+}
+
+impl StoreError {
+    /// Wraps any backend error as [`StoreError::Unavailable`].
+    pub fn unavailable(e: impl fmt::Display) -> Self {
+        StoreError::Unavailable(e.to_string())
+    }
+}
+
+/// A session backend. Implementations must be safe to call concurrently from many requests.
+#[async_trait]
+pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
+    /// The live (unexpired) session under `key`, or `None`.
+    async fn load(&self, key: &SessionKey, now: f64) -> Result<Option<Loaded>, StoreError>;
+
+    /// Inserts a new record; [`StoreError::DuplicateKey`] if the key exists, expired or not.
+    async fn create(&self, key: &SessionKey, record: Record<'_>) -> Result<Version, StoreError>;
+
+    /// Replaces the record if it is still at `expected`.
+    async fn save(
+        &self,
+        key: &SessionKey,
+        record: Record<'_>,
+        expected: &Version,
+    ) -> Result<SaveOutcome, StoreError>;
+
+    /// Removes the record, if any.
+    async fn delete(&self, key: &SessionKey) -> Result<(), StoreError>;
+
+    /// Whether a record exists under `key`, expired or not (as Django's `exists`).
+    async fn exists(&self, key: &SessionKey) -> Result<bool, StoreError>;
+
+    /// Removes expired records, at most `batch_size` per statement or transaction so a huge
+    /// backlog never becomes one long lock; returns how many were removed.
+    async fn clear_expired(&self, now: f64, batch_size: usize) -> Result<u64, StoreError>;
+}
+
+#[async_trait]
+impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
+    async fn load(&self, key: &SessionKey, now: f64) -> Result<Option<Loaded>, StoreError> {
+        (**self).load(key, now).await
+    }
+    async fn create(&self, key: &SessionKey, record: Record<'_>) -> Result<Version, StoreError> {
+        (**self).create(key, record).await
+    }
+    async fn save(
+        &self,
+        key: &SessionKey,
+        record: Record<'_>,
+        expected: &Version,
+    ) -> Result<SaveOutcome, StoreError> {
+        (**self).save(key, record, expected).await
+    }
+    async fn delete(&self, key: &SessionKey) -> Result<(), StoreError> {
+        (**self).delete(key).await
+    }
+    async fn exists(&self, key: &SessionKey) -> Result<bool, StoreError> {
+        (**self).exists(key).await
+    }
+    async fn clear_expired(&self, now: f64, batch_size: usize) -> Result<u64, StoreError> {
+        (**self).clear_expired(now, batch_size).await
+    }
+}
