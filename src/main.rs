@@ -1,1 +1,16 @@
-fn main(){}
+//! The `tessera` command-line tool: Django's signing and cookies from the shell (see [`cli`]).
+#![forbid(unsafe_code)]
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+fn main() -> ExitCode {
+    let args = match cli::Cli::try_parse() {
+        Ok(args) => args,
+        Err(e) => return cli::exit::usage_error(&e),
+    };
+    cli::exit::finish(cli::run(args))
+}

@@ -37,9 +37,9 @@ use crate::cookie::{
     delete_cookie_header, is_python_whitespace, set_cookie_header, unquote, CookieOptions,
     DeleteOptions,
 };
-use crate::session::handle::{browser_close_of, expiry_age_of, Shared, State};
-use crate::session::key::SessionKey;
+use crate::session::handle::{browser_close_of, expiry_age_of, Backend, Shared, State};
 use crate::session::{Session, SessionConfig, SessionError};
+use crate::store::signed_cookie::SignedCookieSessions;
 use crate::store::SessionStore;
 
 /// Installs sessions on every request of the wrapped service.
@@ -51,7 +51,7 @@ pub struct SessionLayer {
 impl std::fmt::Debug for SessionLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SessionLayer")
-            .field("store", &self.shared.store)
+            .field("backend", &self.shared.backend)
             .field("config", &self.shared.config)
             .finish()
     }
@@ -60,8 +60,33 @@ impl std::fmt::Debug for SessionLayer {
 impl SessionLayer {
     /// Sessions kept in `store`, with `config`.
     pub fn new(store: Arc<dyn SessionStore>, config: SessionConfig) -> Self {
+        Self::with_backend(Backend::Store(store), config)
+    }
+
+    /// Sessions kept entirely in a signed cookie (Django's `signed_cookies` backend).
+    pub fn signed_cookie(sessions: SignedCookieSessions, config: SessionConfig) -> Self {
+        Self::with_backend(Backend::Cookie(sessions), config)
+    }
+
+    fn with_backend(backend: Backend, config: SessionConfig) -> Self {
         SessionLayer {
-            shared: Arc::new(Shared { store, config }),
+            shared: Arc::new(Shared {
+                backend,
+                config,
+                clock: crate::signing::now,
+            }),
+        }
+    }
+
+    /// Replaces the clock (Unix seconds), so tests can pin time.
+    pub fn with_clock(self, clock: fn() -> f64) -> Self {
+        let shared = Shared {
+            backend: self.shared.backend.clone(),
+            config: self.shared.config.clone(),
+            clock,
+        };
+        SessionLayer {
+            shared: Arc::new(shared),
         }
     }
 }
@@ -107,8 +132,7 @@ where
         let shared = self.shared.clone();
         let cookie = session_cookie(req.headers(), &shared.config.cookie_name);
         let cookie_present = cookie.is_some();
-        let key = cookie.as_deref().and_then(SessionKey::parse);
-        let session = Session::new(shared, key);
+        let session = Session::from_cookie(shared, cookie);
         req.extensions_mut().insert(session.clone());
         Box::pin(async move {
             let response = inner.call(req).await?;
@@ -193,14 +217,14 @@ async fn finish<B: From<&'static str>>(
     if st.store_failed {
         return store_unavailable();
     }
-    if config.save_every_request && !st.loaded && st.key.is_some() {
+    if config.save_every_request && !st.loaded && !st.is_empty() {
         drop(st);
         if session.loaded().await.is_err() {
             return store_unavailable();
         }
         st = session.lock().await;
     }
-    let empty = st.key.is_none() && st.data.is_empty();
+    let empty = st.is_empty();
     if cookie_present && empty {
         let opts = DeleteOptions {
             path: Some(config.cookie_path.clone()),
@@ -229,6 +253,13 @@ async fn finish<B: From<&'static str>>(
             add_vary_cookie(response.headers_mut());
             response
         }
+        Err(SessionError::TooLarge(size)) => {
+            tracing::error!(target: "tessera::session", size, "session too large for its cookie");
+            plain_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal Server Error: the session is too large for a cookie\n",
+            )
+        }
         Err(SessionError::Interrupted) => {
             tracing::warn!(target: "tessera::request", "SessionInterrupted: session deleted by a concurrent request");
             plain_response(
@@ -250,8 +281,8 @@ async fn save(
     config: &SessionConfig,
 ) -> Result<String, SessionError> {
     session.persist(st).await?;
-    let now = crate::signing::now();
-    let key = st.key.as_ref().map(SessionKey::as_str).unwrap_or_default();
+    let now = session.clock_now();
+    let key = st.cookie_value();
     let mut opts = CookieOptions::new();
     if !browser_close_of(&st.data, config) {
         opts = opts.max_age(expiry_age_of(&st.data, config, now)?);

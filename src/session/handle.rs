@@ -16,6 +16,7 @@ use super::config::SessionConfig;
 use super::expiry::{self, Expiry};
 use super::key::SessionKey;
 use crate::json::{ConvertError, Map, Value};
+use crate::store::signed_cookie::{SignedCookieSessions, MAX_COOKIE_BYTES};
 use crate::store::{SaveOutcome, SessionStore, StoreError, Version};
 
 /// The key Django stores a custom expiry under, inside the session dict.
@@ -42,6 +43,9 @@ pub enum SessionError {
     /// The operating system's random source failed.
     #[error("could not draw a session key: {0}")]
     KeyGeneration(String),
+    /// A cookie-held session grew past what a browser keeps (4096 bytes).
+    #[error("the session is {0} bytes in its cookie; browsers drop cookies over 4096 bytes")]
+    TooLarge(usize),
 }
 
 /// One recorded change, re-applied on top of a newer record after a lost race.
@@ -80,11 +84,40 @@ pub(crate) struct State {
     pub modified: bool,
     /// A store call failed during this request: the response becomes a 503.
     pub store_failed: bool,
+    /// Signed-cookie sessions: the cookie value (Django's `session_key` for that backend).
+    pub cookie: Option<String>,
+}
+
+impl State {
+    /// Django's `is_empty()`: no key and no data.
+    pub fn is_empty(&self) -> bool {
+        self.key.is_none() && self.cookie.is_none() && self.data.is_empty()
+    }
+
+    /// The value the session cookie carries.
+    pub fn cookie_value(&self) -> &str {
+        match (&self.key, &self.cookie) {
+            (Some(k), _) => k.as_str(),
+            (None, Some(c)) => c,
+            (None, None) => "",
+        }
+    }
+}
+
+/// Where sessions live.
+#[derive(Debug, Clone)]
+pub(crate) enum Backend {
+    /// Server-side records behind a random key.
+    Store(Arc<dyn SessionStore>),
+    /// The whole session in a signed cookie.
+    Cookie(SignedCookieSessions),
 }
 
 pub(crate) struct Shared {
-    pub store: Arc<dyn SessionStore>,
+    pub backend: Backend,
     pub config: SessionConfig,
+    /// The clock, replaceable so tests can pin it.
+    pub clock: fn() -> f64,
 }
 
 /// A visitor's session. Cheap to clone; clones share one state.
@@ -113,13 +146,17 @@ pub(crate) async fn timed<T>(
 }
 
 impl Session {
-    pub(crate) fn new(shared: Arc<Shared>, key: Option<SessionKey>) -> Self {
+    /// A session for a request whose cookie carried `cookie` (if any).
+    pub(crate) fn from_cookie(shared: Arc<Shared>, cookie: Option<String>) -> Self {
+        let mut state = State::default();
+        match shared.backend {
+            Backend::Store(_) => state.key = cookie.as_deref().and_then(SessionKey::parse),
+            // Django validates this "key" too: at least 8 characters.
+            Backend::Cookie(_) => state.cookie = cookie.filter(|c| c.chars().count() >= 8),
+        }
         Session {
             shared,
-            state: Arc::new(Mutex::new(State {
-                key,
-                ..State::default()
-            })),
+            state: Arc::new(Mutex::new(state)),
         }
     }
 
@@ -129,7 +166,33 @@ impl Session {
         config: SessionConfig,
         key: Option<SessionKey>,
     ) -> Self {
-        Self::new(Arc::new(Shared { store, config }), key)
+        let shared = Arc::new(Shared {
+            backend: Backend::Store(store),
+            config,
+            clock: crate::signing::now,
+        });
+        Session {
+            shared,
+            state: Arc::new(Mutex::new(State {
+                key,
+                ..State::default()
+            })),
+        }
+    }
+
+    fn now(&self) -> f64 {
+        (self.shared.clock)()
+    }
+
+    pub(crate) fn clock_now(&self) -> f64 {
+        self.now()
+    }
+
+    fn store(&self) -> Option<&Arc<dyn SessionStore>> {
+        match &self.shared.backend {
+            Backend::Store(s) => Some(s),
+            Backend::Cookie(_) => None,
+        }
     }
 
     pub(crate) fn config(&self) -> &SessionConfig {
@@ -151,9 +214,16 @@ impl Session {
     }
 
     async fn load_into(&self, st: &mut State) -> Result<(), SessionError> {
-        if let Some(key) = st.key.clone() {
-            let now = crate::signing::now();
-            match timed(&self.shared.config, self.shared.store.load(&key, now)).await {
+        let now = self.now();
+        if let (Backend::Cookie(codec), Some(cookie)) = (&self.shared.backend, &st.cookie) {
+            match codec.decode_at(cookie, &self.shared.config, now) {
+                Some(data) => st.data = data,
+                // Django resets an unreadable cookie session and re-issues it.
+                None => st.modified = true,
+            }
+        }
+        if let (Some(store), Some(key)) = (self.store(), st.key.clone()) {
+            match timed(&self.shared.config, store.load(&key, now)).await {
                 Ok(Some(loaded)) => {
                     st.data = loaded.data;
                     st.version = Some(loaded.version);
@@ -303,13 +373,14 @@ impl Session {
     /// deletes the cookie. On a session that was never saved, it writes nothing.
     pub async fn flush(&self) -> Result<(), SessionError> {
         let mut st = self.loaded().await?;
-        if let Some(key) = st.key.take() {
-            if let Err(e) = timed(&self.shared.config, self.shared.store.delete(&key)).await {
-                st.key = Some(key);
+        if let (Some(store), Some(key)) = (self.store(), st.key.clone()) {
+            if let Err(e) = timed(&self.shared.config, store.delete(&key)).await {
                 st.store_failed = true;
                 return Err(e.into());
             }
         }
+        st.key = None;
+        st.cookie = None;
         st.data.clear();
         st.changes.clear();
         st.version = None;
@@ -321,7 +392,12 @@ impl Session {
     /// session fixation.
     pub async fn cycle_key(&self) -> Result<(), SessionError> {
         let mut st = self.loaded().await?;
-        let now = crate::signing::now();
+        let Some(store) = self.store() else {
+            // A cookie-held session has no key: re-signing it is the whole cycle.
+            st.modified = true;
+            return Ok(());
+        };
+        let now = self.now();
         let expires_at = expiry_date_of(&st.data, &self.shared.config, now)?;
         let data = st.data.clone();
         let (key, version) = match self.create_record(&data, expires_at).await {
@@ -332,7 +408,7 @@ impl Session {
             }
         };
         if let Some(old) = st.key.replace(key) {
-            if let Err(e) = timed(&self.shared.config, self.shared.store.delete(&old)).await {
+            if let Err(e) = timed(&self.shared.config, store.delete(&old)).await {
                 st.store_failed = true;
                 return Err(e.into());
             }
@@ -349,11 +425,16 @@ impl Session {
         data: &Map,
         expires_at: f64,
     ) -> Result<(SessionKey, Version), SessionError> {
+        let Some(store) = self.store() else {
+            return Err(SessionError::Store(StoreError::Config(
+                "no server-side store".to_owned(),
+            )));
+        };
         for _ in 0..8 {
             let key =
                 SessionKey::generate().map_err(|e| SessionError::KeyGeneration(e.to_string()))?;
             let record = crate::store::Record { data, expires_at };
-            match timed(&self.shared.config, self.shared.store.create(&key, record)).await {
+            match timed(&self.shared.config, store.create(&key, record)).await {
                 Ok(v) => return Ok((key, v)),
                 Err(StoreError::DuplicateKey) => continue,
                 Err(e) => return Err(e.into()),
@@ -370,7 +451,7 @@ impl Session {
     /// empty new session writes nothing.
     pub async fn save(&self) -> Result<(), SessionError> {
         let mut st = self.loaded().await?;
-        if st.key.is_none() && st.data.is_empty() {
+        if st.is_empty() {
             return Ok(());
         }
         self.persist(&mut st).await
@@ -386,8 +467,20 @@ impl Session {
 
     async fn persist_inner(&self, st: &mut State) -> Result<(), SessionError> {
         let config = &self.shared.config;
-        let store = &self.shared.store;
-        let now = crate::signing::now();
+        let now = self.now();
+        let store = match &self.shared.backend {
+            Backend::Store(store) => store,
+            Backend::Cookie(codec) => {
+                let value = codec.encode_at(&st.data, now);
+                let size = config.cookie_name.len() + value.len();
+                if size > MAX_COOKIE_BYTES {
+                    return Err(SessionError::TooLarge(size));
+                }
+                st.cookie = Some(value);
+                st.changes.clear();
+                return Ok(());
+            }
+        };
         let (Some(key), Some(mut version)) = (st.key.clone(), st.version.clone()) else {
             let expires_at = expiry_date_of(&st.data, config, now)?;
             let (key, version) = self.create_record(&st.data, expires_at).await?;
@@ -430,7 +523,7 @@ impl Session {
 
     /// Django's `set_expiry`: seconds, browser close, a date, or back to the default.
     pub async fn set_expiry(&self, expiry: Expiry) -> Result<(), SessionError> {
-        let now = crate::signing::now();
+        let now = self.now();
         let stored = expiry.stored_value(now, self.shared.config.use_tz)?;
         let mut st = self.loaded().await?;
         let change = match stored {
@@ -444,13 +537,13 @@ impl Session {
     /// Seconds until the session expires (`get_expiry_age`).
     pub async fn get_expiry_age(&self) -> Result<f64, SessionError> {
         let st = self.loaded().await?;
-        expiry_age_of(&st.data, &self.shared.config, crate::signing::now())
+        expiry_age_of(&st.data, &self.shared.config, self.now())
     }
 
     /// When the session expires, as Unix seconds (`get_expiry_date`).
     pub async fn get_expiry_date(&self) -> Result<f64, SessionError> {
         let st = self.loaded().await?;
-        expiry_date_of(&st.data, &self.shared.config, crate::signing::now())
+        expiry_date_of(&st.data, &self.shared.config, self.now())
     }
 
     /// Whether the cookie lasts only until the browser closes.
@@ -464,7 +557,23 @@ impl Session {
         self.shared.config.cookie_age
     }
 
-    /// The key, once the session is stored (`None` for a new, unsaved session).
+    /// Django's `set_test_cookie()`: stores `testcookie = "worked"`.
+    pub async fn set_test_cookie(&self) -> Result<(), SessionError> {
+        self.insert("testcookie", "worked").await.map(drop)
+    }
+
+    /// Django's `test_cookie_worked()`.
+    pub async fn test_cookie_worked(&self) -> Result<bool, SessionError> {
+        Ok(self.get::<String>("testcookie").await?.as_deref() == Some("worked"))
+    }
+
+    /// Django's `delete_test_cookie()`.
+    pub async fn delete_test_cookie(&self) -> Result<(), SessionError> {
+        self.delete("testcookie").await
+    }
+
+    /// The key, once the session is stored (`None` for a new, unsaved session, and always for
+    /// signed-cookie sessions, which have no key).
     pub async fn session_key(&self) -> Option<SessionKey> {
         let st = self.state.lock().await;
         st.key.clone().filter(|_| st.version.is_some())

@@ -12,6 +12,7 @@
 
 pub mod conformance;
 pub mod memory;
+pub mod signed_cookie;
 
 use std::fmt;
 use std::sync::Arc;

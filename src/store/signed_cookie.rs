@@ -1,0 +1,80 @@
+//! The whole session in a signed cookie, as Django's `signed_cookies` backend.
+//!
+//! The cookie value is `signing.dumps(session, compress=True,
+//! salt="django.contrib.sessions.backends.signed_cookies")` under the plain `SECRET_KEY`, so a
+//! Django app with the same key reads it and the other way round. It is signed, not encrypted:
+//! the client can read its session. Nothing is stored server-side, so two concurrent requests
+//! that change one session each send back their own cookie and the browser keeps the last one:
+//! this backend cannot promise "no lost updates", and a flushed session cannot be revoked
+//! (an old cookie stays valid until it expires). Use a server-side store when that matters.
+//!
+//! One difference from Django, on purpose: Django only checks `SESSION_COOKIE_AGE` when it
+//! loads the cookie and ignores a per-session `set_expiry`; tessera also enforces the
+//! session's own expiry, counted from the moment the cookie was signed. The format is the same.
+//!
+//! ```
+//! use tessera::json::{Map, Value};
+//! use tessera::signing::SecretKeys;
+//! use tessera::store::signed_cookie::SignedCookieSessions;
+//! use tessera::SessionConfig;
+//!
+//! let sessions = SignedCookieSessions::new(&SecretKeys::new("secret")).unwrap();
+//! let mut data = Map::new();
+//! data.insert("n".into(), Value::from(1));
+//! let cookie = sessions.encode_at(&data, 1_700_000_000.0);
+//! let config = SessionConfig::default();
+//! assert_eq!(sessions.decode_at(&cookie, &config, 1_700_000_060.0), Some(data));
+//! assert_eq!(sessions.decode_at("tampered", &config, 1_700_000_060.0), None);
+//! ```
+
+use crate::json::{Map, Value};
+use crate::session::handle::expiry_date_of;
+use crate::session::SessionConfig;
+use crate::signing::{b62, SecretKeys, SigningError, TimestampSigner};
+
+/// The salt of Django's `signed_cookies` backend.
+pub const SALT: &str = "django.contrib.sessions.backends.signed_cookies";
+
+/// Browsers drop a cookie whose name and value exceed this many bytes.
+pub const MAX_COOKIE_BYTES: usize = 4096;
+
+/// Encodes and decodes cookie-held sessions.
+#[derive(Clone, Debug)]
+pub struct SignedCookieSessions {
+    signer: TimestampSigner,
+}
+
+impl SignedCookieSessions {
+    /// Sessions signed with `keys` (the plain `SECRET_KEY`, no cookie prefix).
+    pub fn new(keys: &SecretKeys) -> Result<Self, SigningError> {
+        Ok(SignedCookieSessions {
+            signer: TimestampSigner::builder(keys).salt(SALT).build()?,
+        })
+    }
+
+    /// The cookie value for `data`, signed as if the clock read `now`.
+    pub fn encode_at(&self, data: &Map, now: f64) -> String {
+        self.signer
+            .sign_json_at(&crate::json::map_to_string(data), true, now)
+    }
+
+    /// The session in `cookie` at `now`, or `None` when it is tampered, malformed, older than
+    /// `SESSION_COOKIE_AGE`, past its own `set_expiry`, or not a dict.
+    pub fn decode_at(&self, cookie: &str, config: &SessionConfig, now: f64) -> Option<Map> {
+        let value = self
+            .signer
+            .unsign_object_at(cookie, Some(config.cookie_age as f64), now)
+            .ok()?;
+        let Value::Dict(data) = value else {
+            return None;
+        };
+        // The signing time is the timestamp field before the signature.
+        let signed_at = cookie
+            .rsplit(':')
+            .nth(1)
+            .and_then(|ts| b62::decode(ts).ok())
+            .map(|ts| ts as f64)?;
+        let expires_at = expiry_date_of(&data, config, signed_at).ok()?;
+        (now < expires_at).then_some(data)
+    }
+}

@@ -1,0 +1,195 @@
+//! A small axum app over any store, and helpers to drive it with real HTTP requests
+//! (in-process, through the full tower stack).
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::Query;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use http::{HeaderMap, Request, StatusCode};
+use http_body_util::BodyExt;
+use tessera::store::SessionStore;
+use tessera::{Session, SessionConfig, SessionError, SessionLayer};
+use tower::ServiceExt;
+
+type Q = Query<HashMap<String, String>>;
+
+async fn set(session: Session, Query(q): Q) -> Result<&'static str, SessionError> {
+    for (k, v) in q {
+        session.insert(&k, &v).await?;
+    }
+    Ok("ok")
+}
+
+async fn get_key(session: Session, Query(q): Q) -> Result<String, SessionError> {
+    let k = q.get("k").cloned().unwrap_or_default();
+    Ok(session
+        .get::<String>(&k)
+        .await?
+        .unwrap_or_else(|| "None".into()))
+}
+
+async fn all(session: Session) -> Result<String, SessionError> {
+    Ok(tessera::json::map_to_string(&session.items().await?))
+}
+
+async fn flush(session: Session) -> Result<&'static str, SessionError> {
+    session.flush().await?;
+    Ok("flushed")
+}
+
+async fn cycle(session: Session) -> Result<&'static str, SessionError> {
+    session.cycle_key().await?;
+    Ok("cycled")
+}
+
+async fn fail(session: Session) -> impl IntoResponse {
+    let _ = session.insert("x", &1).await;
+    (StatusCode::INTERNAL_SERVER_ERROR, "boom")
+}
+
+async fn plain() -> &'static str {
+    "plain"
+}
+
+/// Routes: `/set?k=v…`, `/get?k=…`, `/all`, `/flush`, `/cycle`, `/fail` (500), `/plain`.
+pub fn app_with(layer: SessionLayer) -> Router {
+    Router::new()
+        .route("/set", get(set))
+        .route("/get", get(get_key))
+        .route("/all", get(all))
+        .route("/flush", get(flush))
+        .route("/cycle", get(cycle))
+        .route("/fail", get(fail))
+        .route("/plain", get(plain))
+        .layer(layer)
+}
+
+/// The app over `store` with `config`.
+pub fn app(store: Arc<dyn SessionStore>, config: SessionConfig) -> Router {
+    app_with(SessionLayer::new(store, config))
+}
+
+/// A response, read whole.
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Reply {
+    /// Every `Set-Cookie` value.
+    pub fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all(http::header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// The `name=value` of the session cookie this response set, if any.
+    pub fn session_cookie(&self) -> Option<String> {
+        self.set_cookies()
+            .into_iter()
+            .find(|c| c.starts_with("sessionid=") && !c.starts_with("sessionid=\"\""))
+            .map(|c| c.split(';').next().unwrap().to_owned())
+    }
+
+    /// Whether the response deletes the session cookie.
+    pub fn deletes_session_cookie(&self) -> bool {
+        self.set_cookies()
+            .iter()
+            .any(|c| c.starts_with("sessionid=\"\"; expires=Thu, 01 Jan 1970"))
+    }
+
+    /// Whether `Vary` names `Cookie`.
+    pub fn varies_on_cookie(&self) -> bool {
+        self.headers
+            .get_all(http::header::VARY)
+            .iter()
+            .any(|v| v.to_str().unwrap().contains("Cookie"))
+    }
+}
+
+/// Sends one GET with an optional `Cookie` header.
+pub async fn send(app: &Router, uri: &str, cookie: Option<&str>) -> Reply {
+    let mut req = Request::get(uri);
+    if let Some(c) = cookie {
+        req = req.header(http::header::COOKIE, c);
+    }
+    let resp = app
+        .clone()
+        .oneshot(req.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    Reply {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
+}
+
+/// Fifty concurrent requests on one session, each setting its own key, through the
+/// middleware into `store`: every key must be there afterwards (no lost updates).
+pub async fn fifty_concurrent_writers_lose_nothing(store: Arc<dyn SessionStore>) {
+    let app = app(store, SessionConfig::default());
+    let first = send(&app, "/set?seed=1", None).await;
+    let cookie = first.session_cookie().expect("a session cookie");
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let app = app.clone();
+        let cookie = cookie.clone();
+        tasks.push(tokio::spawn(async move {
+            let r = send(&app, &format!("/set?k{i}=v{i}"), Some(&cookie)).await;
+            assert_eq!(r.status, StatusCode::OK, "request {i}: {}", r.body);
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let all = send(&app, "/all", Some(&cookie)).await;
+    for i in 0..50 {
+        assert!(
+            all.body.contains(&format!("\"k{i}\":\"v{i}\"")),
+            "k{i} lost: {}",
+            all.body
+        );
+    }
+    assert!(all.body.contains("\"seed\":\"1\""));
+}
+
+/// A logout racing writes never brings the session back.
+pub async fn logout_race_never_resurrects(store: Arc<dyn SessionStore>) {
+    let app = app(store, SessionConfig::default());
+    let cookie = send(&app, "/set?u=1", None).await.session_cookie().unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let app = app.clone();
+        let cookie = cookie.clone();
+        tasks.push(tokio::spawn(async move {
+            if i == 10 {
+                send(&app, "/flush", Some(&cookie)).await.status
+            } else {
+                send(&app, &format!("/set?k{i}=v"), Some(&cookie))
+                    .await
+                    .status
+            }
+        }));
+    }
+    for t in tasks {
+        let status = t.await.unwrap();
+        assert!(
+            status == StatusCode::OK || status == StatusCode::BAD_REQUEST,
+            "{status}"
+        );
+    }
+    let after = send(&app, "/all", Some(&cookie)).await;
+    assert_eq!(after.body, "{}", "the flushed session came back");
+}
