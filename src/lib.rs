@@ -19,3 +19,8 @@ pub mod store;
 
 pub use middleware::SessionLayer;
 pub use session::{Session, SessionConfig, SessionError};
+
+/// The README's example compiles.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
