@@ -10,8 +10,12 @@
 //! Django's. [`conformance`] is the suite every store passes, public so a third-party store
 //! can run it too.
 
+pub mod cached_db;
 pub mod conformance;
+pub mod file;
 pub mod memory;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 pub mod signed_cookie;
 
 use std::fmt;

@@ -1,0 +1,166 @@
+//! Django's `cached_db`: a write-through cache in front of a database store.
+//!
+//! Reads hit the cache; a miss reads the database and refills the cache. Writes go to the
+//! database first (the source of truth, with its compare-and-swap), then to the cache. Any
+//! cache store can sit in front of any database store.
+//!
+//! A cached read does not know the database's version, so a save first re-reads the database
+//! row and checks that it still holds what this request started from; if not, the cache was
+//! stale or another request won the race: the cache entry is dropped and the save reports a
+//! conflict, so the session reloads (from the database) and re-applies its changes. Reads stay
+//! at zero database round trips; a write costs two.
+//!
+//! The cache is an accelerator, never a second source of truth: when it fails, reads and
+//! writes fall back to the database and the failure is logged (as Django 5.1+ does on save).
+//! A failed cache write may leave a stale entry behind, so cache entries never live longer
+//! than [`CACHE_TTL_CAP_SECS`], and after any cache failure this process reads from the
+//! database until that long has passed: no stale read follows an outage. (Another process
+//! that did not see the failure may serve such an entry until it expires.)
+//!
+//! ```
+//! use std::sync::Arc;
+//! use tessera::store::cached_db::CachedDbStore;
+//! use tessera::store::memory::MemoryStore;
+//! let store = CachedDbStore::new(Arc::new(MemoryStore::new()), Arc::new(MemoryStore::new()));
+//! # let _ = store;
+//! ```
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::{Loaded, Record, SaveOutcome, SessionStore, StoreError, Version};
+use crate::json::map_to_string;
+use crate::session::key::SessionKey;
+
+/// How long an entry refilled from the database stays in the cache.
+pub const REFILL_TTL_SECS: f64 = 60.0;
+
+/// No cache entry outlives this, so one that missed an invalidation is gone after it.
+pub const CACHE_TTL_CAP_SECS: f64 = 300.0;
+
+/// A cache store in front of a database store.
+#[derive(Debug, Clone)]
+pub struct CachedDbStore {
+    cache: Arc<dyn SessionStore>,
+    db: Arc<dyn SessionStore>,
+    /// Until when (Unix seconds, as f64 bits) cache reads are skipped after a cache failure.
+    bypass_until: Arc<AtomicU64>,
+}
+
+impl CachedDbStore {
+    /// `cache` in front of `db`.
+    pub fn new(cache: Arc<dyn SessionStore>, db: Arc<dyn SessionStore>) -> Self {
+        CachedDbStore {
+            cache,
+            db,
+            bypass_until: Arc::new(AtomicU64::new(0f64.to_bits())),
+        }
+    }
+
+    fn cache_failed(&self, what: &str, e: &StoreError) {
+        tracing::warn!(target: "tessera::store::cached_db", error = %e, "cache {what} failed; using the database");
+        let until = crate::signing::now() + CACHE_TTL_CAP_SECS;
+        self.bypass_until.fetch_max(until.to_bits(), Ordering::SeqCst);
+    }
+
+    fn cache_trusted(&self) -> bool {
+        crate::signing::now() >= f64::from_bits(self.bypass_until.load(Ordering::SeqCst))
+    }
+
+    /// The version this store hands out: the data itself, as Django-exact JSON.
+    fn fingerprint(data: &crate::json::Map) -> Version {
+        Version::Text(map_to_string(data).into())
+    }
+
+    async fn refill(&self, key: &SessionKey, record: Record<'_>) {
+        if let Err(e) = self.cache.delete(key).await {
+            return self.cache_failed("delete", &e);
+        }
+        let capped = Record {
+            data: record.data,
+            expires_at: record.expires_at.min(crate::signing::now() + CACHE_TTL_CAP_SECS),
+        };
+        match self.cache.create(key, capped).await {
+            Ok(_) | Err(StoreError::DuplicateKey) => {}
+            Err(e) => self.cache_failed("write", &e),
+        }
+    }
+
+    async fn forget(&self, key: &SessionKey) {
+        if let Err(e) = self.cache.delete(key).await {
+            self.cache_failed("delete", &e);
+        }
+    }
+}
+
+#[async_trait]
+impl SessionStore for CachedDbStore {
+    async fn load(&self, key: &SessionKey, now: f64) -> Result<Option<Loaded>, StoreError> {
+        if self.cache_trusted() {
+            match self.cache.load(key, now).await {
+                Ok(Some(hit)) => {
+                    let version = Self::fingerprint(&hit.data);
+                    return Ok(Some(Loaded { data: hit.data, version }));
+                }
+                Ok(None) => {}
+                Err(e) => self.cache_failed("read", &e),
+            }
+        }
+        let Some(row) = self.db.load(key, now).await? else {
+            return Ok(None);
+        };
+        // The row's own expiry is not reported by `load`, so a refilled entry lives briefly:
+        // a session that expires in the database is served from the cache for at most this.
+        let expires_at = now + REFILL_TTL_SECS;
+        self.refill(key, Record { data: &row.data, expires_at }).await;
+        let version = Self::fingerprint(&row.data);
+        Ok(Some(Loaded { data: row.data, version }))
+    }
+
+    async fn create(&self, key: &SessionKey, record: Record<'_>) -> Result<Version, StoreError> {
+        self.db.create(key, record).await?;
+        self.refill(key, record).await;
+        Ok(Self::fingerprint(record.data))
+    }
+
+    async fn save(&self, key: &SessionKey, record: Record<'_>, expected: &Version) -> Result<SaveOutcome, StoreError> {
+        // As of 1970: an expired but present row still counts as present, as in a direct save.
+        let Some(row) = self.db.load(key, 0.0).await? else {
+            self.forget(key).await;
+            return Ok(SaveOutcome::Gone);
+        };
+        if Self::fingerprint(&row.data) != *expected {
+            self.forget(key).await;
+            return Ok(SaveOutcome::Conflict);
+        }
+        match self.db.save(key, record, &row.version).await? {
+            SaveOutcome::Saved(_) => {
+                self.refill(key, record).await;
+                Ok(SaveOutcome::Saved(Self::fingerprint(record.data)))
+            }
+            other => {
+                self.forget(key).await;
+                Ok(other)
+            }
+        }
+    }
+
+    async fn delete(&self, key: &SessionKey) -> Result<(), StoreError> {
+        self.db.delete(key).await?;
+        self.forget(key).await;
+        Ok(())
+    }
+
+    async fn exists(&self, key: &SessionKey) -> Result<bool, StoreError> {
+        self.db.exists(key).await
+    }
+
+    async fn clear_expired(&self, now: f64, batch_size: usize) -> Result<u64, StoreError> {
+        if let Err(e) = self.cache.clear_expired(now, batch_size).await {
+            self.cache_failed("cleanup", &e);
+        }
+        self.db.clear_expired(now, batch_size).await
+    }
+}
