@@ -1149,3 +1149,49 @@ fn cookie_parse_prints_a_json_object() {
     );
     assert_ok(&tessera(["cookie", "parse", ""], None), "{}");
 }
+
+#[test]
+fn session_decode_and_encode_match_django_vectors() {
+    let mut f = Failures::default();
+    let mut n = 0;
+    for r in records_py("session_encoding.json") {
+        let id = r["id"].as_str().unwrap().to_owned();
+        match r["op"].as_str().unwrap() {
+            "encode"
+                if r["backend"]
+                    .as_str()
+                    .is_some_and(|b| b.contains("backends.db")) =>
+            {
+                n += 1;
+                let key = r["settings"]["SECRET_KEY"].as_str().unwrap().to_owned();
+                let obj = tessera::json::to_string(&r["session_dict"]);
+                let now = format!("{}", r["now"].as_f64().unwrap());
+                let out = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+                    .args([
+                        "session", "encode", "--key", &key, "--now", &now, "--", &obj,
+                    ])
+                    .output()
+                    .unwrap();
+                let got = String::from_utf8_lossy(&out.stdout).trim_end().to_owned();
+                f.check(&id, got.as_str(), r["expected"]["result"].as_str().unwrap());
+                let back = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+                    .args(["session", "decode", "--key", &key, "--", &got])
+                    .output()
+                    .unwrap();
+                f.check(
+                    &id,
+                    String::from_utf8_lossy(&back.stdout).trim_end(),
+                    obj.as_str(),
+                );
+            }
+            _ => {}
+        }
+    }
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["session", "decode", "--key", "k", "e30:1r31eq:forged"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).starts_with("BadSignature"));
+    f.assert_none("session_encoding.json via the CLI", n);
+}

@@ -10,6 +10,7 @@
 pub mod cookie;
 pub mod exit;
 pub mod keys;
+pub mod session;
 pub mod signing;
 pub mod values;
 
@@ -35,6 +36,9 @@ pub enum Command {
     /// Cookies: signed cookie values, Set-Cookie headers and Cookie header parsing.
     #[command(subcommand)]
     Cookie(cookie::CookieCommand),
+    /// Stored session data: decode what Django stored, encode what Django would store.
+    #[command(subcommand)]
+    Session(session::SessionCommand),
 }
 
 /// Runs a parsed command line; `Ok` holds what to print on stdout.
@@ -42,5 +46,6 @@ pub fn run(cli: Cli) -> Result<String, CliError> {
     match cli.command {
         Command::Signing(command) => signing::run(command),
         Command::Cookie(command) => cookie::run(command),
+        Command::Session(command) => session::run(command),
     }
 }
