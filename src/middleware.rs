@@ -132,11 +132,11 @@ where
         let shared = self.shared.clone();
         let cookie = session_cookie(req.headers(), &shared.config.cookie_name);
         let cookie_present = cookie.is_some();
-        let session = Session::from_cookie(shared, cookie);
+        let session = Session::from_cookie(shared.clone(), cookie);
         req.extensions_mut().insert(session.clone());
         Box::pin(async move {
             let response = inner.call(req).await?;
-            Ok(finish(&session, cookie_present, response).await)
+            Ok(finish(&session, &shared.config, cookie_present, response).await)
         })
     }
 }
@@ -209,10 +209,10 @@ fn store_unavailable<B: From<&'static str>>() -> Response<B> {
 /// Django's `process_response`.
 async fn finish<B: From<&'static str>>(
     session: &Session,
+    config: &SessionConfig,
     cookie_present: bool,
     mut response: Response<B>,
 ) -> Response<B> {
-    let config = session.config().clone();
     let mut st = session.lock().await;
     if st.store_failed {
         return store_unavailable();
@@ -245,7 +245,7 @@ async fn finish<B: From<&'static str>>(
     if !(st.modified || config.save_every_request) || empty || response.status().is_server_error() {
         return response;
     }
-    match save(session, &mut st, &config).await {
+    match save(session, &mut st, config).await {
         Ok(cookie) => {
             if let Ok(v) = HeaderValue::try_from(cookie) {
                 response.headers_mut().append(SET_COOKIE, v);

@@ -195,10 +195,6 @@ impl Session {
         }
     }
 
-    pub(crate) fn config(&self) -> &SessionConfig {
-        &self.shared.config
-    }
-
     pub(crate) async fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().await
     }
