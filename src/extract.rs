@@ -1,10 +1,11 @@
-//! axum extractors: take a [`Session`] as a handler argument.
+//! axum extractors: take a [`Session`] or [`Cookies`] as a handler argument.
 
 use axum_core::extract::FromRequestParts;
 use axum_core::response::{IntoResponse, Response};
 use http::request::Parts;
 use http::StatusCode;
 
+use crate::cookie::Cookies;
 use crate::session::{Session, SessionError};
 
 /// The handler asked for a session, but no [`SessionLayer`](crate::SessionLayer) is installed.
@@ -43,5 +44,32 @@ impl IntoResponse for SessionError {
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         (status, format!("{self}\n")).into_response()
+    }
+}
+
+/// The handler asked for [`Cookies`], but no [`CookieLayer`](crate::cookie::CookieLayer) is
+/// installed.
+#[derive(Debug, Clone, Copy)]
+pub struct MissingCookieLayer;
+
+impl IntoResponse for MissingCookieLayer {
+    fn into_response(self) -> Response {
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "CookieLayer is not installed on this route\n",
+        )
+            .into_response()
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Cookies {
+    type Rejection = MissingCookieLayer;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Cookies>()
+            .cloned()
+            .ok_or(MissingCookieLayer)
     }
 }

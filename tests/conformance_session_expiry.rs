@@ -1,19 +1,21 @@
 //! Conformance: session expiry (`session_expiry.json`, spec §11) against Django 6.1.3.
 //!
 //! Every record is run: `set_expiry` (stored value, session dict, the three getters now and
-//! at `later_now`), `stored_expiry` and `expiry_kwargs`. Not checked: the `encoded` field of
-//! `set_expiry` records (the signed session string), which needs the signing module; the
-//! session codec test covers encoding.
+//! at `later_now`), `stored_expiry` and `expiry_kwargs`. The `encoded` field of `set_expiry`
+//! records (the stored session string) is checked by `set_expiry_encoded_vectors` with
+//! `SessionCodec::encode_at`.
 
 mod common;
 
-use common::vectors::{records, Failures};
+use common::vectors::{records, records_py, Failures};
 use serde_json::Value as J;
 use tessera::json::{self, Map, Value};
+use tessera::session::codec::SessionCodec;
 use tessera::session::expiry::{
     get_expire_at_browser_close, get_expiry_age, get_expiry_date, timedelta_from_seconds, Expiry,
     ExpiryError, ExpirySettings, PyDateTime, SESSION_EXPIRY_KEY,
 };
+use tessera::signing::SecretKeys;
 
 fn settings(rec: &J) -> ExpirySettings {
     let s = &rec["settings"];
@@ -192,4 +194,48 @@ fn session_expiry_vectors() {
         "set_expiry / stored_expiry / expiry_kwargs records"
     );
     fails.assert_none("session_expiry.json", all.len());
+}
+
+/// `expected.encoded.result` of every `set_expiry` record: the session dict after `set_expiry`
+/// as Django stores it, `SessionCodec::encode_at(session_dict, now)` byte for byte. The dict is
+/// read with Python's JSON rules so ints, floats (`1.5`) and big ints stay exact.
+#[test]
+fn set_expiry_encoded_vectors() {
+    let mut fails = Failures::default();
+    let all = records_py("session_expiry.json");
+    let mut run = 0;
+    for rec in &all {
+        if rec.get("op").and_then(Value::as_str) != Some("set_expiry") {
+            continue;
+        }
+        run += 1;
+        let id = rec.get("id").and_then(Value::as_str).expect("id");
+        let settings = rec.get("settings").expect("settings");
+        let key = settings
+            .get("SECRET_KEY")
+            .and_then(Value::as_str)
+            .expect("SECRET_KEY");
+        let fallbacks: Vec<&str> = match settings.get("SECRET_KEY_FALLBACKS") {
+            Some(Value::List(l)) => l.iter().map(|k| k.as_str().expect("key")).collect(),
+            _ => Vec::new(),
+        };
+        let codec =
+            SessionCodec::new(&SecretKeys::new(key).with_fallbacks(fallbacks)).expect("codec");
+        let now = rec.get("now").and_then(Value::as_f64).expect("now");
+        let want = rec.get("expected").expect("expected");
+        let Some(dict) = want.get("session_dict").and_then(Value::as_dict) else {
+            fails.push(id, "no session_dict");
+            continue;
+        };
+        match want
+            .get("encoded")
+            .and_then(|e| e.get("result"))
+            .and_then(Value::as_str)
+        {
+            Some(encoded) => fails.check(id, codec.encode_at(dict, now).as_str(), encoded),
+            None => fails.push(id, "no encoded.result"),
+        }
+    }
+    assert_eq!(run, 48, "set_expiry records");
+    fails.assert_none("session_expiry.json encoded", run);
 }

@@ -344,7 +344,12 @@ fn debug_output_never_shows_keys_or_secrets() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cached_db_over_memory_passes_conformance_and_http_checks() {
     use tessera::store::cached_db::CachedDbStore;
-    let store = || Arc::new(CachedDbStore::new(Arc::new(MemoryStore::new()), Arc::new(MemoryStore::new())));
+    let store = || {
+        Arc::new(CachedDbStore::new(
+            Arc::new(MemoryStore::new()),
+            Arc::new(MemoryStore::new()),
+        ))
+    };
     conformance::run(store(), None).await;
     common::http::fifty_concurrent_writers_lose_nothing(store()).await;
     common::http::logout_race_never_resurrects(store()).await;
@@ -354,13 +359,24 @@ async fn cached_db_over_memory_passes_conformance_and_http_checks() {
 async fn cached_db_survives_a_cache_outage() {
     use tessera::store::cached_db::CachedDbStore;
     let cache = Arc::new(Probe::default());
-    let store = Arc::new(CachedDbStore::new(cache.clone(), Arc::new(MemoryStore::new())));
+    let store = Arc::new(CachedDbStore::new(
+        cache.clone(),
+        Arc::new(MemoryStore::new()),
+    ));
     let app = app(store, SessionConfig::default());
     let cookie = send(&app, "/set?a=1", None).await.session_cookie().unwrap();
     cache.down.store(true, Ordering::SeqCst);
-    assert_eq!(send(&app, "/get?k=a", Some(&cookie)).await.body, "1", "reads fall back to the database");
+    assert_eq!(
+        send(&app, "/get?k=a", Some(&cookie)).await.body,
+        "1",
+        "reads fall back to the database"
+    );
     let r = send(&app, "/set?a=2", Some(&cookie)).await;
     assert_eq!(r.status, StatusCode::OK, "writes go to the database");
     cache.down.store(false, Ordering::SeqCst);
-    assert_eq!(send(&app, "/get?k=a", Some(&cookie)).await.body, "2", "no stale cache after the outage");
+    assert_eq!(
+        send(&app, "/get?k=a", Some(&cookie)).await.body,
+        "2",
+        "no stale cache after the outage"
+    );
 }

@@ -47,4 +47,12 @@ pub enum CookieError {
         /// The cookie name.
         name: String,
     },
+    /// A signed cookie was requested but there is no secret key to sign it with (an empty
+    /// `SECRET_KEY`, or a [`CookieLayer`](crate::cookie::CookieLayer) built without keys).
+    /// Django raises `ImproperlyConfigured` for an empty key.
+    #[error("cannot sign cookie {name:?}: no secret key is configured")]
+    NoSecretKey {
+        /// The cookie name.
+        name: String,
+    },
 }

@@ -10,10 +10,9 @@
 //! ([`CookieJar::set_cookie_headers`]), so the whole response uses one
 //! clock reading and tests can pin it.
 //!
-//! Extension point: signed cookies (`set_signed` / `get_signed`) are added
-//! by `crate::signing` in its own `impl CookieJar` block, built on
-//! [`CookieJar::get`] and [`CookieJar::set`]; nothing here depends on
-//! signing.
+//! Signed cookies (`set_signed` / `get_signed`) live in `jar_signed.rs`, in
+//! their own `impl CookieJar` block built on [`CookieJar::get`] and
+//! [`CookieJar::set`]; nothing here depends on signing.
 
 use indexmap::IndexMap;
 
@@ -48,6 +47,10 @@ pub struct CookieJar {
     request: IndexMap<String, String>,
     pending: IndexMap<String, Morsel>,
     policy: CookiePolicy,
+    /// Also refuse, at `set` time, headers that `http::HeaderValue` cannot carry (only
+    /// possible with a lenient policy), so a jar that will be written into a `HeaderMap`
+    /// never fails late.
+    require_header_values: bool,
 }
 
 impl CookieJar {
@@ -75,6 +78,15 @@ impl CookieJar {
     #[must_use]
     pub fn with_policy(mut self, policy: CookiePolicy) -> Self {
         self.policy = policy;
+        self
+    }
+
+    /// Makes [`set`](Self::set) and [`delete`](Self::delete) refuse, with
+    /// [`CookieError::InvalidHeaderValue`], a cookie that
+    /// [`append_set_cookie_headers`](Self::append_set_cookie_headers) could not write.
+    #[must_use]
+    pub(crate) fn require_header_values(mut self) -> Self {
+        self.require_header_values = true;
         self
     }
 
@@ -167,6 +179,10 @@ impl CookieJar {
                 name: name.to_owned(),
                 reason,
             })?;
+        if self.require_header_values {
+            // Which characters appear does not depend on the clock.
+            header_value(&morsel, 0.0)?;
+        }
         self.pending.insert(name.to_owned(), morsel);
         Ok(())
     }
@@ -211,17 +227,20 @@ impl CookieJar {
         let values = self
             .pending
             .values()
-            .map(|morsel| {
-                http::HeaderValue::from_str(&morsel.output_string(now)).map_err(|_| {
-                    CookieError::InvalidHeaderValue {
-                        name: morsel.name().to_owned(),
-                    }
-                })
-            })
+            .map(|morsel| header_value(morsel, now))
             .collect::<Result<Vec<_>, _>>()?;
         for value in values {
             headers.append(http::header::SET_COOKIE, value);
         }
         Ok(())
     }
+}
+
+/// The `Set-Cookie` value of `morsel` as an `http` header value.
+fn header_value(morsel: &Morsel, now: f64) -> Result<http::HeaderValue, CookieError> {
+    http::HeaderValue::from_str(&morsel.output_string(now)).map_err(|_| {
+        CookieError::InvalidHeaderValue {
+            name: morsel.name().to_owned(),
+        }
+    })
 }

@@ -14,7 +14,11 @@
 //!   against cookies that browsers drop or that corrupt the header. The
 //!   jar is strict by default; [`CookiePolicy::lenient`] is Django-exact;
 //! - [`CookieSigner`] signs and verifies values like `set_signed_cookie` /
-//!   `get_signed_cookie` (built on `crate::signing`).
+//!   `get_signed_cookie` (built on `crate::signing`); [`CookieJar::set_signed`]
+//!   and [`CookieJar::get_signed`] use it on a jar;
+//! - [`CookieLayer`] is the tower layer giving handlers a lazy [`Cookies`]
+//!   handle (request cookies in, `Set-Cookie` out, signing keys held by the
+//!   layer).
 //!
 //! Functions whose output depends on the clock take `now` (Unix seconds as
 //! `f64`, see [`unix_now`]) so results are reproducible.
@@ -42,6 +46,8 @@ mod error;
 mod header;
 mod http_date;
 mod jar;
+mod jar_signed;
+mod layer;
 mod morsel;
 mod options;
 mod parse;
@@ -53,6 +59,7 @@ pub use error::CookieError;
 pub use header::{delete_cookie_header, set_cookie_header};
 pub use http_date::{http_date, unix_now};
 pub use jar::CookieJar;
+pub use layer::{CookieLayer, CookieService, Cookies};
 pub use morsel::Morsel;
 pub use options::{CookieOptions, DeleteOptions, Expires, MaxAge, SameSite};
 pub use parse::{

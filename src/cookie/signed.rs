@@ -77,6 +77,9 @@ impl From<SigningError> for SignedCookieError {
 /// Signs and verifies cookie values for any name and salt, caching one derived signer per salt.
 pub struct CookieSigner {
     keys: SecretKeys,
+    /// `SECRET_KEY` was empty. The prefixed key is not (it is the public `django.http.cookies`),
+    /// so this is remembered here: such a signer signs and verifies nothing.
+    empty_key: bool,
     legacy_salt_fallback: bool,
     write_legacy_salt: bool,
     signers: RwLock<HashMap<String, Arc<TimestampSigner>>>,
@@ -95,6 +98,7 @@ impl Clone for CookieSigner {
     fn clone(&self) -> Self {
         CookieSigner {
             keys: self.keys.clone(),
+            empty_key: self.empty_key,
             legacy_salt_fallback: self.legacy_salt_fallback,
             write_legacy_salt: self.write_legacy_salt,
             signers: RwLock::new(HashMap::new()),
@@ -105,9 +109,28 @@ impl Clone for CookieSigner {
 impl CookieSigner {
     /// A signer for `SECRET_KEY` (and its fallbacks), writing and reading v2 salts only, as
     /// Django 6.1 does by default.
+    ///
+    /// An empty `SECRET_KEY` (which Django refuses with `ImproperlyConfigured`) gives a signer
+    /// that signs nothing ([`sign`](Self::sign) returns `""`) and verifies nothing
+    /// ([`SignedCookieError::Malformed`] with [`SigningError::EmptyKey`]). An empty fallback
+    /// key stands for the current key, as in `Signer`; Django would instead accept values
+    /// signed with the public key `django.http.cookies`.
     pub fn new(keys: &SecretKeys) -> Self {
+        let current = keys.current().prefixed(COOKIE_KEY_PREFIX);
+        let fallbacks: Vec<_> = keys
+            .fallbacks()
+            .iter()
+            .map(|k| {
+                if k.is_empty() {
+                    current.clone()
+                } else {
+                    k.prefixed(COOKIE_KEY_PREFIX)
+                }
+            })
+            .collect();
         CookieSigner {
-            keys: keys.prefixed(COOKIE_KEY_PREFIX),
+            keys: SecretKeys::new(current).with_fallbacks(fallbacks),
+            empty_key: keys.current().is_empty(),
             legacy_salt_fallback: false,
             write_legacy_salt: false,
             signers: RwLock::new(HashMap::new()),
@@ -129,6 +152,9 @@ impl CookieSigner {
     }
 
     fn signer(&self, salt: String) -> Result<Arc<TimestampSigner>, SigningError> {
+        if self.empty_key {
+            return Err(SigningError::EmptyKey);
+        }
         if let Some(s) = self.signers.read().ok().and_then(|m| m.get(&salt).cloned()) {
             return Ok(s);
         }
@@ -153,17 +179,25 @@ impl CookieSigner {
 
     /// [`sign`](Self::sign) as if the clock read `now`.
     pub fn sign_at(&self, name: &str, value: &str, salt: &str, now: f64) -> String {
+        // Fails only for an empty secret key; an unverifiable value is the safe result (it
+        // can never be read back as valid).
+        self.try_sign_at(name, value, salt, now).unwrap_or_default()
+    }
+
+    /// [`sign_at`](Self::sign_at) that reports an empty secret key instead of returning `""`.
+    pub(crate) fn try_sign_at(
+        &self,
+        name: &str,
+        value: &str,
+        salt: &str,
+        now: f64,
+    ) -> Result<String, SigningError> {
         let salt = if self.write_legacy_salt {
             legacy_salt(name, salt)
         } else {
             v2_salt(name, salt)
         };
-        match self.signer(salt) {
-            Ok(s) => s.sign_at(value, now),
-            // Building fails only for an empty secret key; an unverifiable value is the
-            // safe result (it can never be read back as valid).
-            Err(_) => String::new(),
-        }
+        Ok(self.signer(salt)?.sign_at(value, now))
     }
 
     /// Verifies a cookie value as `get_signed_cookie(name, salt=…, max_age=…)`.

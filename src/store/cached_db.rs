@@ -62,7 +62,8 @@ impl CachedDbStore {
     fn cache_failed(&self, what: &str, e: &StoreError) {
         tracing::warn!(target: "tessera::store::cached_db", error = %e, "cache {what} failed; using the database");
         let until = crate::signing::now() + CACHE_TTL_CAP_SECS;
-        self.bypass_until.fetch_max(until.to_bits(), Ordering::SeqCst);
+        self.bypass_until
+            .fetch_max(until.to_bits(), Ordering::SeqCst);
     }
 
     fn cache_trusted(&self) -> bool {
@@ -80,7 +81,9 @@ impl CachedDbStore {
         }
         let capped = Record {
             data: record.data,
-            expires_at: record.expires_at.min(crate::signing::now() + CACHE_TTL_CAP_SECS),
+            expires_at: record
+                .expires_at
+                .min(crate::signing::now() + CACHE_TTL_CAP_SECS),
         };
         match self.cache.create(key, capped).await {
             Ok(_) | Err(StoreError::DuplicateKey) => {}
@@ -102,7 +105,10 @@ impl SessionStore for CachedDbStore {
             match self.cache.load(key, now).await {
                 Ok(Some(hit)) => {
                     let version = Self::fingerprint(&hit.data);
-                    return Ok(Some(Loaded { data: hit.data, version }));
+                    return Ok(Some(Loaded {
+                        data: hit.data,
+                        version,
+                    }));
                 }
                 Ok(None) => {}
                 Err(e) => self.cache_failed("read", &e),
@@ -114,9 +120,19 @@ impl SessionStore for CachedDbStore {
         // The row's own expiry is not reported by `load`, so a refilled entry lives briefly:
         // a session that expires in the database is served from the cache for at most this.
         let expires_at = now + REFILL_TTL_SECS;
-        self.refill(key, Record { data: &row.data, expires_at }).await;
+        self.refill(
+            key,
+            Record {
+                data: &row.data,
+                expires_at,
+            },
+        )
+        .await;
         let version = Self::fingerprint(&row.data);
-        Ok(Some(Loaded { data: row.data, version }))
+        Ok(Some(Loaded {
+            data: row.data,
+            version,
+        }))
     }
 
     async fn create(&self, key: &SessionKey, record: Record<'_>) -> Result<Version, StoreError> {
@@ -125,7 +141,12 @@ impl SessionStore for CachedDbStore {
         Ok(Self::fingerprint(record.data))
     }
 
-    async fn save(&self, key: &SessionKey, record: Record<'_>, expected: &Version) -> Result<SaveOutcome, StoreError> {
+    async fn save(
+        &self,
+        key: &SessionKey,
+        record: Record<'_>,
+        expected: &Version,
+    ) -> Result<SaveOutcome, StoreError> {
         // As of 1970: an expired but present row still counts as present, as in a direct save.
         let Some(row) = self.db.load(key, 0.0).await? else {
             self.forget(key).await;
