@@ -209,10 +209,15 @@ pub async fn clear_expired_removes_only_expired(store: &dyn SessionStore) {
         )
         .await
         .unwrap();
+    // A store whose server expires records by itself (Redis) has nothing left to remove.
+    let mut lingering = 0;
+    for k in &expired {
+        lingering += u64::from(store.exists(k).await.unwrap());
+    }
     let removed = store.clear_expired(t, 2).await.unwrap();
     assert!(
-        removed >= 7,
-        "all 7 expired records removed in batches of 2 (removed {removed})"
+        removed >= lingering,
+        "all {lingering} lingering expired records removed in batches of 2 (removed {removed})"
     );
     for k in &expired {
         assert!(!store.exists(k).await.unwrap(), "expired record cleared");
