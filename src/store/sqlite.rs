@@ -1,0 +1,787 @@
+//! Django's database backend on SQLite: the `django_session` table, shared row for row with a
+//! Django app using the same database file.
+//!
+//! # Schema
+//!
+//! [`schema_statements`] are the two statements Django's migration `sessions.0001_initial`
+//! runs on SQLite, byte for byte; [`SqliteStore::create_table`] runs them with
+//! `IF NOT EXISTS` (which SQLite drops from the schema text it keeps, so `sqlite_master` holds
+//! exactly Django's DDL). A custom table name gets its index named as Django would name it
+//! (`<table>_expire_date_<md5(table + "expire_date")[:8]>`).
+//!
+//! # Dates
+//!
+//! With `USE_TZ=True`, Django's SQLite backend converts an aware datetime to naive UTC and
+//! stores `str(value)`: `2023-11-28 22:13:20.250000`, with the fraction omitted when it is
+//! zero (`2023-11-28 22:13:20`). [`format_datetime`] writes exactly that, rounding to the
+//! microsecond as Python does. Django's own queries (`expire_date > now` on load,
+//! `expire_date < now` in `clearsessions`) compare these strings as text, and so does tessera:
+//! the canonical form is order-preserving even though it varies in length. Up to the seconds
+//! every field has a fixed width; after them a value either ends or has `.` and exactly six
+//! digits that are not all zero. Two values with the same seconds therefore compare as "the
+//! one without a fraction is a proper prefix of the other, hence smaller", which is also the
+//! true order (`…:20` < `…:20.000001`). So tessera binds its "now" in the same canonical form
+//! and compares plain text, which (a) agrees with Django on which rows are live, even for
+//! rows some other tool wrote in another shape, and (b) keeps the `expire_date` index usable
+//! for the range scans of `clear_expired`. `julianday(expire_date) > julianday(?)` was
+//! rejected: a function of the column cannot use Django's index (only an extra expression
+//! index would, which Django's schema does not have), it has only millisecond precision, and
+//! it would disagree with Django about odd rows.
+//!
+//! # Threads and statements
+//!
+//! SQLite allows one writer at a time, so tessera gives it exactly one:
+//!
+//! - **one writer thread** owns the write connection and is fed by a channel. It takes every
+//!   job queued (up to [`SqliteStoreBuilder::max_batch`]) and runs them in one
+//!   `BEGIN IMMEDIATE … COMMIT` transaction (group commit), then answers each job through its
+//!   oneshot only after the commit succeeded. Statements:
+//!   - create: `INSERT INTO t (session_key, session_data, expire_date) VALUES (?, ?, ?)`; a
+//!     primary-key violation is [`StoreError::DuplicateKey`], never an overwrite;
+//!   - save (compare-and-swap): `UPDATE t SET session_data = ?, expire_date = ? WHERE
+//!     session_key = ? AND session_data = ?`; zero rows changed, then `SELECT 1 … WHERE
+//!     session_key = ?` tells [`SaveOutcome::Conflict`] from [`SaveOutcome::Gone`];
+//!   - delete: `DELETE FROM t WHERE session_key = ?`;
+//!   - clear_expired: `DELETE FROM t WHERE rowid IN (SELECT rowid FROM t WHERE expire_date <=
+//!     ? LIMIT ?)` (an index range scan), looped until a batch comes back short; each batch is
+//!     one write job, hence one short transaction, shared at most with the small writes
+//!     queued at the same moment, so other writers never wait behind a long purge. (Django's
+//!     `clearsessions` uses `<`; `<=` matches load, which treats a row expiring exactly "now"
+//!     as expired.)
+//! - **reader threads** ([`SqliteStoreBuilder::readers`], 2 by default) each own a
+//!   `query_only` connection and take jobs from a shared queue: load is one statement,
+//!   `SELECT session_data FROM t WHERE session_key = ? AND expire_date > ?`, and exists is
+//!   `SELECT 1 FROM t WHERE session_key = ?`. WAL lets them run while the writer commits.
+//! - **one checkpoint thread** runs `PRAGMA wal_checkpoint(PASSIVE)` every
+//!   [`SqliteStoreBuilder::checkpoint_interval`] when there were commits. The writer's own
+//!   auto-checkpoint is off, so the fsyncs of checkpointing never sit in a commit's latency,
+//!   and a passive checkpoint blocks neither the writer nor the readers.
+//!
+//! Every statement is prepared once per connection (`prepare_cached`). Encoding and decoding
+//! (HMAC, zlib, JSON) happen on the calling task, so the single writer thread does nothing
+//! but SQL. Async callers only send on a channel and await a oneshot: nothing blocks the
+//! runtime. The connections use WAL, `synchronous=NORMAL` (a commit is durable once the WAL
+//! is synced at the next checkpoint; a power loss can lose the last commits but never
+//! corrupts the database), a busy timeout for the moments Django holds the write lock, a
+//! memory-mapped database file and a 16 MiB page cache each. All threads stop once the store
+//! is dropped and the queued work is done.
+//!
+//! The compare-and-swap is atomic across processes: SQLite's write lock serialises the
+//! `UPDATE … WHERE session_data = ?` against any other writer, Django's included. (Django's
+//! own saves do not compare, so a Django save racing a tessera save is last-writer-wins.)
+//!
+//! ```no_run
+//! # fn demo(codec: tessera::session::codec::SessionCodec) -> Result<(), tessera::store::StoreError> {
+//! use tessera::store::sqlite::SqliteStore;
+//! let store = SqliteStore::open("db.sqlite3", codec)?; // creates the table if missing
+//! # let _ = store; Ok(()) }
+//! ```
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension};
+use tokio::sync::oneshot;
+
+use super::{Loaded, Record, SaveOutcome, SessionStore, StoreError, Version};
+use crate::session::codec::SessionCodec;
+use crate::session::expiry::PyDateTime;
+use crate::session::key::SessionKey;
+
+/// Django's table name (`django_session`).
+pub const DEFAULT_TABLE: &str = "django_session";
+
+/// Longest accepted table name: keeps the index name within Django's 200-character limit for
+/// SQLite, so it never needs Django's truncation.
+const MAX_TABLE_LEN: usize = 100;
+
+/// Django's index name for `expire_date` on `table`, as `_create_index_name` builds it:
+/// `<table>_expire_date_<first 8 hex digits of md5(table + "expire_date")>`.
+pub fn index_name(table: &str) -> String {
+    super::schema::django_index_name(table, "expire_date", "", 200)
+}
+
+/// The statements Django's migration runs on SQLite for `table`, without `IF NOT EXISTS`:
+/// the `CREATE TABLE` and the `CREATE INDEX` on `expire_date`.
+pub fn schema_statements(table: &str) -> Result<[String; 2], StoreError> {
+    check_table(table)?;
+    Ok(ddl(table, ""))
+}
+
+fn ddl(table: &str, if_not_exists: &str) -> [String; 2] {
+    [
+        format!(
+            "CREATE TABLE {if_not_exists}\"{table}\" (\"session_key\" varchar(40) NOT NULL PRIMARY KEY, \
+             \"session_data\" text NOT NULL, \"expire_date\" datetime NOT NULL);"
+        ),
+        format!(
+            "CREATE INDEX {if_not_exists}\"{}\" ON \"{table}\" (\"expire_date\");",
+            index_name(table)
+        ),
+    ]
+}
+
+/// A table name must be a plain identifier, so it can be quoted without escaping.
+fn check_table(table: &str) -> Result<(), StoreError> {
+    let mut chars = table.chars();
+    let ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && table.len() <= MAX_TABLE_LEN;
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::Config(format!(
+            "sqlite store: the table name must match [A-Za-z_][A-Za-z0-9_]* and have at most \
+             {MAX_TABLE_LEN} characters"
+        )))
+    }
+}
+
+/// A Unix timestamp as Django stores a `DateTimeField` on SQLite with `USE_TZ=True`: naive UTC,
+/// `YYYY-MM-DD HH:MM:SS[.ffffff]`, rounded to the microsecond (ties to even, as Python's
+/// `fromtimestamp`), the fraction omitted when zero.
+pub fn format_datetime(unix: f64) -> Result<String, StoreError> {
+    let at = PyDateTime::from_timestamp(unix, false)
+        .map_err(|e| StoreError::Unavailable(format!("sqlite store: date out of range: {e}")))?;
+    // A naive `isoformat()` is `str()` with a `T` instead of the space.
+    let mut text = at.isoformat();
+    text.replace_range(10..11, " ");
+    Ok(text)
+}
+
+/// The SQL text of every statement, for one table.
+#[derive(Debug)]
+struct Sql {
+    load: String,
+    exists: String,
+    insert: String,
+    update: String,
+    delete: String,
+    clear: String,
+    create: String,
+}
+
+impl Sql {
+    fn new(table: &str) -> Sql {
+        let t = format!("\"{table}\"");
+        let [create_table, create_index] = ddl(table, "IF NOT EXISTS ");
+        Sql {
+            load: format!(
+                "SELECT session_data FROM {t} WHERE session_key = ?1 AND expire_date > ?2"
+            ),
+            exists: format!("SELECT 1 FROM {t} WHERE session_key = ?1"),
+            insert: format!(
+                "INSERT INTO {t} (session_key, session_data, expire_date) VALUES (?1, ?2, ?3)"
+            ),
+            update: format!(
+                "UPDATE {t} SET session_data = ?1, expire_date = ?2 \
+                 WHERE session_key = ?3 AND session_data = ?4"
+            ),
+            delete: format!("DELETE FROM {t} WHERE session_key = ?1"),
+            clear: format!(
+                "DELETE FROM {t} WHERE rowid IN \
+                 (SELECT rowid FROM {t} WHERE expire_date <= ?1 LIMIT ?2)"
+            ),
+            create: format!("{create_table}\n{create_index}"),
+        }
+    }
+}
+
+/// Configures a [`SqliteStore`]; [`open`](SqliteStoreBuilder::open) starts it.
+#[derive(Debug, Clone)]
+pub struct SqliteStoreBuilder {
+    path: PathBuf,
+    codec: SessionCodec,
+    table: String,
+    readers: usize,
+    max_batch: usize,
+    busy_timeout: Duration,
+    create_table: bool,
+    checkpoint_interval: Duration,
+}
+
+impl SqliteStoreBuilder {
+    /// The table (default `django_session`): Django's `db_table` of the session model.
+    pub fn table(mut self, name: impl Into<String>) -> Self {
+        self.table = name.into();
+        self
+    }
+
+    /// How many reader threads (each with its own connection) serve loads (default 2).
+    pub fn readers(mut self, n: usize) -> Self {
+        self.readers = n.max(1);
+        self
+    }
+
+    /// Most writes committed in one transaction (default 256): larger batches amortise the
+    /// commit, smaller ones bound the time one transaction holds SQLite's write lock.
+    pub fn max_batch(mut self, n: usize) -> Self {
+        self.max_batch = n.max(1);
+        self
+    }
+
+    /// How long a connection waits for a lock held by another process, such as Django
+    /// writing, before failing (default 5 s).
+    pub fn busy_timeout(mut self, timeout: Duration) -> Self {
+        self.busy_timeout = timeout;
+        self
+    }
+
+    /// How often the checkpoint thread copies new WAL commits into the database (default
+    /// 100 ms). The writer never checkpoints itself, so commits never wait for an fsync.
+    pub fn checkpoint_interval(mut self, interval: Duration) -> Self {
+        self.checkpoint_interval = interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Whether [`open`](Self::open) creates the table and its index when missing (default
+    /// `true`). Turn off when Django's migrations own the schema.
+    pub fn create_table(mut self, on: bool) -> Self {
+        self.create_table = on;
+        self
+    }
+
+    /// Opens (creating if needed) the database file, switches it to WAL, optionally creates
+    /// the table, and starts the writer and reader threads.
+    pub fn open(self) -> Result<SqliteStore, StoreError> {
+        check_table(&self.table)?;
+        let path_text = self.path.to_string_lossy();
+        if path_text.is_empty() || path_text == ":memory:" {
+            return Err(StoreError::Config(
+                "sqlite store: needs a database file (an in-memory database is private to one \
+                 connection)"
+                    .to_owned(),
+            ));
+        }
+        let sql = Arc::new(Sql::new(&self.table));
+
+        let writer = Connection::open(&self.path).map_err(config)?;
+        writer.busy_timeout(self.busy_timeout).map_err(config)?;
+        let _mode: String = writer
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .map_err(config)?;
+        writer
+            .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(config)?;
+        // Checkpoints (the only fsyncs under synchronous=NORMAL) run on their own thread.
+        writer
+            .pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(config)?;
+        writer
+            .pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)
+            .map_err(config)?;
+        tune(&writer)?;
+        if self.create_table {
+            writer.execute_batch(&sql.create).map_err(config)?;
+        }
+        // Fail now, not on the first request, if the table is missing or has other columns.
+        writer.prepare(&sql.update).map_err(config)?;
+
+        let mut readers = Vec::with_capacity(self.readers);
+        for _ in 0..self.readers {
+            let conn = Connection::open_with_flags(
+                &self.path,
+                OpenFlags::SQLITE_OPEN_READ_WRITE
+                    | OpenFlags::SQLITE_OPEN_URI
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(config)?;
+            conn.busy_timeout(self.busy_timeout).map_err(config)?;
+            conn.pragma_update(None, "query_only", true)
+                .map_err(config)?;
+            tune(&conn)?;
+            conn.prepare(&sql.load).map_err(config)?;
+            readers.push(conn);
+        }
+
+        let checkpointer = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_URI
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(config)?;
+        checkpointer
+            .busy_timeout(self.busy_timeout)
+            .map_err(config)?;
+        let dirty = Arc::new(AtomicBool::new(false));
+        // The writer holds `_alive`; when it exits, the checkpointer does a last checkpoint.
+        let (alive, writer_gone) = mpsc::channel::<()>();
+        let interval = self.checkpoint_interval;
+        let checkpoint_dirty = dirty.clone();
+        std::thread::Builder::new()
+            .name("tessera-sqlite-checkpoint".to_owned())
+            .spawn(move || checkpoint_loop(checkpointer, &checkpoint_dirty, &writer_gone, interval))
+            .map_err(config)?;
+
+        let (write_tx, write_rx) = mpsc::channel::<WriteJob>();
+        let max_batch = self.max_batch;
+        let writer_sql = sql.clone();
+        std::thread::Builder::new()
+            .name("tessera-sqlite-writer".to_owned())
+            .spawn(move || {
+                let _alive = alive;
+                writer_loop(writer, &writer_sql, &write_rx, max_batch, &dirty);
+            })
+            .map_err(config)?;
+
+        let (read_tx, read_rx) = mpsc::channel::<ReadJob>();
+        let read_rx = Arc::new(Mutex::new(read_rx));
+        for (i, conn) in readers.into_iter().enumerate() {
+            let rx = read_rx.clone();
+            let sql = sql.clone();
+            std::thread::Builder::new()
+                .name(format!("tessera-sqlite-reader-{i}"))
+                .spawn(move || reader_loop(conn, &sql, &rx))
+                .map_err(config)?;
+        }
+
+        Ok(SqliteStore {
+            writer: write_tx,
+            reader: read_tx,
+            codec: self.codec,
+            table: self.table.into(),
+        })
+    }
+}
+
+/// Memory-maps the database file (reads become memory copies instead of `pread`s) and gives
+/// each connection a 16 MiB page cache.
+fn tune(conn: &Connection) -> Result<(), StoreError> {
+    conn.pragma_update(None, "mmap_size", 256 * 1024 * 1024)
+        .map_err(config)?;
+    conn.pragma_update(None, "cache_size", -16 * 1024)
+        .map_err(config)
+}
+
+fn config(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Config(format!("sqlite store: {e}"))
+}
+
+fn stopped() -> StoreError {
+    StoreError::Unavailable("sqlite store: worker thread stopped".to_owned())
+}
+
+/// Sessions in Django's `django_session` table in a SQLite file. Dropping the store stops its
+/// threads once their queued work is done.
+#[derive(Debug)]
+pub struct SqliteStore {
+    writer: mpsc::Sender<WriteJob>,
+    reader: mpsc::Sender<ReadJob>,
+    codec: SessionCodec,
+    table: Arc<str>,
+}
+
+impl SqliteStore {
+    /// Opens `path` (creating the file and Django's table if missing) with the defaults.
+    pub fn open(path: impl Into<PathBuf>, codec: SessionCodec) -> Result<Self, StoreError> {
+        Self::builder(path, codec).open()
+    }
+
+    /// A builder for non-default settings.
+    pub fn builder(path: impl Into<PathBuf>, codec: SessionCodec) -> SqliteStoreBuilder {
+        SqliteStoreBuilder {
+            path: path.into(),
+            codec,
+            table: DEFAULT_TABLE.to_owned(),
+            readers: 2,
+            max_batch: 256,
+            busy_timeout: Duration::from_secs(5),
+            create_table: true,
+            checkpoint_interval: Duration::from_millis(100),
+        }
+    }
+
+    /// The table this store uses.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Creates the table and its index if they do not exist (idempotent).
+    pub async fn create_table(&self) -> Result<(), StoreError> {
+        self.write(WriteOp::CreateTable).await.map(|_| ())
+    }
+
+    async fn write(&self, op: WriteOp) -> Result<Outcome, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.writer
+            .send(WriteJob { op, reply })
+            .map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    async fn read<T>(
+        &self,
+        job: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> ReadJob,
+    ) -> Result<T, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.reader.send(job(reply)).map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
+    }
+}
+
+#[async_trait]
+impl SessionStore for SqliteStore {
+    async fn load(&self, key: &SessionKey, now: f64) -> Result<Option<Loaded>, StoreError> {
+        let now = format_datetime(now)?;
+        let key = key.clone();
+        let text = self.read(|reply| ReadJob::Load { key, now, reply }).await?;
+        Ok(text.map(|text| Loaded {
+            data: self.codec.decode(&text).data,
+            version: Version::Text(text.into()),
+        }))
+    }
+
+    async fn create(&self, key: &SessionKey, record: Record<'_>) -> Result<Version, StoreError> {
+        let expire = format_datetime(record.expires_at)?;
+        let data: Arc<str> = self.codec.encode(record.data).into();
+        self.write(WriteOp::Create {
+            key: key.clone(),
+            data: data.clone(),
+            expire,
+        })
+        .await?;
+        Ok(Version::Text(data))
+    }
+
+    async fn save(
+        &self,
+        key: &SessionKey,
+        record: Record<'_>,
+        expected: &Version,
+    ) -> Result<SaveOutcome, StoreError> {
+        let expire = format_datetime(record.expires_at)?;
+        let data: Arc<str> = self.codec.encode(record.data).into();
+        let expected = match expected {
+            Version::Text(t) => Some(t.clone()),
+            Version::Counter(_) => None,
+        };
+        let outcome = self
+            .write(WriteOp::Save {
+                key: key.clone(),
+                data: data.clone(),
+                expire,
+                expected,
+            })
+            .await?;
+        Ok(match outcome {
+            Outcome::Saved => SaveOutcome::Saved(Version::Text(data)),
+            Outcome::Conflict => SaveOutcome::Conflict,
+            _ => SaveOutcome::Gone,
+        })
+    }
+
+    async fn delete(&self, key: &SessionKey) -> Result<(), StoreError> {
+        self.write(WriteOp::Delete { key: key.clone() })
+            .await
+            .map(|_| ())
+    }
+
+    async fn exists(&self, key: &SessionKey) -> Result<bool, StoreError> {
+        let key = key.clone();
+        self.read(|reply| ReadJob::Exists { key, reply }).await
+    }
+
+    async fn clear_expired(&self, now: f64, batch_size: usize) -> Result<u64, StoreError> {
+        let before = format_datetime(now)?;
+        let limit = i64::try_from(batch_size.max(1)).unwrap_or(i64::MAX);
+        let mut removed = 0;
+        loop {
+            let n = match self
+                .write(WriteOp::Clear {
+                    before: before.clone(),
+                    limit,
+                })
+                .await?
+            {
+                Outcome::Count(n) => n,
+                _ => 0,
+            };
+            removed += n;
+            if n < limit as u64 {
+                return Ok(removed);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The threads
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug)]
+enum WriteOp {
+    Create {
+        key: SessionKey,
+        data: Arc<str>,
+        expire: String,
+    },
+    Save {
+        key: SessionKey,
+        data: Arc<str>,
+        expire: String,
+        expected: Option<Arc<str>>,
+    },
+    Delete {
+        key: SessionKey,
+    },
+    Clear {
+        before: String,
+        limit: i64,
+    },
+    CreateTable,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Done,
+    Count(u64),
+    Saved,
+    Conflict,
+    Gone,
+}
+
+#[derive(Debug)]
+struct WriteJob {
+    op: WriteOp,
+    reply: oneshot::Sender<Result<Outcome, StoreError>>,
+}
+
+#[derive(Debug)]
+enum ReadJob {
+    Load {
+        key: SessionKey,
+        now: String,
+        reply: oneshot::Sender<Result<Option<String>, StoreError>>,
+    },
+    Exists {
+        key: SessionKey,
+        reply: oneshot::Sender<Result<bool, StoreError>>,
+    },
+}
+
+fn db_err(e: rusqlite::Error) -> StoreError {
+    // SQLite's messages name tables and constraints, never bound values (so never a key).
+    StoreError::Unavailable(format!("sqlite: {e}"))
+}
+
+fn writer_loop(
+    conn: Connection,
+    sql: &Sql,
+    rx: &mpsc::Receiver<WriteJob>,
+    max_batch: usize,
+    dirty: &AtomicBool,
+) {
+    let mut batch = Vec::with_capacity(max_batch);
+    while let Ok(first) = rx.recv() {
+        batch.push(first);
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        run_batch(&conn, sql, &mut batch);
+        dirty.store(true, Ordering::Release);
+    }
+}
+
+/// Checkpoints the WAL into the database every `interval` while there are new commits, off the
+/// writer's path (a checkpoint is where `synchronous=NORMAL` fsyncs). `PASSIVE` never blocks the
+/// writer or the readers.
+fn checkpoint_loop(
+    conn: Connection,
+    dirty: &AtomicBool,
+    writer_gone: &mpsc::Receiver<()>,
+    interval: Duration,
+) {
+    let checkpoint = || {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(target: "tessera::store::sqlite", "WAL checkpoint failed: {e}");
+        }
+    };
+    loop {
+        match writer_gone.recv_timeout(interval) {
+            Err(mpsc::RecvTimeoutError::Timeout) | Ok(()) => {
+                if dirty.swap(false, Ordering::Acquire) {
+                    checkpoint();
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                checkpoint();
+                return;
+            }
+        }
+    }
+}
+
+/// Runs the queued writes in one transaction and answers them once it committed.
+fn run_batch(conn: &Connection, sql: &Sql, batch: &mut Vec<WriteJob>) {
+    if let Err(e) = run(conn, "BEGIN IMMEDIATE") {
+        let e = db_err(e);
+        for job in batch.drain(..) {
+            let _ = job.reply.send(Err(StoreError::Unavailable(e.to_string())));
+        }
+        return;
+    }
+    let mut done = Vec::with_capacity(batch.len());
+    let mut failed: Option<String> = None;
+    for job in batch.drain(..) {
+        if failed.is_some() {
+            done.push((job.reply, Ok(Outcome::Done)));
+            continue;
+        }
+        let result = execute(conn, sql, &job.op);
+        if conn.is_autocommit() {
+            // SQLite rolled the whole transaction back (disk full, I/O error…).
+            failed = Some(match &result {
+                Err(e) => e.to_string(),
+                Ok(_) => "sqlite: transaction rolled back".to_owned(),
+            });
+        }
+        done.push((job.reply, result));
+    }
+    let failed = match failed {
+        Some(e) => Some(e),
+        None => run(conn, "COMMIT").err().map(|e| db_err(e).to_string()),
+    };
+    match failed {
+        None => {
+            for (reply, result) in done {
+                let _ = reply.send(result);
+            }
+        }
+        Some(e) => {
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            for (reply, _) in done {
+                let _ = reply.send(Err(StoreError::Unavailable(e.clone())));
+            }
+        }
+    }
+}
+
+/// Runs a parameterless statement, prepared once.
+fn run(conn: &Connection, statement: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(statement)?.execute([]).map(|_| ())
+}
+
+fn execute(conn: &Connection, sql: &Sql, op: &WriteOp) -> Result<Outcome, StoreError> {
+    match op {
+        WriteOp::Create { key, data, expire } => {
+            let inserted = conn
+                .prepare_cached(&sql.insert)
+                .and_then(|mut st| st.execute(params![key.as_str(), &**data, expire]));
+            match inserted {
+                Ok(_) => Ok(Outcome::Done),
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == ErrorCode::ConstraintViolation =>
+                {
+                    Err(StoreError::DuplicateKey)
+                }
+                Err(e) => Err(db_err(e)),
+            }
+        }
+        WriteOp::Save {
+            key,
+            data,
+            expire,
+            expected,
+        } => {
+            if let Some(expected) = expected {
+                let changed = conn
+                    .prepare_cached(&sql.update)
+                    .and_then(|mut st| {
+                        st.execute(params![&**data, expire, key.as_str(), &**expected])
+                    })
+                    .map_err(db_err)?;
+                if changed > 0 {
+                    return Ok(Outcome::Saved);
+                }
+            }
+            Ok(if exists(conn, sql, key)? {
+                Outcome::Conflict
+            } else {
+                Outcome::Gone
+            })
+        }
+        WriteOp::Delete { key } => conn
+            .prepare_cached(&sql.delete)
+            .and_then(|mut st| st.execute(params![key.as_str()]))
+            .map(|_| Outcome::Done)
+            .map_err(db_err),
+        WriteOp::Clear { before, limit } => conn
+            .prepare_cached(&sql.clear)
+            .and_then(|mut st| st.execute(params![before, limit]))
+            .map(|n| Outcome::Count(n as u64))
+            .map_err(db_err),
+        WriteOp::CreateTable => conn
+            .execute_batch(&sql.create)
+            .map(|()| Outcome::Done)
+            .map_err(db_err),
+    }
+}
+
+fn exists(conn: &Connection, sql: &Sql, key: &SessionKey) -> Result<bool, StoreError> {
+    conn.prepare_cached(&sql.exists)
+        .and_then(|mut st| st.exists(params![key.as_str()]))
+        .map_err(db_err)
+}
+
+fn reader_loop(conn: Connection, sql: &Sql, rx: &Mutex<mpsc::Receiver<ReadJob>>) {
+    loop {
+        // Hold the queue only while waiting for one job, so the readers take turns.
+        let job = rx
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .recv();
+        let Ok(job) = job else { return };
+        match job {
+            ReadJob::Load { key, now, reply } => {
+                let text = conn
+                    .prepare_cached(&sql.load)
+                    .and_then(|mut st| {
+                        st.query_row(params![key.as_str(), now], |r| r.get::<_, String>(0))
+                            .optional()
+                    })
+                    .map_err(db_err);
+                let _ = reply.send(text);
+            }
+            ReadJob::Exists { key, reply } => {
+                let _ = reply.send(exists(&conn, sql, &key));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_names_match_django() {
+        assert_eq!(
+            index_name("django_session"),
+            "django_session_expire_date_a5c62663"
+        );
+        assert_eq!(
+            index_name("my_sessions"),
+            "my_sessions_expire_date_8a6b8a8d"
+        );
+    }
+
+    #[test]
+    fn table_names_are_checked() {
+        assert!(check_table("django_session").is_ok());
+        assert!(check_table("_x9").is_ok());
+        for bad in ["", "9x", "a\"b", "a b", "a-b", "é", &"a".repeat(101)] {
+            assert!(check_table(bad).is_err(), "{bad:?}");
+        }
+    }
+}
