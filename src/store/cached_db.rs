@@ -178,6 +178,11 @@ impl SessionStore for CachedDbStore {
         self.db.exists(key).await
     }
 
+    async fn migrate(&self) -> Result<(), StoreError> {
+        self.cache.migrate().await?;
+        self.db.migrate().await
+    }
+
     async fn clear_expired(&self, now: f64, batch_size: usize) -> Result<u64, StoreError> {
         if let Err(e) = self.cache.clear_expired(now, batch_size).await {
             self.cache_failed("cleanup", &e);

@@ -14,9 +14,17 @@ pub mod cached_db;
 pub mod conformance;
 pub mod file;
 pub mod memory;
+#[cfg(feature = "mysql")]
+pub mod mysql;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "redis")]
+pub mod redis;
+pub mod schema;
+pub mod signed_cookie;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
-pub mod signed_cookie;
+pub mod url;
 
 use std::fmt;
 use std::sync::Arc;
@@ -114,6 +122,12 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
     /// Removes expired records, at most `batch_size` per statement or transaction so a huge
     /// backlog never becomes one long lock; returns how many were removed.
     async fn clear_expired(&self, now: f64, batch_size: usize) -> Result<u64, StoreError>;
+
+    /// Creates the table and indexes where the backend has them (idempotent); nothing by
+    /// default.
+    async fn migrate(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -140,5 +154,8 @@ impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
     }
     async fn clear_expired(&self, now: f64, batch_size: usize) -> Result<u64, StoreError> {
         (**self).clear_expired(now, batch_size).await
+    }
+    async fn migrate(&self) -> Result<(), StoreError> {
+        (**self).migrate().await
     }
 }

@@ -427,6 +427,10 @@ impl SqliteStore {
 
 #[async_trait]
 impl SessionStore for SqliteStore {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        self.create_table().await
+    }
+
     async fn load(&self, key: &SessionKey, now: f64) -> Result<Option<Loaded>, StoreError> {
         let now = format_datetime(now)?;
         let key = key.clone();

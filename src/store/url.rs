@@ -1,0 +1,200 @@
+//! One function from a URL to a session backend, used by the CLI and by apps.
+//!
+//! | URL | backend |
+//! |---|---|
+//! | `sqlite://tessera.sqlite3` (relative), `sqlite:///var/lib/app/s.db` (absolute) | [`SqliteStore`](super::sqlite::SqliteStore) |
+//! | `postgres://user@host:5432/db`, `postgresql://…` | [`PostgresStore`](super::postgres::PostgresStore) |
+//! | `mysql://root@127.0.0.1:3306/test` | [`MysqlStore`](super::mysql::MysqlStore) |
+//! | `redis://host:6379/0`, `redis+sentinel://h:26379,h2:26379/master`, `redis+cluster://h:7000,h:7001` | [`RedisStore`](super::redis::RedisStore) |
+//! | `memory://`, `memory://?max_sessions=100000` | [`MemoryStore`](super::memory::MemoryStore) |
+//! | `file:///var/lib/app/sessions`, `file://relative/dir` | [`FileStore`](super::file::FileStore) |
+//! | `cookie://` | the whole session in a signed cookie |
+//! | `cached+redis://host:6379?db=postgres://…` (any cache URL after `cached+`, the database URL last, in `db=`) | [`CachedDbStore`](super::cached_db::CachedDbStore) |
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), tessera::store::StoreError> {
+//! use tessera::signing::SecretKeys;
+//! use tessera::store::url::open;
+//! let sessions = open("sqlite://tessera.sqlite3", &SecretKeys::new("secret")).await?;
+//! sessions.migrate().await?;
+//! let layer = sessions.layer(tessera::SessionConfig::default());
+//! # let _ = layer;
+//! # Ok(()) }
+//! ```
+
+use std::sync::Arc;
+
+use super::memory::MemoryStore;
+use super::signed_cookie::SignedCookieSessions;
+use super::{SessionStore, StoreError};
+use crate::session::codec::SessionCodec;
+use crate::session::SessionConfig;
+use crate::signing::SecretKeys;
+use crate::SessionLayer;
+
+/// The default store of the CLI and the demo site.
+pub const DEFAULT_URL: &str = "sqlite://tessera.sqlite3";
+
+/// A backend opened from a URL.
+#[derive(Debug, Clone)]
+pub enum Sessions {
+    /// Server-side records behind a random key.
+    Store(Arc<dyn SessionStore>),
+    /// The whole session in a signed cookie; nothing on the server.
+    SignedCookie(SignedCookieSessions),
+}
+
+impl Sessions {
+    /// The tower layer for this backend.
+    pub fn layer(&self, config: SessionConfig) -> SessionLayer {
+        match self {
+            Sessions::Store(store) => SessionLayer::new(store.clone(), config),
+            Sessions::SignedCookie(s) => SessionLayer::signed_cookie(s.clone(), config),
+        }
+    }
+
+    /// Creates the table and indexes where the backend has them (idempotent).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match self {
+            Sessions::Store(store) => store.migrate().await,
+            Sessions::SignedCookie(_) => Ok(()),
+        }
+    }
+
+    /// The server-side store, if this backend has one.
+    pub fn store(&self) -> Option<&Arc<dyn SessionStore>> {
+        match self {
+            Sessions::Store(s) => Some(s),
+            Sessions::SignedCookie(_) => None,
+        }
+    }
+}
+
+fn config_error(msg: impl Into<String>) -> StoreError {
+    StoreError::Config(msg.into())
+}
+
+/// The scheme and the rest of a URL.
+fn split_scheme(url: &str) -> Result<(&str, &str), StoreError> {
+    url.split_once("://").ok_or_else(|| {
+        config_error("a store URL looks like scheme://…, e.g. sqlite://tessera.sqlite3")
+    })
+}
+
+/// A local path from the part after `scheme://`: `/abs` stays absolute, anything else is
+/// relative to the working directory.
+fn local_path(rest: &str) -> Result<std::path::PathBuf, StoreError> {
+    let path = rest.split('?').next().unwrap_or(rest);
+    if path.is_empty() {
+        return Err(config_error("the URL names no path"));
+    }
+    Ok(std::path::PathBuf::from(path))
+}
+
+/// Opens the backend `url` names, with `keys` for signing stored data.
+pub async fn open(url: &str, keys: &SecretKeys) -> Result<Sessions, StoreError> {
+    let codec = || SessionCodec::new(keys).map_err(|e| config_error(e.to_string()));
+    let (scheme, rest) = split_scheme(url)?;
+    let store: Arc<dyn SessionStore> = match scheme {
+        "cookie" => {
+            let s = SignedCookieSessions::new(keys).map_err(|e| config_error(e.to_string()))?;
+            return Ok(Sessions::SignedCookie(s));
+        }
+        "memory" => {
+            let mut store = MemoryStore::new();
+            if let Some(max) = query_param(rest, "max_sessions") {
+                let max = max
+                    .parse()
+                    .map_err(|_| config_error("max_sessions must be a number"))?;
+                store = store.max_sessions(max);
+            }
+            Arc::new(store)
+        }
+        "file" => Arc::new(super::file::FileStore::new(local_path(rest)?, codec()?)?),
+        #[cfg(feature = "sqlite")]
+        "sqlite" => Arc::new(super::sqlite::SqliteStore::open(
+            local_path(rest)?,
+            codec()?,
+        )?),
+        #[cfg(feature = "postgres")]
+        "postgres" | "postgresql" => {
+            Arc::new(super::postgres::PostgresStore::connect(url, codec()?).await?)
+        }
+        #[cfg(feature = "mysql")]
+        "mysql" => Arc::new(super::mysql::MysqlStore::connect(url, codec()?).await?),
+        #[cfg(feature = "redis")]
+        "redis" | "redis+sentinel" | "redis+cluster" => {
+            Arc::new(super::redis::RedisStore::connect(url, codec()?).await?)
+        }
+        cached if cached.starts_with("cached+") => {
+            let (cache_url, db_url) = url
+                .strip_prefix("cached+")
+                .and_then(|u| u.split_once("db="))
+                .map(|(cache, db)| (cache.trim_end_matches(['?', '&']), db))
+                .ok_or_else(|| {
+                    config_error("cached+ URLs name the database last: cached+CACHE_URL?db=DB_URL")
+                })?;
+            let cache = Box::pin(open(cache_url, keys)).await?;
+            let db = Box::pin(open(db_url, keys)).await?;
+            match (cache, db) {
+                (Sessions::Store(cache), Sessions::Store(db)) => {
+                    Arc::new(super::cached_db::CachedDbStore::new(cache, db))
+                }
+                _ => return Err(config_error("cookie:// cannot be a cache or a database")),
+            }
+        }
+        other => {
+            return Err(config_error(format!(
+                "unknown or disabled store scheme {other:?} (is its cargo feature on?)"
+            )))
+        }
+    };
+    Ok(Sessions::Store(store))
+}
+
+/// The value of `name` in the URL's query string.
+fn query_param<'a>(rest: &'a str, name: &str) -> Option<&'a str> {
+    rest.split_once('?')?
+        .1
+        .split('&')
+        .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn opens_every_local_scheme_and_refuses_nonsense() {
+        let keys = SecretKeys::new("k");
+        assert!(matches!(
+            open("cookie://", &keys).await,
+            Ok(Sessions::SignedCookie(_))
+        ));
+        assert!(matches!(
+            open("memory://?max_sessions=10", &keys).await,
+            Ok(Sessions::Store(_))
+        ));
+        let dir = std::env::temp_dir().join(format!("tessera-url-{}", std::process::id()));
+        let file_url = format!("file://{}", dir.display());
+        assert!(matches!(
+            open(&file_url, &keys).await,
+            Ok(Sessions::Store(_))
+        ));
+        let cached = format!("cached+memory://?db={file_url}");
+        assert!(matches!(open(&cached, &keys).await, Ok(Sessions::Store(_))));
+        let _ = std::fs::remove_dir_all(&dir);
+        for bad in [
+            "nonsense",
+            "ftp://x",
+            "memory://?max_sessions=lots",
+            "cached+memory://",
+            "cached+cookie://?db=memory://",
+        ] {
+            assert!(
+                matches!(open(bad, &keys).await, Err(StoreError::Config(_))),
+                "{bad}"
+            );
+        }
+    }
+}
