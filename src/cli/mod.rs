@@ -10,6 +10,7 @@
 pub mod cookie;
 pub mod exit;
 pub mod keys;
+pub mod ops;
 pub mod session;
 pub mod signing;
 pub mod values;
@@ -39,6 +40,10 @@ pub enum Command {
     /// Stored session data: decode what Django stored, encode what Django would store.
     #[command(subcommand)]
     Session(session::SessionCommand),
+    /// Create the session table and indexes (Django's `migrate sessions`).
+    Migrate(ops::MigrateArgs),
+    /// Remove expired sessions in batches (Django's `clearsessions`).
+    Clearsessions(ops::ClearArgs),
 }
 
 /// Runs a parsed command line; `Ok` holds what to print on stdout.
@@ -47,5 +52,7 @@ pub fn run(cli: Cli) -> Result<String, CliError> {
         Command::Signing(command) => signing::run(command),
         Command::Cookie(command) => cookie::run(command),
         Command::Session(command) => session::run(command),
+        Command::Migrate(args) => ops::migrate(args),
+        Command::Clearsessions(args) => ops::clearsessions(args),
     }
 }

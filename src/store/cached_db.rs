@@ -189,4 +189,18 @@ impl SessionStore for CachedDbStore {
         }
         self.db.clear_expired(now, batch_size).await
     }
+
+    async fn clear_expired_with_progress(
+        &self,
+        now: f64,
+        batch_size: usize,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<u64, StoreError> {
+        if let Err(e) = self.cache.clear_expired(now, batch_size).await {
+            self.cache_failed("cleanup", &e);
+        }
+        self.db
+            .clear_expired_with_progress(now, batch_size, progress)
+            .await
+    }
 }

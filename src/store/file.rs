@@ -721,6 +721,16 @@ impl SessionStore for FileStore {
     }
 
     async fn clear_expired(&self, now: f64, batch_size: usize) -> Result<u64, StoreError> {
+        self.clear_expired_with_progress(now, batch_size, &|_| {})
+            .await
+    }
+
+    async fn clear_expired_with_progress(
+        &self,
+        now: f64,
+        batch_size: usize,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<u64, StoreError> {
         let batch = batch_size.max(1);
         let mut entries = Some(
             self.blocking(|s| fs::read_dir(&s.dir).map_err(io_err))
@@ -738,6 +748,7 @@ impl SessionStore for FileStore {
                 })
                 .await?;
             removed += n;
+            progress(removed);
             entries = rest;
         }
         Ok(removed)

@@ -171,21 +171,27 @@ impl SessionStore for MemoryStore {
     }
 
     async fn clear_expired(&self, now: f64, batch_size: usize) -> Result<u64, StoreError> {
+        let batch = batch_size.max(1);
         let mut removed = 0u64;
         for shard in self.shards.iter() {
-            // One shard at a time, so requests on other shards never wait for the sweep.
-            let mut map = shard.write().map_err(poisoned)?;
-            let before = map.len();
-            let mut budget = batch_size.max(1);
-            map.retain(|_, e| {
-                if e.expires_at <= now && budget > 0 {
-                    budget -= 1;
-                    false
-                } else {
-                    true
+            // At most one batch per lock hold, so requests on this shard wait only briefly.
+            loop {
+                let mut map = shard.write().map_err(poisoned)?;
+                let mut budget = batch;
+                map.retain(|_, e| {
+                    if e.expires_at <= now && budget > 0 {
+                        budget -= 1;
+                        false
+                    } else {
+                        true
+                    }
+                });
+                let n = batch - budget;
+                removed += n as u64;
+                if n < batch {
+                    break;
                 }
-            });
-            removed += (before - map.len()) as u64;
+            }
         }
         Ok(removed)
     }

@@ -123,6 +123,19 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
     /// backlog never becomes one long lock; returns how many were removed.
     async fn clear_expired(&self, now: f64, batch_size: usize) -> Result<u64, StoreError>;
 
+    /// [`clear_expired`](Self::clear_expired), calling `progress` with the running total after
+    /// each batch (for `tessera clearsessions`). By default it reports once, at the end.
+    async fn clear_expired_with_progress(
+        &self,
+        now: f64,
+        batch_size: usize,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<u64, StoreError> {
+        let removed = self.clear_expired(now, batch_size).await?;
+        progress(removed);
+        Ok(removed)
+    }
+
     /// Creates the table and indexes where the backend has them (idempotent); nothing by
     /// default.
     async fn migrate(&self) -> Result<(), StoreError> {
@@ -154,6 +167,16 @@ impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
     }
     async fn clear_expired(&self, now: f64, batch_size: usize) -> Result<u64, StoreError> {
         (**self).clear_expired(now, batch_size).await
+    }
+    async fn clear_expired_with_progress(
+        &self,
+        now: f64,
+        batch_size: usize,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<u64, StoreError> {
+        (**self)
+            .clear_expired_with_progress(now, batch_size, progress)
+            .await
     }
     async fn migrate(&self) -> Result<(), StoreError> {
         (**self).migrate().await

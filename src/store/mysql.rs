@@ -377,6 +377,16 @@ impl SessionStore for MysqlStore {
     }
 
     async fn clear_expired(&self, now: f64, batch_size: usize) -> Result<u64, StoreError> {
+        self.clear_expired_with_progress(now, batch_size, &|_| {})
+            .await
+    }
+
+    async fn clear_expired_with_progress(
+        &self,
+        now: f64,
+        batch_size: usize,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<u64, StoreError> {
         const OP: &str = "clear_expired";
         let batch = batch_size.max(1) as u64;
         let now = datetime(now);
@@ -389,6 +399,7 @@ impl SessionStore for MysqlStore {
                 .map_err(|e| my_err(OP, &e))?;
             let removed = conn.affected_rows();
             total += removed;
+            progress(total);
             if removed < batch {
                 return Ok(total);
             }

@@ -373,6 +373,16 @@ impl SessionStore for PostgresStore {
     }
 
     async fn clear_expired(&self, now: f64, batch_size: usize) -> Result<u64, StoreError> {
+        self.clear_expired_with_progress(now, batch_size, &|_| {})
+            .await
+    }
+
+    async fn clear_expired_with_progress(
+        &self,
+        now: f64,
+        batch_size: usize,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<u64, StoreError> {
         const OP: &str = "clear_expired";
         let batch = i64::try_from(batch_size.max(1)).unwrap_or(i64::MAX);
         let now = instant(now);
@@ -389,6 +399,7 @@ impl SessionStore for PostgresStore {
                 .await
                 .map_err(|e| pg_err(OP, &e))?;
             total += removed;
+            progress(total);
             if removed < batch as u64 {
                 return Ok(total);
             }

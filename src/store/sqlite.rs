@@ -492,6 +492,16 @@ impl SessionStore for SqliteStore {
     }
 
     async fn clear_expired(&self, now: f64, batch_size: usize) -> Result<u64, StoreError> {
+        self.clear_expired_with_progress(now, batch_size, &|_| {})
+            .await
+    }
+
+    async fn clear_expired_with_progress(
+        &self,
+        now: f64,
+        batch_size: usize,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<u64, StoreError> {
         let before = format_datetime(now)?;
         let limit = i64::try_from(batch_size.max(1)).unwrap_or(i64::MAX);
         let mut removed = 0;
@@ -507,6 +517,7 @@ impl SessionStore for SqliteStore {
                 _ => 0,
             };
             removed += n;
+            progress(removed);
             if n < limit as u64 {
                 return Ok(removed);
             }

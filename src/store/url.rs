@@ -11,6 +11,8 @@
 //! | `cookie://` | the whole session in a signed cookie |
 //! | `cached+redis://host:6379?db=postgres://…` (any cache URL after `cached+`, the database URL last, in `db=`) | [`CachedDbStore`](super::cached_db::CachedDbStore) |
 //!
+//! SQL URLs take `table=NAME` (default `django_session`) among their query parameters.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), tessera::store::StoreError> {
 //! use tessera::signing::SecretKeys;
@@ -94,7 +96,14 @@ fn local_path(rest: &str) -> Result<std::path::PathBuf, StoreError> {
 /// Opens the backend `url` names, with `keys` for signing stored data.
 pub async fn open(url: &str, keys: &SecretKeys) -> Result<Sessions, StoreError> {
     let codec = || SessionCodec::new(keys).map_err(|e| config_error(e.to_string()));
+    let (url, table) = take_query_param(url, "table");
+    let url = url.as_str();
     let (scheme, rest) = split_scheme(url)?;
+    if table.is_some() && !matches!(scheme, "sqlite" | "postgres" | "postgresql" | "mysql") {
+        return Err(config_error(format!(
+            "table= applies to SQL stores, not {scheme}://"
+        )));
+    }
     let store: Arc<dyn SessionStore> = match scheme {
         "cookie" => {
             let s = SignedCookieSessions::new(keys).map_err(|e| config_error(e.to_string()))?;
@@ -150,6 +159,35 @@ pub async fn open(url: &str, keys: &SecretKeys) -> Result<Sessions, StoreError> 
         }
     };
     Ok(Sessions::Store(store))
+}
+
+/// The URL without its `name=` query parameter, and that parameter's value. A `cached+` URL's
+/// `db=` part is left alone (it is a URL of its own).
+fn take_query_param(url: &str, name: &str) -> (String, Option<String>) {
+    if url.starts_with("cached+") {
+        return (url.to_owned(), None);
+    }
+    let Some((base, query)) = url.split_once('?') else {
+        return (url.to_owned(), None);
+    };
+    let mut value = None;
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(
+            |pair| match pair.strip_prefix(name).and_then(|r| r.strip_prefix('=')) {
+                Some(v) => {
+                    value = Some(v.to_owned());
+                    false
+                }
+                None => true,
+            },
+        )
+        .collect();
+    if kept.is_empty() {
+        (base.to_owned(), value)
+    } else {
+        (format!("{base}?{}", kept.join("&")), value)
+    }
 }
 
 /// The value of `name` in the URL's query string.

@@ -1,0 +1,112 @@
+//! `tessera migrate` and `tessera clearsessions` against real stores.
+
+mod common;
+
+use std::process::Command;
+use std::sync::Arc;
+
+use tessera::json::Map;
+use tessera::session::codec::SessionCodec;
+use tessera::session::SessionKey;
+use tessera::signing::SecretKeys;
+use tessera::store::{url, Record, SessionStore};
+
+fn tessera(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+async fn fill(store: &Arc<dyn SessionStore>, expired: usize, live: usize) {
+    let data = Map::new();
+    let now = tessera::signing::now();
+    for i in 0..expired + live {
+        let key = SessionKey::generate().unwrap();
+        let expires_at = if i < expired {
+            now - 60.0
+        } else {
+            now + 3600.0
+        };
+        store
+            .create(
+                &key,
+                Record {
+                    data: &data,
+                    expires_at,
+                },
+            )
+            .await
+            .unwrap();
+    }
+}
+
+async fn migrate_then_clear(store_url: &str) {
+    let (code, out, err) = tessera(&["migrate", "--store", store_url]);
+    assert_eq!(code, 0, "migrate: {err}");
+    assert_eq!(out.trim(), "the session store is ready");
+    // Twice is fine: migrate is idempotent.
+    assert_eq!(tessera(&["migrate", "--store", store_url]).0, 0);
+    let keys = SecretKeys::new("k");
+    let sessions = url::open(store_url, &keys).await.unwrap();
+    let store = sessions.store().unwrap().clone();
+    fill(&store, 2500, 10).await;
+    let (code, out, err) = tessera(&["clearsessions", "--store", store_url, "--batch", "1000"]);
+    assert_eq!(code, 0, "clearsessions: {err}");
+    assert!(
+        out.starts_with("2500 expired sessions removed in "),
+        "{out}"
+    );
+    assert!(
+        err.is_empty(),
+        "no progress bar when stderr is not a terminal: {err:?}"
+    );
+    let (_, out, _) = tessera(&["clearsessions", "--store", store_url]);
+    assert!(out.starts_with("0 expired sessions removed"), "{out}");
+    let _ = SessionCodec::new(&keys);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_migrate_and_clearsessions() {
+    let dir = std::env::temp_dir().join(format!("tessera-cli-ops-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let store_url = format!("sqlite://{}", dir.join("s.sqlite3").display());
+    migrate_then_clear(&store_url).await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_migrate_and_clearsessions() {
+    let Some(base) = common::services::require(
+        "PostgreSQL",
+        "TESSERA_TEST_POSTGRES_URL",
+        "postgres://postgres@127.0.0.1:5432/test",
+    ) else {
+        return;
+    };
+    let table = format!("django_session_cli{}", std::process::id());
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let store_url = format!("{base}{sep}table={table}");
+    let probe = url::open(&store_url, &SecretKeys::new("k")).await;
+    if let Err(e) = probe {
+        panic!("the PostgreSQL store takes ?table=: {e}");
+    }
+    migrate_then_clear(&store_url).await;
+    let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    client.batch_execute(&format!("DROP TABLE IF EXISTS \"{table}\"")).await.unwrap();
+}
+
+#[test]
+fn bad_store_url_is_a_clear_error() {
+    let (code, _, err) = tessera(&["migrate", "--store", "ftp://nowhere"]);
+    assert_eq!(code, 65);
+    assert!(err.starts_with("StoreError: "), "{err}");
+    let (code, _, _) = tessera(&["clearsessions", "--batch", "0"]);
+    assert_eq!(code, 64);
+}
