@@ -25,7 +25,7 @@ pub mod b64;
 mod mac;
 
 use std::fmt;
-use std::io::{Read as _, Write as _};
+use std::io::Read as _;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -546,23 +546,44 @@ pub fn encode_payload(obj: &Value, compress: bool) -> String {
 /// [`encode_payload`] for JSON that is already serialized (it must be Django-exact).
 pub fn encode_json_payload(data: &str, compress: bool) -> String {
     if compress {
-        let mut z = flate2::write::ZlibEncoder::new(
-            Vec::with_capacity(data.len() / 2 + 16),
-            flate2::Compression::new(6),
-        );
-        // Writing to a Vec cannot fail.
-        if z.write_all(data.as_bytes()).is_ok() {
-            if let Ok(compressed) = z.finish() {
-                if compressed.len() + 1 < data.len() {
-                    let mut out = String::with_capacity(compressed.len() * 4 / 3 + 4);
-                    out.push('.');
-                    b64::encode_into(&compressed, &mut out);
-                    return out;
-                }
-            }
+        if let Some(compressed) = zlib_if_smaller(data.as_bytes()) {
+            let mut out = String::with_capacity(compressed.len() * 4 / 3 + 4);
+            out.push('.');
+            b64::encode_into(&compressed, &mut out);
+            return out;
         }
     }
     b64::encode(data.as_bytes())
+}
+
+/// The smallest zlib stream (header, one deflate block, Adler-32) is 8 bytes, so data of 9
+/// bytes or fewer can never shrink by the two bytes Django asks for.
+const MIN_COMPRESSIBLE: usize = 10;
+
+thread_local! {
+    /// One deflate state per thread, reset between uses: setting up zlib's window and hash
+    /// tables for every session save costs more than compressing a small session.
+    static DEFLATE: std::cell::RefCell<flate2::Compress> =
+        std::cell::RefCell::new(flate2::Compress::new(flate2::Compression::new(6), true));
+}
+
+/// `zlib.compress(data)` (level 6), if the result is shorter than `len(data) − 1`, as Django's
+/// `sign_object` requires; `None` otherwise. Output space is capped at that size, so
+/// incompressible data stops early instead of being compressed in full.
+fn zlib_if_smaller(data: &[u8]) -> Option<Vec<u8>> {
+    if data.len() < MIN_COMPRESSIBLE {
+        return None;
+    }
+    let limit = data.len() - 2;
+    DEFLATE.with(|cell| {
+        let mut z = cell.try_borrow_mut().ok()?;
+        z.reset();
+        let mut out = Vec::with_capacity(limit);
+        match z.compress_vec(data, &mut out, flate2::FlushCompress::Finish) {
+            Ok(flate2::Status::StreamEnd) => Some(out),
+            _ => None,
+        }
+    })
 }
 
 /// The reverse of [`encode_payload`], for a payload whose signature already verified.
