@@ -1,0 +1,140 @@
+//! The session data codec, key generation, and the middleware's overhead on a request that
+//! does not touch its session.
+//!
+//! `cargo bench --bench session -- --warm-up-time 1 --measurement-time 2`.
+
+mod common;
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::routing::get;
+use axum::Router;
+use common::*;
+use criterion::{criterion_group, criterion_main, Criterion};
+use http::{header, Request, StatusCode};
+use tessera::session::codec::SessionCodec;
+use tessera::session::SessionKey;
+use tessera::signing::SecretKeys;
+use tessera::store::memory::MemoryStore;
+use tessera::{SessionConfig, SessionLayer};
+use tower::ServiceExt;
+
+fn codec_and_keys(c: &mut Criterion) {
+    let codec = SessionCodec::new(&SecretKeys::new(SECRET_KEY)).unwrap();
+    let small = small_session();
+    let big = big_session();
+    let enc_small = codec.encode_at(&small, NOW);
+    let enc_big = codec.encode_at(&big, NOW);
+    assert_eq!(codec.decode(&enc_small).data, small);
+    assert_eq!(codec.decode(&enc_big).data, big);
+    assert!(
+        enc_big.starts_with('.'),
+        "a 4 KiB session is stored compressed"
+    );
+
+    let mut g = c.benchmark_group("session");
+    g.bench_function("session_encode_small", |b| {
+        b.iter(|| codec.encode_at(black_box(&small), NOW))
+    });
+    g.bench_function("session_decode_small", |b| {
+        b.iter(|| codec.decode(black_box(&enc_small)))
+    });
+    g.bench_function("session_encode_4k", |b| {
+        b.iter(|| codec.encode_at(black_box(&big), NOW))
+    });
+    g.bench_function("session_decode_4k", |b| {
+        b.iter(|| codec.decode(black_box(&enc_big)))
+    });
+    g.bench_function("session_key_generate", |b| {
+        b.iter(|| SessionKey::generate().unwrap())
+    });
+    g.finish();
+}
+
+/// Inflating the small session's zlib stream two ways: `decode_payload` uses
+/// `flate2::read::ZlibDecoder`, which wraps the slice in a zeroed 32 KiB `BufReader`; a slice
+/// is already `BufRead`, so `flate2::bufread::ZlibDecoder` needs no buffer.
+fn inflate(c: &mut Criterion) {
+    use std::io::Read as _;
+
+    let codec = SessionCodec::new(&SecretKeys::new(SECRET_KEY)).unwrap();
+    let stored = codec.encode_at(&small_session(), NOW);
+    let b64 = stored.strip_prefix('.').unwrap().split(':').next().unwrap();
+    let z = tessera::signing::b64::decode(b64.as_bytes()).unwrap();
+    let mut g = c.benchmark_group("breakdown");
+    g.bench_function("inflate_small_read_decoder", |b| {
+        b.iter(|| {
+            let mut out = Vec::with_capacity(z.len() * 3);
+            flate2::read::ZlibDecoder::new(black_box(&z[..]))
+                .read_to_end(&mut out)
+                .unwrap();
+            out
+        })
+    });
+    g.bench_function("inflate_small_bufread_decoder", |b| {
+        b.iter(|| {
+            let mut out = Vec::with_capacity(z.len() * 3);
+            flate2::bufread::ZlibDecoder::new(black_box(&z[..]))
+                .read_to_end(&mut out)
+                .unwrap();
+            out
+        })
+    });
+    g.finish();
+}
+
+async fn hello() -> &'static str {
+    "hello"
+}
+
+/// One request through a Router, driven in-process on a current-thread runtime.
+fn middleware(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let plain: Router = Router::new().route("/", get(hello));
+    let layered: Router = Router::new()
+        .route("/", get(hello))
+        .layer(SessionLayer::new(
+            Arc::new(MemoryStore::new()),
+            SessionConfig::default(),
+        ));
+    let request = |cookie: bool| {
+        let mut r = Request::builder().uri("/");
+        if cookie {
+            r = r.header(header::COOKIE, COOKIE_HEADER);
+        }
+        r.body(Body::empty()).unwrap()
+    };
+    let run = |app: &Router, cookie: bool| {
+        let response = rt.block_on(app.clone().oneshot(request(cookie))).unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        // An untouched session writes nothing.
+        debug_assert!(response.headers().get(header::SET_COOKIE).is_none());
+        response
+    };
+    assert!(run(&layered, true)
+        .headers()
+        .get(header::SET_COOKIE)
+        .is_none());
+
+    let mut g = c.benchmark_group("middleware");
+    g.bench_function("router_without_layer", |b| b.iter(|| run(&plain, true)));
+    g.bench_function("router_session_layer_untouched", |b| {
+        b.iter(|| run(&layered, true))
+    });
+    g.bench_function("router_session_layer_no_cookie", |b| {
+        b.iter(|| run(&layered, false))
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = codec_and_keys, inflate, middleware
+}
+criterion_main!(benches);
