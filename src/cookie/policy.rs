@@ -173,7 +173,12 @@ pub fn violations(morsel: &Morsel) -> Vec<PolicyViolation> {
     ];
     for (part, text) in parts {
         let Some(text) = text else { continue };
-        if let Some(ch) = text.chars().find(|&c| !is_header_safe(c)) {
+        let allowed: fn(char) -> bool = match part {
+            // RFC 6265bis names are tokens; Django also allows ':', which is not one.
+            CookiePart::Name => is_token,
+            _ => is_header_safe,
+        };
+        if let Some(ch) = text.chars().find(|&c| !allowed(c)) {
             found.push(PolicyViolation::ForbiddenChar { part, ch });
         }
         if !matches!(part, CookiePart::Name | CookiePart::Value) && text.contains(';') {
@@ -300,6 +305,11 @@ fn check_attributes(attrs: &Attributes<'_>, found: &mut Vec<PolicyViolation>) {
 }
 
 /// Visible ASCII, space or tab: what survives every HTTP stack unchanged.
+/// An RFC 9110 `tchar`, the characters of an RFC 6265bis cookie name.
+fn is_token(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)
+}
+
 fn is_header_safe(c: char) -> bool {
     matches!(c, ' '..='~' | '\t')
 }
