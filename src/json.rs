@@ -634,6 +634,18 @@ impl Parser<'_> {
         self.pos += 1;
         let mut out = String::new();
         loop {
+            // Copy the longest run of plain ASCII in one go.
+            let run_start = self.pos;
+            while let Some(&b) = self.s.get(self.pos) {
+                if b == b'"' || b == b'\\' || !(0x20..0x80).contains(&b) {
+                    break;
+                }
+                self.pos += 1;
+            }
+            if self.pos > run_start {
+                // Bytes 0x20..0x80 are ASCII, hence valid UTF-8.
+                out.push_str(std::str::from_utf8(&self.s[run_start..self.pos]).unwrap_or_default());
+            }
             let Some(&b) = self.s.get(self.pos) else {
                 return Err(self.err("Unterminated string starting at"));
             };

@@ -74,6 +74,8 @@ impl From<SigningError> for SignedCookieError {
     }
 }
 
+type SignerCache = HashMap<String, HashMap<String, [Option<Arc<TimestampSigner>>; 2]>>;
+
 /// Signs and verifies cookie values for any name and salt, caching one derived signer per salt.
 pub struct CookieSigner {
     keys: SecretKeys,
@@ -82,7 +84,9 @@ pub struct CookieSigner {
     empty_key: bool,
     legacy_salt_fallback: bool,
     write_legacy_salt: bool,
-    signers: RwLock<HashMap<String, Arc<TimestampSigner>>>,
+    /// Derived signers by salt, then cookie name: `[v2, legacy]`. Looked up with borrowed
+    /// strings, so a cache hit allocates nothing.
+    signers: RwLock<SignerCache>,
 }
 
 impl fmt::Debug for CookieSigner {
@@ -151,23 +155,43 @@ impl CookieSigner {
         self
     }
 
-    fn signer(&self, salt: String) -> Result<Arc<TimestampSigner>, SigningError> {
+    fn signer(
+        &self,
+        name: &str,
+        salt: &str,
+        legacy: bool,
+    ) -> Result<Arc<TimestampSigner>, SigningError> {
         if self.empty_key {
             return Err(SigningError::EmptyKey);
         }
-        if let Some(s) = self.signers.read().ok().and_then(|m| m.get(&salt).cloned()) {
+        let slot = usize::from(legacy);
+        if let Some(s) = self.signers.read().ok().and_then(|m| {
+            m.get(salt)
+                .and_then(|by_name| by_name.get(name))
+                .and_then(|pair| pair[slot].clone())
+        }) {
             return Ok(s);
         }
+        let full_salt = if legacy {
+            legacy_salt(name, salt)
+        } else {
+            v2_salt(name, salt)
+        };
         let signer = Arc::new(
             TimestampSigner::builder(&self.keys)
-                .salt(salt.clone())
+                .salt(full_salt)
                 .build()?,
         );
         if let Ok(mut map) = self.signers.write() {
-            if map.len() >= MAX_CACHED_SALTS {
+            if map.values().map(HashMap::len).sum::<usize>() >= MAX_CACHED_SALTS {
                 map.clear();
             }
-            map.insert(salt, signer.clone());
+            let pair = map
+                .entry(salt.to_owned())
+                .or_default()
+                .entry(name.to_owned())
+                .or_default();
+            pair[slot] = Some(signer.clone());
         }
         Ok(signer)
     }
@@ -192,12 +216,9 @@ impl CookieSigner {
         salt: &str,
         now: f64,
     ) -> Result<String, SigningError> {
-        let salt = if self.write_legacy_salt {
-            legacy_salt(name, salt)
-        } else {
-            v2_salt(name, salt)
-        };
-        Ok(self.signer(salt)?.sign_at(value, now))
+        Ok(self
+            .signer(name, salt, self.write_legacy_salt)?
+            .sign_at(value, now))
     }
 
     /// Verifies a cookie value as `get_signed_cookie(name, salt=…, max_age=…)`.
@@ -220,11 +241,11 @@ impl CookieSigner {
         max_age: Option<f64>,
         now: f64,
     ) -> Result<String, SignedCookieError> {
-        let v2 = self.signer(v2_salt(name, salt))?;
+        let v2 = self.signer(name, salt, false)?;
         match v2.unsign_at(value, max_age, now) {
             Ok(v) => Ok(v.to_owned()),
             Err(e) if self.legacy_salt_fallback && e.is_bad_signature() && !e.is_expired() => {
-                let legacy = self.signer(legacy_salt(name, salt))?;
+                let legacy = self.signer(name, salt, true)?;
                 Ok(legacy.unsign_at(value, max_age, now)?.to_owned())
             }
             Err(e) => Err(e.into()),

@@ -21,6 +21,11 @@ pub fn encode(data: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(data)
 }
 
+/// Encodes `data` into `out`, returning the length, or `None` if `out` is too small.
+pub fn encode_slice(data: &[u8], out: &mut [u8]) -> Option<usize> {
+    URL_SAFE_NO_PAD.encode_slice(data, out).ok()
+}
+
 /// Appends the encoding of `data` to `out`, without allocating a new string.
 pub fn encode_into(data: &[u8], out: &mut String) {
     URL_SAFE_NO_PAD.encode_string(data, out);

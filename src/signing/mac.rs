@@ -4,7 +4,6 @@ use hmac::digest::{Digest, KeyInit};
 use hmac::{Hmac, Mac as _};
 use sha1::Sha1;
 use sha2::{Sha224, Sha256, Sha384, Sha512};
-use subtle::ConstantTimeEq;
 
 use super::b64;
 
@@ -130,9 +129,31 @@ impl KeyedMac {
     /// Whether `signature` is the base64 signature of `parts`, compared as text in constant
     /// time (Django never decodes the supplied signature, so `=` or `+/` variants fail).
     pub(crate) fn verify(&self, parts: &[&[u8]], signature: &[u8]) -> bool {
-        let mut expected = String::with_capacity(88);
-        self.sign_into(parts, &mut expected);
-        expected.as_bytes().ct_eq(signature).into()
+        macro_rules! run {
+            ($m:expr) => {{
+                let mut m = $m.clone();
+                for p in parts {
+                    m.update(p);
+                }
+                let digest = m.finalize().into_bytes();
+                // The signature's length is public (it depends only on the algorithm), so a
+                // wrong length can be refused before any secret-dependent work.
+                let mut buf = [0u8; 88];
+                match b64::encode_slice(&digest, &mut buf) {
+                    Some(n) if n == signature.len() => {
+                        constant_time_eq::constant_time_eq(&buf[..n], signature)
+                    }
+                    _ => false,
+                }
+            }};
+        }
+        match self {
+            KeyedMac::Sha1(m) => run!(m),
+            KeyedMac::Sha224(m) => run!(m),
+            KeyedMac::Sha256(m) => run!(m),
+            KeyedMac::Sha384(m) => run!(m),
+            KeyedMac::Sha512(m) => run!(m),
+        }
     }
 }
 
