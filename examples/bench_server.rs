@@ -23,18 +23,33 @@ async fn plain() -> &'static str {
 }
 
 async fn read(session: Session) -> Result<String, StatusCode> {
-    let n: i64 = session.get("n").await.map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?.unwrap_or(0);
+    let n: i64 = session
+        .get("n")
+        .await
+        .map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?
+        .unwrap_or(0);
     Ok(n.to_string())
 }
 
 async fn write(session: Session) -> Result<String, StatusCode> {
-    let n: i64 = session.get("n").await.map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?.unwrap_or(0) + 1;
-    session.insert("n", &n).await.map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?;
+    let n: i64 = session
+        .get("n")
+        .await
+        .map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?
+        .unwrap_or(0)
+        + 1;
+    session
+        .insert("n", &n)
+        .await
+        .map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?;
     Ok(n.to_string())
 }
 
 async fn create(session: Session) -> Result<&'static str, StatusCode> {
-    session.insert("n", &1).await.map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?;
+    session
+        .insert("n", &1)
+        .await
+        .map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?;
     Ok("1")
 }
 

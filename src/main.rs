@@ -12,5 +12,9 @@ fn main() -> ExitCode {
         Ok(args) => args,
         Err(e) => return cli::exit::usage_error(&e),
     };
-    cli::exit::finish(cli::run(args))
+    if args.command.prints_nothing() {
+        cli::exit::finish_silent(cli::run(args))
+    } else {
+        cli::exit::finish(cli::run(args))
+    }
 }

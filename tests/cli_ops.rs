@@ -97,9 +97,14 @@ async fn postgres_migrate_and_clearsessions() {
         panic!("the PostgreSQL store takes ?table=: {e}");
     }
     migrate_then_clear(&store_url).await;
-    let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls).await.unwrap();
+    let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+        .await
+        .unwrap();
     tokio::spawn(conn);
-    client.batch_execute(&format!("DROP TABLE IF EXISTS \"{table}\"")).await.unwrap();
+    client
+        .batch_execute(&format!("DROP TABLE IF EXISTS \"{table}\""))
+        .await
+        .unwrap();
 }
 
 #[test]

@@ -158,6 +158,15 @@ pub fn finish(result: Result<String, CliError>) -> ExitCode {
     }
 }
 
+/// As [`finish`], for a command with nothing to print (`serve`): an empty `Ok` prints no
+/// blank line.
+pub fn finish_silent(result: Result<String, CliError>) -> ExitCode {
+    match result {
+        Ok(output) if output.is_empty() => Status::Success.into(),
+        other => finish(other),
+    }
+}
+
 /// Reports a command line clap refused (exit 64), or prints the help or version it asked for
 /// (exit 0).
 pub fn usage_error(e: &clap::Error) -> ExitCode {

@@ -11,6 +11,8 @@ pub mod cookie;
 pub mod exit;
 pub mod keys;
 pub mod ops;
+#[cfg(feature = "axum")]
+pub mod serve;
 pub mod session;
 pub mod signing;
 pub mod values;
@@ -40,10 +42,24 @@ pub enum Command {
     /// Stored session data: decode what Django stored, encode what Django would store.
     #[command(subcommand)]
     Session(session::SessionCommand),
+    /// The demo site: every cookie and session feature in a browser, and a JSON API.
+    #[cfg(feature = "axum")]
+    Serve(serve::ServeArgs),
     /// Create the session table and indexes (Django's `migrate sessions`).
     Migrate(ops::MigrateArgs),
     /// Remove expired sessions in batches (Django's `clearsessions`).
     Clearsessions(ops::ClearArgs),
+}
+
+impl Command {
+    /// Whether the command has no result to print (a server): its empty `Ok` prints nothing.
+    pub fn prints_nothing(&self) -> bool {
+        #[cfg(feature = "axum")]
+        if matches!(self, Command::Serve(_)) {
+            return true;
+        }
+        false
+    }
 }
 
 /// Runs a parsed command line; `Ok` holds what to print on stdout.
@@ -52,6 +68,8 @@ pub fn run(cli: Cli) -> Result<String, CliError> {
         Command::Signing(command) => signing::run(command),
         Command::Cookie(command) => cookie::run(command),
         Command::Session(command) => session::run(command),
+        #[cfg(feature = "axum")]
+        Command::Serve(args) => serve::run(args),
         Command::Migrate(args) => ops::migrate(args),
         Command::Clearsessions(args) => ops::clearsessions(args),
     }

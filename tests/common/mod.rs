@@ -1,5 +1,7 @@
 //! Shared test support.
 #![allow(dead_code)]
 pub mod http;
+pub mod proxy;
+pub mod serve;
 pub mod services;
 pub mod vectors;

@@ -1,0 +1,47 @@
+"""Django settings for tests/django_live.rs: the real Django's session app alone, on the
+database the test names, with the secret key the test shares with tessera.
+
+Environment (set by the test):
+
+- TESSERA_DJANGO_SECRET_KEY: SECRET_KEY, the same one tessera signs with;
+- TESSERA_DJANGO_DB: "sqlite" or "postgresql";
+- sqlite: TESSERA_DJANGO_SQLITE_PATH, the database file;
+- postgresql: TESSERA_DJANGO_PG_NAME, _HOST, _PORT, _USER, _PASSWORD, and
+  TESSERA_DJANGO_PG_SCHEMA, a schema of the test's own, put first on the search_path so
+  Django's fixed table name `django_session` (and `django_migrations`) meet nobody's.
+"""
+
+import os
+
+SECRET_KEY = os.environ["TESSERA_DJANGO_SECRET_KEY"]
+# USE_TZ=True stores instants (UTC); a TIME_ZONE far from UTC shows that it never leaks in.
+USE_TZ = True
+TIME_ZONE = "Asia/Kolkata"
+INSTALLED_APPS = ["django.contrib.sessions"]
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+
+_db = os.environ["TESSERA_DJANGO_DB"]
+if _db == "sqlite":
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": os.environ["TESSERA_DJANGO_SQLITE_PATH"],
+        }
+    }
+elif _db == "postgresql":
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": os.environ["TESSERA_DJANGO_PG_NAME"],
+            "HOST": os.environ["TESSERA_DJANGO_PG_HOST"],
+            "PORT": os.environ["TESSERA_DJANGO_PG_PORT"],
+            "USER": os.environ["TESSERA_DJANGO_PG_USER"],
+            "PASSWORD": os.environ.get("TESSERA_DJANGO_PG_PASSWORD", ""),
+            "OPTIONS": {
+                "options": "-c search_path=" + os.environ["TESSERA_DJANGO_PG_SCHEMA"],
+            },
+        }
+    }
+else:
+    raise SystemExit(f"unknown TESSERA_DJANGO_DB={_db!r}")

@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""The real Django's session store, driven from tests/django_live.rs.
+
+Run with the test venv's python; settings come from django_live_settings.py beside this file
+(see there for the environment variables). Each subcommand prints one line of JSON:
+
+    migrate [--fake-initial]            {"applied": [...sessions migrations], "output": "..."}
+    write --data JSON [--expiry-seconds N]
+                                        "<session key>"  (SessionStore().save(); N: set_expiry(N))
+    read KEY                            {"data": {...}, "expire_date": <unix seconds>} or null
+                                        (null: no live session, exactly when Django's load() finds none)
+    update KEY --data JSON              "<session key>"  (load, update, save, as a view would)
+    clearsessions                       {"before": N, "after": M}  (manage.py clearsessions)
+    count                               N  (rows, live or expired)
+"""
+
+import argparse
+import io
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "django_live_settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
+from django.contrib.sessions.models import Session  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.db.migrations.recorder import MigrationRecorder  # noqa: E402
+
+
+def migrate(args):
+    out = io.StringIO()
+    call_command(
+        "migrate",
+        fake_initial=args.fake_initial,
+        interactive=False,
+        verbosity=1,
+        stdout=out,
+    )
+    applied = sorted(
+        name
+        for (app, name) in MigrationRecorder(connection).applied_migrations()
+        if app == "sessions"
+    )
+    return {"applied": applied, "output": out.getvalue()}
+
+
+def write(args):
+    s = SessionStore()
+    s.update(json.loads(args.data))
+    if args.expiry_seconds is not None:
+        s.set_expiry(args.expiry_seconds)
+    s.save()
+    return s.session_key
+
+
+def read(args):
+    s = SessionStore(session_key=args.key)
+    data = s.load()
+    if s.session_key is None:
+        return None
+    row = Session.objects.get(session_key=args.key)
+    return {"data": data, "expire_date": row.expire_date.timestamp()}
+
+
+def update(args):
+    if not SessionStore().exists(args.key):
+        raise SystemExit(f"no session {args.key}")
+    s = SessionStore(session_key=args.key)
+    s.update(json.loads(args.data))
+    if s.session_key is None:
+        raise SystemExit(f"session {args.key} is not live")
+    s.save()
+    return s.session_key
+
+
+def clearsessions(_args):
+    before = Session.objects.count()
+    call_command("clearsessions", verbosity=0)
+    return {"before": before, "after": Session.objects.count()}
+
+
+def count(_args):
+    return Session.objects.count()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("migrate")
+    p.add_argument("--fake-initial", action="store_true")
+    p.set_defaults(run=migrate)
+    p = sub.add_parser("write")
+    p.add_argument("--data", required=True)
+    p.add_argument("--expiry-seconds", type=int)
+    p.set_defaults(run=write)
+    p = sub.add_parser("read")
+    p.add_argument("key")
+    p.set_defaults(run=read)
+    p = sub.add_parser("update")
+    p.add_argument("key")
+    p.add_argument("--data", required=True)
+    p.set_defaults(run=update)
+    sub.add_parser("clearsessions").set_defaults(run=clearsessions)
+    sub.add_parser("count").set_defaults(run=count)
+    args = parser.parse_args()
+    print(json.dumps(args.run(args)))
+
+
+if __name__ == "__main__":
+    main()
