@@ -6,7 +6,7 @@
 //! | `postgres://user@host:5432/db`, `postgresql://…` | [`PostgresStore`](super::postgres::PostgresStore) |
 //! | `mysql://root@127.0.0.1:3306/test` | [`MysqlStore`](super::mysql::MysqlStore) |
 //! | `redis://host:6379/0`, `redis+sentinel://h:26379,h2:26379/master`, `redis+cluster://h:7000,h:7001` | [`RedisStore`](super::redis::RedisStore) |
-//! | `memory://`, `memory://?max_sessions=100000` | [`MemoryStore`](super::memory::MemoryStore) |
+//! | `memory://`, `memory://?max_sessions=100000` | [`MemoryStore`] |
 //! | `file:///var/lib/app/sessions`, `file://relative/dir` | [`FileStore`](super::file::FileStore) |
 //! | `cookie://` | the whole session in a signed cookie |
 //! | `cached+redis://host:6379?db=postgres://…` (any cache URL after `cached+`, the database URL last, in `db=`) | [`CachedDbStore`](super::cached_db::CachedDbStore) |
