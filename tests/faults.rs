@@ -19,19 +19,16 @@
 //! - after `restore()` the **same** store and app serve reads and writes again within a few
 //!   seconds (the pools and connection managers heal by themselves), and from the first
 //!   acknowledged write on, every request succeeds;
-//! - with a small pool (PostgreSQL: 2 connections through `PostgresStore::from_pool`; MySQL:
-//!   `pool_max=2` in the URL; Redis multiplexes and has no pool) and a slow link, a burst of
-//!   concurrent requests ends in successes and 503s, each within the timeout, never a hang,
-//!   and every success is stored.
+//! - with a small pool (PostgreSQL: `pool_max_size=2` in the URL; MySQL: `pool_max=2` in the
+//!   URL; Redis multiplexes and has no pool) and a slow link, a burst of concurrent requests
+//!   ends in successes and 503s, each within the timeout, never a hang, and every success is
+//!   stored.
 //!
 //! With the server healthy but one session's row locked by another transaction (PostgreSQL,
 //! MySQL), SQLite's write lock held by another connection, or a file-store session's lock
-//! file held by another process, the write to it is a fast 503, and the other sessions keep
-//! working (MySQL and the file store: their writes; SQLite: reads). The `#[ignore]`d tests
-//! here show two open defects, each with its fix in the ignore reason: a timed-out PostgreSQL
-//! call stalls every later call that draws its pooled connection (every session fails until
-//! the lock is gone), and on PostgreSQL, MySQL, SQLite and the file store a write answered 503
-//! still lands once the lock is released. Run them with `--include-ignored`.
+//! file held by another process, the write to it is a fast 503, the other sessions keep
+//! working (PostgreSQL, MySQL and the file store: their writes; SQLite: reads), and the write
+//! answered 503 is not applied once the lock is released.
 //!
 //! Each test uses its own table (or Redis key prefix, or SQLite file) and its own proxy, so
 //! they run in parallel; each server is skipped loudly when absent (a failure under `CI=true`).
@@ -203,10 +200,9 @@ fn redis_url() -> Option<String> {
     require("Redis", "TESSERA_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 }
 
-/// A PostgreSQL store through `proxy` over a fresh table: the store's own pool, or a pool of
-/// two connections when `small_pool`.
+/// A PostgreSQL store through `proxy` over a fresh table (`pool_max_size=2` when
+/// `small_pool`).
 async fn postgres(url: &str, proxy: &Proxy, small_pool: bool) -> Target {
-    use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
     let table = unique("django_session_f");
     let cleanup = {
         let (url, table) = (url.to_owned(), table.clone());
@@ -229,31 +225,15 @@ async fn postgres(url: &str, proxy: &Proxy, small_pool: bool) -> Target {
         .table(&table)
         .unwrap();
     direct.create_table().await.unwrap();
-    let via_url = proxy.url(url);
-    let via = if small_pool {
-        let mut cfg: tokio_postgres::Config = via_url.parse().unwrap();
-        cfg.connect_timeout(Duration::from_secs(3));
-        let manager = Manager::from_config(
-            cfg,
-            tokio_postgres::NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(2)
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(Duration::from_secs(3)))
-            .create_timeout(Some(Duration::from_secs(3)))
-            .recycle_timeout(Some(Duration::from_secs(3)))
-            .build()
-            .unwrap();
-        PostgresStore::from_pool(pool, codec())
-    } else {
-        PostgresStore::connect(&via_url, codec()).await.unwrap()
+    let mut via_url = proxy.url(url);
+    if small_pool {
+        via_url = with_param(&via_url, "pool_max_size=2");
     }
-    .table(&table)
-    .unwrap();
+    let via = PostgresStore::connect(&via_url, codec())
+        .await
+        .unwrap()
+        .table(&table)
+        .unwrap();
     let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
         .unwrap();
@@ -1188,7 +1168,6 @@ async fn timed_send(app: &Router, uri: &str, cookie: &str) -> (StatusCode, Durat
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "open defect: PostgresStore returns a timed-out connection to the pool with its statement still running, so later calls queue behind it; fix: detach the connection (Object::take) and cancel the statement when a call is abandoned"]
 async fn postgres_a_locked_row_stalls_no_other_session() {
     let Some(url) = postgres_url() else { return };
     let proxy = Proxy::start(&host_port(&url)).await;
@@ -1197,7 +1176,6 @@ async fn postgres_a_locked_row_stalls_no_other_session() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "open defect: PostgresStore never cancels a timed-out statement, so it commits once the lock is released; fix: cancel_token().cancel_query() when a call is abandoned"]
 async fn postgres_a_write_that_timed_out_on_a_lock_is_not_applied_later() {
     let Some(url) = postgres_url() else { return };
     let proxy = Proxy::start(&host_port(&url)).await;
@@ -1214,7 +1192,6 @@ async fn mysql_a_locked_row_stalls_no_other_session() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "open defect: MysqlStore never kills a timed-out statement, so it commits once the lock is released; fix: KILL QUERY <connection id> when a call is abandoned"]
 async fn mysql_a_write_that_timed_out_on_a_lock_is_not_applied_later() {
     let Some(url) = mysql_url() else { return };
     let proxy = Proxy::start(&host_port(&url)).await;
@@ -1310,7 +1287,6 @@ async fn sqlite_a_write_lock_held_elsewhere_fails_writes_fast_and_not_reads() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "open defect: the SQLite writer thread still runs a write whose caller timed out; fix: skip jobs whose reply channel is closed"]
 async fn sqlite_a_write_that_timed_out_on_the_lock_is_not_applied_later() {
     let r = sqlite_write_lock().await;
     assert!(
@@ -1364,7 +1340,6 @@ async fn file_store_a_held_lock_fails_that_session_fast_and_no_other() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "open defect: the file store's blocking save still runs after its caller timed out; fix: give the blocking task a deadline or a cancelled flag checked after taking the lock"]
 async fn file_store_a_write_that_timed_out_on_a_lock_is_not_applied_later() {
     assert!(
         !file_lock_held_elsewhere().await,

@@ -64,6 +64,18 @@
 //!
 //! All file I/O runs on Tokio's blocking pool (`spawn_blocking`), never on a runtime thread.
 //!
+//! # Abandoned calls
+//!
+//! A blocking task cannot be stopped from outside, so each one carries a flag that is set
+//! when its caller goes away (the middleware's `store_timeout` fired, or the request was
+//! cancelled, and the caller was answered with an error). A task that starts after that does
+//! nothing; one waiting for another process's lock file gives up at its next retry (so it
+//! also frees its lock stripe early); and `create`, `save`, `delete` and the removals of
+//! `clear_expired` look at the flag once more under the key lock, right before the rename,
+//! link or removal that makes them visible. So a write answered with a timeout because a lock
+//! was held is not applied once the lock is released. One window remains: a caller that gives
+//! up during that final rename or removal (a single system call) still gets it applied.
+//!
 //! ```no_run
 //! # fn demo(codec: tessera::session::codec::SessionCodec) -> Result<(), tessera::store::StoreError> {
 //! use tessera::store::file::FileStore;
@@ -78,6 +90,7 @@ use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -246,16 +259,51 @@ impl FileStore {
         self.inner.path_of(key)
     }
 
-    /// Runs `f` on the blocking pool.
+    /// Runs `f` on the blocking pool, with a flag that is raised if this future is dropped
+    /// before `f` is done (the caller timed out or was cancelled); `f` is not started at all
+    /// once the flag is up.
     async fn blocking<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Inner) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Inner, &Abandoned) -> Result<T, StoreError> + Send + 'static,
     {
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || f(&inner))
-            .await
-            .map_err(|_| StoreError::Unavailable("file store task failed".to_owned()))?
+        let abandoned = Abandoned::default();
+        let _raise_when_dropped = RaiseOnDrop(abandoned.clone());
+        tokio::task::spawn_blocking(move || {
+            abandoned.check()?;
+            f(&inner, &abandoned)
+        })
+        .await
+        .map_err(|_| StoreError::Unavailable("file store task failed".to_owned()))?
+    }
+}
+
+/// Raised once the caller of a blocking task has gone: the task's result would reach nobody,
+/// and a write must then not be applied.
+#[derive(Debug, Clone, Default)]
+struct Abandoned(Arc<AtomicBool>);
+
+impl Abandoned {
+    /// An error if the caller has gone (nobody sees it; it only ends the task).
+    fn check(&self) -> Result<(), StoreError> {
+        if self.0.load(Ordering::Acquire) {
+            Err(StoreError::Unavailable(
+                "file store: the caller gave up".to_owned(),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Raises the flag when the future awaiting the blocking task is dropped. (After the task
+/// finished, raising it changes nothing.)
+struct RaiseOnDrop(Abandoned);
+
+impl Drop for RaiseOnDrop {
+    fn drop(&mut self) {
+        self.0 .0.store(true, Ordering::Release);
     }
 }
 
@@ -365,8 +413,9 @@ impl Inner {
         &self.stripes[h % STRIPES]
     }
 
-    /// Takes `key`'s lock: the in-process stripe, then (if enabled) the lock file.
-    fn lock(&self, key: &SessionKey) -> Result<KeyLock<'_>, StoreError> {
+    /// Takes `key`'s lock: the in-process stripe, then (if enabled) the lock file, waiting for
+    /// another process's lock file up to the lock timeout, or until the caller gives up.
+    fn lock(&self, key: &SessionKey, abandoned: &Abandoned) -> Result<KeyLock<'_>, StoreError> {
         // The guard protects `()`, so a poisoned stripe holds no broken state.
         let stripe = self
             .stripe(key)
@@ -406,6 +455,7 @@ impl Inner {
                     if Instant::now() >= deadline {
                         return Err(StoreError::Timeout(self.lock_timeout));
                     }
+                    abandoned.check()?;
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(Duration::from_millis(5));
                 }
@@ -516,9 +566,14 @@ impl Inner {
         key: &SessionKey,
         text: String,
         expires_at: f64,
+        abandoned: &Abandoned,
     ) -> Result<Version, StoreError> {
         let path = self.path_of(key)?;
         let tmp = self.write_temp(&path, &text, expires_at)?;
+        if let Err(e) = abandoned.check() {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
         match fs::hard_link(&tmp, &path) {
             Ok(()) => {
                 let _ = fs::remove_file(&tmp);
@@ -532,8 +587,9 @@ impl Inner {
             Err(_) => {
                 // No hard links here: Django's O_EXCL placeholder, then a rename over it. The
                 // key lock keeps a concurrent delete from being undone by the rename.
-                let _lock = match self.lock(key) {
-                    Ok(l) => l,
+                let locked = self.lock(key, abandoned);
+                let _lock = match locked.and_then(|lock| abandoned.check().map(|()| lock)) {
+                    Ok(lock) => lock,
                     Err(e) => {
                         let _ = fs::remove_file(&tmp);
                         return Err(e);
@@ -562,9 +618,10 @@ impl Inner {
         text: String,
         expires_at: f64,
         expected: &Version,
+        abandoned: &Abandoned,
     ) -> Result<SaveOutcome, StoreError> {
         let path = self.path_of(key)?;
-        let _lock = self.lock(key)?;
+        let _lock = self.lock(key, abandoned)?;
         let Some(current) = self.read(&path)? else {
             return Ok(SaveOutcome::Gone);
         };
@@ -573,13 +630,18 @@ impl Inner {
             _ => return Ok(SaveOutcome::Conflict),
         }
         let tmp = self.write_temp(&path, &text, expires_at)?;
+        if let Err(e) = abandoned.check() {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
         self.publish(&tmp, &path)?;
         Ok(SaveOutcome::Saved(Version::Text(text.into())))
     }
 
-    fn delete(&self, key: &SessionKey) -> Result<(), StoreError> {
+    fn delete(&self, key: &SessionKey, abandoned: &Abandoned) -> Result<(), StoreError> {
         let path = self.path_of(key)?;
-        let _lock = self.lock(key)?;
+        let _lock = self.lock(key, abandoned)?;
+        abandoned.check()?;
         match fs::remove_file(&path) {
             Ok(()) => self.sync_dir(),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -656,11 +718,16 @@ impl Inner {
 
     /// Removes the expired sessions among `keys`, each under its lock after a fresh read (so
     /// a session saved meanwhile is kept); returns how many were removed.
-    fn remove_expired(&self, keys: &[SessionKey], now: f64) -> Result<u64, StoreError> {
+    fn remove_expired(
+        &self,
+        keys: &[SessionKey],
+        now: f64,
+        abandoned: &Abandoned,
+    ) -> Result<u64, StoreError> {
         let mut removed = 0;
         for key in keys {
             let path = self.path_of(key)?;
-            let _lock = self.lock(key)?;
+            let _lock = self.lock(key, abandoned)?;
             let Some(file) = self.read(&path)? else {
                 continue;
             };
@@ -668,6 +735,7 @@ impl Inner {
             if expiry_of(&data, file.mtime, self.cookie_age) > now {
                 continue;
             }
+            abandoned.check()?;
             match fs::remove_file(&path) {
                 Ok(()) => removed += 1,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -685,14 +753,14 @@ impl Inner {
 impl SessionStore for FileStore {
     async fn load(&self, key: &SessionKey, now: f64) -> Result<Option<Loaded>, StoreError> {
         let key = key.clone();
-        self.blocking(move |s| s.load(&key, now)).await
+        self.blocking(move |s, _| s.load(&key, now)).await
     }
 
     async fn create(&self, key: &SessionKey, record: Record<'_>) -> Result<Version, StoreError> {
         let key = key.clone();
         let text = self.inner.codec.encode(record.data);
         let expires_at = record.expires_at;
-        self.blocking(move |s| s.create(&key, text, expires_at))
+        self.blocking(move |s, abandoned| s.create(&key, text, expires_at, abandoned))
             .await
     }
 
@@ -706,18 +774,19 @@ impl SessionStore for FileStore {
         let text = self.inner.codec.encode(record.data);
         let expires_at = record.expires_at;
         let expected = expected.clone();
-        self.blocking(move |s| s.save(&key, text, expires_at, &expected))
+        self.blocking(move |s, abandoned| s.save(&key, text, expires_at, &expected, abandoned))
             .await
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), StoreError> {
         let key = key.clone();
-        self.blocking(move |s| s.delete(&key)).await
+        self.blocking(move |s, abandoned| s.delete(&key, abandoned))
+            .await
     }
 
     async fn exists(&self, key: &SessionKey) -> Result<bool, StoreError> {
         let key = key.clone();
-        self.blocking(move |s| s.exists(&key)).await
+        self.blocking(move |s, _| s.exists(&key)).await
     }
 
     async fn clear_expired(&self, now: f64, batch_size: usize) -> Result<u64, StoreError> {
@@ -733,7 +802,7 @@ impl SessionStore for FileStore {
     ) -> Result<u64, StoreError> {
         let batch = batch_size.max(1);
         let mut entries = Some(
-            self.blocking(|s| fs::read_dir(&s.dir).map_err(io_err))
+            self.blocking(|s, _| fs::read_dir(&s.dir).map_err(io_err))
                 .await?,
         );
         let mut removed = 0;
@@ -741,9 +810,9 @@ impl SessionStore for FileStore {
         // blocking thread is occupied (nor any lock held) for long.
         while let Some(mut iter) = entries.take() {
             let (rest, n) = self
-                .blocking(move |s| {
+                .blocking(move |s, abandoned| {
                     let (keys, done) = s.next_keys(&mut iter, batch)?;
-                    let n = s.remove_expired(&keys, now)?;
+                    let n = s.remove_expired(&keys, now, abandoned)?;
                     Ok(((!done).then_some(iter), n))
                 })
                 .await?;

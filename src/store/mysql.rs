@@ -26,6 +26,19 @@
 //! - **Pool.** Up to 16 connections, kept for a minute when idle (unless the URL sets
 //!   `pool_min`/`pool_max`/`inactive_connection_ttl`), 3 seconds to get one; idle connections
 //!   are checked on checkout, so the pool heals by itself after a server restart.
+//! - **Abandoned calls.** A call whose future is dropped mid-flight (the middleware's
+//!   `store_timeout` fired, the request was cancelled) never hands its connection back to the
+//!   pool: a task opens a fresh connection with the same options (within 3 seconds), runs
+//!   `KILL QUERY <id>` for the abandoned one and closes both. So a statement stuck on a row
+//!   lock does not commit once the lock is released, and the pool does not wait for it. What
+//!   remains: a statement the server already finished before the `KILL` arrives stays done (its
+//!   reply was merely lost), and the `KILL` must reach the same server (a proxy that maps
+//!   connection ids, such as ProxySQL, defeats it; the connection is closed all the same).
+//! - **Unix socket.** mysql_async's `prefer_socket` defaults to true: after connecting over
+//!   TCP it asks the server for `@@socket` and, when that socket exists on this machine (a
+//!   loopback or local server), reconnects through it. So a `127.0.0.1` URL bypasses whatever
+//!   listens on that TCP port (a proxy, a fault injector, a port forward); add
+//!   `prefer_socket=false` to the URL to stay on TCP.
 //! - **Errors.** Every failed call is [`StoreError::Unavailable`] with the operation and the
 //!   server's error code, its message with every quoted value blanked out (MySQL quotes
 //!   values, such as a duplicate session key, in its messages); a bad URL or table name is
@@ -125,6 +138,8 @@ impl Sql {
 #[derive(Clone)]
 pub struct MysqlStore {
     pool: Pool,
+    /// The pool's options, for the connection that kills an abandoned call's statement.
+    opts: Opts,
     codec: SessionCodec,
     sql: Arc<Sql>,
 }
@@ -173,12 +188,14 @@ impl MysqlStore {
     /// resets each one it keeps (dropping its statement cache) unless
     /// `with_reset_connection(false)`.
     pub async fn from_opts(opts: OptsBuilder, codec: SessionCodec) -> Result<Self, StoreError> {
+        let opts = Opts::from(opts.client_found_rows(true));
         let store = MysqlStore {
-            pool: Pool::new(opts.client_found_rows(true)),
+            pool: Pool::new(opts.clone()),
+            opts,
             codec,
             sql: Arc::new(Sql::new(DEFAULT_TABLE)),
         };
-        drop(store.conn("connect").await?);
+        store.lease("connect").await?.finish();
         Ok(store)
     }
 
@@ -221,11 +238,11 @@ impl MysqlStore {
     /// Afterwards run Django's `migrate sessions --fake-initial`.
     pub async fn create_table(&self) -> Result<bool, StoreError> {
         const OP: &str = "create_table";
-        let mut conn = self.conn(OP).await?;
-        let result = self.create_table_on(&mut conn).await;
+        let mut lease = self.lease(OP).await?;
+        let result = self.create_table_on(lease.conn()).await;
         // Never return this connection to the pool: closing it releases the lock whatever
         // happened, and leaves no session state behind.
-        let _ = conn.disconnect().await;
+        let _ = lease.finish().disconnect().await;
         result
     }
 
@@ -270,16 +287,104 @@ impl MysqlStore {
             .map_err(|e| my_err("close", &e))
     }
 
-    /// A pooled connection, within [`CONNECT_TIMEOUT`].
-    async fn conn(&self, op: &str) -> Result<Conn, StoreError> {
+    /// A pooled connection, within [`CONNECT_TIMEOUT`], leased for one call.
+    async fn lease(&self, op: &str) -> Result<Lease, StoreError> {
         match tokio::time::timeout(CONNECT_TIMEOUT, self.pool.get_conn()).await {
-            Ok(Ok(conn)) => Ok(conn),
+            Ok(Ok(conn)) => Ok(Lease {
+                conn: Some(conn),
+                opts: self.opts.clone(),
+            }),
             Ok(Err(e)) => Err(my_err(op, &e)),
             Err(_) => Err(StoreError::Unavailable(format!(
                 "mysql {op}: no connection within {CONNECT_TIMEOUT:?}"
             ))),
         }
     }
+
+    /// Runs `call` on a leased connection and hands the connection back to the pool once
+    /// `call` is done (whatever its result). Should this future be dropped before, the lease
+    /// kills the statement in flight and discards the connection (see [`Lease`]).
+    async fn with_conn<T>(
+        &self,
+        op: &str,
+        call: impl AsyncFnOnce(&mut Conn) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut lease = self.lease(op).await?;
+        let result = call(lease.conn()).await;
+        drop(lease.finish());
+        result
+    }
+}
+
+/// A pooled connection checked out for one call.
+///
+/// [`finish`](Lease::finish) gives the connection back (dropping it returns it to the pool).
+/// Dropped without that, the call was abandoned mid-flight (its future was dropped, typically
+/// by the middleware's timeout) and its statement may still be running, say waiting for a
+/// row lock, and would commit once it gets it. So a task opens a fresh connection, runs
+/// `KILL QUERY <id>` for this one and then disconnects both; a disconnected connection is
+/// discarded by the pool, never reused.
+struct Lease {
+    conn: Option<Conn>,
+    opts: Opts,
+}
+
+impl Lease {
+    fn conn(&mut self) -> &mut Conn {
+        self.conn
+            .as_mut()
+            .expect("a lease holds its connection until finished")
+    }
+
+    /// The call is over: the connection, to drop (back to the pool) or to close.
+    fn finish(mut self) -> Conn {
+        self.conn
+            .take()
+            .expect("a lease holds its connection until finished")
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let Some(conn) = self.conn.take() else { return };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            // No runtime to kill from. Dropped, the connection would go back to the pool,
+            // which would wait for the statement; nothing better is possible here.
+            return;
+        };
+        let opts = self.opts.clone();
+        tracing::debug!(target: "tessera::store::mysql", "killing an abandoned statement");
+        runtime.spawn(kill_abandoned(conn, opts));
+    }
+}
+
+/// Kills the statement an abandoned call left running on `conn` (from a fresh connection:
+/// `conn` itself is busy), then disconnects `conn`, so the pool discards it.
+async fn kill_abandoned(conn: Conn, opts: Opts) {
+    let id = conn.id();
+    let kill = async {
+        let mut killer = Conn::new(opts).await?;
+        let killed = killer.query_drop(format!("KILL QUERY {id}")).await;
+        let _ = killer.disconnect().await;
+        killed
+    };
+    match tokio::time::timeout(CONNECT_TIMEOUT, kill).await {
+        Ok(Ok(())) => {}
+        // 1094: no such thread, the connection already ended.
+        Ok(Err(mysql_async::Error::Server(e))) if e.code == 1094 => {}
+        Ok(Err(e)) => tracing::warn!(
+            target: "tessera::store::mysql",
+            "cannot kill an abandoned statement: {}",
+            my_err("kill", &e)
+        ),
+        Err(_) => tracing::warn!(
+            target: "tessera::store::mysql",
+            "cannot kill an abandoned statement: no answer within {CONNECT_TIMEOUT:?}"
+        ),
+    }
+    // `disconnect` marks the connection closed before anything else, so even if it fails or
+    // times out, the pool sees a closed connection when it comes back, and discards it.
+    let _ = tokio::time::timeout(CONNECT_TIMEOUT, conn.disconnect()).await;
 }
 
 #[async_trait]
@@ -290,11 +395,13 @@ impl SessionStore for MysqlStore {
 
     async fn load(&self, key: &SessionKey, now: f64) -> Result<Option<Loaded>, StoreError> {
         const OP: &str = "load";
-        let mut conn = self.conn(OP).await?;
-        let row: Option<Row> = conn
-            .exec_first(self.sql.load.as_str(), (key.as_str(), datetime(now)))
-            .await
-            .map_err(|e| my_err(OP, &e))?;
+        let row: Option<Row> = self
+            .with_conn(OP, async |conn| {
+                conn.exec_first(self.sql.load.as_str(), (key.as_str(), datetime(now)))
+                    .await
+                    .map_err(|e| my_err(OP, &e))
+            })
+            .await?;
         let Some(row) = row else { return Ok(None) };
         let text = text_of(row, OP)?;
         let decoded = self.codec.decode(&text);
@@ -307,15 +414,19 @@ impl SessionStore for MysqlStore {
     async fn create(&self, key: &SessionKey, record: Record<'_>) -> Result<Version, StoreError> {
         const OP: &str = "create";
         let text = self.codec.encode(record.data);
-        let mut conn = self.conn(OP).await?;
         let params = (key.as_str(), text.as_str(), datetime(record.expires_at));
-        match conn.exec_drop(self.sql.create.as_str(), params).await {
-            Ok(()) => Ok(Version::Text(text.into())),
-            Err(mysql_async::Error::Server(e)) if e.code == ER_DUP_ENTRY => {
-                Err(StoreError::DuplicateKey)
-            }
-            Err(e) => Err(my_err(OP, &e)),
-        }
+        self.with_conn(OP, async |conn| {
+            conn.exec_drop(self.sql.create.as_str(), params)
+                .await
+                .map_err(|e| match e {
+                    mysql_async::Error::Server(e) if e.code == ER_DUP_ENTRY => {
+                        StoreError::DuplicateKey
+                    }
+                    e => my_err(OP, &e),
+                })
+        })
+        .await?;
+        Ok(Version::Text(text.into()))
     }
 
     async fn save(
@@ -326,53 +437,59 @@ impl SessionStore for MysqlStore {
     ) -> Result<SaveOutcome, StoreError> {
         const OP: &str = "save";
         let text = self.codec.encode(record.data);
-        let mut conn = self.conn(OP).await?;
-        // A version this store never issued matches no row.
-        if let Version::Text(expected) = expected {
-            let params = (
-                text.as_str(),
-                datetime(record.expires_at),
-                key.as_str(),
-                &**expected,
-            );
-            conn.exec_drop(self.sql.save.as_str(), params)
+        self.with_conn(OP, async |conn| {
+            // A version this store never issued matches no row.
+            if let Version::Text(expected) = expected {
+                let params = (
+                    text.as_str(),
+                    datetime(record.expires_at),
+                    key.as_str(),
+                    &**expected,
+                );
+                conn.exec_drop(self.sql.save.as_str(), params)
+                    .await
+                    .map_err(|e| my_err(OP, &e))?;
+                if conn.affected_rows() > 0 {
+                    return Ok(SaveOutcome::Saved(Version::Text(text.into())));
+                }
+            }
+            // Rare path: nothing matched. Gone, changed by someone else, or (without
+            // CLIENT_FOUND_ROWS) matched but already holding exactly these bytes.
+            let row: Option<Row> = conn
+                .exec_first(self.sql.current.as_str(), (key.as_str(),))
                 .await
                 .map_err(|e| my_err(OP, &e))?;
-            if conn.affected_rows() > 0 {
-                return Ok(SaveOutcome::Saved(Version::Text(text.into())));
-            }
-        }
-        // Rare path: nothing matched. Gone, changed by someone else, or (without
-        // CLIENT_FOUND_ROWS) matched but already holding exactly these bytes.
-        let row: Option<Row> = conn
-            .exec_first(self.sql.current.as_str(), (key.as_str(),))
-            .await
-            .map_err(|e| my_err(OP, &e))?;
-        let Some(row) = row else {
-            return Ok(SaveOutcome::Gone);
-        };
-        Ok(if text_of(row, OP)? == text {
-            SaveOutcome::Saved(Version::Text(text.into()))
-        } else {
-            SaveOutcome::Conflict
+            let Some(row) = row else {
+                return Ok(SaveOutcome::Gone);
+            };
+            Ok(if text_of(row, OP)? == text {
+                SaveOutcome::Saved(Version::Text(text.into()))
+            } else {
+                SaveOutcome::Conflict
+            })
         })
+        .await
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), StoreError> {
         const OP: &str = "delete";
-        let mut conn = self.conn(OP).await?;
-        conn.exec_drop(self.sql.delete.as_str(), (key.as_str(),))
-            .await
-            .map_err(|e| my_err(OP, &e))
+        self.with_conn(OP, async |conn| {
+            conn.exec_drop(self.sql.delete.as_str(), (key.as_str(),))
+                .await
+                .map_err(|e| my_err(OP, &e))
+        })
+        .await
     }
 
     async fn exists(&self, key: &SessionKey) -> Result<bool, StoreError> {
         const OP: &str = "exists";
-        let mut conn = self.conn(OP).await?;
-        let row: Option<Row> = conn
-            .exec_first(self.sql.exists.as_str(), (key.as_str(),))
-            .await
-            .map_err(|e| my_err(OP, &e))?;
+        let row: Option<Row> = self
+            .with_conn(OP, async |conn| {
+                conn.exec_first(self.sql.exists.as_str(), (key.as_str(),))
+                    .await
+                    .map_err(|e| my_err(OP, &e))
+            })
+            .await?;
         Ok(row.is_some())
     }
 
@@ -390,20 +507,22 @@ impl SessionStore for MysqlStore {
         const OP: &str = "clear_expired";
         let batch = batch_size.max(1) as u64;
         let now = datetime(now);
-        let mut conn = self.conn(OP).await?;
-        let mut total = 0u64;
-        loop {
-            // Each batch is its own statement (and transaction), so no lock is held long.
-            conn.exec_drop(self.sql.clear.as_str(), (now.clone(), batch))
-                .await
-                .map_err(|e| my_err(OP, &e))?;
-            let removed = conn.affected_rows();
-            total += removed;
-            progress(total);
-            if removed < batch {
-                return Ok(total);
+        self.with_conn(OP, async |conn| {
+            let mut total = 0u64;
+            loop {
+                // Each batch is its own statement (and transaction), so no lock is held long.
+                conn.exec_drop(self.sql.clear.as_str(), (now.clone(), batch))
+                    .await
+                    .map_err(|e| my_err(OP, &e))?;
+                let removed = conn.affected_rows();
+                total += removed;
+                progress(total);
+                if removed < batch {
+                    return Ok(total);
+                }
             }
-        }
+        })
+        .await
     }
 }
 

@@ -15,9 +15,18 @@
 //!   A load is one `SELECT … WHERE session_key = $1 AND expire_date > $2`; a save is one
 //!   compare-and-swap `UPDATE … WHERE session_key = $3 AND session_data = $4` against the text
 //!   that was loaded; only a failed swap asks a second question (conflict or gone?).
-//! - **Pool.** Up to 16 connections, 3-second connect/wait timeouts, and every pooled connection
-//!   is verified before reuse (an empty query), so the pool heals by itself after a server
-//!   restart.
+//! - **Pool.** Up to 16 connections (`pool_max_size=N` in the URL for another size),
+//!   3-second connect/wait timeouts, and a pooled connection the server closed is replaced on
+//!   checkout, so the pool heals by itself after a server restart.
+//! - **Abandoned calls.** A call whose future is dropped while a statement is in flight (the
+//!   middleware's `store_timeout` fired, the request was cancelled) never hands its connection
+//!   back: the connection is detached from the pool, a task asks the server to cancel the
+//!   statement (PostgreSQL's cancel request, over a new connection to the same address) and
+//!   then closes it. So no later call queues behind a statement stuck on a lock, and a write
+//!   answered with a timeout is not committed later. What remains: a statement the server
+//!   already finished when the cancel arrives stays done (its reply was merely lost), and the
+//!   cancel is sent without TLS, so it fails (logged) on a server that requires TLS for every
+//!   connection, where only the closing remains.
 //! - **Errors.** Every failed call is [`StoreError::Unavailable`] with the operation and
 //!   PostgreSQL's error code and primary message, never a bound parameter or a `DETAIL` (no
 //!   session key, no data); a bad URL or table name is [`StoreError::Config`].
@@ -35,7 +44,8 @@
 //! ```
 //!
 //! TLS: [`connect`](PostgresStore::connect) speaks plain TCP or a Unix socket; for TLS, build a
-//! `deadpool_postgres::Pool` with your connector and use [`PostgresStore::from_pool`]. A
+//! `deadpool_postgres::Pool` with your connector and use [`PostgresStore::from_pool`] (the
+//! cancel of an abandoned call, above, still goes without TLS). A
 //! transaction-mode pgbouncer is not supported (the store relies on prepared statements).
 //! A table in another schema is reached through the `search_path`, e.g. a URL ending in
 //! `?options=-c%20search_path%3Dsessions`.
@@ -65,6 +75,9 @@ const MAX_NAME_LEN: usize = 63;
 const POOL_SIZE: usize = 16;
 /// How long to wait for a new connection or a free pooled one.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// The URL parameter that sizes the pool (tessera's own, removed before tokio-postgres sees
+/// the URL).
+const POOL_MAX_SIZE: &str = "pool_max_size";
 
 /// The statements for one table name, built once.
 #[derive(Debug)]
@@ -138,11 +151,14 @@ impl fmt::Debug for PostgresStore {
 
 impl PostgresStore {
     /// Connects to `url` (`postgres://user:pass@host:port/db?…` or a `key=value` string),
-    /// with a pool of up to 16 connections, 3-second connect timeouts (unless the URL sets
-    /// `connect_timeout`) and verified reuse, and checks that the server answers.
+    /// with a pool of up to 16 connections (unless the URL sets `pool_max_size`, e.g.
+    /// `?pool_max_size=4`: tessera's parameter, taken out before the rest goes to
+    /// tokio-postgres), 3-second connect timeouts (unless the URL sets `connect_timeout`), and
+    /// checks that the server answers.
     ///
     /// The table is [`DEFAULT_TABLE`]; see [`table`](Self::table).
     pub async fn connect(url: &str, codec: SessionCodec) -> Result<Self, StoreError> {
+        let (url, pool_size) = take_pool_max_size(url)?;
         let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Config(format!("invalid PostgreSQL URL: {}", describe(&e))))?;
@@ -159,7 +175,7 @@ impl PostgresStore {
             },
         );
         let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
+            .max_size(pool_size.unwrap_or(POOL_SIZE))
             .runtime(Runtime::Tokio1)
             .wait_timeout(Some(CONNECT_TIMEOUT))
             .create_timeout(Some(CONNECT_TIMEOUT))
@@ -167,11 +183,12 @@ impl PostgresStore {
             .build()
             .map_err(|e| StoreError::Config(format!("PostgreSQL pool: {e}")))?;
         let store = Self::from_pool(pool, codec);
-        drop(store.client("connect").await?);
+        store.lease("connect").await?.finish();
         Ok(store)
     }
 
-    /// A store over a pool you built (for TLS, another size, other timeouts). Nothing is
+    /// A store over a pool you built (for TLS, other timeouts or recycling; for another size
+    /// alone, `pool_max_size` in [`connect`](Self::connect)'s URL is enough). Nothing is
     /// checked until the first call.
     pub fn from_pool(pool: Pool, codec: SessionCodec) -> Self {
         PostgresStore {
@@ -212,32 +229,49 @@ impl PostgresStore {
     /// marks the migration applied.
     pub async fn create_table(&self) -> Result<bool, StoreError> {
         const OP: &str = "create_table";
-        let mut client = self.client(OP).await?;
-        let tx = client.transaction().await.map_err(|e| pg_err(OP, &e))?;
-        let lock = format!("tessera.create_table:{}", self.sql.table);
-        tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&lock])
-            .await
-            .map_err(|e| pg_err(OP, &e))?;
-        let quoted = format!("\"{}\"", self.sql.table);
-        let exists: bool = tx
-            .query_one("SELECT to_regclass($1) IS NOT NULL", &[&quoted])
-            .await
-            .and_then(|row| row.try_get(0))
-            .map_err(|e| pg_err(OP, &e))?;
-        if !exists {
-            for statement in &self.sql.ddl {
-                tx.batch_execute(statement)
-                    .await
-                    .map_err(|e| pg_err(OP, &e))?;
+        self.with_client(OP, async |client| {
+            let tx = client.transaction().await.map_err(|e| pg_err(OP, &e))?;
+            let lock = format!("tessera.create_table:{}", self.sql.table);
+            tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&lock])
+                .await
+                .map_err(|e| pg_err(OP, &e))?;
+            let quoted = format!("\"{}\"", self.sql.table);
+            let exists: bool = tx
+                .query_one("SELECT to_regclass($1) IS NOT NULL", &[&quoted])
+                .await
+                .and_then(|row| row.try_get(0))
+                .map_err(|e| pg_err(OP, &e))?;
+            if !exists {
+                for statement in &self.sql.ddl {
+                    tx.batch_execute(statement)
+                        .await
+                        .map_err(|e| pg_err(OP, &e))?;
+                }
             }
-        }
-        tx.commit().await.map_err(|e| pg_err(OP, &e))?;
-        Ok(!exists)
+            tx.commit().await.map_err(|e| pg_err(OP, &e))?;
+            Ok(!exists)
+        })
+        .await
     }
 
-    /// A pooled connection.
-    async fn client(&self, op: &str) -> Result<Object, StoreError> {
-        self.pool.get().await.map_err(|e| pool_err(op, e))
+    /// A pooled connection, leased for one call.
+    async fn lease(&self, op: &str) -> Result<Lease, StoreError> {
+        let client = self.pool.get().await.map_err(|e| pool_err(op, e))?;
+        Ok(Lease(Some(client)))
+    }
+
+    /// Runs `call` on a leased connection and hands the connection back once `call` is done
+    /// (whatever its result). Should this future be dropped before, the lease cancels the
+    /// statement in flight and discards the connection (see [`Lease`]).
+    async fn with_client<T>(
+        &self,
+        op: &str,
+        call: impl AsyncFnOnce(&mut Object) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut lease = self.lease(op).await?;
+        let result = call(lease.client()).await;
+        lease.finish();
+        result
     }
 
     /// 0 rows updated: was the record changed by someone else, or deleted?
@@ -271,15 +305,18 @@ impl SessionStore for PostgresStore {
 
     async fn load(&self, key: &SessionKey, now: f64) -> Result<Option<Loaded>, StoreError> {
         const OP: &str = "load";
-        let client = self.client(OP).await?;
-        let stmt = client
-            .prepare_cached(&self.sql.load)
-            .await
-            .map_err(|e| pg_err(OP, &e))?;
-        let row = client
-            .query_opt(&stmt, &[&key.as_str(), &instant(now)])
-            .await
-            .map_err(|e| pg_err(OP, &e))?;
+        let row = self
+            .with_client(OP, async |client| {
+                let stmt = client
+                    .prepare_cached(&self.sql.load)
+                    .await
+                    .map_err(|e| pg_err(OP, &e))?;
+                client
+                    .query_opt(&stmt, &[&key.as_str(), &instant(now)])
+                    .await
+                    .map_err(|e| pg_err(OP, &e))
+            })
+            .await?;
         let Some(row) = row else { return Ok(None) };
         let text: String = row.try_get(0).map_err(|e| pg_err(OP, &e))?;
         let decoded = self.codec.decode(&text);
@@ -292,21 +329,21 @@ impl SessionStore for PostgresStore {
     async fn create(&self, key: &SessionKey, record: Record<'_>) -> Result<Version, StoreError> {
         const OP: &str = "create";
         let text = self.codec.encode(record.data);
-        let client = self.client(OP).await?;
-        let stmt = client
-            .prepare_cached(&self.sql.create)
-            .await
-            .map_err(|e| pg_err(OP, &e))?;
-        match client
-            .execute(&stmt, &[&key.as_str(), &text, &instant(record.expires_at)])
-            .await
-        {
-            Ok(_) => Ok(Version::Text(text.into())),
-            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
-                Err(StoreError::DuplicateKey)
-            }
-            Err(e) => Err(pg_err(OP, &e)),
-        }
+        self.with_client(OP, async |client| {
+            let stmt = client
+                .prepare_cached(&self.sql.create)
+                .await
+                .map_err(|e| pg_err(OP, &e))?;
+            client
+                .execute(&stmt, &[&key.as_str(), &text, &instant(record.expires_at)])
+                .await
+                .map_err(|e| match e.code() {
+                    Some(&SqlState::UNIQUE_VIOLATION) => StoreError::DuplicateKey,
+                    _ => pg_err(OP, &e),
+                })
+        })
+        .await?;
+        Ok(Version::Text(text.into()))
     }
 
     async fn save(
@@ -316,60 +353,66 @@ impl SessionStore for PostgresStore {
         expected: &Version,
     ) -> Result<SaveOutcome, StoreError> {
         const OP: &str = "save";
-        let client = self.client(OP).await?;
-        // A version this store never issued matches no row.
-        let Version::Text(expected) = expected else {
-            return self.conflict_or_gone(&client, key).await;
-        };
         let text = self.codec.encode(record.data);
-        let stmt = client
-            .prepare_cached(&self.sql.save)
-            .await
-            .map_err(|e| pg_err(OP, &e))?;
-        let updated = client
-            .execute(
-                &stmt,
-                &[
-                    &text,
-                    &instant(record.expires_at),
-                    &key.as_str(),
-                    &&**expected,
-                ],
-            )
-            .await
-            .map_err(|e| pg_err(OP, &e))?;
-        if updated > 0 {
-            return Ok(SaveOutcome::Saved(Version::Text(text.into())));
-        }
-        self.conflict_or_gone(&client, key).await
+        self.with_client(OP, async |client| {
+            // A version this store never issued matches no row.
+            let Version::Text(expected) = expected else {
+                return self.conflict_or_gone(client, key).await;
+            };
+            let stmt = client
+                .prepare_cached(&self.sql.save)
+                .await
+                .map_err(|e| pg_err(OP, &e))?;
+            let updated = client
+                .execute(
+                    &stmt,
+                    &[
+                        &text,
+                        &instant(record.expires_at),
+                        &key.as_str(),
+                        &&**expected,
+                    ],
+                )
+                .await
+                .map_err(|e| pg_err(OP, &e))?;
+            if updated > 0 {
+                return Ok(SaveOutcome::Saved(Version::Text(text.into())));
+            }
+            self.conflict_or_gone(client, key).await
+        })
+        .await
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), StoreError> {
         const OP: &str = "delete";
-        let client = self.client(OP).await?;
-        let stmt = client
-            .prepare_cached(&self.sql.delete)
-            .await
-            .map_err(|e| pg_err(OP, &e))?;
-        client
-            .execute(&stmt, &[&key.as_str()])
-            .await
-            .map_err(|e| pg_err(OP, &e))?;
-        Ok(())
+        self.with_client(OP, async |client| {
+            let stmt = client
+                .prepare_cached(&self.sql.delete)
+                .await
+                .map_err(|e| pg_err(OP, &e))?;
+            client
+                .execute(&stmt, &[&key.as_str()])
+                .await
+                .map_err(|e| pg_err(OP, &e))?;
+            Ok(())
+        })
+        .await
     }
 
     async fn exists(&self, key: &SessionKey) -> Result<bool, StoreError> {
         const OP: &str = "exists";
-        let client = self.client(OP).await?;
-        let stmt = client
-            .prepare_cached(&self.sql.exists)
-            .await
-            .map_err(|e| pg_err(OP, &e))?;
-        let row = client
-            .query_opt(&stmt, &[&key.as_str()])
-            .await
-            .map_err(|e| pg_err(OP, &e))?;
-        Ok(row.is_some())
+        self.with_client(OP, async |client| {
+            let stmt = client
+                .prepare_cached(&self.sql.exists)
+                .await
+                .map_err(|e| pg_err(OP, &e))?;
+            let row = client
+                .query_opt(&stmt, &[&key.as_str()])
+                .await
+                .map_err(|e| pg_err(OP, &e))?;
+            Ok(row.is_some())
+        })
+        .await
     }
 
     async fn clear_expired(&self, now: f64, batch_size: usize) -> Result<u64, StoreError> {
@@ -386,24 +429,171 @@ impl SessionStore for PostgresStore {
         const OP: &str = "clear_expired";
         let batch = i64::try_from(batch_size.max(1)).unwrap_or(i64::MAX);
         let now = instant(now);
-        let client = self.client(OP).await?;
-        let stmt = client
-            .prepare_cached(&self.sql.clear)
-            .await
-            .map_err(|e| pg_err(OP, &e))?;
-        let mut total = 0u64;
-        loop {
-            // Each batch is its own statement (and transaction), so no lock is held long.
-            let removed = client
-                .execute(&stmt, &[&now, &batch])
+        self.with_client(OP, async |client| {
+            let stmt = client
+                .prepare_cached(&self.sql.clear)
                 .await
                 .map_err(|e| pg_err(OP, &e))?;
-            total += removed;
-            progress(total);
-            if removed < batch as u64 {
-                return Ok(total);
+            let mut total = 0u64;
+            loop {
+                // Each batch is its own statement (and transaction), so no lock is held long.
+                let removed = client
+                    .execute(&stmt, &[&now, &batch])
+                    .await
+                    .map_err(|e| pg_err(OP, &e))?;
+                total += removed;
+                progress(total);
+                if removed < batch as u64 {
+                    return Ok(total);
+                }
+            }
+        })
+        .await
+    }
+}
+
+/// A pooled connection checked out for one call.
+///
+/// [`finish`](Lease::finish) hands it back to the pool. Dropped without that, the call was
+/// abandoned mid-flight (its future was dropped, typically by the middleware's timeout), and
+/// its statement may still be running or queued on the server: the connection is detached
+/// from the pool, so no other call queues behind it, and a task sends PostgreSQL a cancel
+/// request for it and then closes it, so the statement neither runs on nor commits later.
+struct Lease(Option<Object>);
+
+impl Lease {
+    fn client(&mut self) -> &mut Object {
+        self.0
+            .as_mut()
+            .expect("a lease holds its connection until finished")
+    }
+
+    /// The call is over: back to the pool.
+    fn finish(mut self) {
+        drop(self.0.take());
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let Some(client) = self.0.take() else { return };
+        // Never back to the pool; the pool may open a replacement at once.
+        let client = Object::take(client);
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            // No runtime to cancel from: closing the connection is all that is left.
+            return;
+        };
+        tracing::debug!(target: "tessera::store::postgres", "cancelling an abandoned statement");
+        let cancel = client.cancel_token();
+        runtime.spawn(async move {
+            match tokio::time::timeout(CONNECT_TIMEOUT, cancel.cancel_query(NoTls)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(
+                    target: "tessera::store::postgres",
+                    "cannot cancel an abandoned statement: {}",
+                    describe(&e)
+                ),
+                Err(_) => tracing::warn!(
+                    target: "tessera::store::postgres",
+                    "cannot cancel an abandoned statement: no answer within {CONNECT_TIMEOUT:?}"
+                ),
+            }
+            // Closes the connection (and stops its task).
+            drop(client);
+        });
+    }
+}
+
+/// Splits tessera's `pool_max_size` parameter off a connection string: from the query of a
+/// `postgres://` / `postgresql://` URL, or from the `key=value` pairs of the other form.
+/// Returns the string tokio-postgres should parse and the size, if given (the last one wins).
+fn take_pool_max_size(url: &str) -> Result<(String, Option<usize>), StoreError> {
+    let parse = |value: &str| match value.trim().trim_matches('\'').parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(StoreError::Config(format!(
+            "invalid PostgreSQL URL: {POOL_MAX_SIZE} must be a positive integer"
+        ))),
+    };
+    let mut size = None;
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let Some((base, query)) = url.split_once('?') else {
+            return Ok((url.to_owned(), None));
+        };
+        let mut kept = Vec::new();
+        for pair in query.split('&') {
+            match pair.split_once('=') {
+                Some((POOL_MAX_SIZE, value)) => size = Some(parse(value)?),
+                _ if pair == POOL_MAX_SIZE => size = Some(parse("")?),
+                _ => kept.push(pair),
             }
         }
+        let url = if size.is_none() {
+            url.to_owned()
+        } else if kept.is_empty() {
+            base.to_owned()
+        } else {
+            format!("{base}?{}", kept.join("&"))
+        };
+        return Ok((url, size));
+    }
+    // `key = value` pairs separated by whitespace; a value may be single-quoted, with `\`
+    // escapes (libpq's rules), so a quoted value is never split or mistaken for a key.
+    let mut out = String::with_capacity(url.len());
+    for (pair, key, value) in keyword_pairs(url) {
+        if key == POOL_MAX_SIZE {
+            size = Some(parse(value)?);
+        } else {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(pair);
+        }
+    }
+    Ok((if size.is_some() { out } else { url.to_owned() }, size))
+}
+
+/// The `key=value` pairs of a libpq keyword/value string: each pair's text as written, its key
+/// and its raw value. A malformed remainder is kept as one pair for tokio-postgres to reject.
+fn keyword_pairs(s: &str) -> Vec<(&str, &str, &str)> {
+    let bytes = s.as_bytes();
+    let mut pairs = Vec::new();
+    let mut i = 0;
+    let skip_space = |mut i: usize| {
+        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        i
+    };
+    loop {
+        i = skip_space(i);
+        if i >= bytes.len() {
+            return pairs;
+        }
+        let start = i;
+        while i < bytes.len() && bytes[i] != b'=' && !bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let key = &s[start..i];
+        i = skip_space(i);
+        if i >= bytes.len() || bytes[i] != b'=' {
+            pairs.push((&s[start..], key, ""));
+            return pairs;
+        }
+        i = skip_space(i + 1);
+        let value_start = i;
+        if i < bytes.len() && bytes[i] == b'\'' {
+            i += 1;
+            while i < bytes.len() && bytes[i] != b'\'' {
+                i += if bytes[i] == b'\\' { 2 } else { 1 };
+            }
+            i = (i + 1).min(bytes.len());
+        } else {
+            while i < bytes.len() && !bytes[i].is_ascii_whitespace() {
+                i += if bytes[i] == b'\\' { 2 } else { 1 };
+            }
+            i = i.min(bytes.len());
+        }
+        pairs.push((&s[start..i], key, &s[value_start..i]));
     }
 }
 
@@ -491,6 +681,55 @@ mod tests {
             ),
             "D_private_sessions_table__session_key_8ef35030_lik"
         );
+    }
+
+    #[test]
+    fn pool_max_size_is_taken_out_of_the_url() {
+        let take = |url: &str| take_pool_max_size(url).unwrap();
+        assert_eq!(
+            take("postgres://u@h/db"),
+            ("postgres://u@h/db".to_owned(), None)
+        );
+        assert_eq!(
+            take("postgres://u@h/db?pool_max_size=2"),
+            ("postgres://u@h/db".to_owned(), Some(2))
+        );
+        assert_eq!(
+            take("postgresql://u@h/db?connect_timeout=5&pool_max_size=40&application_name=x"),
+            (
+                "postgresql://u@h/db?connect_timeout=5&application_name=x".to_owned(),
+                Some(40)
+            )
+        );
+        assert_eq!(
+            take("host=h user=u pool_max_size = 3 dbname=d"),
+            ("host=h user=u dbname=d".to_owned(), Some(3))
+        );
+        // A quoted value is one value, even when it looks like the parameter.
+        assert_eq!(
+            take(r"host=h password='a pool_max_size=9 \' b' pool_max_size=4"),
+            (
+                r"host=h password='a pool_max_size=9 \' b'".to_owned(),
+                Some(4)
+            )
+        );
+        assert_eq!(take("host=h"), ("host=h".to_owned(), None));
+        for bad in [
+            "postgres://h/db?pool_max_size=0",
+            "postgres://h/db?pool_max_size=x",
+            "postgres://h/db?pool_max_size",
+            "host=h pool_max_size=-1",
+        ] {
+            assert!(
+                matches!(take_pool_max_size(bad), Err(StoreError::Config(_))),
+                "{bad}"
+            );
+        }
+        // What is left still parses.
+        let (url, _) = take("postgres://u@h/db?pool_max_size=2");
+        assert!(url.parse::<tokio_postgres::Config>().is_ok());
+        let (kv, _) = take("host=h user=u pool_max_size=3");
+        assert!(kv.parse::<tokio_postgres::Config>().is_ok());
     }
 
     #[test]

@@ -35,7 +35,15 @@
 //! - **one writer thread** owns the write connection and is fed by a channel. It takes every
 //!   job queued (up to [`SqliteStoreBuilder::max_batch`]) and runs them in one
 //!   `BEGIN IMMEDIATE … COMMIT` transaction (group commit), then answers each job through its
-//!   oneshot only after the commit succeeded. Statements:
+//!   oneshot only after the commit succeeded. A job whose caller has gone (the middleware's
+//!   `store_timeout` fired, or the request was cancelled) is dropped unrun: the writer checks
+//!   before `BEGIN IMMEDIATE` and again once it holds the write lock, which may have taken up
+//!   to the busy timeout while another connection (Django, say) was writing; a batch left
+//!   empty runs no transaction. So a write answered with a timeout because the lock was held
+//!   elsewhere is not applied once the lock is released. One window remains: a caller that
+//!   gives up after that second check, while its batch's statements or `COMMIT` run (normally
+//!   microseconds to milliseconds; longer only if the disk stalls), still gets its write
+//!   committed, though it was answered with a timeout. Statements:
 //!   - create: `INSERT INTO t (session_key, session_data, expire_date) VALUES (?, ?, ?)`; a
 //!     primary-key violation is [`StoreError::DuplicateKey`], never an overwrite;
 //!   - save (compare-and-swap): `UPDATE t SET session_data = ?, expire_date = ? WHERE
@@ -636,11 +644,27 @@ fn checkpoint_loop(
 }
 
 /// Runs the queued writes in one transaction and answers them once it committed.
+///
+/// A job whose caller has gone (its reply channel is closed: the caller timed out or was
+/// cancelled, and was answered with an error) is dropped unrun, both before `BEGIN IMMEDIATE`
+/// and after it, since taking the write lock can wait up to the busy timeout. With no job
+/// left, there is no transaction at all.
 fn run_batch(conn: &Connection, sql: &Sql, batch: &mut Vec<WriteJob>) {
+    batch.retain(|job| !job.reply.is_closed());
+    if batch.is_empty() {
+        return;
+    }
     if let Err(e) = run(conn, "BEGIN IMMEDIATE") {
         let e = db_err(e);
         for job in batch.drain(..) {
             let _ = job.reply.send(Err(StoreError::Unavailable(e.to_string())));
+        }
+        return;
+    }
+    batch.retain(|job| !job.reply.is_closed());
+    if batch.is_empty() {
+        if let Err(e) = run(conn, "ROLLBACK") {
+            tracing::warn!(target: "tessera::store::sqlite", "cannot end an empty transaction: {e}");
         }
         return;
     }
