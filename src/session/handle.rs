@@ -601,6 +601,10 @@ pub(crate) fn expiry_age_of(
     config: &SessionConfig,
     now: f64,
 ) -> Result<f64, SessionError> {
+    // The common case, no custom expiry: Django's `get_expiry_age` is the cookie age.
+    if data.get(EXPIRY_KEY).is_none_or(|v| !v.is_truthy()) {
+        return Ok(config.cookie_age as f64);
+    }
     let settings = expiry_settings(config);
     let modification = expiry::PyDateTime::from_timestamp(now, config.use_tz)?;
     let age = expiry::get_expiry_age(&modification, data.get(EXPIRY_KEY), &settings)?;
@@ -613,6 +617,10 @@ pub(crate) fn expiry_date_of(
     config: &SessionConfig,
     now: f64,
 ) -> Result<f64, SessionError> {
+    // The common case, no custom expiry: `modification + SESSION_COOKIE_AGE`.
+    if data.get(EXPIRY_KEY).is_none_or(|v| !v.is_truthy()) {
+        return Ok(now + config.cookie_age as f64);
+    }
     let settings = expiry_settings(config);
     let modification = expiry::PyDateTime::from_timestamp(now, config.use_tz)?;
     let date = expiry::get_expiry_date(&modification, data.get(EXPIRY_KEY), &settings)?;

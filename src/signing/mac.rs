@@ -21,11 +21,23 @@ pub enum Algorithm {
     Sha384,
     /// `sha512`.
     Sha512,
+    /// `md5`.
+    Md5,
+    /// `sha3_224`.
+    Sha3_224,
+    /// `sha3_256`.
+    Sha3_256,
+    /// `sha3_384`.
+    Sha3_384,
+    /// `sha3_512`.
+    Sha3_512,
 }
 
 impl Algorithm {
     /// Looks up a `hashlib` name. `None` for a name tessera does not support: Django raises
-    /// `InvalidAlgorithm` for names `hashlib` lacks; md5, sha3 and blake2 are not offered here.
+    /// `InvalidAlgorithm` for names `hashlib` lacks. The SHA-1, SHA-2, SHA-3 and MD5 families
+    /// are here; BLAKE2 (whose HMAC needs a different construction) and SHAKE (which Python's
+    /// `hmac` cannot use either) are not.
     pub fn from_name(name: &str) -> Option<Algorithm> {
         Some(match name {
             "sha1" => Algorithm::Sha1,
@@ -33,6 +45,11 @@ impl Algorithm {
             "sha256" => Algorithm::Sha256,
             "sha384" => Algorithm::Sha384,
             "sha512" => Algorithm::Sha512,
+            "md5" => Algorithm::Md5,
+            "sha3_224" => Algorithm::Sha3_224,
+            "sha3_256" => Algorithm::Sha3_256,
+            "sha3_384" => Algorithm::Sha3_384,
+            "sha3_512" => Algorithm::Sha3_512,
             _ => return None,
         })
     }
@@ -45,6 +62,11 @@ impl Algorithm {
             Algorithm::Sha256 => "sha256",
             Algorithm::Sha384 => "sha384",
             Algorithm::Sha512 => "sha512",
+            Algorithm::Md5 => "md5",
+            Algorithm::Sha3_224 => "sha3_224",
+            Algorithm::Sha3_256 => "sha3_256",
+            Algorithm::Sha3_384 => "sha3_384",
+            Algorithm::Sha3_512 => "sha3_512",
         }
     }
 }
@@ -57,6 +79,11 @@ pub(crate) enum KeyedMac {
     Sha256(Hmac<Sha256>),
     Sha384(Hmac<Sha384>),
     Sha512(Hmac<Sha512>),
+    Md5(Hmac<md5::Md5>),
+    Sha3_224(Hmac<sha3::Sha3_224>),
+    Sha3_256(Hmac<sha3::Sha3_256>),
+    Sha3_384(Hmac<sha3::Sha3_384>),
+    Sha3_512(Hmac<sha3::Sha3_512>),
 }
 
 /// Keys an HMAC with `H(key_salt ‖ secret)`. HMAC accepts keys of any length, so the
@@ -83,6 +110,11 @@ impl KeyedMac {
             Algorithm::Sha256 => keyed!(Sha256, Sha256, key_salt, secret),
             Algorithm::Sha384 => keyed!(Sha384, Sha384, key_salt, secret),
             Algorithm::Sha512 => keyed!(Sha512, Sha512, key_salt, secret),
+            Algorithm::Md5 => keyed!(Md5, md5::Md5, key_salt, secret),
+            Algorithm::Sha3_224 => keyed!(Sha3_224, sha3::Sha3_224, key_salt, secret),
+            Algorithm::Sha3_256 => keyed!(Sha3_256, sha3::Sha3_256, key_salt, secret),
+            Algorithm::Sha3_384 => keyed!(Sha3_384, sha3::Sha3_384, key_salt, secret),
+            Algorithm::Sha3_512 => keyed!(Sha3_512, sha3::Sha3_512, key_salt, secret),
         }
     }
 
@@ -103,6 +135,11 @@ impl KeyedMac {
             KeyedMac::Sha256(m) => run!(m),
             KeyedMac::Sha384(m) => run!(m),
             KeyedMac::Sha512(m) => run!(m),
+            KeyedMac::Md5(m) => run!(m),
+            KeyedMac::Sha3_224(m) => run!(m),
+            KeyedMac::Sha3_256(m) => run!(m),
+            KeyedMac::Sha3_384(m) => run!(m),
+            KeyedMac::Sha3_512(m) => run!(m),
         }
     }
 
@@ -123,6 +160,11 @@ impl KeyedMac {
             KeyedMac::Sha256(m) => run!(m),
             KeyedMac::Sha384(m) => run!(m),
             KeyedMac::Sha512(m) => run!(m),
+            KeyedMac::Md5(m) => run!(m),
+            KeyedMac::Sha3_224(m) => run!(m),
+            KeyedMac::Sha3_256(m) => run!(m),
+            KeyedMac::Sha3_384(m) => run!(m),
+            KeyedMac::Sha3_512(m) => run!(m),
         }
     }
 
@@ -153,6 +195,11 @@ impl KeyedMac {
             KeyedMac::Sha256(m) => run!(m),
             KeyedMac::Sha384(m) => run!(m),
             KeyedMac::Sha512(m) => run!(m),
+            KeyedMac::Md5(m) => run!(m),
+            KeyedMac::Sha3_224(m) => run!(m),
+            KeyedMac::Sha3_256(m) => run!(m),
+            KeyedMac::Sha3_384(m) => run!(m),
+            KeyedMac::Sha3_512(m) => run!(m),
         }
     }
 }
@@ -178,7 +225,38 @@ pub fn salted_hmac(
         Algorithm::Sha256 => derive::<Sha256>(k, secret),
         Algorithm::Sha384 => derive::<Sha384>(k, secret),
         Algorithm::Sha512 => derive::<Sha512>(k, secret),
+        Algorithm::Md5 => derive::<md5::Md5>(k, secret),
+        Algorithm::Sha3_224 => derive::<sha3::Sha3_224>(k, secret),
+        Algorithm::Sha3_256 => derive::<sha3::Sha3_256>(k, secret),
+        Algorithm::Sha3_384 => derive::<sha3::Sha3_384>(k, secret),
+        Algorithm::Sha3_512 => derive::<sha3::Sha3_512>(k, secret),
     };
     let mac = KeyedMac::new(algorithm, k, secret).digest(&[value]);
     (derived, mac)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Expected values from Python: `hmac.new(H(key_salt + secret).digest(), value, H)`.
+    #[test]
+    fn every_hashlib_family_matches_python() {
+        for (name, want) in [
+            ("md5", "e1614876d799f1c6482fe794d3d63847"),
+            ("sha3_224", "22158bc300c4f946e7dccea8a4045a121d46414c32b5d4a65fff840c"),
+            ("sha3_256", "5819d77841db34c1d86d954a6a98a7ac9df6b728bffb97e12c298f6837652f8e"),
+            ("sha3_384", "1444cdb279676e40ad4063c5e3f5eb4134ef9678c175b5afe7f9dfed0632a8cefdd27941ddc6e49eb4858ffe511feb24"),
+            ("sha3_512", "d445b624555eb416c4ef33bb829f778bba9cc85dc44105b91c77c11350e31ac10c9915c2cbe45713fbac19f2bda217c262f79c7d1e580d8fc048a15d2ccd9711"),
+        ] {
+            let alg = Algorithm::from_name(name).unwrap();
+            assert_eq!(alg.name(), name);
+            let (_, mac) = salted_hmac(alg, "django.core.signing.Signersigner", b"hello", b"secret");
+            let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(hex, want, "{name}");
+        }
+        for rejected in ["sha512_224", "blake2b", "shake_128", "sha-256", ""] {
+            assert!(Algorithm::from_name(rejected).is_none(), "{rejected}");
+        }
+    }
 }

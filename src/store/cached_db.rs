@@ -7,8 +7,10 @@
 //! A cached read does not know the database's version, so a save first re-reads the database
 //! row and checks that it still holds what this request started from; if not, the cache was
 //! stale or another request won the race: the cache entry is dropped and the save reports a
-//! conflict, so the session reloads (from the database) and re-applies its changes. Reads stay
-//! at zero database round trips; a write costs two.
+//! conflict, so the session reloads (from the database) and re-applies its changes. Every cache
+//! fill (after a write, or after a miss) is re-validated against the database, so two racing
+//! fills can never leave an old version in the cache. Reads stay at zero database round trips
+//! on a hit; a write costs three.
 //!
 //! The cache is an accelerator, never a second source of truth: when it fails, reads and
 //! writes fall back to the database and the failure is logged (as Django 5.1+ does on save).
@@ -91,6 +93,18 @@ impl CachedDbStore {
         }
     }
 
+    /// Puts `record` in the cache, then checks that the database still holds `db_version`;
+    /// if not, a concurrent write got there first and the entry (possibly stale) is dropped.
+    /// Every writer changes the database before the cache, so whichever of two racing fills
+    /// lands last is either current or removed by its own check: no stale entry survives.
+    async fn fill_validated(&self, key: &SessionKey, record: Record<'_>, db_version: &Version) {
+        self.refill(key, record).await;
+        match self.db.load(key, 0.0).await {
+            Ok(Some(row)) if row.version == *db_version => {}
+            _ => self.forget(key).await,
+        }
+    }
+
     async fn forget(&self, key: &SessionKey) {
         if let Err(e) = self.cache.delete(key).await {
             self.cache_failed("delete", &e);
@@ -120,14 +134,11 @@ impl SessionStore for CachedDbStore {
         // The row's own expiry is not reported by `load`, so a refilled entry lives briefly:
         // a session that expires in the database is served from the cache for at most this.
         let expires_at = now + REFILL_TTL_SECS;
-        self.refill(
-            key,
-            Record {
-                data: &row.data,
-                expires_at,
-            },
-        )
-        .await;
+        let record = Record {
+            data: &row.data,
+            expires_at,
+        };
+        self.fill_validated(key, record, &row.version).await;
         let version = Self::fingerprint(&row.data);
         Ok(Some(Loaded {
             data: row.data,
@@ -136,8 +147,8 @@ impl SessionStore for CachedDbStore {
     }
 
     async fn create(&self, key: &SessionKey, record: Record<'_>) -> Result<Version, StoreError> {
-        self.db.create(key, record).await?;
-        self.refill(key, record).await;
+        let written = self.db.create(key, record).await?;
+        self.fill_validated(key, record, &written).await;
         Ok(Self::fingerprint(record.data))
     }
 
@@ -157,8 +168,8 @@ impl SessionStore for CachedDbStore {
             return Ok(SaveOutcome::Conflict);
         }
         match self.db.save(key, record, &row.version).await? {
-            SaveOutcome::Saved(_) => {
-                self.refill(key, record).await;
+            SaveOutcome::Saved(written) => {
+                self.fill_validated(key, record, &written).await;
                 Ok(SaveOutcome::Saved(Self::fingerprint(record.data)))
             }
             other => {
