@@ -90,7 +90,10 @@ async fn postgres_migrate_and_clearsessions() {
         return;
     };
     // Unique per run, so a table left by an interrupted run can never add rows.
-    let table = format!("django_session_cli_{}", &SessionKey::generate().unwrap().as_str()[..12]);
+    let table = format!(
+        "django_session_cli_{}",
+        &SessionKey::generate().unwrap().as_str()[..12]
+    );
     let sep = if base.contains('?') { '&' } else { '?' };
     let store_url = format!("{base}{sep}table={table}");
     let probe = url::open(&store_url, &SecretKeys::new("k")).await;

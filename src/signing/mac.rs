@@ -118,15 +118,15 @@ impl KeyedMac {
         }
     }
 
-    /// The raw HMAC of `parts`, concatenated.
-    pub(crate) fn digest(&self, parts: &[&[u8]]) -> Vec<u8> {
+    /// Runs the keyed HMAC over `parts` (concatenated) and hands the tag to `f`.
+    fn with_tag<R>(&self, parts: &[&[u8]], f: impl FnOnce(&[u8]) -> R) -> R {
         macro_rules! run {
             ($m:expr) => {{
                 let mut m = $m.clone();
                 for p in parts {
                     m.update(p);
                 }
-                m.finalize().into_bytes().to_vec()
+                f(&m.finalize().into_bytes())
             }};
         }
         match self {
@@ -143,64 +143,30 @@ impl KeyedMac {
         }
     }
 
+    /// The raw HMAC of `parts`, concatenated.
+    pub(crate) fn digest(&self, parts: &[&[u8]]) -> Vec<u8> {
+        self.with_tag(parts, <[u8]>::to_vec)
+    }
+
     /// Appends the URL-safe base64 signature of `parts` to `out`.
     pub(crate) fn sign_into(&self, parts: &[&[u8]], out: &mut String) {
-        macro_rules! run {
-            ($m:expr) => {{
-                let mut m = $m.clone();
-                for p in parts {
-                    m.update(p);
-                }
-                b64::encode_into(&m.finalize().into_bytes(), out)
-            }};
-        }
-        match self {
-            KeyedMac::Sha1(m) => run!(m),
-            KeyedMac::Sha224(m) => run!(m),
-            KeyedMac::Sha256(m) => run!(m),
-            KeyedMac::Sha384(m) => run!(m),
-            KeyedMac::Sha512(m) => run!(m),
-            KeyedMac::Md5(m) => run!(m),
-            KeyedMac::Sha3_224(m) => run!(m),
-            KeyedMac::Sha3_256(m) => run!(m),
-            KeyedMac::Sha3_384(m) => run!(m),
-            KeyedMac::Sha3_512(m) => run!(m),
-        }
+        self.with_tag(parts, |tag| b64::encode_into(tag, out))
     }
 
     /// Whether `signature` is the base64 signature of `parts`, compared as text in constant
     /// time (Django never decodes the supplied signature, so `=` or `+/` variants fail).
     pub(crate) fn verify(&self, parts: &[&[u8]], signature: &[u8]) -> bool {
-        macro_rules! run {
-            ($m:expr) => {{
-                let mut m = $m.clone();
-                for p in parts {
-                    m.update(p);
+        self.with_tag(parts, |tag| {
+            // The signature's length is public (it depends only on the algorithm), so a
+            // wrong length can be refused before any secret-dependent work.
+            let mut buf = [0u8; 88];
+            match b64::encode_slice(tag, &mut buf) {
+                Some(n) if n == signature.len() => {
+                    constant_time_eq::constant_time_eq(&buf[..n], signature)
                 }
-                let digest = m.finalize().into_bytes();
-                // The signature's length is public (it depends only on the algorithm), so a
-                // wrong length can be refused before any secret-dependent work.
-                let mut buf = [0u8; 88];
-                match b64::encode_slice(&digest, &mut buf) {
-                    Some(n) if n == signature.len() => {
-                        constant_time_eq::constant_time_eq(&buf[..n], signature)
-                    }
-                    _ => false,
-                }
-            }};
-        }
-        match self {
-            KeyedMac::Sha1(m) => run!(m),
-            KeyedMac::Sha224(m) => run!(m),
-            KeyedMac::Sha256(m) => run!(m),
-            KeyedMac::Sha384(m) => run!(m),
-            KeyedMac::Sha512(m) => run!(m),
-            KeyedMac::Md5(m) => run!(m),
-            KeyedMac::Sha3_224(m) => run!(m),
-            KeyedMac::Sha3_256(m) => run!(m),
-            KeyedMac::Sha3_384(m) => run!(m),
-            KeyedMac::Sha3_512(m) => run!(m),
-        }
+                _ => false,
+            }
+        })
     }
 }
 
