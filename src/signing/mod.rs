@@ -27,7 +27,7 @@ mod mac;
 use std::fmt;
 use std::io::Read as _;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use mac::KeyedMac;
 pub use mac::{salted_hmac, Algorithm};
@@ -545,11 +545,6 @@ impl SignerBuilder {
     pub fn build(self) -> Result<Signer, SigningError> {
         self.build_inner()
     }
-}
-
-/// A max age given as a `Duration` in seconds, as Django's `timedelta.total_seconds()`.
-pub fn duration_secs(d: Duration) -> f64 {
-    d.as_secs_f64()
 }
 
 /// Serializes, compresses when that saves at least two bytes, and base64-encodes; a leading
