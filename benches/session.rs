@@ -1,5 +1,6 @@
-//! The session data codec, key generation, and the middleware's overhead on a request that
-//! does not touch its session.
+//! The session data codec, key generation, the middleware's overhead on a request that
+//! does not touch its session, and the bench server's read, write and create requests
+//! in-process (memory store: what is left is tessera's own cost, without sockets).
 //!
 //! `cargo bench --bench session -- --warm-up-time 1 --measurement-time 2`.
 
@@ -18,7 +19,7 @@ use tessera::session::codec::SessionCodec;
 use tessera::session::SessionKey;
 use tessera::signing::SecretKeys;
 use tessera::store::memory::MemoryStore;
-use tessera::{SessionConfig, SessionLayer};
+use tessera::{Session, SessionConfig, SessionLayer};
 use tower::ServiceExt;
 
 fn codec_and_keys(c: &mut Criterion) {
@@ -89,6 +90,58 @@ async fn hello() -> &'static str {
     "hello"
 }
 
+async fn read(session: Session) -> String {
+    let n: i64 = session.get("n").await.unwrap().unwrap_or(0);
+    n.to_string()
+}
+
+async fn write(session: Session) -> String {
+    let n: i64 = session.get("n").await.unwrap().unwrap_or(0) + 1;
+    session.insert("n", &n).await.unwrap();
+    n.to_string()
+}
+
+async fn create(session: Session) -> &'static str {
+    session.insert("n", &1).await.unwrap();
+    "1"
+}
+
+/// The bench server's routes over the memory store, driven in-process.
+fn session_routes(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let app: Router = Router::new()
+        .route("/read", get(read))
+        .route("/write", get(write))
+        .route("/create", get(create))
+        .layer(SessionLayer::new(
+            Arc::new(MemoryStore::new()),
+            SessionConfig::default(),
+        ));
+    let call = |path: &str, cookie: Option<&str>| {
+        let mut r = Request::builder().uri(path);
+        if let Some(c) = cookie {
+            r = r.header(header::COOKIE, c);
+        }
+        let response = rt
+            .block_on(app.clone().oneshot(r.body(Body::empty()).unwrap()))
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response
+    };
+    let created = call("/create", None);
+    let set_cookie = created.headers()[header::SET_COOKIE].to_str().unwrap();
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+
+    let mut g = c.benchmark_group("routes_memory");
+    g.bench_function("read", |b| b.iter(|| call("/read", Some(&cookie))));
+    g.bench_function("write", |b| b.iter(|| call("/write", Some(&cookie))));
+    g.bench_function("create", |b| b.iter(|| call("/create", None)));
+    g.finish();
+}
+
 /// One request through a Router, driven in-process on a current-thread runtime.
 fn middleware(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -135,6 +188,6 @@ fn middleware(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = config();
-    targets = codec_and_keys, inflate, middleware
+    targets = codec_and_keys, inflate, middleware, session_routes
 }
 criterion_main!(benches);

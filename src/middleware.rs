@@ -34,8 +34,8 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::cookie::{
-    delete_cookie_header, is_python_whitespace, set_cookie_header, unquote, CookieOptions,
-    DeleteOptions,
+    delete_cookie_header, is_python_whitespace, unquote, CookieError, CookieOptions, DeleteOptions,
+    SetCookieTemplate,
 };
 use crate::session::handle::{browser_close_of, expiry_age_of, Backend, Shared, State};
 use crate::session::{Session, SessionConfig, SessionError};
@@ -72,6 +72,7 @@ impl SessionLayer {
         SessionLayer {
             shared: Arc::new(Shared {
                 backend,
+                cookie: session_cookie_template(&config),
                 config,
                 clock: crate::signing::now,
             }),
@@ -83,12 +84,26 @@ impl SessionLayer {
         let shared = Shared {
             backend: self.shared.backend.clone(),
             config: self.shared.config.clone(),
+            cookie: self.shared.cookie.clone(),
             clock,
         };
         SessionLayer {
             shared: Arc::new(shared),
         }
     }
+}
+
+/// The session cookie's fixed attributes from the settings, checked once.
+pub(crate) fn session_cookie_template(
+    config: &SessionConfig,
+) -> Result<SetCookieTemplate, CookieError> {
+    let mut opts = CookieOptions::new();
+    opts.path = Some(config.cookie_path.clone());
+    opts.domain = config.cookie_domain.clone();
+    opts.secure = config.cookie_secure;
+    opts.httponly = config.cookie_httponly;
+    opts.samesite = config.cookie_samesite.map(String::from);
+    SetCookieTemplate::new(&config.cookie_name, &opts)
 }
 
 impl<S> Layer<S> for SessionLayer {
@@ -282,16 +297,13 @@ async fn save(
 ) -> Result<String, SessionError> {
     session.persist(st).await?;
     let now = session.clock_now();
-    let key = st.cookie_value();
-    let mut opts = CookieOptions::new();
-    if !browser_close_of(&st.data, config) {
-        opts = opts.max_age(expiry_age_of(&st.data, config, now)?);
+    let template = session
+        .cookie_template()
+        .map_err(|e| SessionError::Store(crate::store::StoreError::Config(e.to_string())))?;
+    // Django sets `max_age` and `expires` unless the session ends with the browser.
+    if browser_close_of(&st.data, config) {
+        return Ok(template.render_session_only(st.cookie_value()));
     }
-    opts.path = Some(config.cookie_path.clone());
-    opts.domain = config.cookie_domain.clone();
-    opts.secure = config.cookie_secure;
-    opts.httponly = config.cookie_httponly;
-    opts.samesite = config.cookie_samesite.map(String::from);
-    set_cookie_header(&config.cookie_name, key, &opts, now)
-        .map_err(|e| SessionError::Store(crate::store::StoreError::Config(e.to_string())))
+    let max_age = expiry_age_of(&st.data, config, now)?;
+    Ok(template.render(st.cookie_value(), max_age, now))
 }

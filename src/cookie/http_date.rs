@@ -30,8 +30,35 @@ const MONTHS: [&str; 12] = [
 /// assert_eq!(http_date(1e300), "Fri, 31 Dec 9999 23:59:59 GMT");
 /// ```
 pub fn http_date(unix_seconds: f64) -> String {
+    let mut out = String::with_capacity(HTTP_DATE_LEN);
+    push_http_date(&mut out, unix_seconds);
+    out
+}
+
+/// The length of every HTTP date this module writes (years are four digits).
+const HTTP_DATE_LEN: usize = 29;
+
+thread_local! {
+    /// The last second formatted on this thread: a session cookie's `expires` is "now plus a
+    /// fixed age", so consecutive responses nearly always share it.
+    static LAST_DATE: std::cell::Cell<(i64, [u8; HTTP_DATE_LEN])> =
+        const { std::cell::Cell::new((i64::MIN, [0; HTTP_DATE_LEN])) };
+}
+
+/// Appends [`http_date`]`(unix_seconds)` to `out`, reusing the last formatted second.
+pub(crate) fn push_http_date(out: &mut String, unix_seconds: f64) {
     let (seconds, _) = split_timestamp(unix_seconds);
-    format_unix_seconds(seconds)
+    let (cached, bytes) = LAST_DATE.get();
+    if cached == seconds {
+        // Only ASCII is ever cached.
+        out.push_str(std::str::from_utf8(&bytes).unwrap_or_default());
+        return;
+    }
+    let text = format_unix_seconds(seconds);
+    if let Ok(bytes) = <[u8; HTTP_DATE_LEN]>::try_from(text.as_bytes()) {
+        LAST_DATE.set((seconds, bytes));
+    }
+    out.push_str(&text);
 }
 
 /// Formats whole Unix seconds (clamped to years 1–9999) as an HTTP date.

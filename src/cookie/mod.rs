@@ -54,6 +54,7 @@ mod parse;
 mod policy;
 mod quote;
 mod signed;
+mod template;
 
 pub use error::CookieError;
 pub use header::{delete_cookie_header, set_cookie_header};
@@ -71,3 +72,4 @@ pub use policy::{
 };
 pub use quote::{quote_value, validate_name};
 pub use signed::{legacy_salt, v2_salt, CookieSigner, SignedCookieError, COOKIE_KEY_PREFIX};
+pub use template::SetCookieTemplate;

@@ -15,6 +15,7 @@ use tokio::sync::{Mutex, MutexGuard};
 use super::config::SessionConfig;
 use super::expiry::{self, Expiry};
 use super::key::SessionKey;
+use crate::cookie::{CookieError, SetCookieTemplate};
 use crate::json::{ConvertError, Map, Value};
 use crate::store::signed_cookie::{SignedCookieSessions, MAX_COOKIE_BYTES};
 use crate::store::{SaveOutcome, SessionStore, StoreError, Version};
@@ -116,6 +117,8 @@ pub(crate) enum Backend {
 pub(crate) struct Shared {
     pub backend: Backend,
     pub config: SessionConfig,
+    /// The session cookie's `Set-Cookie` line, or why the settings cannot make one.
+    pub cookie: Result<SetCookieTemplate, CookieError>,
     /// The clock, replaceable so tests can pin it.
     pub clock: fn() -> f64,
 }
@@ -168,6 +171,7 @@ impl Session {
     ) -> Self {
         let shared = Arc::new(Shared {
             backend: Backend::Store(store),
+            cookie: crate::middleware::session_cookie_template(&config),
             config,
             clock: crate::signing::now,
         });
@@ -186,6 +190,10 @@ impl Session {
 
     pub(crate) fn clock_now(&self) -> f64 {
         self.now()
+    }
+
+    pub(crate) fn cookie_template(&self) -> Result<&SetCookieTemplate, &CookieError> {
+        self.shared.cookie.as_ref()
     }
 
     fn store(&self) -> Option<&Arc<dyn SessionStore>> {

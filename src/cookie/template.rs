@@ -1,0 +1,222 @@
+//! A `Set-Cookie` line whose name and attributes are fixed, rendered per response with only
+//! the value and the max age changing: the session middleware's cookie, on every save.
+//!
+//! The bytes are exactly those of [`set_cookie_header`](super::set_cookie_header) with the
+//! same options and `max_age`; the name, `SameSite` and the rest are checked once, when the
+//! template is made, instead of on every response.
+
+use std::fmt::Write as _;
+
+use super::http_date::push_http_date;
+use super::{quote_value, CookieError, CookieOptions, MaxAge, Morsel};
+
+/// The fixed parts of a `Set-Cookie` line, in Django's attribute order.
+///
+/// ```
+/// use tessera::cookie::{set_cookie_header, CookieOptions, SetCookieTemplate};
+/// let mut options = CookieOptions::new();
+/// options.path = Some("/".into());
+/// options.httponly = true;
+/// options.samesite = Some("Lax".into());
+/// let template = SetCookieTemplate::new("sessionid", &options)?;
+/// let now = 1_700_000_000.0;
+/// assert_eq!(
+///     template.render("abc123", 1_209_600.0, now),
+///     set_cookie_header("sessionid", "abc123", &options.max_age(1_209_600), now)?,
+/// );
+/// # Ok::<(), tessera::cookie::CookieError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct SetCookieTemplate {
+    /// `name=`
+    head: String,
+    /// `; Domain=…`, or empty.
+    domain: String,
+    httponly: bool,
+    /// Everything after `Max-Age`: `; Partitioned; Path=…; SameSite=…; Secure` as set.
+    tail: String,
+}
+
+impl SetCookieTemplate {
+    /// A template for cookie `name` with `options` (their `max_age` and `expires` are
+    /// ignored: every render gives its own max age, and `expires` follows from it).
+    ///
+    /// # Errors
+    ///
+    /// What [`set_cookie_header`](super::set_cookie_header) would return for this name and
+    /// these options: an illegal or reserved name, an invalid `SameSite`.
+    pub fn new(name: &str, options: &CookieOptions) -> Result<Self, CookieError> {
+        let mut fixed = options.clone();
+        fixed.expires = None;
+        fixed.max_age = None;
+        // The same checks as a real Set-Cookie, once.
+        Morsel::new(name)?.set("", &fixed.clone().max_age(0))?;
+        let domain = match fixed.domain.as_deref() {
+            Some(d) if !d.is_empty() => format!("; Domain={d}"),
+            _ => String::new(),
+        };
+        let mut tail = String::new();
+        if fixed.partitioned {
+            tail.push_str("; Partitioned");
+        }
+        if let Some(path) = fixed.path.as_deref().filter(|p| !p.is_empty()) {
+            tail.push_str("; Path=");
+            tail.push_str(path);
+        }
+        if let Some(samesite) = fixed.samesite.as_deref().filter(|s| !s.is_empty()) {
+            tail.push_str("; SameSite=");
+            tail.push_str(samesite);
+        }
+        if fixed.secure {
+            tail.push_str("; Secure");
+        }
+        Ok(SetCookieTemplate {
+            head: format!("{name}="),
+            domain,
+            httponly: fixed.httponly,
+            tail,
+        })
+    }
+
+    /// The `Set-Cookie` value for `value`, expiring `max_age` seconds after `now`.
+    pub fn render(&self, value: &str, max_age: f64, now: f64) -> String {
+        let mut out = String::with_capacity(
+            self.head.len() + value.len() + self.domain.len() + self.tail.len() + 80,
+        );
+        self.push_value(&mut out, value);
+        out.push_str("; expires=");
+        push_http_date(&mut out, now + max_age);
+        if self.httponly {
+            out.push_str("; HttpOnly");
+        }
+        out.push_str("; Max-Age=");
+        push_max_age(&mut out, max_age);
+        out.push_str(&self.tail);
+        out
+    }
+}
+
+impl SetCookieTemplate {
+    /// The `Set-Cookie` value for `value` without `expires` or `Max-Age`: a cookie that
+    /// ends with the browser session.
+    pub fn render_session_only(&self, value: &str) -> String {
+        let mut out = String::with_capacity(
+            self.head.len() + value.len() + self.domain.len() + self.tail.len() + 12,
+        );
+        self.push_value(&mut out, value);
+        if self.httponly {
+            out.push_str("; HttpOnly");
+        }
+        out.push_str(&self.tail);
+        out
+    }
+
+    fn push_value(&self, out: &mut String, value: &str) {
+        out.push_str(&self.head);
+        if !value.is_empty() && value.bytes().all(is_plain_cookie_byte) {
+            out.push_str(value);
+        } else {
+            out.push_str(&quote_value(value));
+        }
+        out.push_str(&self.domain);
+    }
+}
+
+/// Bytes Python's cookie quoting leaves alone (a subset of its legal characters, enough for
+/// session keys and signed values).
+fn is_plain_cookie_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~:".contains(&b)
+}
+
+/// `int(max_age)` as Django writes it.
+fn push_max_age(out: &mut String, max_age: f64) {
+    // Whole numbers well inside i64 (every real age) print as integers; anything else takes
+    // the exact path.
+    if max_age.fract() == 0.0 && max_age.abs() < 9.0e15 {
+        let _ = write!(out, "{}", max_age as i64);
+    } else if let Some(text) = MaxAge::from(max_age).attribute_value() {
+        out.push_str(&text);
+    } else {
+        out.push('0');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cookie::set_cookie_header;
+
+    /// Every combination of attributes, values and ages renders as the generic path does.
+    #[test]
+    fn renders_exactly_what_set_cookie_header_writes() {
+        let values = [
+            "abc123xyz",
+            "",
+            "with space",
+            "quote\"d",
+            "a:b-c_d.e~f",
+            "é",
+        ];
+        let ages = [
+            1_209_600.0,
+            0.0,
+            -5.0,
+            10.5,
+            -0.4,
+            86_400.25,
+            1e18,
+            3_155_760_000_000.0,
+        ];
+        let nows = [
+            1_700_000_000.0,
+            1_700_000_000.999_999_7,
+            0.5,
+            253_402_300_700.0,
+        ];
+        let mut checked = 0;
+        for domain in [None, Some(""), Some(".example.com")] {
+            for path in [None, Some("/"), Some("/app")] {
+                for samesite in [None, Some("Lax"), Some("none"), Some("")] {
+                    for flags in 0..8u8 {
+                        let mut options = CookieOptions::new();
+                        options.domain = domain.map(String::from);
+                        options.path = path.map(String::from);
+                        options.samesite = samesite.map(String::from);
+                        options.secure = flags & 1 != 0;
+                        options.httponly = flags & 2 != 0;
+                        options.partitioned = flags & 4 != 0;
+                        let template = SetCookieTemplate::new("sessionid", &options).unwrap();
+                        for value in values {
+                            for age in ages {
+                                for now in nows {
+                                    let want = set_cookie_header(
+                                        "sessionid",
+                                        value,
+                                        &options.clone().max_age(age),
+                                        now,
+                                    )
+                                    .unwrap();
+                                    assert_eq!(template.render(value, age, now), want);
+                                    checked += 1;
+                                }
+                            }
+                            let want = set_cookie_header("sessionid", value, &options, 0.0);
+                            assert_eq!(template.render_session_only(value), want.unwrap());
+                        }
+                    }
+                }
+            }
+        }
+        assert!(checked > 10_000);
+    }
+
+    #[test]
+    fn refuses_what_set_cookie_header_refuses() {
+        let options = CookieOptions::new();
+        assert!(SetCookieTemplate::new("bad name", &options).is_err());
+        assert!(SetCookieTemplate::new("expires", &options).is_err());
+        let mut bad_samesite = CookieOptions::new();
+        bad_samesite.samesite = Some("sometimes".into());
+        assert!(SetCookieTemplate::new("sessionid", &bad_samesite).is_err());
+    }
+}
