@@ -512,6 +512,74 @@ async fn clear_expired_removes_ten_thousand_rows_in_batches() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// Under steady reads and writes the WAL stays bounded. SQLite alone appends to it forever
+/// when a passive checkpoint never finds it idle (a five-minute load run grew it to 450 MB);
+/// the store truncates it once it passes `max_wal_bytes`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wal_stays_bounded_under_steady_reads_and_writes() {
+    const SAVES: usize = 3000;
+    const LIMIT: u64 = 256 * 1024;
+    let (db, dir) = temp_db("wal");
+    let store = Arc::new(
+        SqliteStore::builder(&db, codec())
+            .checkpoint_interval(std::time::Duration::from_millis(5))
+            .max_wal_bytes(LIMIT)
+            .open()
+            .expect("open"),
+    );
+    let k = key();
+    let mut data = dict(&[("n", Value::from(0))]);
+    let mut version = store
+        .create(
+            &k,
+            Record {
+                data: &data,
+                expires_at: now() + 3600.0,
+            },
+        )
+        .await
+        .expect("create");
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..4)
+        .map(|_| {
+            let (store, k, stop) = (store.clone(), k.clone(), stop.clone());
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    store.load(&k, now()).await.expect("load").expect("live");
+                }
+            })
+        })
+        .collect();
+    let wal = PathBuf::from(format!("{}-wal", db.display()));
+    let mut largest = 0;
+    // Every save is its own commit, so at least one 4 KiB page each: 12 MiB of WAL frames
+    // in all, which SQLite alone would keep appending.
+    for n in 1..=SAVES {
+        data.insert("n".to_owned(), Value::from(n as i64));
+        let record = Record {
+            data: &data,
+            expires_at: now() + 3600.0,
+        };
+        match store.save(&k, record, &version).await.expect("save") {
+            SaveOutcome::Saved(v) => version = v,
+            other => panic!("save {n}: {other:?}"),
+        }
+        largest = largest.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
+    }
+    stop.store(true, Ordering::Relaxed);
+    for r in readers {
+        r.await.expect("reader");
+    }
+    assert!(
+        largest < 8 * LIMIT,
+        "the WAL reached {largest} bytes with a {LIMIT}-byte bound"
+    );
+    let loaded = store.load(&k, now()).await.expect("load").expect("live");
+    assert_eq!(loaded.data["n"], Value::from(SAVES as i64));
+    drop(store);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// Throwaway timing: `cargo test --release --test store_sqlite -- --ignored --nocapture`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "timing run, not a test"]
