@@ -11,11 +11,23 @@
 //! - `GET /create`: a new session with `n = 1` on every request.
 //!
 //! Production settings, production store code; no per-request logging.
+//!
+//! For the scale runs, `--prefill N` first creates N sessions holding `n = 1` (64 at a time,
+//! through the store's own `create`), `--prefill-expired` makes them already expired (the
+//! rows `clearsessions` deletes), and `--cookies FILE` writes up to 100,000 of their cookies,
+//! one `sessionid=…` per line, for the load generator. `--prefill-only` exits after that.
+
+use std::io::Write as _;
+use std::sync::Arc;
+use std::time::Instant;
 
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
+use tessera::json::{Map, Value};
+use tessera::session::SessionKey;
 use tessera::signing::SecretKeys;
+use tessera::store::{Record, SessionStore};
 use tessera::{Session, SessionConfig};
 
 async fn plain() -> &'static str {
@@ -66,6 +78,55 @@ fn arg(name: &str) -> Option<String> {
     None
 }
 
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Creates `count` sessions holding `n = 1`, 64 at a time; returns up to 100,000 keys.
+async fn prefill(
+    store: Arc<dyn SessionStore>,
+    count: usize,
+    expires_at: f64,
+) -> Result<Vec<SessionKey>, BoxError> {
+    const IN_FLIGHT: usize = 64;
+    const KEEP: usize = 100_000;
+    let started = Instant::now();
+    let mut data = Map::new();
+    data.insert("n".to_owned(), Value::from(1));
+    let data = Arc::new(data);
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut kept = Vec::new();
+    for i in 0..=count {
+        // Collect finished creates while the window is full, and all of them at the end.
+        while tasks.len() >= IN_FLIGHT || (i == count && !tasks.is_empty()) {
+            if let Some(done) = tasks.join_next().await {
+                let key = done??;
+                if kept.len() < KEEP {
+                    kept.push(key);
+                }
+            }
+        }
+        if i == count {
+            break;
+        }
+        let (store, data) = (store.clone(), data.clone());
+        tasks.spawn(async move {
+            let key = SessionKey::generate()?;
+            let record = Record {
+                data: &data,
+                expires_at,
+            };
+            store.create(&key, record).await?;
+            Ok::<_, BoxError>(key)
+        });
+        if (i + 1) % 100_000 == 0 {
+            let secs = started.elapsed().as_secs_f64();
+            eprintln!("prefill: {} sessions, {secs:.1} s", i + 1);
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!("prefill: {count} sessions in {secs:.1} s");
+    Ok(kept)
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = arg("--addr").unwrap_or_else(|| "127.0.0.1:8080".to_owned());
@@ -73,6 +134,31 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let secret = std::env::var("TESSERA_SECRET_KEY").map_err(|_| "set TESSERA_SECRET_KEY")?;
     let sessions = tessera::store::url::open(&store_url, &SecretKeys::new(secret)).await?;
     sessions.migrate().await?;
+    if let Some(count) = arg("--prefill") {
+        let store = sessions
+            .store()
+            .ok_or("--prefill needs a server-side store")?;
+        let now = tessera::signing::now();
+        let expired = std::env::args().any(|a| a == "--prefill-expired");
+        let expires_at = if expired {
+            now - 60.0
+        } else {
+            now + 14.0 * 86_400.0
+        };
+        let keys = prefill(store.clone(), count.parse()?, expires_at)
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(path) = arg("--cookies") {
+            let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+            for key in &keys {
+                writeln!(out, "sessionid={}", key.as_str())?;
+            }
+            out.flush()?;
+        }
+        if std::env::args().any(|a| a == "--prefill-only") {
+            return Ok(());
+        }
+    }
     // Plain HTTP on loopback: Secure stays off, as in the peers.
     let layer = sessions.layer(SessionConfig::from_env()?);
     let app = Router::new()
