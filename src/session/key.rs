@@ -45,12 +45,13 @@ impl From<getrandom::Error> for KeyGenError {
 }
 
 impl SessionKey {
-    /// A fresh key: 32 characters drawn uniformly from [`KEY_ALPHABET`] using the OS CSPRNG.
+    /// A fresh key: 32 characters drawn uniformly from [`KEY_ALPHABET`] using the OS CSPRNG
+    /// (its bytes fetched a block at a time, each byte used once).
     ///
     /// The caller still has to check that no session with this key exists (Django loops until
     /// `exists(key)` is false).
     pub fn generate() -> Result<SessionKey, KeyGenError> {
-        Self::generate_with(getrandom::fill)
+        Self::generate_with(super::random::fill)
     }
 
     /// Rejection sampling over bytes from `fill`: bytes `< 252` map to `b % 36`, the rest are

@@ -6,6 +6,7 @@ pub mod config;
 pub mod expiry;
 pub mod handle;
 pub mod key;
+mod random;
 
 pub use config::{ConfigError, SessionConfig};
 pub use expiry::Expiry;
