@@ -514,7 +514,7 @@ async fn clear_expired_removes_ten_thousand_rows_in_batches() {
 
 /// Under steady reads and writes the WAL stays bounded. SQLite alone appends to it forever
 /// when a passive checkpoint never finds it idle (a five-minute load run grew it to 450 MB);
-/// the store truncates it once it passes `max_wal_bytes`.
+/// the store rewinds it once it passes `max_wal_bytes`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wal_stays_bounded_under_steady_reads_and_writes() {
     const SAVES: usize = 3000;

@@ -66,7 +66,10 @@
 //!   and a passive checkpoint blocks neither the writer nor the readers. Under steady load a
 //!   passive checkpoint never finds the WAL idle, so SQLite never rewinds it (a five-minute
 //!   load run grew it to 450 MB); once it passes [`SqliteStoreBuilder::max_wal_bytes`], a
-//!   `TRUNCATE` checkpoint empties it, holding the writer off for that moment.
+//!   `RESTART` checkpoint waits for in-flight reads and makes the next commit write from the
+//!   start of the file again, holding the writer off for that moment. Every connection's busy
+//!   handler retries every 20 µs at first (SQLite's own sleeps whole milliseconds), so that
+//!   moment stays short.
 //!
 //! Every statement is prepared once per connection (`prepare_cached`). Encoding and decoding
 //! (HMAC, zlib, JSON) happen on the calling task, so the single writer thread does nothing
@@ -253,9 +256,9 @@ impl SqliteStoreBuilder {
 
     /// How large the WAL may grow before it is reset (default 16 MiB). Under a steady stream
     /// of commits a passive checkpoint never finds the WAL fully copied and unused, so SQLite
-    /// would append to it forever; past this size the checkpoint thread runs a `TRUNCATE`
+    /// would append to it forever; past this size the checkpoint thread runs a `RESTART`
     /// checkpoint, which waits for in-flight reads, holds the writer off for that moment, and
-    /// empties the file.
+    /// makes the next commit write from the start of the file.
     pub fn max_wal_bytes(mut self, bytes: u64) -> Self {
         self.max_wal_bytes = bytes;
         self
@@ -282,8 +285,9 @@ impl SqliteStoreBuilder {
         }
         let sql = Arc::new(Sql::new(&self.table));
 
+        BUSY_TIMEOUT.set(self.busy_timeout);
         let writer = Connection::open(&self.path).map_err(config)?;
-        writer.busy_timeout(self.busy_timeout).map_err(config)?;
+        writer.busy_handler(Some(wait_for_lock)).map_err(config)?;
         let _mode: String = writer
             .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
             .map_err(config)?;
@@ -313,7 +317,7 @@ impl SqliteStoreBuilder {
                     | OpenFlags::SQLITE_OPEN_NO_MUTEX,
             )
             .map_err(config)?;
-            conn.busy_timeout(self.busy_timeout).map_err(config)?;
+            conn.busy_handler(Some(wait_for_lock)).map_err(config)?;
             conn.pragma_update(None, "query_only", true)
                 .map_err(config)?;
             tune(&conn)?;
@@ -329,7 +333,7 @@ impl SqliteStoreBuilder {
         )
         .map_err(config)?;
         checkpointer
-            .busy_timeout(self.busy_timeout)
+            .busy_handler(Some(wait_for_lock))
             .map_err(config)?;
         let dirty = Arc::new(AtomicBool::new(false));
         // The writer holds `_alive`; when it exits, the checkpointer does a last checkpoint.
@@ -339,12 +343,16 @@ impl SqliteStoreBuilder {
             .map_err(config)?;
         let policy = CheckpointPolicy {
             interval: self.checkpoint_interval,
-            truncate_after_frames: self.max_wal_bytes / page_size.max(1),
+            restart_after_frames: self.max_wal_bytes / page_size.max(1),
         };
         let checkpoint_dirty = dirty.clone();
+        let busy_timeout = self.busy_timeout;
         std::thread::Builder::new()
             .name("tessera-sqlite-checkpoint".to_owned())
-            .spawn(move || checkpoint_loop(checkpointer, &checkpoint_dirty, &writer_gone, policy))
+            .spawn(move || {
+                BUSY_TIMEOUT.set(busy_timeout);
+                checkpoint_loop(checkpointer, &checkpoint_dirty, &writer_gone, policy);
+            })
             .map_err(config)?;
 
         let (write_tx, write_rx) = mpsc::channel::<WriteJob>();
@@ -353,6 +361,7 @@ impl SqliteStoreBuilder {
         std::thread::Builder::new()
             .name("tessera-sqlite-writer".to_owned())
             .spawn(move || {
+                BUSY_TIMEOUT.set(busy_timeout);
                 let _alive = alive;
                 writer_loop(writer, &writer_sql, &write_rx, max_batch, &dirty);
             })
@@ -365,7 +374,10 @@ impl SqliteStoreBuilder {
             let sql = sql.clone();
             std::thread::Builder::new()
                 .name(format!("tessera-sqlite-reader-{i}"))
-                .spawn(move || reader_loop(conn, &sql, &rx))
+                .spawn(move || {
+                    BUSY_TIMEOUT.set(busy_timeout);
+                    reader_loop(conn, &sql, &rx);
+                })
                 .map_err(config)?;
         }
 
@@ -635,16 +647,42 @@ fn writer_loop(
     }
 }
 
-/// Checkpoints the WAL into the database every `interval` while there are new commits, off the
-/// writer's path (a checkpoint is where `synchronous=NORMAL` fsyncs). `PASSIVE` never blocks the
-/// writer or the readers.
+thread_local! {
+    /// How long this thread's SQLite connection waits for a lock: set by each store thread.
+    static BUSY_TIMEOUT: std::cell::Cell<Duration> = const { std::cell::Cell::new(Duration::from_secs(5)) };
+}
+
+/// The busy handler of every connection. SQLite's own sleeps 1, 2, 5, 10… ms between tries,
+/// so even a lock held for 100 µs (readers draining while the WAL is reset) would cost a
+/// commit milliseconds. This one tries again every 20 µs for the first 5 ms, then every
+/// millisecond, until the thread's busy timeout.
+fn wait_for_lock(tries: i32) -> bool {
+    const QUICK_TRIES: u32 = 250;
+    const QUICK: Duration = Duration::from_micros(20);
+    const SLOW: Duration = Duration::from_millis(1);
+    let tries = u32::try_from(tries).unwrap_or(0);
+    let waited = if tries < QUICK_TRIES {
+        QUICK * tries
+    } else {
+        QUICK * QUICK_TRIES + SLOW * (tries - QUICK_TRIES)
+    };
+    if waited >= BUSY_TIMEOUT.get() {
+        return false;
+    }
+    std::thread::sleep(if tries < QUICK_TRIES { QUICK } else { SLOW });
+    true
+}
+
 /// When the checkpoint thread runs, and when it resets the WAL.
 struct CheckpointPolicy {
     interval: Duration,
-    /// WAL frames left after a passive checkpoint that call for a `TRUNCATE` one.
-    truncate_after_frames: u64,
+    /// WAL frames left after a passive checkpoint that call for a `RESTART` one.
+    restart_after_frames: u64,
 }
 
+/// Checkpoints the WAL into the database every `interval` while there are new commits, off the
+/// writer's path (a checkpoint is where `synchronous=NORMAL` fsyncs). `PASSIVE` never blocks the
+/// writer or the readers; past the WAL bound, `RESTART` rewinds it.
 fn checkpoint_loop(
     conn: Connection,
     dirty: &AtomicBool,
@@ -664,8 +702,8 @@ fn checkpoint_loop(
     };
     let passive_then_bound = || {
         if let Some((_, frames, _)) = checkpoint("PASSIVE") {
-            if u64::try_from(frames).unwrap_or(0) > policy.truncate_after_frames {
-                checkpoint("TRUNCATE");
+            if u64::try_from(frames).unwrap_or(0) > policy.restart_after_frames {
+                checkpoint("RESTART");
             }
         }
     };
