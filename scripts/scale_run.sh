@@ -9,7 +9,8 @@
 # ../shared/bench-peers). Then, for SQLite and PostgreSQL: 1M expired rows beside 10k live
 # ones, `tessera clearsessions` timed (wall time, peak RSS) while wrk keeps reading live
 # sessions. Needs wrk, and PostgreSQL/Redis at the loopback defaults (override with
-# TESSERA_SCALE_POSTGRES_URL, TESSERA_SCALE_REDIS_URL). Prints Markdown tables.
+# TESSERA_SCALE_POSTGRES_URL, TESSERA_SCALE_REDIS_URL). TESSERA_SCALE_STORES picks stores
+# (default "memory sqlite postgres redis"). Prints Markdown tables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-10}"
@@ -72,7 +73,8 @@ echo "## /read and /write by number of stored sessions (${secs} s each, wrk -t1 
 echo
 echo "| store | sessions | prefill | /read req/s | /read p99 ms | /write req/s | /write p99 ms | errors |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|"
-for store in memory sqlite postgres redis; do
+stores="${TESSERA_SCALE_STORES:-memory sqlite postgres redis}"
+for store in $stores; do
   case $store in
     memory) url="memory://?max_sessions=2000000" ;;
     sqlite) url="sqlite://$work/scale.sqlite3" ;;
@@ -87,7 +89,7 @@ for store in memory sqlite postgres redis; do
     read -r rr rp re rs <<<"$(measure read "$secs")"
     read -r wr wp we ws <<<"$(measure write "$secs")"
     stop_server
-    printf "| %s | %s | %.0f s | %s | %s | %s | %s | %s |\n" "$store" "$n" "$prefill" \
+    printf "| %s | %s | %.1f s | %s | %s | %s | %s | %s |\n" "$store" "$n" "$prefill" \
       "$rr" "$rp" "$wr" "$wp" "$((re + rs + we + ws))"
   done
   reset_store "$url"
@@ -98,8 +100,9 @@ echo "## clearsessions: 1,000,000 expired rows beside 10,000 live ones"
 echo
 echo "| store | rows deleted | clearsessions wall s | peak RSS MiB | /read req/s before | /read req/s during | /read p99 ms during |"
 echo "|---|---:|---:|---:|---:|---:|---:|"
-for store in sqlite postgres; do
+for store in $stores; do
   case $store in
+    memory | redis) continue ;;
     sqlite) url="sqlite://$work/clear.sqlite3" ;;
     postgres) url="$pg?table=tessera_scale" ;;
   esac

@@ -23,6 +23,7 @@
 //!     .layer(SessionLayer::new(Arc::new(MemoryStore::new()), SessionConfig::default()));
 //! ```
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -157,15 +158,17 @@ where
 }
 
 /// The session cookie's value as Django's `request.COOKIES` would give it (several `Cookie`
-/// headers read as one joined header), without building the whole cookie map.
-fn session_cookie(headers: &http::HeaderMap, name: &str) -> Option<String> {
+/// headers read as one joined header), without building the whole cookie map, and borrowed
+/// from the header unless it had to be unquoted.
+fn session_cookie<'h>(headers: &'h http::HeaderMap, name: &str) -> Option<Cow<'h, str>> {
     let mut found = None;
     for value in headers.get_all(COOKIE) {
         // Later headers win, as the last value wins in one joined header.
         let bytes = value.as_bytes();
         let hit = match std::str::from_utf8(bytes) {
             Ok(text) => find_cookie(text, name),
-            Err(_) => find_cookie(&String::from_utf8_lossy(bytes), name),
+            Err(_) => find_cookie(&String::from_utf8_lossy(bytes), name)
+                .map(|v| Cow::Owned(v.into_owned())),
         };
         if hit.is_some() {
             found = hit;
@@ -176,7 +179,7 @@ fn session_cookie(headers: &http::HeaderMap, name: &str) -> Option<String> {
 
 /// `parse_cookie(header).get(name)`: chunks split on `;`, name before the first `=`, Python
 /// whitespace stripped, the last value winning.
-fn find_cookie(header: &str, name: &str) -> Option<String> {
+fn find_cookie<'a>(header: &'a str, name: &str) -> Option<Cow<'a, str>> {
     let mut found = None;
     for chunk in header.split(';') {
         let (n, v) = chunk.split_once('=').unwrap_or(("", chunk));
@@ -187,7 +190,13 @@ fn find_cookie(header: &str, name: &str) -> Option<String> {
             }
         }
     }
-    found.map(unquote)
+    // Only a value in double quotes changes when unquoted.
+    found.map(
+        |v| match v.len() >= 2 && v.starts_with('"') && v.ends_with('"') {
+            true => Cow::Owned(unquote(v)),
+            false => Cow::Borrowed(v),
+        },
+    )
 }
 
 fn plain_response<B: From<&'static str>>(status: StatusCode, body: &'static str) -> Response<B> {
@@ -265,7 +274,9 @@ async fn finish<B: From<&'static str>>(
             if let Ok(v) = HeaderValue::try_from(cookie) {
                 response.headers_mut().append(SET_COOKIE, v);
             }
-            add_vary_cookie(response.headers_mut());
+            if !st.accessed {
+                add_vary_cookie(response.headers_mut());
+            }
             response
         }
         Err(SessionError::TooLarge(size)) => {

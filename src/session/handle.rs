@@ -5,6 +5,7 @@
 //! that when a concurrent request saved the same session first, the save reloads the record
 //! and re-applies just this request's changes instead of overwriting the other's.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -150,12 +151,16 @@ pub(crate) async fn timed<T>(
 
 impl Session {
     /// A session for a request whose cookie carried `cookie` (if any).
-    pub(crate) fn from_cookie(shared: Arc<Shared>, cookie: Option<String>) -> Self {
+    pub(crate) fn from_cookie(shared: Arc<Shared>, cookie: Option<Cow<'_, str>>) -> Self {
         let mut state = State::default();
         match shared.backend {
             Backend::Store(_) => state.key = cookie.as_deref().and_then(SessionKey::parse),
             // Django validates this "key" too: at least 8 characters.
-            Backend::Cookie(_) => state.cookie = cookie.filter(|c| c.chars().count() >= 8),
+            Backend::Cookie(_) => {
+                state.cookie = cookie
+                    .filter(|c| c.chars().count() >= 8)
+                    .map(Cow::into_owned);
+            }
         }
         Session {
             shared,
