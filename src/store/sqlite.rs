@@ -673,6 +673,10 @@ fn wait_for_lock(tries: i32) -> bool {
     true
 }
 
+/// Passive checkpoints run back to back before a reset, each copying what was committed
+/// during the one before, so the reset itself has little left to copy.
+const PASSES_BEFORE_RESET: usize = 3;
+
 /// When the checkpoint thread runs, and when it resets the WAL.
 struct CheckpointPolicy {
     interval: Duration,
@@ -701,11 +705,21 @@ fn checkpoint_loop(
         }
     };
     let passive_then_bound = || {
-        if let Some((_, frames, _)) = checkpoint("PASSIVE") {
-            if u64::try_from(frames).unwrap_or(0) > policy.restart_after_frames {
-                checkpoint("RESTART");
+        let Some((_, frames, _)) = checkpoint("PASSIVE") else {
+            return;
+        };
+        if u64::try_from(frames).unwrap_or(0) <= policy.restart_after_frames {
+            return;
+        }
+        // The reset holds the writer off while it copies what is left and syncs, so first
+        // copy, without blocking anyone, what was committed during the last copy.
+        for _ in 0..PASSES_BEFORE_RESET {
+            match checkpoint("PASSIVE") {
+                Some((_, log, done)) if log - done > 256 => continue,
+                _ => break,
             }
         }
+        checkpoint("RESTART");
     };
     loop {
         match writer_gone.recv_timeout(policy.interval) {
