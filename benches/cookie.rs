@@ -8,7 +8,9 @@ use std::hint::black_box;
 
 use common::*;
 use criterion::{criterion_group, criterion_main, Criterion};
-use tessera::cookie::{parse_cookie, set_cookie_header, CookieOptions, SameSite};
+use tessera::cookie::{
+    parse_cookie, set_cookie_header, CookieOptions, SameSite, SetCookieTemplate,
+};
 
 fn cookies(c: &mut Criterion) {
     let parsed = parse_cookie(COOKIE_HEADER);
@@ -27,12 +29,22 @@ fn cookies(c: &mut Criterion) {
          HttpOnly; Max-Age=1209600; Path=/; SameSite=Lax"
     );
 
+    // The same line as the session middleware renders it: attributes checked once.
+    let template = SetCookieTemplate::new("sessionid", &opts).unwrap();
+    assert_eq!(
+        template.render(SESSION_KEY, 1_209_600.0, NOW),
+        set_cookie_header("sessionid", SESSION_KEY, &opts, NOW).unwrap()
+    );
+
     let mut g = c.benchmark_group("cookie");
     g.bench_function("parse_cookie_10", |b| {
         b.iter(|| parse_cookie(black_box(COOKIE_HEADER)))
     });
     g.bench_function("set_cookie_session", |b| {
         b.iter(|| set_cookie_header("sessionid", black_box(SESSION_KEY), &opts, NOW))
+    });
+    g.bench_function("set_cookie_session_template", |b| {
+        b.iter(|| template.render(black_box(SESSION_KEY), 1_209_600.0, NOW))
     });
     g.finish();
 }
