@@ -580,6 +580,72 @@ async fn wal_stays_bounded_under_steady_reads_and_writes() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// Loads run on the calling thread over a connection of its own, at most 16 per store; more
+/// threads than that still load, through the reader threads, and every one sees the latest
+/// committed write.
+#[test]
+fn loads_from_many_threads_see_the_latest_write() {
+    let (db, dir) = temp_db("threads");
+    let store = Arc::new(SqliteStore::open(&db, codec()).expect("open"));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let k = key();
+    let data = dict(&[("n", Value::from(0))]);
+    let expires_at = now() + 3600.0;
+    let mut version = rt
+        .block_on(store.create(
+            &k,
+            Record {
+                data: &data,
+                expires_at,
+            },
+        ))
+        .expect("create");
+    for n in 1..=3 {
+        let data = dict(&[("n", Value::from(n))]);
+        let saved = rt
+            .block_on(store.save(
+                &k,
+                Record {
+                    data: &data,
+                    expires_at,
+                },
+                &version,
+            ))
+            .expect("save");
+        let SaveOutcome::Saved(v) = saved else {
+            panic!("save {n}: {saved:?}");
+        };
+        version = v;
+        let threads: Vec<_> = (0..24)
+            .map(|_| {
+                let (store, k) = (store.clone(), k.clone());
+                std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("runtime");
+                    (0..5)
+                        .map(|_| rt.block_on(store.load(&k, now())).expect("load"))
+                        .map(|loaded| loaded.expect("live").data["n"].clone())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for t in threads {
+            assert!(t
+                .join()
+                .expect("thread")
+                .iter()
+                .all(|v| *v == Value::from(n)));
+        }
+    }
+    drop(store);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// Throwaway timing: `cargo test --release --test store_sqlite -- --ignored --nocapture`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "timing run, not a test"]
