@@ -290,7 +290,9 @@ impl SqliteStoreBuilder {
         }
         let sql = Arc::new(Sql::new(&self.table));
 
-        BUSY_TIMEOUT.set(self.busy_timeout);
+        // The statements run here wait with this store's timeout; the caller's thread gets its
+        // own setting back when `open` returns.
+        let _busy = BusyTimeoutScope::set(self.busy_timeout);
         let writer = Connection::open(&self.path).map_err(config)?;
         writer.busy_handler(Some(wait_for_lock)).map_err(config)?;
         let _mode: String = writer
@@ -432,8 +434,9 @@ pub struct SqliteStore {
 /// indexed point `SELECT` in WAL mode never waits for the writer (a few microseconds on a
 /// cached page), and skipping the hop to a reader thread saves two context switches per load
 /// (SQLite `/read` 68.6k → 87k req/s on one core). A load that would have to wait
-/// (`SQLITE_BUSY`), a thread past the connection cap, or a re-entrant call goes to the reader
-/// threads instead.
+/// (`SQLITE_BUSY`) or a thread past the connection cap goes to the reader threads instead. The
+/// load blocks its thread for that one statement: microseconds on cached pages, a disk read on
+/// a cold one.
 #[derive(Debug)]
 struct InlineReads {
     path: PathBuf,
@@ -445,8 +448,9 @@ struct InlineReads {
 /// Inline read connections one store may have open at once (one per thread that loads).
 const INLINE_CONNECTIONS_MAX: usize = 16;
 
-/// A thread's read connection for one store; gives its place back under the cap when the
-/// thread exits or the store is gone.
+/// A thread's read connection for one store. It gives its place under the cap back when the
+/// thread exits, or when that thread next loads from any SQLite store after this one is gone
+/// (until then the file stays open).
 struct InlineConnection {
     store: std::sync::Weak<InlineReads>,
     conn: Connection,
@@ -772,6 +776,21 @@ thread_local! {
     static BUSY_TIMEOUT: std::cell::Cell<Duration> = const { std::cell::Cell::new(Duration::from_secs(5)) };
 }
 
+/// Sets this thread's [`BUSY_TIMEOUT`] until dropped.
+struct BusyTimeoutScope(Duration);
+
+impl BusyTimeoutScope {
+    fn set(timeout: Duration) -> Self {
+        BusyTimeoutScope(BUSY_TIMEOUT.replace(timeout))
+    }
+}
+
+impl Drop for BusyTimeoutScope {
+    fn drop(&mut self) {
+        BUSY_TIMEOUT.set(self.0);
+    }
+}
+
 /// The busy handler of every connection. SQLite's own sleeps 1, 2, 5, 10… ms between tries,
 /// so even a lock held for 100 µs (readers draining while the WAL is reset) would cost a
 /// commit milliseconds. This one tries again every 20 µs for the first 5 ms, then every
@@ -1035,5 +1054,68 @@ mod tests {
         for bad in ["", "9x", "a\"b", "a b", "a-b", "é", &"a".repeat(101)] {
             assert!(check_table(bad).is_err(), "{bad:?}");
         }
+    }
+
+    /// More threads than the cap all load; only [`INLINE_CONNECTIONS_MAX`] of them hold an
+    /// inline connection (the rest went through the reader threads), and every place is given
+    /// back when the threads exit.
+    #[test]
+    fn inline_connections_are_capped_and_given_back() {
+        let dir = std::env::temp_dir().join(format!(
+            "tessera-sqlite-inline-{}-{}",
+            std::process::id(),
+            crate::signing::now()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let keys = crate::signing::SecretKeys::new("inline-cap-test");
+        let codec = SessionCodec::new(&keys).unwrap();
+        let store = Arc::new(SqliteStore::open(dir.join("db.sqlite3"), codec).unwrap());
+        let key = SessionKey::generate().unwrap();
+        let mut data = crate::json::Map::new();
+        data.insert("n".to_owned(), crate::json::Value::from(7));
+        let expires_at = crate::signing::now() + 3600.0;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(store.create(
+            &key,
+            Record {
+                data: &data,
+                expires_at,
+            },
+        ))
+        .unwrap();
+
+        let threads = INLINE_CONNECTIONS_MAX + 4;
+        let all_loaded = Arc::new(std::sync::Barrier::new(threads + 1));
+        let may_exit = Arc::new(std::sync::Barrier::new(threads + 1));
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let (store, key) = (store.clone(), key.clone());
+                let (all_loaded, may_exit) = (all_loaded.clone(), may_exit.clone());
+                std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .build()
+                        .unwrap();
+                    let loaded = rt.block_on(store.load(&key, crate::signing::now()));
+                    all_loaded.wait();
+                    may_exit.wait();
+                    loaded.unwrap().unwrap().data
+                })
+            })
+            .collect();
+        all_loaded.wait();
+        // Every thread is alive and has loaded once.
+        assert_eq!(
+            store.inline.open.load(Ordering::Relaxed),
+            INLINE_CONNECTIONS_MAX
+        );
+        may_exit.wait();
+        for h in handles {
+            assert_eq!(h.join().unwrap(), data);
+        }
+        assert_eq!(store.inline.open.load(Ordering::Relaxed), 0);
+        drop(store);
+        std::fs::remove_dir_all(&dir).ok();
     }
 }
