@@ -191,12 +191,13 @@ fn find_cookie<'a>(header: &'a str, name: &str) -> Option<Cow<'a, str>> {
         }
     }
     // Only a value in double quotes changes when unquoted.
-    found.map(
-        |v| match v.len() >= 2 && v.starts_with('"') && v.ends_with('"') {
-            true => Cow::Owned(unquote(v)),
-            false => Cow::Borrowed(v),
-        },
-    )
+    found.map(|v| {
+        if v.len() >= 2 && v.starts_with('"') && v.ends_with('"') {
+            Cow::Owned(unquote(v))
+        } else {
+            Cow::Borrowed(v)
+        }
+    })
 }
 
 fn plain_response<B: From<&'static str>>(status: StatusCode, body: &'static str) -> Response<B> {
@@ -274,6 +275,7 @@ async fn finish<B: From<&'static str>>(
             if let Ok(v) = HeaderValue::try_from(cookie) {
                 response.headers_mut().append(SET_COOKIE, v);
             }
+            // An accessed session got its `Vary` above.
             if !st.accessed {
                 add_vary_cookie(response.headers_mut());
             }

@@ -607,6 +607,11 @@ fn expiry_settings(config: &SessionConfig) -> expiry::ExpirySettings {
     }
 }
 
+/// Django's `if not self.get("_session_expiry")`, negated.
+fn has_custom_expiry(data: &Map) -> bool {
+    data.get(EXPIRY_KEY).is_some_and(Value::is_truthy)
+}
+
 /// `get_expiry_age()` of a dict at `now`, in seconds. A stored value Django would hand
 /// unchanged to `set_cookie` (a list, say) counts as the default age here.
 pub(crate) fn expiry_age_of(
@@ -615,7 +620,7 @@ pub(crate) fn expiry_age_of(
     now: f64,
 ) -> Result<f64, SessionError> {
     // The common case, no custom expiry: Django's `get_expiry_age` is the cookie age.
-    if data.get(EXPIRY_KEY).is_none_or(|v| !v.is_truthy()) {
+    if !has_custom_expiry(data) {
         return Ok(config.cookie_age as f64);
     }
     let settings = expiry_settings(config);
@@ -631,7 +636,7 @@ pub(crate) fn expiry_date_of(
     now: f64,
 ) -> Result<f64, SessionError> {
     // The common case, no custom expiry: `modification + SESSION_COOKIE_AGE`.
-    if data.get(EXPIRY_KEY).is_none_or(|v| !v.is_truthy()) {
+    if !has_custom_expiry(data) {
         return Ok(now + config.cookie_age as f64);
     }
     let settings = expiry_settings(config);

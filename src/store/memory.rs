@@ -30,10 +30,13 @@ struct Entry {
     version: u64,
 }
 
-/// Keys are hashed with foldhash rather than SipHash: only keys this store generated (uniformly
-/// random) are ever inserted, so a visitor choosing the keys it looks up cannot build long
-/// probe chains, and SipHash was 3 % of the server core on a `/create` load.
-type Shard = RwLock<HashMap<SessionKey, Entry, foldhash::fast::RandomState>>;
+/// One shard's sessions. Keys are hashed with foldhash (seeded per process) rather than
+/// SipHash: the middleware only inserts keys it generated (uniformly random), so a visitor
+/// choosing the keys it looks up cannot build long probe chains, and SipHash was 3 % of the
+/// server core on a `/create` load.
+type Sessions = HashMap<SessionKey, Entry, foldhash::fast::RandomState>;
+
+type Shard = RwLock<Sessions>;
 
 /// The in-memory store. Cheap to share behind an `Arc`.
 #[derive(Debug)]
@@ -54,7 +57,7 @@ impl MemoryStore {
     pub fn new() -> Self {
         MemoryStore {
             shards: (0..SHARDS)
-                .map(|_| RwLock::new(HashMap::with_hasher(Default::default())))
+                .map(|_| RwLock::new(Sessions::default()))
                 .collect(),
             per_shard_cap: 1_000_000 / SHARDS,
             next_version: AtomicU64::new(1),
@@ -101,11 +104,7 @@ fn poisoned<T>(_: T) -> StoreError {
 }
 
 /// Makes room in a full shard: expired entries first, then the ones closest to expiry.
-fn make_room(
-    map: &mut HashMap<SessionKey, Entry, foldhash::fast::RandomState>,
-    cap: usize,
-    now: f64,
-) {
+fn make_room(map: &mut Sessions, cap: usize, now: f64) {
     if map.len() < cap {
         return;
     }
