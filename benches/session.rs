@@ -5,6 +5,8 @@
 //! `cargo bench --bench session -- --warm-up-time 1 --measurement-time 2`.
 
 mod common;
+#[path = "../examples/routes/mod.rs"]
+mod routes;
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -19,7 +21,7 @@ use tessera::session::codec::SessionCodec;
 use tessera::session::SessionKey;
 use tessera::signing::SecretKeys;
 use tessera::store::memory::MemoryStore;
-use tessera::{Session, SessionConfig, SessionLayer};
+use tessera::{SessionConfig, SessionLayer};
 use tower::ServiceExt;
 
 fn codec_and_keys(c: &mut Criterion) {
@@ -90,36 +92,16 @@ async fn hello() -> &'static str {
     "hello"
 }
 
-async fn read(session: Session) -> String {
-    let n: i64 = session.get("n").await.unwrap().unwrap_or(0);
-    n.to_string()
-}
-
-async fn write(session: Session) -> String {
-    let n: i64 = session.get("n").await.unwrap().unwrap_or(0) + 1;
-    session.insert("n", &n).await.unwrap();
-    n.to_string()
-}
-
-async fn create(session: Session) -> &'static str {
-    session.insert("n", &1).await.unwrap();
-    "1"
-}
-
 /// The bench server's routes over the memory store, driven in-process.
 fn session_routes(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let app: Router = Router::new()
-        .route("/read", get(read))
-        .route("/write", get(write))
-        .route("/create", get(create))
-        .layer(SessionLayer::new(
-            Arc::new(MemoryStore::new()),
-            SessionConfig::default(),
-        ));
+    let app: Router = routes::router().layer(SessionLayer::new(
+        Arc::new(MemoryStore::new()),
+        SessionConfig::default(),
+    ));
     let call = |path: &str, cookie: Option<&str>| {
         let mut r = Request::builder().uri(path);
         if let Some(c) = cookie {

@@ -5,11 +5,7 @@
 //! TESSERA_SECRET_KEY=… cargo run --release --example bench_server -- --addr 127.0.0.1:8080 --store memory://
 //! ```
 //!
-//! - `GET /plain`: `ok`; the session is never touched.
-//! - `GET /read`: the integer `n` from the session.
-//! - `GET /write`: increments `n` (one load, one save).
-//! - `GET /create`: a new session with `n = 1` on every request.
-//!
+//! The routes (`/plain`, `/read`, `/write`, `/create`) are in `examples/routes/mod.rs`.
 //! Production settings, production store code; no per-request logging.
 //!
 //! For the scale runs, `--prefill N` first creates N sessions holding `n = 1` (64 at a time,
@@ -21,49 +17,13 @@ use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::http::StatusCode;
-use axum::routing::get;
-use axum::Router;
+mod routes;
+
 use tessera::json::{Map, Value};
 use tessera::session::SessionKey;
 use tessera::signing::SecretKeys;
 use tessera::store::{Record, SessionStore};
-use tessera::{Session, SessionConfig};
-
-async fn plain() -> &'static str {
-    "ok"
-}
-
-async fn read(session: Session) -> Result<String, StatusCode> {
-    let n: i64 = session
-        .get("n")
-        .await
-        .map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?
-        .unwrap_or(0);
-    Ok(n.to_string())
-}
-
-async fn write(session: Session) -> Result<String, StatusCode> {
-    let n: i64 = session
-        .get("n")
-        .await
-        .map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?
-        .unwrap_or(0)
-        + 1;
-    session
-        .insert("n", &n)
-        .await
-        .map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?;
-    Ok(n.to_string())
-}
-
-async fn create(session: Session) -> Result<&'static str, StatusCode> {
-    session
-        .insert("n", &1)
-        .await
-        .map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?;
-    Ok("1")
-}
+use tessera::SessionConfig;
 
 fn arg(name: &str) -> Option<String> {
     let mut args = std::env::args().skip(1);
@@ -94,18 +54,18 @@ async fn prefill(
     let data = Arc::new(data);
     let mut tasks = tokio::task::JoinSet::new();
     let mut kept = Vec::new();
-    for i in 0..=count {
-        // Collect finished creates while the window is full, and all of them at the end.
-        while tasks.len() >= IN_FLIGHT || (i == count && !tasks.is_empty()) {
-            if let Some(done) = tasks.join_next().await {
-                let key = done??;
-                if kept.len() < KEEP {
-                    kept.push(key);
-                }
-            }
+    let mut keep = |done: Result<Result<SessionKey, BoxError>, tokio::task::JoinError>| {
+        let key = done??;
+        if kept.len() < KEEP {
+            kept.push(key);
         }
-        if i == count {
-            break;
+        Ok::<_, BoxError>(())
+    };
+    for i in 0..count {
+        if tasks.len() >= IN_FLIGHT {
+            if let Some(done) = tasks.join_next().await {
+                keep(done)?;
+            }
         }
         let (store, data) = (store.clone(), data.clone());
         tasks.spawn(async move {
@@ -121,6 +81,9 @@ async fn prefill(
             let secs = started.elapsed().as_secs_f64();
             eprintln!("prefill: {} sessions, {secs:.1} s", i + 1);
         }
+    }
+    while let Some(done) = tasks.join_next().await {
+        keep(done)?;
     }
     let secs = started.elapsed().as_secs_f64();
     eprintln!("prefill: {count} sessions in {secs:.1} s");
@@ -161,12 +124,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     // Plain HTTP on loopback: Secure stays off, as in the peers.
     let layer = sessions.layer(SessionConfig::from_env()?);
-    let app = Router::new()
-        .route("/plain", get(plain))
-        .route("/read", get(read))
-        .route("/write", get(write))
-        .route("/create", get(create))
-        .layer(layer);
+    let app = routes::router().layer(layer);
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     axum::serve(listener, app).await?;
     Ok(())

@@ -9,35 +9,15 @@
 //! (a valid cookie, session untouched), `read`, `write`, `create`, and `bare` (no session
 //! layer at all, the floor).
 
+mod routes;
+
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::routing::get;
-use axum::Router;
 use http::{header, Request, StatusCode};
 use tessera::store::memory::MemoryStore;
-use tessera::{Session, SessionConfig, SessionLayer};
+use tessera::{SessionConfig, SessionLayer};
 use tower::ServiceExt;
-
-async fn plain() -> &'static str {
-    "ok"
-}
-
-async fn read(session: Session) -> String {
-    let n: i64 = session.get("n").await.ok().flatten().unwrap_or(0);
-    n.to_string()
-}
-
-async fn write(session: Session) -> String {
-    let n: i64 = session.get("n").await.ok().flatten().unwrap_or(0) + 1;
-    let _ = session.insert("n", &n).await;
-    n.to_string()
-}
-
-async fn create(session: Session) -> &'static str {
-    let _ = session.insert("n", &1).await;
-    "1"
-}
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -47,11 +27,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let routes = Router::new()
-        .route("/plain", get(plain))
-        .route("/read", get(read))
-        .route("/write", get(write))
-        .route("/create", get(create));
+    let routes = routes::router();
     let layered = routes.clone().layer(SessionLayer::new(
         Arc::new(MemoryStore::new()),
         SessionConfig::default(),
