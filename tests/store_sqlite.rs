@@ -1,5 +1,5 @@
 //! The SQLite store: the store conformance suite, Django's exact schema and date text, rows
-//! written by Django, batched purges, and a throwaway timing run (`--ignored`).
+//! written by Django, batched purges, a bounded WAL and loads from many threads.
 #![cfg(feature = "sqlite")]
 
 use std::path::{Path, PathBuf};
@@ -529,12 +529,13 @@ async fn wal_stays_bounded_under_steady_reads_and_writes() {
     );
     let k = key();
     let mut data = dict(&[("n", Value::from(0))]);
+    let expires_at = now() + 3600.0;
     let mut version = store
         .create(
             &k,
             Record {
                 data: &data,
-                expires_at: now() + 3600.0,
+                expires_at,
             },
         )
         .await
@@ -641,124 +642,6 @@ fn loads_from_many_threads_see_the_latest_write() {
                 .iter()
                 .all(|v| *v == Value::from(n)));
         }
-    }
-    drop(store);
-    std::fs::remove_dir_all(&dir).ok();
-}
-
-/// Throwaway timing: `cargo test --release --test store_sqlite -- --ignored --nocapture`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "timing run, not a test"]
-async fn timing() {
-    let (db, dir) = temp_db("timing");
-    let store = Arc::new(SqliteStore::open(&db, codec()).expect("open"));
-    let data = dict(&[
-        ("_auth_user_id", Value::from("4805")),
-        (
-            "_auth_user_backend",
-            Value::from("django.contrib.auth.backends.ModelBackend"),
-        ),
-        ("cart", Value::from("a few items")),
-    ]);
-    const TASKS: usize = 64;
-    const PER_TASK: usize = 300;
-    let keys: Vec<SessionKey> = (0..TASKS * PER_TASK).map(|_| key()).collect();
-    let keys = Arc::new(keys);
-
-    async fn run<F, Fut>(name: &str, f: F)
-    where
-        F: Fn(usize) -> Fut + Send + Sync + Clone + 'static,
-        Fut: std::future::Future<Output = ()> + Send,
-    {
-        let started = Instant::now();
-        let mut tasks = Vec::new();
-        for t in 0..TASKS {
-            let f = f.clone();
-            tasks.push(tokio::spawn(async move {
-                let mut lat = Vec::with_capacity(PER_TASK);
-                for i in 0..PER_TASK {
-                    let s = Instant::now();
-                    f(t * PER_TASK + i).await;
-                    lat.push(s.elapsed());
-                }
-                lat
-            }));
-        }
-        let mut lat = Vec::new();
-        for t in tasks {
-            lat.extend(t.await.expect("task"));
-        }
-        let total = started.elapsed();
-        lat.sort();
-        let p = |q: f64| lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)];
-        eprintln!(
-            "{name:>7}: {:>8.0} ops/s  p50 {:?}  p99 {:?}  max {:?}",
-            lat.len() as f64 / total.as_secs_f64(),
-            p(0.50),
-            p(0.99),
-            p(1.0)
-        );
-    }
-
-    let t = now() + 3600.0;
-    {
-        let (store, keys, data) = (store.clone(), keys.clone(), data.clone());
-        run("create", move |i| {
-            let (store, keys, data) = (store.clone(), keys.clone(), data.clone());
-            async move {
-                store
-                    .create(
-                        &keys[i],
-                        Record {
-                            data: &data,
-                            expires_at: t,
-                        },
-                    )
-                    .await
-                    .expect("create");
-            }
-        })
-        .await;
-    }
-    {
-        let (store, keys) = (store.clone(), keys.clone());
-        run("load", move |i| {
-            let (store, keys) = (store.clone(), keys.clone());
-            async move {
-                store
-                    .load(&keys[i], now())
-                    .await
-                    .expect("load")
-                    .expect("live");
-            }
-        })
-        .await;
-    }
-    {
-        let (store, keys, data) = (store.clone(), keys.clone(), data.clone());
-        run("save", move |i| {
-            let (store, keys, data) = (store.clone(), keys.clone(), data.clone());
-            async move {
-                let loaded = store
-                    .load(&keys[i], now())
-                    .await
-                    .expect("load")
-                    .expect("live");
-                let r = store
-                    .save(
-                        &keys[i],
-                        Record {
-                            data: &data,
-                            expires_at: t,
-                        },
-                        &loaded.version,
-                    )
-                    .await
-                    .expect("save");
-                assert!(matches!(r, SaveOutcome::Saved(_)));
-            }
-        })
-        .await;
     }
     drop(store);
     std::fs::remove_dir_all(&dir).ok();
