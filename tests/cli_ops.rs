@@ -59,6 +59,15 @@ async fn migrate_then_clear(store_url: &str) {
     let sessions = url::open(store_url, &keys).await.unwrap();
     let store = sessions.store().unwrap().clone();
     let keys = fill(&store, 2500, 10).await;
+    if let Some((default_url, _)) = store_url.split_once("table=") {
+        // The URL's table, not Django's default one, holds them.
+        let default_url = default_url.trim_end_matches(['?', '&']);
+        let default = url::open(default_url, &SecretKeys::new("k")).await.unwrap();
+        let default = default.store().unwrap();
+        for key in &keys[2500..] {
+            assert!(!matches!(default.exists(key).await, Ok(true)));
+        }
+    }
     let (code, out, err) = tessera(&["clearsessions", "--store", store_url, "--batch", "1000"]);
     assert_eq!(code, 0, "clearsessions: {err}");
     let removed: u64 = out.split(' ').next().unwrap().parse().expect(&out);
@@ -88,6 +97,17 @@ async fn sqlite_migrate_and_clearsessions() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// `base` with `table=` naming a table unique to this run (so a table left by an interrupted
+/// run can never add rows), and that table's name.
+fn with_unique_table(base: &str) -> (String, String) {
+    let table = format!(
+        "django_session_cli_{}",
+        &SessionKey::generate().unwrap().as_str()[..12]
+    );
+    let sep = if base.contains('?') { '&' } else { '?' };
+    (format!("{base}{sep}table={table}"), table)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_migrate_and_clearsessions() {
     let Some(base) = common::services::require(
@@ -97,13 +117,7 @@ async fn postgres_migrate_and_clearsessions() {
     ) else {
         return;
     };
-    // Unique per run, so a table left by an interrupted run can never add rows.
-    let table = format!(
-        "django_session_cli_{}",
-        &SessionKey::generate().unwrap().as_str()[..12]
-    );
-    let sep = if base.contains('?') { '&' } else { '?' };
-    let store_url = format!("{base}{sep}table={table}");
+    let (store_url, table) = with_unique_table(&base);
     let probe = url::open(&store_url, &SecretKeys::new("k")).await;
     if let Err(e) = probe {
         panic!("the PostgreSQL store takes ?table=: {e}");
@@ -117,6 +131,27 @@ async fn postgres_migrate_and_clearsessions() {
         .batch_execute(&format!("DROP TABLE IF EXISTS \"{table}\""))
         .await
         .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_migrate_and_clearsessions() {
+    let Some(base) = common::services::require(
+        "MySQL",
+        "TESSERA_TEST_MYSQL_URL",
+        "mysql://root@127.0.0.1:3306/test",
+    ) else {
+        return;
+    };
+    let (store_url, table) = with_unique_table(&base);
+    migrate_then_clear(&store_url).await;
+    use mysql_async::prelude::Queryable;
+    let pool = mysql_async::Pool::new(base.as_str());
+    let mut conn = pool.get_conn().await.unwrap();
+    conn.query_drop(format!("DROP TABLE IF EXISTS `{table}`"))
+        .await
+        .unwrap();
+    drop(conn);
+    pool.disconnect().await.unwrap();
 }
 
 #[test]

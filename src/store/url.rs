@@ -121,16 +121,29 @@ pub async fn open(url: &str, keys: &SecretKeys) -> Result<Sessions, StoreError> 
         }
         "file" => Arc::new(super::file::FileStore::new(local_path(rest)?, codec()?)?),
         #[cfg(feature = "sqlite")]
-        "sqlite" => Arc::new(super::sqlite::SqliteStore::open(
-            local_path(rest)?,
-            codec()?,
-        )?),
+        "sqlite" => {
+            let mut builder = super::sqlite::SqliteStore::builder(local_path(rest)?, codec()?);
+            if let Some(table) = &table {
+                builder = builder.table(table);
+            }
+            Arc::new(builder.open()?)
+        }
         #[cfg(feature = "postgres")]
         "postgres" | "postgresql" => {
-            Arc::new(super::postgres::PostgresStore::connect(url, codec()?).await?)
+            let store = super::postgres::PostgresStore::connect(url, codec()?).await?;
+            Arc::new(match &table {
+                Some(table) => store.table(table)?,
+                None => store,
+            })
         }
         #[cfg(feature = "mysql")]
-        "mysql" => Arc::new(super::mysql::MysqlStore::connect(url, codec()?).await?),
+        "mysql" => {
+            let store = super::mysql::MysqlStore::connect(url, codec()?).await?;
+            Arc::new(match &table {
+                Some(table) => store.table(table)?,
+                None => store,
+            })
+        }
         #[cfg(feature = "redis")]
         "redis" | "redis+sentinel" | "redis+cluster" => {
             Arc::new(super::redis::RedisStore::connect(url, codec()?).await?)
@@ -234,5 +247,41 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    /// `table=` picks the table the store reads and writes (here SQLite; the PostgreSQL and
+    /// MySQL paths are checked by `tests/cli_ops.rs`).
+    #[cfg(feature = "sqlite")]
+    #[tokio::test]
+    async fn sqlite_url_table_names_the_table_used() {
+        let dir = std::env::temp_dir().join(format!("tessera-url-table-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("db.sqlite3");
+        let url = format!("sqlite://{}?table=my_sessions", path.display());
+        let Ok(Sessions::Store(store)) = open(&url, &SecretKeys::new("k")).await else {
+            panic!("{url} opens");
+        };
+        let key = crate::session::SessionKey::generate().unwrap();
+        let data = crate::json::Map::new();
+        let record = crate::store::Record {
+            data: &data,
+            expires_at: crate::signing::now() + 60.0,
+        };
+        store.create(&key, record).await.unwrap();
+        drop(store);
+        let db = rusqlite::Connection::open(&path).unwrap();
+        let tables: Vec<String> = db
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(tables, ["my_sessions"]);
+        let rows: i64 = db
+            .query_row("SELECT count(*) FROM my_sessions", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 1);
+        std::fs::remove_dir_all(&dir).ok();
     }
 }
