@@ -780,8 +780,9 @@ fn writer_loop(
     }
 }
 
-/// Puts the calling thread under Linux's `SCHED_BATCH` policy (same nice value, same share of
-/// the CPU): waking it no longer preempts the thread that woke it. Without this, when request
+/// Puts the calling thread under Linux's `SCHED_BATCH` policy at nice 0 (the default thread's
+/// share of the CPU; a process running at a higher nice value without the right to lower it
+/// keeps its own): waking the thread no longer preempts the thread that woke it. Without this, when request
 /// threads and the writer share a core (a one-core container, a pinned process), every write
 /// job sent wakes the writer at once, which commits that one job and sleeps again: two
 /// context switches per write and no group commit. As a batch thread, the writer runs when the
@@ -1113,26 +1114,36 @@ mod tests {
         let (dir, store) = fresh_store("batch");
         // `(name, policy)` of every thread of this process: the policy is field 41 of `stat`,
         // the 39th after the parenthesised name.
-        let threads: Vec<(String, String)> = std::fs::read_dir("/proc/self/task")
-            .unwrap()
-            .filter_map(|task| {
-                let task = task.ok()?.path();
-                let name = std::fs::read_to_string(task.join("comm")).ok()?;
-                let stat = std::fs::read_to_string(task.join("stat")).ok()?;
-                let after_name = &stat[stat.rfind(')')? + 1..];
-                let policy = after_name.split_whitespace().nth(38)?.to_owned();
-                Some((name.trim_end().to_owned(), policy))
+        let threads = || -> Vec<(String, String)> {
+            std::fs::read_dir("/proc/self/task")
+                .unwrap()
+                .filter_map(|task| {
+                    let task = task.ok()?.path();
+                    let name = std::fs::read_to_string(task.join("comm")).ok()?;
+                    let stat = std::fs::read_to_string(task.join("stat")).ok()?;
+                    let after_name = &stat[stat.rfind(')')? + 1..];
+                    let policy = after_name.split_whitespace().nth(38)?.to_owned();
+                    Some((name.trim_end().to_owned(), policy))
+                })
+                .collect()
+        };
+        // Each thread names itself and sets its policy once it runs (so do the threads of
+        // stores other tests are opening meanwhile): wait for that, up to 5 s.
+        let all_batch = |threads: &[(String, String)]| {
+            [WRITER_THREAD, CHECKPOINT_THREAD].iter().all(|wanted| {
+                let mut named = threads.iter().filter(|(name, _)| name == wanted);
+                named.clone().next().is_some() && named.all(|(_, policy)| policy == "3")
             })
-            .collect();
-        for wanted in [WRITER_THREAD, CHECKPOINT_THREAD] {
-            let policies: Vec<&str> = threads
-                .iter()
-                .filter(|(name, _)| name == wanted)
-                .map(|(_, policy)| policy.as_str())
-                .collect();
-            assert!(!policies.is_empty(), "no {wanted} thread in {threads:?}");
-            assert!(policies.iter().all(|p| *p == "3"), "{wanted}: {policies:?}");
+        };
+        let mut seen = threads();
+        for _ in 0..100 {
+            if all_batch(&seen) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+            seen = threads();
         }
+        assert!(all_batch(&seen), "{seen:?}");
         drop(store);
         std::fs::remove_dir_all(&dir).ok();
     }
