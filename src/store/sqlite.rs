@@ -37,15 +37,15 @@
 //!   `BEGIN IMMEDIATE … COMMIT` transaction (group commit), then answers each job through its
 //!   oneshot only after the commit succeeded. On Linux it runs under `SCHED_BATCH`, so
 //!   queueing a job never preempts the request thread on a shared core: the writer runs when
-//!   that thread yields, with everything queued by then. A job whose caller has gone (the middleware's
-//!   `store_timeout` fired, or the request was cancelled) is dropped unrun: the writer checks
-//!   before `BEGIN IMMEDIATE` and again once it holds the write lock, which may have taken up
-//!   to the busy timeout while another connection (Django, say) was writing; a batch left
-//!   empty runs no transaction. So a write answered with a timeout because the lock was held
-//!   elsewhere is not applied once the lock is released. One window remains: a caller that
-//!   gives up after that second check, while its batch's statements or `COMMIT` run (normally
-//!   microseconds to milliseconds; longer only if the disk stalls), still gets its write
-//!   committed, though it was answered with a timeout. Statements:
+//!   that thread yields, with everything queued by then. A job whose caller has gone (the
+//!   middleware's `store_timeout` fired, or the request was cancelled) is dropped unrun: the
+//!   writer checks before `BEGIN IMMEDIATE` and again once it holds the write lock, which may
+//!   have taken up to the busy timeout while another connection (Django, say) was writing; a
+//!   batch left empty runs no transaction. So a write answered with a timeout because the
+//!   lock was held elsewhere is not applied once the lock is released. One window remains: a
+//!   caller that gives up after that second check, while its batch's statements or `COMMIT`
+//!   run (normally microseconds to milliseconds; longer only if the disk stalls), still gets
+//!   its write committed, though it was answered with a timeout. Statements:
 //!   - create: `INSERT INTO t (session_key, session_data, expire_date) VALUES (?, ?, ?)`; a
 //!     primary-key violation is [`StoreError::DuplicateKey`], never an overwrite;
 //!   - save (compare-and-swap): `UPDATE t SET session_data = ?, expire_date = ? WHERE
@@ -779,15 +779,15 @@ fn writer_loop(
     }
 }
 
-/// Puts the calling thread under Linux's `SCHED_BATCH` policy at nice 0 (the default thread's
-/// share of the CPU; a process running at a higher nice value without the right to lower it
-/// keeps its own): waking the thread no longer preempts the thread that woke it. Without this, when request
-/// threads and the writer share a core (a one-core container, a pinned process), every write
-/// job sent wakes the writer at once, which commits that one job and sleeps again: two
-/// context switches per write and no group commit. As a batch thread, the writer runs when the
-/// request thread yields the core, and commits everything queued by then in one transaction:
-/// SQLite `/write` on one core went from 17.5k to 30k req/s. On other systems, or if the
-/// policy cannot be set, the thread keeps the default policy.
+/// Puts the calling thread under Linux's `SCHED_BATCH` policy at nice 0 (the default
+/// thread's share of the CPU; a process running at a higher nice value without the right to
+/// lower it keeps its own): waking the thread no longer preempts the thread that woke it.
+/// Without this, when request threads and the writer share a core (a one-core container, a
+/// pinned process), every write job sent wakes the writer at once, which commits that one job
+/// and sleeps again: two context switches per write and no group commit. As a batch thread,
+/// the writer runs when the request thread yields the core, and commits everything queued by
+/// then in one transaction: SQLite `/write` on one core went from 17.5k to 30k req/s. On other
+/// systems, or if the policy cannot be set, the thread keeps the default policy.
 fn run_as_batch_thread() {
     #[cfg(target_os = "linux")]
     {
