@@ -324,13 +324,7 @@ impl SqliteStoreBuilder {
 
         let mut readers = Vec::with_capacity(self.readers);
         for _ in 0..self.readers {
-            let conn = Connection::open_with_flags(
-                &self.path,
-                OpenFlags::SQLITE_OPEN_READ_WRITE
-                    | OpenFlags::SQLITE_OPEN_URI
-                    | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )
-            .map_err(config)?;
+            let conn = open_connection(&self.path).map_err(config)?;
             conn.busy_handler(Some(wait_for_lock)).map_err(config)?;
             conn.pragma_update(None, "query_only", true)
                 .map_err(config)?;
@@ -339,13 +333,7 @@ impl SqliteStoreBuilder {
             readers.push(conn);
         }
 
-        let checkpointer = Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_URI
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(config)?;
+        let checkpointer = open_connection(&self.path).map_err(config)?;
         checkpointer
             .busy_handler(Some(wait_for_lock))
             .map_err(config)?;
@@ -403,7 +391,7 @@ impl SqliteStoreBuilder {
             inline: Arc::new(InlineReads {
                 path: self.path.clone(),
                 load: sql.load.clone(),
-                open: Arc::default(),
+                open: std::sync::atomic::AtomicUsize::new(0),
             }),
             table: self.table.into(),
         })
@@ -450,7 +438,7 @@ struct InlineReads {
     path: PathBuf,
     load: String,
     /// Open inline connections, across threads; at most [`INLINE_CONNECTIONS_MAX`].
-    open: Arc<std::sync::atomic::AtomicUsize>,
+    open: std::sync::atomic::AtomicUsize,
 }
 
 /// Inline read connections one store may have open at once (one per thread that loads).
@@ -462,12 +450,14 @@ const INLINE_CONNECTIONS_MAX: usize = 16;
 struct InlineConnection {
     store: std::sync::Weak<InlineReads>,
     conn: Connection,
-    open: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Drop for InlineConnection {
     fn drop(&mut self) {
-        self.open.fetch_sub(1, Ordering::Relaxed);
+        // A store that is gone has no count left to keep.
+        if let Some(store) = self.store.upgrade() {
+            store.open.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -478,29 +468,21 @@ thread_local! {
 }
 
 impl InlineReads {
+    /// A new read connection for this thread, unless the store already has its cap of them
+    /// or the file cannot be opened.
     fn connect(self: &Arc<Self>) -> Option<InlineConnection> {
         if self.open.fetch_add(1, Ordering::Relaxed) >= INLINE_CONNECTIONS_MAX {
             self.open.fetch_sub(1, Ordering::Relaxed);
             return None;
         }
-        // From here on, dropping the guard gives the place back.
-        let guard = |conn| InlineConnection {
+        let Ok(conn) = open_connection(&self.path) else {
+            self.open.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        };
+        // From here on, dropping `inline` gives the place back.
+        let inline = InlineConnection {
             store: Arc::downgrade(self),
             conn,
-            open: self.open.clone(),
-        };
-        let conn = Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_URI
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        );
-        let inline = match conn {
-            Ok(conn) => guard(conn),
-            Err(_) => {
-                self.open.fetch_sub(1, Ordering::Relaxed);
-                return None;
-            }
         };
         // No busy handler: a load that would wait goes to the reader threads instead.
         inline.conn.pragma_update(None, "query_only", true).ok()?;
@@ -521,20 +503,10 @@ impl InlineReads {
                     conns.len() - 1
                 }
             };
-            let result = conns[index]
-                .conn
-                .prepare_cached(&self.load)
-                .and_then(|mut st| {
-                    st.query_row(params![key, now], |r| r.get::<_, String>(0))
-                        .optional()
-                });
-            match result {
+            match load_row(&conns[index].conn, &self.load, key, now) {
                 Ok(text) => Some(Ok(text)),
                 Err(rusqlite::Error::SqliteFailure(e, _))
-                    if matches!(
-                        e.code,
-                        rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
-                    ) =>
+                    if matches!(e.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) =>
                 {
                     None
                 }
@@ -542,6 +514,29 @@ impl InlineReads {
             }
         })
     }
+}
+
+/// A connection for a reader, the checkpointer or an inline load (the writer's is opened with
+/// the defaults, which create the file).
+fn open_connection(path: &std::path::Path) -> rusqlite::Result<Connection> {
+    Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+}
+
+/// The live row's `session_data` (`Sql::load`, prepared once per connection).
+fn load_row(
+    conn: &Connection,
+    load: &str,
+    key: &str,
+    now: &str,
+) -> rusqlite::Result<Option<String>> {
+    conn.prepare_cached(load)?
+        .query_row(params![key, now], |r| r.get::<_, String>(0))
+        .optional()
 }
 
 impl SqliteStore {
@@ -1049,13 +1044,7 @@ fn reader_loop(conn: Connection, sql: &Sql, rx: &Mutex<mpsc::Receiver<ReadJob>>)
         let Ok(job) = job else { return };
         match job {
             ReadJob::Load { key, now, reply } => {
-                let text = conn
-                    .prepare_cached(&sql.load)
-                    .and_then(|mut st| {
-                        st.query_row(params![key.as_str(), now], |r| r.get::<_, String>(0))
-                            .optional()
-                    })
-                    .map_err(db_err);
+                let text = load_row(&conn, &sql.load, key.as_str(), &now).map_err(db_err);
                 let _ = reply.send(text);
             }
             ReadJob::Exists { key, reply } => {
