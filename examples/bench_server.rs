@@ -25,17 +25,27 @@ use tessera::signing::SecretKeys;
 use tessera::store::{Record, SessionStore};
 use tessera::SessionConfig;
 
-fn arg(name: &str) -> Option<String> {
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        if a == name {
-            return args.next();
-        }
-        if let Some(v) = a.strip_prefix(&format!("{name}=")) {
-            return Some(v.to_owned());
-        }
-    }
-    None
+/// The bench server's options.
+#[derive(clap::Parser)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: String,
+    /// Any store URL the library accepts.
+    #[arg(long, default_value = "memory://")]
+    store: String,
+    /// Create this many sessions (`n = 1`) before serving.
+    #[arg(long)]
+    prefill: Option<usize>,
+    /// Make the prefilled sessions already expired.
+    #[arg(long, requires = "prefill")]
+    prefill_expired: bool,
+    /// Write up to 100,000 of the prefilled sessions' cookies to this file.
+    #[arg(long, requires = "prefill")]
+    cookies: Option<std::path::PathBuf>,
+    /// Exit once the prefill is done.
+    #[arg(long, requires = "prefill")]
+    prefill_only: bool,
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -92,40 +102,38 @@ async fn prefill(
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let addr = arg("--addr").unwrap_or_else(|| "127.0.0.1:8080".to_owned());
-    let store_url = arg("--store").unwrap_or_else(|| "memory://".to_owned());
+    let args = <Args as clap::Parser>::parse();
     let secret = std::env::var("TESSERA_SECRET_KEY").map_err(|_| "set TESSERA_SECRET_KEY")?;
-    let sessions = tessera::store::url::open(&store_url, &SecretKeys::new(secret)).await?;
+    let sessions = tessera::store::url::open(&args.store, &SecretKeys::new(secret)).await?;
     sessions.migrate().await?;
-    if let Some(count) = arg("--prefill") {
+    if let Some(count) = args.prefill {
         let store = sessions
             .store()
             .ok_or("--prefill needs a server-side store")?;
         let now = tessera::signing::now();
-        let expired = std::env::args().any(|a| a == "--prefill-expired");
-        let expires_at = if expired {
+        let expires_at = if args.prefill_expired {
             now - 60.0
         } else {
             now + 14.0 * 86_400.0
         };
-        let keys = prefill(store.clone(), count.parse()?, expires_at)
+        let keys = prefill(store.clone(), count, expires_at)
             .await
             .map_err(|e| e.to_string())?;
-        if let Some(path) = arg("--cookies") {
+        if let Some(path) = &args.cookies {
             let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
             for key in &keys {
                 writeln!(out, "sessionid={}", key.as_str())?;
             }
             out.flush()?;
         }
-        if std::env::args().any(|a| a == "--prefill-only") {
+        if args.prefill_only {
             return Ok(());
         }
     }
     // Plain HTTP on loopback: Secure stays off, as in the peers.
     let layer = sessions.layer(SessionConfig::from_env()?);
     let app = routes::router().layer(layer);
-    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    let listener = tokio::net::TcpListener::bind(&args.addr).await?;
     axum::serve(listener, app).await?;
     Ok(())
 }

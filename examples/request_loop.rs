@@ -19,10 +19,29 @@ use tessera::store::memory::MemoryStore;
 use tessera::{SessionConfig, SessionLayer};
 use tower::ServiceExt;
 
+/// The request to repeat.
+#[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
+enum Route {
+    /// `/plain` with no session layer at all: the floor.
+    Bare,
+    /// `/plain` with a valid cookie; the session is never touched.
+    Plain,
+    Read,
+    Write,
+    Create,
+}
+
+#[derive(clap::Parser)]
+struct Args {
+    #[arg(value_enum, default_value = "write")]
+    route: Route,
+    /// How many requests.
+    #[arg(default_value_t = 20_000)]
+    count: usize,
+}
+
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let route = args.next().unwrap_or_else(|| "write".to_owned());
-    let count: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(20_000);
+    let Args { route, count } = <Args as clap::Parser>::parse();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -32,7 +51,11 @@ fn main() {
         Arc::new(MemoryStore::new()),
         SessionConfig::default(),
     ));
-    let app = if route == "bare" { routes } else { layered };
+    let app = if route == Route::Bare {
+        routes
+    } else {
+        layered
+    };
     let call = |path: &str, cookie: Option<&str>| {
         let mut request = Request::builder().uri(path);
         if let Some(c) = cookie {
@@ -50,12 +73,13 @@ fn main() {
         .and_then(|v| v.split(';').next())
         .unwrap_or("sessionid=none")
         .to_owned();
-    let (path, cookie) = match route.as_str() {
-        "create" => ("/create".to_owned(), None),
-        "bare" => ("/plain".to_owned(), Some(cookie.as_str())),
-        other => (format!("/{other}"), Some(cookie.as_str())),
+    let (path, cookie) = match route {
+        Route::Create => ("/create", None),
+        Route::Bare | Route::Plain => ("/plain", Some(cookie.as_str())),
+        Route::Read => ("/read", Some(cookie.as_str())),
+        Route::Write => ("/write", Some(cookie.as_str())),
     };
     for _ in 0..count {
-        assert_eq!(call(&path, cookie).status(), StatusCode::OK);
+        assert_eq!(call(path, cookie).status(), StatusCode::OK);
     }
 }
