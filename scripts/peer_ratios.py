@@ -14,28 +14,22 @@ import statistics
 import sys
 from collections import defaultdict
 
+# Per store: the peer, the peer's store, and the issue's targets for /read, /write, /create,
+# as multiples of bare axum ("axum") or of the peer ("peer"). /plain is 0.95 × axum everywhere.
+STORES = [
+    ("memory", "tower-sessions", "memory", (0.85, 0.75, 0.75), "axum"),
+    ("cookie", "actix-session", "cookie", (1.0, 1.0, 1.0), "peer"),
+    ("sqlite", "tower-sessions", "sqlite", (3.0, 4.0, 5.0), "peer"),
+    ("postgres", "tower-sessions", "postgres", (2.5, 2.0, 2.5), "peer"),
+    ("redis", "actix-session", "redis", (1.25, 1.25, 1.25), "peer"),
+]
 # (store in tessera's rows, route, peer, peer's store, target ratio, target over "axum" or "peer")
 TARGETS = [
-    ("memory", "plain", None, None, 0.95, "axum"),
-    ("memory", "read", "tower-sessions", "memory", 0.85, "axum"),
-    ("memory", "write", "tower-sessions", "memory", 0.75, "axum"),
-    ("memory", "create", "tower-sessions", "memory", 0.75, "axum"),
-    ("cookie", "plain", None, None, 0.95, "axum"),
-    ("cookie", "read", "actix-session", "cookie", 1.0, "peer"),
-    ("cookie", "write", "actix-session", "cookie", 1.0, "peer"),
-    ("cookie", "create", "actix-session", "cookie", 1.0, "peer"),
-    ("sqlite", "plain", None, None, 0.95, "axum"),
-    ("sqlite", "read", "tower-sessions", "sqlite", 3.0, "peer"),
-    ("sqlite", "write", "tower-sessions", "sqlite", 4.0, "peer"),
-    ("sqlite", "create", "tower-sessions", "sqlite", 5.0, "peer"),
-    ("postgres", "plain", None, None, 0.95, "axum"),
-    ("postgres", "read", "tower-sessions", "postgres", 2.5, "peer"),
-    ("postgres", "write", "tower-sessions", "postgres", 2.0, "peer"),
-    ("postgres", "create", "tower-sessions", "postgres", 2.5, "peer"),
-    ("redis", "plain", None, None, 0.95, "axum"),
-    ("redis", "read", "actix-session", "redis", 1.25, "peer"),
-    ("redis", "write", "actix-session", "redis", 1.25, "peer"),
-    ("redis", "create", "actix-session", "redis", 1.25, "peer"),
+    row
+    for store, peer, peer_store, goals, over in STORES
+    for row in [(store, "plain", None, None, 0.95, "axum")]
+    + [(store, route, peer, peer_store, goal, over)
+       for route, goal in zip(("read", "write", "create"), goals)]
 ]
 DJANGO = {"sqlite", "postgres"}
 
@@ -54,6 +48,11 @@ def med(xs):
     return statistics.median(xs) if xs else None
 
 
+def med_of(rows, field):
+    """The median of `field` over a scenario's rounds."""
+    return med([float(r[field]) for r in rows.values()])
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("csv")
@@ -64,29 +63,26 @@ def main():
     if not base:
         sys.exit("no baseline rows in this run")
 
-    def series(key):
-        return by.get(key, {})
-
     def ratio(a, b):
         return med([float(a[k]["req_s"]) / float(b[k]["req_s"]) for k in a if k in b])
 
-    print(f"Run `{run}`; bare axum /plain: {med([float(r['req_s']) for r in base.values()]):,.0f} req/s.\n")
+    print(f"Run `{run}`; bare axum /plain: {med_of(base, 'req_s'):,.0f} req/s.\n")
     print("| store | route | tessera req/s (p99 ms) | × axum | peer | peer req/s (p99 ms) "
           "| tessera ÷ peer | target | Django req/s | tessera ÷ Django |")
     print("|---|---|---:|---:|---|---:|---:|---|---:|---:|")
     for store, route, peer, peer_store, goal, over in TARGETS:
-        t = series(("tessera", store, route))
+        t = by.get(("tessera", store, route), {})
         if not t:
             continue
-        t_rps = med([float(r["req_s"]) for r in t.values()])
-        t_p99 = med([float(r["p99_ms"]) for r in t.values()])
+        t_rps = med_of(t, "req_s")
+        t_p99 = med_of(t, "p99_ms")
         vs_axum = ratio(t, base)
         cells = [store, route, f"{t_rps:,.0f} ({t_p99:.1f})", f"{vs_axum:.2f}"]
         vs_peer = None
         if peer:
-            p = series((peer, peer_store, route))
-            p_rps = med([float(r["req_s"]) for r in p.values()])
-            p_p99 = med([float(r["p99_ms"]) for r in p.values()])
+            p = by.get((peer, peer_store, route), {})
+            p_rps = med_of(p, "req_s")
+            p_p99 = med_of(p, "p99_ms")
             vs_peer = ratio(t, p)
             cells += [peer, f"{p_rps:,.0f} ({p_p99:.1f})" if p_rps else "—",
                       f"{vs_peer:.2f}×" if vs_peer else "—"]
@@ -95,14 +91,14 @@ def main():
         got = vs_axum if over == "axum" else vs_peer
         verdict = "met" if got is not None and got >= goal else "missed"
         cells.append(f"≥ {goal} × {'axum' if over == 'axum' else 'peer'}: {verdict}")
-        d = series(("django", store, route)) if store in DJANGO and route != "plain" else {}
+        d = by.get(("django", store, route), {}) if store in DJANGO and route != "plain" else {}
         if d:
-            d_rps = med([float(r["req_s"]) for r in d.values()])
+            d_rps = med_of(d, "req_s")
             cells += [f"{d_rps:,.0f}", f"{ratio(t, d):.0f}×"]
         else:
             cells += ["", ""]
         print("| " + " | ".join(cells) + " |")
-    plain_c = [(s, series(("tessera", s, "plain_c"))) for s in ("memory", "cookie", "redis")]
+    plain_c = [(s, by.get(("tessera", s, "plain_c"), {})) for s in ("memory", "cookie", "redis")]
     lines = [f"{s} {ratio(rows, base):.2f}" for s, rows in plain_c if rows]
     if lines:
         print("\n`plain_c` (a valid cookie, handler never reads the session), × axum: "
