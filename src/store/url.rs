@@ -241,6 +241,8 @@ mod tests {
             "memory://?max_sessions=lots",
             "cached+memory://",
             "cached+cookie://?db=memory://",
+            "memory://?table=sessions",
+            "sqlite:///tmp/tessera-never-created.sqlite3?table=no-dashes",
         ] {
             assert!(
                 matches!(open(bad, &keys).await, Err(StoreError::Config(_))),
