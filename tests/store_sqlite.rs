@@ -517,8 +517,11 @@ async fn clear_expired_removes_ten_thousand_rows_in_batches() {
 /// the store rewinds it once it passes `max_wal_bytes`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wal_stays_bounded_under_steady_reads_and_writes() {
-    const SAVES: usize = 3000;
+    const SAVES: usize = 6000;
     const LIMIT: u64 = 256 * 1024;
+    // Every save is its own commit of at least one 4 KiB page: what the WAL would hold if
+    // nothing ever rewound it.
+    const UNBOUNDED: u64 = SAVES as u64 * 4096;
     let (db, dir) = temp_db("wal");
     let store = Arc::new(
         SqliteStore::builder(&db, codec())
@@ -553,8 +556,6 @@ async fn wal_stays_bounded_under_steady_reads_and_writes() {
         .collect();
     let wal = PathBuf::from(format!("{}-wal", db.display()));
     let mut largest = 0;
-    // Every save is its own commit, so at least one 4 KiB page each: 12 MiB of WAL frames
-    // in all, which SQLite alone would keep appending.
     for n in 1..=SAVES {
         data.insert("n".to_owned(), Value::from(n as i64));
         let record = Record {
@@ -571,8 +572,13 @@ async fn wal_stays_bounded_under_steady_reads_and_writes() {
     for r in readers {
         r.await.expect("reader");
     }
+    // The checkpoint thread applies the bound, so the WAL passes it by whatever is committed
+    // while a checkpoint's fsync runs: a few hundred KiB normally, 3.7 MB once in CI right
+    // after a build had filled the disk's write-back queue. With the reset disabled this test
+    // saw 7.0 to 25 MB in most runs; SQLite sometimes rewinds on its own when the readers
+    // happen to pause, so such a run can also stay under the line.
     assert!(
-        largest < 8 * LIMIT,
+        largest < UNBOUNDED / 4,
         "the WAL reached {largest} bytes with a {LIMIT}-byte bound"
     );
     let loaded = store.load(&k, now()).await.expect("load").expect("live");
