@@ -1,22 +1,24 @@
-//! Drives N requests of one bench route through the Router in-process (memory store, no
-//! sockets), for instruction counts that do not depend on a noisy machine:
+//! Drives N requests of one bench route through the Router in-process (no HTTP sockets), for
+//! instruction counts that do not depend on a noisy machine:
 //!
 //! ```sh
 //! cargo build --release --example request_loop
 //! valgrind --tool=callgrind target/release/examples/request_loop write 20000
+//! valgrind --tool=callgrind target/release/examples/request_loop read 20000 --store redis://127.0.0.1:6379
 //! ```
 //! Divide the total instruction count by N (the one-off setup is under 1 %). Routes: `plain`
 //! (a valid cookie, session untouched), `read`, `write`, `create`, and `bare` (no session
-//! layer at all, the floor).
+//! layer at all, the floor). The store is the memory store unless `--store` names another
+//! (then the count is this process's side only: the server's work is not in it).
 
 mod routes;
 
-use std::sync::Arc;
-
 use axum::body::Body;
 use http::{header, Request, StatusCode};
-use tessera::store::memory::MemoryStore;
-use tessera::{SessionConfig, SessionLayer};
+use tessera::signing::SecretKeys;
+use tessera::store::url::Sessions;
+use tessera::store::StoreError;
+use tessera::SessionConfig;
 use tower::ServiceExt;
 
 /// The request to repeat.
@@ -38,19 +40,28 @@ struct Args {
     /// How many requests.
     #[arg(default_value_t = 20_000)]
     count: usize,
+    /// Any store URL the library accepts.
+    #[arg(long, default_value = "memory://")]
+    store: String,
 }
 
 fn main() {
-    let Args { route, count } = <Args as clap::Parser>::parse();
+    let Args {
+        route,
+        count,
+        store,
+    } = <Args as clap::Parser>::parse();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     let routes = routes::router();
-    let layered = routes.clone().layer(SessionLayer::new(
-        Arc::new(MemoryStore::new()),
-        SessionConfig::default(),
-    ));
+    let sessions = rt
+        .block_on(open(&store))
+        .unwrap_or_else(|e| panic!("--store {store}: {e}"));
+    let layered = routes
+        .clone()
+        .layer(sessions.layer(SessionConfig::default()));
     let app = if route == Route::Bare {
         routes
     } else {
@@ -82,4 +93,11 @@ fn main() {
     for _ in 0..count {
         assert_eq!(call(path, cookie).status(), StatusCode::OK);
     }
+}
+
+/// The store behind `url`, its tables made.
+async fn open(url: &str) -> Result<Sessions, StoreError> {
+    let sessions = tessera::store::url::open(url, &SecretKeys::new("request-loop-secret")).await?;
+    sessions.migrate().await?;
+    Ok(sessions)
 }
