@@ -41,6 +41,7 @@
 
 mod common;
 
+use common::fixtures::{codec, now, unique, with_param};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -50,9 +51,7 @@ use common::http::{app, send};
 use common::proxy::{Cut, Mode, Proxy};
 use common::services::{host_port, require};
 use http::StatusCode;
-use tessera::session::codec::SessionCodec;
 use tessera::session::SessionKey;
-use tessera::signing::SecretKeys;
 use tessera::store::mysql::MysqlStore;
 use tessera::store::postgres::PostgresStore;
 use tessera::store::redis::RedisStore;
@@ -73,32 +72,11 @@ const HEALTHY: Duration = Duration::from_millis(700);
 /// The store must serve again this soon after `restore()`.
 const RECOVERY_BOUND: Duration = Duration::from_secs(5);
 
-fn codec() -> SessionCodec {
-    SessionCodec::new(&SecretKeys::new(SECRET)).unwrap()
-}
-
 fn config() -> SessionConfig {
     SessionConfig {
         store_timeout: STORE_TIMEOUT,
         ..SessionConfig::default()
     }
-}
-
-fn now() -> f64 {
-    tessera::signing::now()
-}
-
-/// A name no other test or run uses.
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}{}",
-        &SessionKey::generate().unwrap().as_str()[..12]
-    )
-}
-
-fn with_param(url: &str, param: &str) -> String {
-    let sep = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{sep}{param}")
 }
 
 /// The session key in a `sessionid=…` cookie.
@@ -219,7 +197,7 @@ async fn postgres(url: &str, proxy: &Proxy, small_pool: bool) -> Target {
             })
         })))
     };
-    let direct = PostgresStore::connect(url, codec())
+    let direct = PostgresStore::connect(url, codec(SECRET))
         .await
         .unwrap()
         .table(&table)
@@ -229,7 +207,7 @@ async fn postgres(url: &str, proxy: &Proxy, small_pool: bool) -> Target {
     if small_pool {
         via_url = with_param(&via_url, "pool_max_size=2");
     }
-    let via = PostgresStore::connect(&via_url, codec())
+    let via = PostgresStore::connect(&via_url, codec(SECRET))
         .await
         .unwrap()
         .table(&table)
@@ -268,7 +246,7 @@ async fn mysql(url: &str, proxy: &Proxy, small_pool: bool) -> Target {
             })
         })))
     };
-    let direct = MysqlStore::connect(url, codec())
+    let direct = MysqlStore::connect(url, codec(SECRET))
         .await
         .unwrap()
         .table(&table)
@@ -280,7 +258,7 @@ async fn mysql(url: &str, proxy: &Proxy, small_pool: bool) -> Target {
     if small_pool {
         via_url = with_param(&via_url, "pool_min=1&pool_max=2");
     }
-    let via = MysqlStore::connect(&via_url, codec())
+    let via = MysqlStore::connect(&via_url, codec(SECRET))
         .await
         .unwrap()
         .table(&table)
@@ -320,12 +298,12 @@ async fn redis_target(url: &str, proxy: &Proxy) -> Target {
             })
         })))
     };
-    let direct = RedisStore::builder(url, codec())
+    let direct = RedisStore::builder(url, codec(SECRET))
         .prefix(prefix.clone())
         .connect()
         .await
         .unwrap();
-    let via = RedisStore::builder(proxy.url(url), codec())
+    let via = RedisStore::builder(proxy.url(url), codec(SECRET))
         .prefix(prefix.clone())
         .connect()
         .await
@@ -1222,7 +1200,7 @@ async fn sqlite_write_lock() -> SqliteLocked {
     }
     let _gone = Gone(dir.clone());
     let path = dir.join("db.sqlite3");
-    let store = tessera::store::sqlite::SqliteStore::open(&path, codec()).unwrap();
+    let store = tessera::store::sqlite::SqliteStore::open(&path, codec(SECRET)).unwrap();
     let store: Arc<dyn SessionStore> = Arc::new(store);
     let app = app(store.clone(), config());
     let a = send(&app, "/set?a=1", None).await.session_cookie().unwrap();
@@ -1307,7 +1285,7 @@ async fn file_lock_held_elsewhere() -> bool {
     }
     let _gone = Gone(dir.clone());
     let store: Arc<dyn SessionStore> =
-        Arc::new(tessera::store::file::FileStore::new(&dir, codec()).unwrap());
+        Arc::new(tessera::store::file::FileStore::new(&dir, codec(SECRET)).unwrap());
     let app = app(store.clone(), config());
     let a = send(&app, "/set?a=1", None).await.session_cookie().unwrap();
     let b = send(&app, "/set?b=1", None).await.session_cookie().unwrap();

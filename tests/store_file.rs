@@ -1,18 +1,21 @@
 //! The file store: the store conformance suite, Django's file layout and expiry rules,
 //! atomic writes and compare-and-swap across store instances (as across processes).
 
+mod common;
+
+use common::fixtures::{codec, dict, key, now};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tessera::json::{Map, Value};
-use tessera::session::codec::SessionCodec;
+use tessera::json::Value;
 use tessera::session::key::SessionKey;
-use tessera::signing::SecretKeys;
 use tessera::store::conformance::{self, Corruptor};
 use tessera::store::file::FileStore;
 use tessera::store::{Record, SaveOutcome, SessionStore, StoreError};
+
+const SECRET: &str = "file-store-test-secret";
 
 const AGE: f64 = 1_209_600.0;
 
@@ -29,25 +32,6 @@ fn temp_dir(name: &str) -> PathBuf {
     ));
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
-}
-
-fn codec() -> SessionCodec {
-    SessionCodec::new(&SecretKeys::new("file-store-test-secret")).expect("codec")
-}
-
-fn key() -> SessionKey {
-    SessionKey::generate().expect("random")
-}
-
-fn now() -> f64 {
-    tessera::signing::now()
-}
-
-fn dict(pairs: &[(&str, Value)]) -> Map {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect()
 }
 
 fn names(dir: &PathBuf) -> Vec<String> {
@@ -71,7 +55,7 @@ fn mtime(path: &PathBuf) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_suite() {
     let dir = temp_dir("conformance");
-    let store = FileStore::new(&dir, codec()).expect("store");
+    let store = FileStore::new(&dir, codec(SECRET)).expect("store");
     let corrupt_dir = dir.clone();
     let corruptor: Corruptor = Arc::new(move |k: SessionKey| {
         let path = corrupt_dir.join(format!("sessionid{}", k.as_str()));
@@ -92,7 +76,7 @@ async fn conformance_suite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_suite_without_lock_files_and_with_fsync() {
     let dir = temp_dir("conformance-nolock");
-    let store = FileStore::builder(&dir, codec())
+    let store = FileStore::builder(&dir, codec(SECRET))
         .lock_files(false)
         .fsync(true)
         .build()
@@ -104,7 +88,7 @@ async fn conformance_suite_without_lock_files_and_with_fsync() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn layout_is_djangos_and_paths_stay_inside() {
     let dir = temp_dir("layout");
-    let codec = codec();
+    let codec = codec(SECRET);
     for (cookie, store) in [
         (
             "sessionid",
@@ -167,7 +151,9 @@ async fn layout_is_djangos_and_paths_stay_inside() {
 fn bad_cookie_names_are_rejected() {
     let dir = temp_dir("badname");
     for bad in ["", "a/b", "../x", "a\\b", "a\0b"] {
-        let r = FileStore::builder(&dir, codec()).cookie_name(bad).build();
+        let r = FileStore::builder(&dir, codec(SECRET))
+            .cookie_name(bad)
+            .build();
         assert!(matches!(r, Err(StoreError::Config(_))), "{bad:?} accepted");
     }
     std::fs::remove_dir_all(&dir).ok();
@@ -176,7 +162,7 @@ fn bad_cookie_names_are_rejected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn django_written_files_load_with_djangos_expiry_rules() {
     let dir = temp_dir("django");
-    let codec = codec();
+    let codec = codec(SECRET);
     let store = FileStore::new(&dir, codec.clone()).expect("store");
     let t = now();
 
@@ -245,7 +231,7 @@ async fn django_written_files_load_with_djangos_expiry_rules() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn custom_expiry_is_honoured_through_the_mtime() {
     let dir = temp_dir("custom-expiry");
-    let store = FileStore::new(&dir, codec()).expect("store");
+    let store = FileStore::new(&dir, codec(SECRET)).expect("store");
     let k = key();
     // set_expiry(300): the session layer hands the store now + 300.
     let t = now();
@@ -269,7 +255,7 @@ async fn custom_expiry_is_honoured_through_the_mtime() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_are_atomic_and_leave_no_temporary_files() {
     let dir = temp_dir("atomic");
-    let codec = codec();
+    let codec = codec(SECRET);
     let store = Arc::new(FileStore::new(&dir, codec.clone()).expect("store"));
     let k = key();
     let path = store.path_of(&k).expect("path");
@@ -338,7 +324,7 @@ async fn writes_are_atomic_and_leave_no_temporary_files() {
 async fn concurrent_saves_across_instances_lose_nothing() {
     let dir = temp_dir("cas");
     let stores: Vec<Arc<FileStore>> = (0..4)
-        .map(|_| Arc::new(FileStore::new(&dir, codec()).expect("store")))
+        .map(|_| Arc::new(FileStore::new(&dir, codec(SECRET)).expect("store")))
         .collect();
     let k = key();
     let t = now() + 3600.0;
@@ -408,7 +394,7 @@ async fn concurrent_saves_across_instances_lose_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_held_lock_times_out_and_a_stale_one_is_broken() {
     let dir = temp_dir("locks");
-    let store = FileStore::builder(&dir, codec())
+    let store = FileStore::builder(&dir, codec(SECRET))
         .lock_timeout(Duration::from_millis(200))
         .stale_lock_after(Duration::from_secs(60))
         .build()
@@ -465,7 +451,7 @@ async fn a_held_lock_times_out_and_a_stale_one_is_broken() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clear_expired_works_in_batches() {
     let dir = temp_dir("clear");
-    let store = FileStore::new(&dir, codec()).expect("store");
+    let store = FileStore::new(&dir, codec(SECRET)).expect("store");
     let t = now();
     let data = dict(&[("x", Value::from(1))]);
     for i in 0..250 {
@@ -489,7 +475,7 @@ async fn clear_expired_works_in_batches() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clear_expired_removes_orphaned_lock_files_only() {
     let dir = temp_dir("orphans");
-    let store = FileStore::builder(&dir, codec())
+    let store = FileStore::builder(&dir, codec(SECRET))
         .stale_lock_after(Duration::from_millis(50))
         .build()
         .expect("store");

@@ -10,6 +10,7 @@
 
 mod common;
 
+use common::fixtures::{codec, int_dict, key, now, unique};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,7 +19,7 @@ use common::http::{fifty_concurrent_writers_lose_nothing, logout_race_never_resu
 use common::services::require;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder, Pool};
-use tessera::json::{Map, Value};
+use tessera::json::Value;
 use tessera::session::codec::SessionCodec;
 use tessera::session::SessionKey;
 use tessera::signing::SecretKeys;
@@ -36,29 +37,6 @@ fn server() -> Option<String> {
         "TESSERA_TEST_MYSQL_URL",
         "mysql://root@127.0.0.1:3306/test",
     )
-}
-
-fn codec() -> SessionCodec {
-    SessionCodec::new(&SecretKeys::new(SECRET)).unwrap()
-}
-
-fn now() -> f64 {
-    tessera::signing::now()
-}
-
-fn key() -> SessionKey {
-    SessionKey::generate().unwrap()
-}
-
-fn dict(k: &str, v: i64) -> Map {
-    let mut m = Map::new();
-    m.insert(k.into(), Value::from(v));
-    m
-}
-
-/// A name no other test or run uses.
-fn unique(prefix: &str) -> String {
-    format!("{prefix}{}", &key().as_str()[..12])
 }
 
 /// `url` with its database replaced by `db`.
@@ -126,7 +104,7 @@ impl Fixture {
 }
 
 async fn fixture(url: &str) -> Fixture {
-    fixture_with(url, MysqlStore::connect(url, codec()).await.unwrap()).await
+    fixture_with(url, MysqlStore::connect(url, codec(SECRET)).await.unwrap()).await
 }
 
 async fn fixture_with(url: &str, store: MysqlStore) -> Fixture {
@@ -158,7 +136,7 @@ fn corruptor(raw: Pool, table: &str) -> Corruptor {
         let (raw, sql) = (raw.clone(), sql.clone());
         Box::pin(async move {
             let other = SessionCodec::new(&SecretKeys::new("some other secret")).unwrap();
-            let forged = other.encode(&dict("is_staff", 1));
+            let forged = other.encode(&int_dict("is_staff", 1));
             let mut conn = raw.get_conn().await.unwrap();
             conn.exec_drop(sql, (k.as_str(), forged)).await.unwrap();
         })
@@ -258,7 +236,7 @@ async fn schema_is_exactly_djangos() {
     let (ours_url, ours, _c1) = own_database(&url, &mut admin).await;
     let (djangos_url, djangos, _c2) = own_database(&url, &mut admin).await;
 
-    let store = MysqlStore::connect(&ours_url, codec()).await.unwrap();
+    let store = MysqlStore::connect(&ours_url, codec(SECRET)).await.unwrap();
     assert_eq!(store.table_name(), DEFAULT_TABLE);
     assert_eq!(
         store.create_table_sql(),
@@ -326,13 +304,15 @@ async fn works_on_the_table_djangos_migrate_made() {
     for statement in django_statements() {
         django.query_drop(statement).await.unwrap();
     }
-    let store = MysqlStore::connect(&store_url, codec()).await.unwrap();
+    let store = MysqlStore::connect(&store_url, codec(SECRET))
+        .await
+        .unwrap();
     assert!(
         !store.create_table().await.unwrap(),
         "create_table leaves Django's table alone"
     );
     let k = key();
-    let data = dict("a", 1);
+    let data = int_dict("a", 1);
     let v = store
         .create(
             &k,
@@ -418,7 +398,7 @@ async fn dates_are_utc_whatever_the_connection_time_zone() {
         Some("+05:30"),
         "the store's sessions run at +05:30"
     );
-    let store = MysqlStore::from_opts(kolkata, codec()).await.unwrap();
+    let store = MysqlStore::from_opts(kolkata, codec(SECRET)).await.unwrap();
     let f = fixture_with(&url, store).await;
     let read = format!(
         "SELECT DATE_FORMAT(expire_date, '%Y-%m-%d %H:%i:%s.%f') FROM `{}` WHERE session_key = ?",
@@ -426,7 +406,7 @@ async fn dates_are_utc_whatever_the_connection_time_zone() {
     );
 
     let k = key();
-    let data = dict("tz", 1);
+    let data = int_dict("tz", 1);
     let v = f
         .store
         .create(
@@ -473,7 +453,7 @@ async fn dates_are_utc_whatever_the_connection_time_zone() {
             "INSERT INTO `{}` VALUES (?, ?, '2023-11-28 22:13:20.250000')",
             f.table
         ),
-        (django_key.as_str(), codec().encode(&data)),
+        (django_key.as_str(), codec(SECRET).encode(&data)),
     )
     .await
     .unwrap();
@@ -491,7 +471,7 @@ async fn saving_identical_data_is_saved_not_a_conflict() {
     let Some(url) = server() else { return };
     let f = fixture(&url).await;
     let k = key();
-    let data = dict("same", 1);
+    let data = int_dict("same", 1);
     let record = Record {
         data: &data,
         expires_at: now() + 600.0,
@@ -515,7 +495,7 @@ async fn compare_and_swap_ignores_collation() {
     let Some(url) = server() else { return };
     let f = fixture(&url).await;
     let k = key();
-    let data = dict("n", 1);
+    let data = int_dict("n", 1);
     let record = Record {
         data: &data,
         expires_at: now() + 600.0,
@@ -538,7 +518,7 @@ async fn compare_and_swap_ignores_collation() {
         .unwrap();
     assert_eq!(equal, Some(1), "the default collation is case-insensitive");
 
-    let newer = dict("n", 2);
+    let newer = int_dict("n", 2);
     let write = Record {
         data: &newer,
         expires_at: now() + 600.0,
@@ -584,7 +564,7 @@ async fn clear_expired_removes_5000_rows_in_batches() {
     }
     let live: Vec<SessionKey> = (0..3).map(|_| key()).collect();
     for k in &live {
-        let data = dict("live", 1);
+        let data = int_dict("live", 1);
         let record = Record {
             data: &data,
             expires_at: now() + 600.0,
@@ -606,13 +586,13 @@ async fn clear_expired_removes_5000_rows_in_batches() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_never_carry_the_session_key() {
     let Some(url) = server() else { return };
-    let store = MysqlStore::connect(&url, codec())
+    let store = MysqlStore::connect(&url, codec(SECRET))
         .await
         .unwrap()
         .table(&unique("tessera_missing_"))
         .unwrap();
     let k = key();
-    let data = dict("a", 1);
+    let data = int_dict("a", 1);
     let record = Record {
         data: &data,
         expires_at: now() + 60.0,
@@ -664,10 +644,10 @@ async fn the_pool_recovers_when_the_server_drops_its_connections() {
         .unwrap();
     let user_url = url.replacen("://root@", &format!("://{user}@"), 1);
     assert_ne!(user_url, url, "the URL names user root");
-    let store = MysqlStore::connect(&user_url, codec()).await.unwrap();
+    let store = MysqlStore::connect(&user_url, codec(SECRET)).await.unwrap();
     let f = fixture_with(&url, store).await;
     let k = key();
-    let data = dict("a", 1);
+    let data = int_dict("a", 1);
     let record = Record {
         data: &data,
         expires_at: now() + 600.0,
@@ -707,13 +687,17 @@ async fn the_pool_recovers_when_the_server_drops_its_connections() {
 async fn an_unreachable_server_fails_fast() {
     let Some(_url) = server() else { return };
     let started = Instant::now();
-    let err = MysqlStore::connect("mysql://root@127.0.0.1:1/test", codec())
+    let err = MysqlStore::connect("mysql://root@127.0.0.1:1/test", codec(SECRET))
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(matches!(
-        MysqlStore::connect("mysql://root@127.0.0.1/test?no_such_option=1", codec()).await,
+        MysqlStore::connect(
+            "mysql://root@127.0.0.1/test?no_such_option=1",
+            codec(SECRET)
+        )
+        .await,
         Err(StoreError::Config(_))
     ));
 }

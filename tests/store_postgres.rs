@@ -9,13 +9,14 @@
 
 mod common;
 
+use common::fixtures::{codec, int_dict, key, now, unique, with_param};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::http::{fifty_concurrent_writers_lose_nothing, logout_race_never_resurrects};
 use common::services::require;
-use tessera::json::{Map, Value};
+use tessera::json::Value;
 use tessera::session::codec::SessionCodec;
 use tessera::session::SessionKey;
 use tessera::signing::SecretKeys;
@@ -34,34 +35,6 @@ fn server() -> Option<String> {
         "TESSERA_TEST_POSTGRES_URL",
         "postgres://postgres@127.0.0.1:5432/test",
     )
-}
-
-fn codec() -> SessionCodec {
-    SessionCodec::new(&SecretKeys::new(SECRET)).unwrap()
-}
-
-fn now() -> f64 {
-    tessera::signing::now()
-}
-
-fn key() -> SessionKey {
-    SessionKey::generate().unwrap()
-}
-
-fn dict(k: &str, v: i64) -> Map {
-    let mut m = Map::new();
-    m.insert(k.into(), Value::from(v));
-    m
-}
-
-/// A name no other test or run uses.
-fn unique(prefix: &str) -> String {
-    format!("{prefix}{}", &key().as_str()[..12])
-}
-
-fn with_param(url: &str, param: &str) -> String {
-    let sep = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{sep}{param}")
 }
 
 /// A plain client, for setting up and inspecting what the store did.
@@ -115,7 +88,7 @@ struct Fixture {
 }
 
 async fn fixture(url: &str) -> Fixture {
-    fixture_with(url, url, codec()).await
+    fixture_with(url, url, codec(SECRET)).await
 }
 
 /// `store_url` may carry session options (a time zone, an application name).
@@ -152,7 +125,7 @@ fn corruptor(raw: Arc<Client>, table: &str) -> Corruptor {
         let (raw, sql) = (raw.clone(), sql.clone());
         Box::pin(async move {
             let other = SessionCodec::new(&SecretKeys::new("some other secret")).unwrap();
-            let forged = other.encode(&dict("is_staff", 1));
+            let forged = other.encode(&int_dict("is_staff", 1));
             raw.execute(&sql, &[&k.as_str(), &forged]).await.unwrap();
         })
     })
@@ -250,7 +223,9 @@ async fn schema_is_exactly_djangos() {
     let (ours, ours_url, _c1) = own_schema(&url, &admin).await;
     let (djangos, djangos_url, _c2) = own_schema(&url, &admin).await;
 
-    let store = PostgresStore::connect(&ours_url, codec()).await.unwrap();
+    let store = PostgresStore::connect(&ours_url, codec(SECRET))
+        .await
+        .unwrap();
     assert_eq!(store.table_name(), DEFAULT_TABLE);
     assert_eq!(
         store.create_table_sql(),
@@ -319,13 +294,15 @@ async fn works_on_the_table_djangos_migrate_made() {
     for statement in django_statements() {
         django.batch_execute(&statement).await.unwrap();
     }
-    let store = PostgresStore::connect(&store_url, codec()).await.unwrap();
+    let store = PostgresStore::connect(&store_url, codec(SECRET))
+        .await
+        .unwrap();
     assert!(
         !store.create_table().await.unwrap(),
         "create_table leaves Django's table alone"
     );
     let k = key();
-    let data = dict("a", 1);
+    let data = int_dict("a", 1);
     let v = store
         .create(
             &k,
@@ -401,7 +378,7 @@ async fn dates_are_instants_whatever_the_session_time_zone() {
     let probe = raw(&kolkata).await;
     let tz: String = probe.query_one("SHOW TimeZone", &[]).await.unwrap().get(0);
     assert_eq!(tz, "Asia/Kolkata", "the store's sessions run at +05:30");
-    let f = fixture_with(&url, &kolkata, codec()).await;
+    let f = fixture_with(&url, &kolkata, codec(SECRET)).await;
     let read = format!(
         "SELECT expire_date, to_char(expire_date AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US') \
          FROM \"{}\" WHERE session_key = $1",
@@ -409,7 +386,7 @@ async fn dates_are_instants_whatever_the_session_time_zone() {
     );
 
     let k = key();
-    let data = dict("tz", 1);
+    let data = int_dict("tz", 1);
     let v = f
         .store
         .create(
@@ -467,7 +444,7 @@ async fn dates_are_instants_whatever_the_session_time_zone() {
                 "INSERT INTO \"{}\" VALUES ($1, $2, '2023-11-28 22:13:20.25+00')",
                 f.table
             ),
-            &[&django_key.as_str(), &codec().encode(&data)],
+            &[&django_key.as_str(), &codec(SECRET).encode(&data)],
         )
         .await
         .unwrap();
@@ -485,7 +462,7 @@ async fn saving_identical_data_is_saved_not_a_conflict() {
     let Some(url) = server() else { return };
     let f = fixture(&url).await;
     let k = key();
-    let data = dict("same", 1);
+    let data = int_dict("same", 1);
     let record = Record {
         data: &data,
         expires_at: now() + 600.0,
@@ -509,7 +486,7 @@ async fn compare_and_swap_is_byte_for_byte() {
     let Some(url) = server() else { return };
     let f = fixture(&url).await;
     let k = key();
-    let data = dict("n", 1);
+    let data = int_dict("n", 1);
     let record = Record {
         data: &data,
         expires_at: now() + 600.0,
@@ -517,7 +494,7 @@ async fn compare_and_swap_is_byte_for_byte() {
     let Version::Text(text) = f.store.create(&k, record).await.unwrap() else {
         panic!("a text version")
     };
-    let newer = dict("n", 2);
+    let newer = int_dict("n", 2);
     let write = Record {
         data: &newer,
         expires_at: now() + 600.0,
@@ -553,7 +530,7 @@ async fn clear_expired_removes_5000_rows_in_batches() {
         .unwrap();
     let live: Vec<SessionKey> = (0..3).map(|_| key()).collect();
     for k in &live {
-        let data = dict("live", 1);
+        let data = int_dict("live", 1);
         let record = Record {
             data: &data,
             expires_at: now() + 600.0,
@@ -577,13 +554,13 @@ async fn clear_expired_removes_5000_rows_in_batches() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_never_carry_the_session_key() {
     let Some(url) = server() else { return };
-    let store = PostgresStore::connect(&url, codec())
+    let store = PostgresStore::connect(&url, codec(SECRET))
         .await
         .unwrap()
         .table(&unique("tessera_missing_"))
         .unwrap();
     let k = key();
-    let data = dict("a", 1);
+    let data = int_dict("a", 1);
     let record = Record {
         data: &data,
         expires_at: now() + 60.0,
@@ -619,9 +596,9 @@ async fn the_pool_recovers_when_the_server_drops_its_connections() {
     let Some(url) = server() else { return };
     let app = unique("tessera_t");
     let store_url = with_param(&url, &format!("application_name={app}"));
-    let f = fixture_with(&url, &store_url, codec()).await;
+    let f = fixture_with(&url, &store_url, codec(SECRET)).await;
     let k = key();
-    let data = dict("a", 1);
+    let data = int_dict("a", 1);
     let record = Record {
         data: &data,
         expires_at: now() + 600.0,
@@ -658,13 +635,13 @@ async fn the_pool_recovers_when_the_server_drops_its_connections() {
 async fn an_unreachable_server_fails_fast() {
     let Some(_url) = server() else { return };
     let started = Instant::now();
-    let err = PostgresStore::connect("postgres://postgres@127.0.0.1:1/test", codec())
+    let err = PostgresStore::connect("postgres://postgres@127.0.0.1:1/test", codec(SECRET))
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(matches!(
-        PostgresStore::connect("postgres://[bad", codec()).await,
+        PostgresStore::connect("postgres://[bad", codec(SECRET)).await,
         Err(StoreError::Config(_))
     ));
 }

@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::fixtures::{codec, int_dict, key, now, with_param};
 use std::fs;
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -16,7 +17,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use common::http::{fifty_concurrent_writers_lose_nothing, logout_race_never_resurrects};
 use common::services::require;
 use redis::aio::ConnectionLike;
-use tessera::json::{Map, Value};
 use tessera::session::codec::SessionCodec;
 use tessera::session::SessionKey;
 use tessera::signing::SecretKeys;
@@ -26,31 +26,8 @@ use tessera::store::{Record, SaveOutcome, SessionStore, StoreError, Version};
 
 const SECRET: &str = "tessera redis test secret";
 
-fn codec() -> SessionCodec {
-    SessionCodec::new(&SecretKeys::new(SECRET)).unwrap()
-}
-
-fn now() -> f64 {
-    tessera::signing::now()
-}
-
-fn key() -> SessionKey {
-    SessionKey::generate().unwrap()
-}
-
-fn dict(k: &str, v: i64) -> Map {
-    let mut m = Map::new();
-    m.insert(k.into(), Value::from(v));
-    m
-}
-
 fn shared_url() -> Option<String> {
     require("Redis", "TESSERA_TEST_REDIS_URL", "redis://127.0.0.1:6379")
-}
-
-fn with_query(url: &str, param: &str) -> String {
-    let sep = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{sep}{param}")
 }
 
 async fn raw(url: &str) -> redis::aio::MultiplexedConnection {
@@ -76,7 +53,7 @@ where
         let name = format!("{prefix}{}", k.as_str());
         Box::pin(async move {
             let other = SessionCodec::new(&SecretKeys::new("some other secret")).unwrap();
-            let bad = other.encode(&dict("evil", 1));
+            let bad = other.encode(&int_dict("evil", 1));
             let _: () = redis::cmd("SET")
                 .arg(name)
                 .arg(bad)
@@ -99,7 +76,7 @@ async fn redis_conformance(store: Arc<dyn SessionStore>, corrupt: Corruptor) {
 /// The suite's clear-expired check as it applies to a self-expiring store: expired records
 /// are gone (without any cleanup), a live one is kept, and `clear_expired` reports 0.
 async fn expired_records_are_gone(store: &dyn SessionStore) {
-    let data = dict("x", 1);
+    let data = int_dict("x", 1);
     let t = now();
     let expired: Vec<SessionKey> = (0..7).map(|_| key()).collect();
     let live = key();
@@ -150,7 +127,7 @@ async fn expired_records_are_gone(store: &dyn SessionStore) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_on_shared_server() {
     let Some(url) = shared_url() else { return };
-    let store = RedisStore::connect(&url, codec()).await.unwrap();
+    let store = RedisStore::connect(&url, codec(SECRET)).await.unwrap();
     let corrupt = corruptor(raw(&url).await, DEFAULT_PREFIX);
     redis_conformance(Arc::new(store), corrupt).await;
 }
@@ -158,7 +135,8 @@ async fn conformance_on_shared_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_fifty_writers_and_logout_race() {
     let Some(url) = shared_url() else { return };
-    let store: Arc<dyn SessionStore> = Arc::new(RedisStore::connect(&url, codec()).await.unwrap());
+    let store: Arc<dyn SessionStore> =
+        Arc::new(RedisStore::connect(&url, codec(SECRET)).await.unwrap());
     fifty_concurrent_writers_lose_nothing(store.clone()).await;
     logout_race_never_resurrects(store).await;
 }
@@ -167,9 +145,9 @@ async fn http_fifty_writers_and_logout_race() {
 async fn keys_are_named_as_djangos_cache_backend_names_them() {
     let Some(url) = shared_url() else { return };
     let mut con = raw(&url).await;
-    let store = RedisStore::connect(&url, codec()).await.unwrap();
+    let store = RedisStore::connect(&url, codec(SECRET)).await.unwrap();
     let k = key();
-    let data = dict("n", 7);
+    let data = int_dict("n", 7);
     store
         .create(
             &k,
@@ -184,7 +162,7 @@ async fn keys_are_named_as_djangos_cache_backend_names_them() {
     assert_eq!(store.redis_key(&k), name);
     let stored: Option<String> = query(&mut con, redis::cmd("GET").arg(&name)).await;
     let stored = stored.expect("the record is under django.contrib.sessions.cache<key>");
-    let decoded = codec().decode(&stored);
+    let decoded = codec(SECRET).decode(&stored);
     assert!(
         !decoded.corrupt && decoded.data == data,
         "the value is Django's signed text"
@@ -196,7 +174,7 @@ async fn keys_are_named_as_djangos_cache_backend_names_them() {
     store.delete(&k).await.unwrap();
 
     // A custom prefix from the URL (percent-encoded), and one from the builder.
-    let store = RedisStore::connect(&with_query(&url, "prefix=myapp%3Asess%3A"), codec())
+    let store = RedisStore::connect(&with_param(&url, "prefix=myapp%3Asess%3A"), codec(SECRET))
         .await
         .unwrap();
     store
@@ -220,7 +198,7 @@ async fn keys_are_named_as_djangos_cache_backend_names_them() {
         0
     );
     store.delete(&k).await.unwrap();
-    let store = RedisStore::builder(&url, codec())
+    let store = RedisStore::builder(&url, codec(SECRET))
         .prefix(":1:django.contrib.sessions.cache")
         .connect()
         .await
@@ -235,10 +213,10 @@ async fn keys_are_named_as_djangos_cache_backend_names_them() {
 async fn ttl_follows_expires_at() {
     let Some(url) = shared_url() else { return };
     let mut con = raw(&url).await;
-    let store = RedisStore::connect(&url, codec()).await.unwrap();
+    let store = RedisStore::connect(&url, codec(SECRET)).await.unwrap();
     let k = key();
     let name = store.redis_key(&k);
-    let data = dict("n", 1);
+    let data = int_dict("n", 1);
     let expires_at = now() + 1000.25;
     let v = store
         .create(
@@ -296,9 +274,9 @@ async fn ttl_follows_expires_at() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expiry_in_the_past_removes_the_record() {
     let Some(url) = shared_url() else { return };
-    let store = RedisStore::connect(&url, codec()).await.unwrap();
+    let store = RedisStore::connect(&url, codec(SECRET)).await.unwrap();
     let k = key();
-    let data = dict("n", 1);
+    let data = int_dict("n", 1);
     let v = store
         .create(
             &k,
@@ -357,7 +335,7 @@ async fn an_expiry_in_the_past_removes_the_record() {
 async fn foreign_values_load_empty_and_can_be_overwritten() {
     let Some(url) = shared_url() else { return };
     let mut con = raw(&url).await;
-    let store = RedisStore::connect(&url, codec()).await.unwrap();
+    let store = RedisStore::connect(&url, codec(SECRET)).await.unwrap();
     let k = key();
     let name = store.redis_key(&k);
     // A pickle (what Django's cache backend writes): not UTF-8, not signed.
@@ -373,7 +351,7 @@ async fn foreign_values_load_empty_and_can_be_overwritten() {
     .await;
     let loaded = store.load(&k, now()).await.unwrap().expect("a live record");
     assert!(loaded.data.is_empty());
-    let data = dict("n", 2);
+    let data = int_dict("n", 2);
     let saved = store
         .save(
             &k,
@@ -422,14 +400,14 @@ async fn bad_urls_and_unreachable_servers_fail_cleanly() {
         "redis://h?nope=1",
         "rediss://h",
     ] {
-        let e = RedisStore::connect(url, codec()).await.unwrap_err();
+        let e = RedisStore::connect(url, codec(SECRET)).await.unwrap_err();
         assert!(matches!(e, StoreError::Config(_)), "{url}: {e:?}");
     }
     let Some(port) = free_ports(1).first().copied() else {
         return;
     };
     let started = Instant::now();
-    let e = RedisStore::connect(&format!("redis://:hunter2@127.0.0.1:{port}"), codec())
+    let e = RedisStore::connect(&format!("redis://:hunter2@127.0.0.1:{port}"), codec(SECRET))
         .await
         .unwrap_err();
     assert!(matches!(e, StoreError::Unavailable(_)), "{e:?}");
@@ -597,13 +575,13 @@ async fn reconnects_by_itself_after_a_restart() {
     let mut servers = Servers::new("restart");
     servers.start(port, None, &[]);
     let url = format!("redis://127.0.0.1:{port}");
-    let store = RedisStore::builder(&url, codec())
+    let store = RedisStore::builder(&url, codec(SECRET))
         .response_timeout(Duration::from_millis(500))
         .connect()
         .await
         .unwrap();
     let k = key();
-    let data = dict("n", 1);
+    let data = int_dict("n", 1);
     let record = Record {
         data: &data,
         expires_at: now() + 60.0,
@@ -715,7 +693,7 @@ async fn conformance_on_a_three_master_cluster() {
     }
 
     let url = format!("redis+cluster://{}", nodes.join(","));
-    let store = Arc::new(RedisStore::connect(&url, codec()).await.unwrap());
+    let store = Arc::new(RedisStore::connect(&url, codec(SECRET)).await.unwrap());
     let raw = redis::cluster::ClusterClient::new(nodes.iter().map(|n| format!("redis://{n}")))
         .unwrap()
         .get_async_connection()
@@ -731,7 +709,7 @@ async fn conformance_on_a_three_master_cluster() {
             .create(
                 k,
                 Record {
-                    data: &dict("n", 1),
+                    data: &int_dict("n", 1),
                     expires_at: now() + 60.0,
                 },
             )
@@ -782,14 +760,14 @@ async fn conformance_through_sentinel_and_a_failover() {
     );
 
     let url = format!("redis+sentinel://127.0.0.1:{sentinel}/mymaster");
-    let store = Arc::new(RedisStore::connect(&url, codec()).await.unwrap());
+    let store = Arc::new(RedisStore::connect(&url, codec(SECRET)).await.unwrap());
     let raw_master = raw(&format!("redis://127.0.0.1:{master}")).await;
     redis_conformance(store.clone(), corruptor(raw_master, DEFAULT_PREFIX)).await;
 
     // The master dies and the sentinel promotes the replica: the store notices the dead
     // connection, asks the sentinel again and follows the new master.
     let k = key();
-    let data = dict("before", 1);
+    let data = int_dict("before", 1);
     store
         .create(
             &k,

@@ -2,19 +2,24 @@
 //! written by Django, batched purges, a bounded WAL and loads from many threads.
 #![cfg(feature = "sqlite")]
 
+mod common;
+
+use common::fixtures::{codec, dict, key, now};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, OptionalExtension};
-use tessera::json::{Map, Value};
+use tessera::json::Value;
 use tessera::session::codec::SessionCodec;
 use tessera::session::key::SessionKey;
 use tessera::signing::SecretKeys;
 use tessera::store::conformance::{self, Corruptor};
 use tessera::store::sqlite::{format_datetime, index_name, schema_statements, SqliteStore};
 use tessera::store::{Record, SaveOutcome, SessionStore, StoreError, Version};
+
+const SECRET: &str = "sqlite-store-test-secret";
 
 /// A fresh database path (and its directory) under the system temp dir.
 fn temp_db(name: &str) -> (PathBuf, PathBuf) {
@@ -29,25 +34,6 @@ fn temp_db(name: &str) -> (PathBuf, PathBuf) {
     ));
     std::fs::create_dir_all(&dir).expect("temp dir");
     (dir.join("db.sqlite3"), dir)
-}
-
-fn codec() -> SessionCodec {
-    SessionCodec::new(&SecretKeys::new("sqlite-store-test-secret")).expect("codec")
-}
-
-fn key() -> SessionKey {
-    SessionKey::generate().expect("random")
-}
-
-fn now() -> f64 {
-    tessera::signing::now()
-}
-
-fn dict(pairs: &[(&str, Value)]) -> Map {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect()
 }
 
 fn raw(path: &Path) -> Connection {
@@ -81,7 +67,7 @@ fn iso_to_django_sqlite(iso: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_suite() {
     let (db, dir) = temp_db("conformance");
-    let store = SqliteStore::open(&db, codec()).expect("open");
+    let store = SqliteStore::open(&db, codec(SECRET)).expect("open");
     let corrupt_db = db.clone();
     let corruptor: Corruptor = Arc::new(move |k: SessionKey| {
         let db = corrupt_db.clone();
@@ -106,7 +92,7 @@ async fn conformance_suite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_suite_with_one_reader_and_no_batching() {
     let (db, dir) = temp_db("conformance-small");
-    let store = SqliteStore::builder(&db, codec())
+    let store = SqliteStore::builder(&db, codec(SECRET))
         .readers(1)
         .max_batch(1)
         .table("my_sessions")
@@ -156,9 +142,9 @@ fn schema_statements_equal_djangos() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_table_is_idempotent_and_leaves_djangos_exact_schema() {
     let (db, dir) = temp_db("schema");
-    let store = SqliteStore::open(&db, codec()).expect("open");
+    let store = SqliteStore::open(&db, codec(SECRET)).expect("open");
     store.create_table().await.expect("again");
-    let again = SqliteStore::open(&db, codec()).expect("reopen");
+    let again = SqliteStore::open(&db, codec(SECRET)).expect("reopen");
     again.create_table().await.expect("and again");
     let conn = raw(&db);
     let mut st = conn
@@ -186,12 +172,12 @@ async fn create_table_is_idempotent_and_leaves_djangos_exact_schema() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_table_is_a_config_error_when_not_created() {
     let (db, dir) = temp_db("notable");
-    let r = SqliteStore::builder(&db, codec())
+    let r = SqliteStore::builder(&db, codec(SECRET))
         .create_table(false)
         .open();
     assert!(matches!(r, Err(StoreError::Config(_))), "got {r:?}");
     assert!(matches!(
-        SqliteStore::open(":memory:", codec()),
+        SqliteStore::open(":memory:", codec(SECRET)),
         Err(StoreError::Config(_))
     ));
     std::fs::remove_dir_all(&dir).ok();
@@ -251,7 +237,7 @@ fn date_text_is_djangos() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_store_djangos_date_text() {
     let (db, dir) = temp_db("datetext");
-    let store = SqliteStore::open(&db, codec()).expect("open");
+    let store = SqliteStore::open(&db, codec(SECRET)).expect("open");
     let k = key();
     let data = dict(&[("a", Value::from(1))]);
     let expires = now().floor() + 3600.0; // a whole second: no fraction in the text
@@ -282,7 +268,7 @@ async fn writes_store_djangos_date_text() {
         v,
         "the version is the stored text"
     );
-    assert_eq!(codec().decode(&text).data, data);
+    assert_eq!(codec(SECRET).decode(&text).data, data);
     let typeof_: String = conn
         .query_row(
             "SELECT typeof(expire_date) FROM django_session WHERE session_key = ?1",
@@ -310,9 +296,9 @@ async fn writes_store_djangos_date_text() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expiry_comparison_handles_fraction_less_dates() {
     let (db, dir) = temp_db("boundary");
-    let store = SqliteStore::open(&db, codec()).expect("open");
+    let store = SqliteStore::open(&db, codec(SECRET)).expect("open");
     let conn = raw(&db);
-    let data = codec().encode(&dict(&[("x", Value::from(1))]));
+    let data = codec(SECRET).encode(&dict(&[("x", Value::from(1))]));
     let whole = key(); // expires at …:20 exactly
     let half = key(); // expires at …:20.5
     let base = 1_701_209_600.0; // 2023-11-28 22:13:20
@@ -392,7 +378,7 @@ async fn rows_written_by_django_load() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn save_conflicts_with_a_row_changed_by_another_process() {
     let (db, dir) = temp_db("external");
-    let store = SqliteStore::open(&db, codec()).expect("open");
+    let store = SqliteStore::open(&db, codec(SECRET)).expect("open");
     let k = key();
     let t = now() + 3600.0;
     let data = dict(&[("n", Value::from(1))]);
@@ -410,7 +396,10 @@ async fn save_conflicts_with_a_row_changed_by_another_process() {
     raw(&db)
         .execute(
             "UPDATE django_session SET session_data = ?1 WHERE session_key = ?2",
-            params![codec().encode(&dict(&[("n", Value::from(7))])), k.as_str()],
+            params![
+                codec(SECRET).encode(&dict(&[("n", Value::from(7))])),
+                k.as_str()
+            ],
         )
         .expect("update");
     let r = store
@@ -461,7 +450,7 @@ async fn save_conflicts_with_a_row_changed_by_another_process() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clear_expired_removes_ten_thousand_rows_in_batches() {
     let (db, dir) = temp_db("clear");
-    let store = SqliteStore::open(&db, codec()).expect("open");
+    let store = SqliteStore::open(&db, codec(SECRET)).expect("open");
     let t = now();
     {
         let mut conn = raw(&db);
@@ -524,7 +513,7 @@ async fn wal_stays_bounded_under_steady_reads_and_writes() {
     const UNBOUNDED: u64 = SAVES as u64 * 4096;
     let (db, dir) = temp_db("wal");
     let store = Arc::new(
-        SqliteStore::builder(&db, codec())
+        SqliteStore::builder(&db, codec(SECRET))
             .checkpoint_interval(std::time::Duration::from_millis(5))
             .max_wal_bytes(LIMIT)
             .open()
@@ -593,7 +582,7 @@ async fn wal_stays_bounded_under_steady_reads_and_writes() {
 #[test]
 fn loads_from_many_threads_see_the_latest_write() {
     let (db, dir) = temp_db("threads");
-    let store = Arc::new(SqliteStore::open(&db, codec()).expect("open"));
+    let store = Arc::new(SqliteStore::open(&db, codec(SECRET)).expect("open"));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -1,5 +1,6 @@
 //! Shared test support.
 #![allow(dead_code)]
+pub mod fixtures;
 pub mod http;
 pub mod proxy;
 pub mod serve;

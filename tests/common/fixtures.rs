@@ -1,0 +1,46 @@
+//! Small values the store tests all need: a codec, a fresh key, the clock, a session dict,
+//! unique names and URL parameters.
+
+use tessera::json::{Map, Value};
+use tessera::session::codec::SessionCodec;
+use tessera::session::SessionKey;
+use tessera::signing::SecretKeys;
+
+/// The session codec for `secret`.
+pub fn codec(secret: &str) -> SessionCodec {
+    SessionCodec::new(&SecretKeys::new(secret)).expect("codec")
+}
+
+/// A fresh random session key.
+pub fn key() -> SessionKey {
+    SessionKey::generate().expect("random")
+}
+
+/// The current time in Unix seconds, as the stores take it.
+pub fn now() -> f64 {
+    tessera::signing::now()
+}
+
+/// A session dict of these pairs, in order.
+pub fn dict(pairs: &[(&str, Value)]) -> Map {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
+}
+
+/// A session dict with one integer.
+pub fn int_dict(k: &str, v: i64) -> Map {
+    dict(&[(k, Value::from(v))])
+}
+
+/// `prefix` and 12 random characters: a table, prefix or directory no other run uses.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}{}", &key().as_str()[..12])
+}
+
+/// `url` with one more query parameter.
+pub fn with_param(url: &str, param: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}{param}")
+}
