@@ -591,6 +591,27 @@ async fn errors_never_carry_the_session_key() {
     ));
 }
 
+/// The pool holds twice as many connections as the process has cores, at least 8, unless the
+/// URL sizes it; it opens them only as they are needed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pool_is_sized_by_the_cores_unless_the_url_says() {
+    let Some(url) = server() else { return };
+    let cores = std::thread::available_parallelism().unwrap().get();
+    let default = PostgresStore::connect(&url, codec(SECRET)).await.unwrap();
+    let shown = format!("{default:?}");
+    assert!(
+        shown.contains(&format!("pool_max_size: {}", (2 * cores).max(8))),
+        "{cores} cores: {shown}"
+    );
+    let sized = PostgresStore::connect(&with_param(&url, "pool_max_size=3"), codec(SECRET))
+        .await
+        .unwrap();
+    assert!(
+        format!("{sized:?}").contains("pool_max_size: 3"),
+        "{sized:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pool_recovers_when_the_server_drops_its_connections() {
     let Some(url) = server() else { return };
