@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::fixtures::{codec, int_dict, key, now, unique};
+use common::fixtures::{codec, int_dict, key, now, unique, with_param};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -680,6 +680,33 @@ async fn the_pool_recovers_when_the_server_drops_its_connections() {
     for _ in 0..5 {
         let loaded = f.store.load(&k, now()).await.expect("the pool reconnects");
         assert!(loaded.is_some());
+    }
+}
+
+/// The pool is 0 to 16 connections unless the URL says; a lone `pool_max` below
+/// mysql_async's own minimum of 10 is taken with this store's minimum, 0, not refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pool_is_sized_by_the_url() {
+    let Some(url) = server() else { return };
+    for (param, shown) in [
+        (None, "pool_min: 0, pool_max: 16"),
+        (Some("pool_max=3"), "pool_min: 0, pool_max: 3"),
+        (Some("pool_min=2&pool_max=5"), "pool_min: 2, pool_max: 5"),
+    ] {
+        let store_url = param.map_or(url.clone(), |p| with_param(&url, p));
+        let store = MysqlStore::connect(&store_url, codec(SECRET))
+            .await
+            .unwrap();
+        assert!(format!("{store:?}").contains(shown), "{param:?}: {store:?}");
+        let f = fixture_with(&url, store).await;
+        let k = key();
+        let data = int_dict("a", 1);
+        let record = Record {
+            data: &data,
+            expires_at: now() + 60.0,
+        };
+        f.store.create(&k, record).await.unwrap();
+        assert!(f.store.load(&k, now()).await.unwrap().is_some());
     }
 }
 

@@ -147,8 +147,11 @@ pub struct MysqlStore {
 impl fmt::Debug for MysqlStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Not the pool's options: they hold the connection password.
+        let pool = self.opts.pool_opts().constraints();
         f.debug_struct("MysqlStore")
             .field("table", &self.sql.table)
+            .field("pool_min", &pool.min())
+            .field("pool_max", &pool.max())
             .finish_non_exhaustive()
     }
 }
@@ -156,15 +159,23 @@ impl fmt::Debug for MysqlStore {
 impl MysqlStore {
     /// Connects to `url` (`mysql://user:pass@host:3306/db?…`, with mysql_async's URL
     /// parameters) and checks that the server answers. Unless the URL says otherwise, the
-    /// pool holds up to 16 connections (`pool_min`/`pool_max`), keeps idle ones for a minute
+    /// pool holds up to 16 connections (`pool_min`/`pool_max`; a `pool_max` alone keeps the
+    /// minimum at 0), keeps idle ones for a minute
     /// (`inactive_connection_ttl`) and keeps their statement caches across checkouts
     /// (`reset_connection=false`).
     ///
     /// The table is [`DEFAULT_TABLE`]; see [`table`](Self::table).
     pub async fn connect(url: &str, codec: SessionCodec) -> Result<Self, StoreError> {
-        let opts = Opts::from_url(url)
-            .map_err(|e| StoreError::Config(format!("invalid MySQL URL: {e}")))?;
         let given = url_params(url);
+        // mysql_async's own `pool_min` default is 10, so a lone `pool_max` under 10 would be
+        // refused; alone, it means this store's minimum, 0.
+        let url = if given.contains(&"pool_max") && !given.contains(&"pool_min") {
+            format!("{url}&pool_min={}", POOL.min())
+        } else {
+            url.to_owned()
+        };
+        let opts = Opts::from_url(&url)
+            .map_err(|e| StoreError::Config(format!("invalid MySQL URL: {e}")))?;
         let mut pool_opts = opts.pool_opts().clone();
         if !given.iter().any(|p| *p == "pool_min" || *p == "pool_max") {
             pool_opts = pool_opts.with_constraints(POOL);
