@@ -683,13 +683,16 @@ async fn the_pool_recovers_when_the_server_drops_its_connections() {
     }
 }
 
-/// The pool is 0 to 16 connections unless the URL says; a lone `pool_max` below
-/// mysql_async's own minimum of 10 is taken with this store's minimum, 0, not refused.
+/// The pool is 0 to twice the cores (at least 8) connections unless the URL says; a lone
+/// `pool_max` below mysql_async's own minimum of 10 is taken with this store's minimum, 0,
+/// not refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pool_is_sized_by_the_url() {
     let Some(url) = server() else { return };
+    let cores = std::thread::available_parallelism().unwrap().get();
+    let default = format!("pool_min: 0, pool_max: {}", (2 * cores).max(8));
     for (param, shown) in [
-        (None, "pool_min: 0, pool_max: 16"),
+        (None, default.as_str()),
         (Some("pool_max=3"), "pool_min: 0, pool_max: 3"),
         (Some("pool_min=2&pool_max=5"), "pool_min: 2, pool_max: 5"),
     ] {

@@ -23,7 +23,8 @@
 //!   cache, kept across checkouts because [`connect`](MysqlStore::connect) turns off the
 //!   pool's `COM_RESET_CONNECTION` unless the URL sets `reset_connection`). A load or a save
 //!   is one round trip; only a failed swap asks a second question (conflict or gone?).
-//! - **Pool.** Up to 16 connections, kept for a minute when idle (unless the URL sets
+//! - **Pool.** Up to twice as many connections as the process has cores, at least 8, kept for
+//!   a minute when idle (unless the URL sets
 //!   `pool_min`/`pool_max`/`inactive_connection_ttl`), 3 seconds to get one; idle connections
 //!   are checked on checkout, so the pool heals by itself after a server restart.
 //! - **Abandoned calls.** A call whose future is dropped mid-flight (the middleware's
@@ -75,11 +76,9 @@ pub const DEFAULT_TABLE: &str = "django_session";
 
 /// MySQL's identifier limit, as Django's `max_name_length()`.
 const MAX_NAME_LEN: usize = 64;
-/// The pool [`MysqlStore::connect`] uses unless the URL says otherwise.
-const POOL: PoolConstraints = match PoolConstraints::new(0, 16) {
-    Some(c) => c,
-    None => panic!("0 <= 16"),
-};
+/// The fewest connections [`MysqlStore::connect`]'s pool keeps unless the URL says otherwise
+/// (the most: [`default_pool_size`](super::default_pool_size)).
+const POOL_MIN: usize = 0;
 /// How long a pooled connection may idle before [`MysqlStore::connect`]'s pool closes it.
 const IDLE_TTL: Duration = Duration::from_secs(60);
 /// How long to wait for a new connection or a free pooled one.
@@ -159,7 +158,8 @@ impl fmt::Debug for MysqlStore {
 impl MysqlStore {
     /// Connects to `url` (`mysql://user:pass@host:3306/db?…`, with mysql_async's URL
     /// parameters) and checks that the server answers. Unless the URL says otherwise, the
-    /// pool holds up to 16 connections (`pool_min`/`pool_max`; a `pool_max` alone keeps the
+    /// pool holds up to twice as many connections as this process has cores, at least 8
+    /// (`pool_min`/`pool_max`; a `pool_max` alone keeps the
     /// minimum at 0), keeps idle ones for a minute
     /// (`inactive_connection_ttl`) and keeps their statement caches across checkouts
     /// (`reset_connection=false`).
@@ -170,7 +170,7 @@ impl MysqlStore {
         // mysql_async's own `pool_min` default is 10, so a lone `pool_max` under 10 would be
         // refused; alone, it means this store's minimum, 0.
         let url = if given.contains(&"pool_max") && !given.contains(&"pool_min") {
-            format!("{url}&pool_min={}", POOL.min())
+            format!("{url}&pool_min={POOL_MIN}")
         } else {
             url.to_owned()
         };
@@ -178,7 +178,9 @@ impl MysqlStore {
             .map_err(|e| StoreError::Config(format!("invalid MySQL URL: {e}")))?;
         let mut pool_opts = opts.pool_opts().clone();
         if !given.iter().any(|p| *p == "pool_min" || *p == "pool_max") {
-            pool_opts = pool_opts.with_constraints(POOL);
+            if let Some(pool) = PoolConstraints::new(POOL_MIN, super::default_pool_size()) {
+                pool_opts = pool_opts.with_constraints(pool);
+            }
         }
         if !given.contains(&"inactive_connection_ttl") {
             // With the default (0), the pool keeps only `pool_min` idle connections and closes

@@ -72,18 +72,6 @@ pub const DEFAULT_TABLE: &str = "django_session";
 
 /// PostgreSQL's identifier limit (`NAMEDATALEN - 1`), as Django's `max_name_length()`.
 const MAX_NAME_LEN: usize = 63;
-/// The pool size [`PostgresStore::connect`] uses: twice the cores this process may run on, and
-/// at least 8.
-///
-/// Every connection is a server process, and where PostgreSQL shares a few cores with the app,
-/// more busy processes than cores only take turns. With the app and PostgreSQL on one core
-/// (docs/performance.md), 16 connections against 4: `/read` 7.8k against 8.8k req/s, `/write`
-/// p99 108 ms against 21 ms; but `/create` 4.4k against 3.9k, because fewer commits then share
-/// each WAL flush. 8 kept most of both: `/read` 8.6k, `/create` 4.2k, `/write` p99 37 ms.
-fn default_pool_size() -> usize {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    (2 * cores).max(8)
-}
 /// How long to wait for a new connection or a free pooled one.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// The URL parameter that sizes the pool (tessera's own, removed before tokio-postgres sees
@@ -187,7 +175,7 @@ impl PostgresStore {
             },
         );
         let pool = Pool::builder(manager)
-            .max_size(pool_size.unwrap_or_else(default_pool_size))
+            .max_size(pool_size.unwrap_or_else(super::default_pool_size))
             .runtime(Runtime::Tokio1)
             .wait_timeout(Some(CONNECT_TIMEOUT))
             .create_timeout(Some(CONNECT_TIMEOUT))
