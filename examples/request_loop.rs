@@ -45,7 +45,7 @@ struct Args {
     store: String,
 }
 
-fn main() {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let Args {
         route,
         count,
@@ -53,12 +53,11 @@ fn main() {
     } = <Args as clap::Parser>::parse();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()
-        .expect("runtime");
+        .build()?;
     let routes = routes::router();
     let sessions = rt
         .block_on(open(&store))
-        .unwrap_or_else(|e| panic!("--store {store}: {e}"));
+        .map_err(|e| format!("--store {store}: {e}"))?;
     let layered = routes
         .clone()
         .layer(sessions.layer(SessionConfig::default()));
@@ -91,8 +90,12 @@ fn main() {
         Route::Write => ("/write", Some(cookie.as_str())),
     };
     for _ in 0..count {
-        assert_eq!(call(path, cookie).status(), StatusCode::OK);
+        let status = call(path, cookie).status();
+        if status != StatusCode::OK {
+            return Err(format!("{path} answered {status}").into());
+        }
     }
+    Ok(())
 }
 
 /// The store behind `url`, its tables made.

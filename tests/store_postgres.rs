@@ -592,7 +592,7 @@ async fn errors_never_carry_the_session_key() {
 }
 
 /// The pool holds twice as many connections as the process has cores, at least 8, unless the
-/// URL sizes it; it opens them only as they are needed.
+/// URL sizes it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pool_is_sized_by_the_cores_unless_the_url_says() {
     let Some(url) = server() else { return };

@@ -26,6 +26,13 @@ pub mod signed_cookie;
 pub mod sqlite;
 pub mod url;
 
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::json::Map;
+
 /// The pool size the PostgreSQL and MySQL stores use unless their URL sets one: twice the
 /// cores this process may run on, and at least 8.
 ///
@@ -41,13 +48,6 @@ fn default_pool_size() -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     (2 * cores).max(8)
 }
-
-use std::fmt;
-use std::sync::Arc;
-
-use async_trait::async_trait;
-
-use crate::json::Map;
 use crate::session::key::SessionKey;
 
 /// What a store returns for a live session.

@@ -24,9 +24,9 @@
 //!   pool's `COM_RESET_CONNECTION` unless the URL sets `reset_connection`). A load or a save
 //!   is one round trip; only a failed swap asks a second question (conflict or gone?).
 //! - **Pool.** Up to twice as many connections as the process has cores, at least 8, kept for
-//!   a minute when idle (unless the URL sets
-//!   `pool_min`/`pool_max`/`inactive_connection_ttl`), 3 seconds to get one; idle connections
-//!   are checked on checkout, so the pool heals by itself after a server restart.
+//!   a minute when idle (unless the URL sets `pool_min`/`pool_max`/`inactive_connection_ttl`),
+//!   3 seconds to get one; idle connections are checked on checkout, so the pool heals by
+//!   itself after a server restart.
 //! - **Abandoned calls.** A call whose future is dropped mid-flight (the middleware's
 //!   `store_timeout` fired, the request was cancelled) never hands its connection back to the
 //!   pool: a task opens a fresh connection with the same options (within 3 seconds), runs
@@ -159,9 +159,8 @@ impl MysqlStore {
     /// Connects to `url` (`mysql://user:pass@host:3306/db?…`, with mysql_async's URL
     /// parameters) and checks that the server answers. Unless the URL says otherwise, the
     /// pool holds up to twice as many connections as this process has cores, at least 8
-    /// (`pool_min`/`pool_max`; a `pool_max` alone keeps the
-    /// minimum at 0), keeps idle ones for a minute
-    /// (`inactive_connection_ttl`) and keeps their statement caches across checkouts
+    /// (`pool_min`/`pool_max`; a `pool_max` alone keeps the minimum at 0), keeps idle ones for
+    /// a minute (`inactive_connection_ttl`) and keeps their statement caches across checkouts
     /// (`reset_connection=false`).
     ///
     /// The table is [`DEFAULT_TABLE`]; see [`table`](Self::table).

@@ -16,9 +16,9 @@
 //!   compare-and-swap `UPDATE … WHERE session_key = $3 AND session_data = $4` against the text
 //!   that was loaded; only a failed swap asks a second question (conflict or gone?).
 //! - **Pool.** Up to twice as many connections as the process has cores, at least 8
-//!   (`pool_max_size=N` in the URL for another size),
-//!   3-second connect/wait timeouts, and a pooled connection the server closed is replaced on
-//!   checkout, so the pool heals by itself after a server restart.
+//!   (`pool_max_size=N` in the URL for another size), 3-second connect/wait timeouts, and a
+//!   pooled connection the server closed is replaced on checkout, so the pool heals by itself
+//!   after a server restart.
 //! - **Abandoned calls.** A call whose future is dropped while a statement is in flight (the
 //!   middleware's `store_timeout` fired, the request was cancelled) never hands its connection
 //!   back: the connection is detached from the pool, a task asks the server to cancel the

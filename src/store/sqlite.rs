@@ -99,7 +99,7 @@
 //! ```
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
@@ -391,7 +391,7 @@ impl SqliteStoreBuilder {
             inline: Arc::new(InlineReads {
                 path: self.path.clone(),
                 load: sql.load.clone(),
-                open: std::sync::atomic::AtomicUsize::new(0),
+                open: AtomicUsize::new(0),
             }),
             table: self.table.into(),
         })
@@ -438,7 +438,7 @@ struct InlineReads {
     path: PathBuf,
     load: String,
     /// Open inline connections, across threads; at most [`INLINE_CONNECTIONS_MAX`].
-    open: std::sync::atomic::AtomicUsize,
+    open: AtomicUsize,
 }
 
 /// Inline read connections one store may have open at once (one per thread that loads).
