@@ -5,13 +5,10 @@
 //! - [`session`]: the lazy [`Session`] handle, keys, expiry, settings, Django's data format.
 //! - [`store`]: the store contract, its conformance suite and the backends.
 //! - [`middleware`]: the tower layer that ties a session to each request.
-//! - `demo` (with the `axum` feature): the demo site `tessera serve` runs.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod cookie;
-#[cfg(feature = "axum")]
-pub mod demo;
 #[cfg(feature = "axum")]
 pub mod extract;
 pub mod json;

@@ -7,10 +7,11 @@
 //!
 //! Stores see only validated [`SessionKey`]s and decoded session dicts; a persistent store
 //! encodes with [`SessionCodec`](crate::session::codec::SessionCodec) so its records are
-//! Django's. [`conformance`] is the suite every store passes, public so a third-party store
-//! can run it too.
+//! Django's. `conformance` (with the `testing` feature) is the suite every store passes, public
+//! so a third-party store can run it too.
 
 pub mod cached_db;
+#[cfg(feature = "testing")]
 pub mod conformance;
 pub mod file;
 pub mod memory;

@@ -57,6 +57,9 @@
 //! # Ok(()) }
 //! ```
 
+/// The driver crate, so [`MysqlStore::from_opts`] needs no dependency of the app's own.
+pub use mysql_async;
+
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;

@@ -51,6 +51,9 @@
 //! A table in another schema is reached through the `search_path`, e.g. a URL ending in
 //! `?options=-c%20search_path%3Dsessions`.
 
+/// The driver crates, so [`PostgresStore::from_pool`] needs no dependency of the app's own.
+pub use {deadpool_postgres, tokio_postgres};
+
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -79,6 +79,9 @@
 //! # let _ = store; Ok(()) }
 //! ```
 
+/// The driver crate, for building a client or URL with the app's own settings.
+pub use redis;
+
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex};

@@ -98,6 +98,9 @@
 //! # let _ = store; Ok(()) }
 //! ```
 
+/// The driver crate.
+pub use rusqlite;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};

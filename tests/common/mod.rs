@@ -3,6 +3,5 @@
 pub mod fixtures;
 pub mod http;
 pub mod proxy;
-pub mod serve;
 pub mod services;
 pub mod vectors;

@@ -1,0 +1,286 @@
+//! `tessera serve`: the demo site ([`crate::demo`]) on a real socket.
+//!
+//! Startup only: the secret key (option, environment, or a generated key file beside the
+//! database), the store, the one-line request log, and a clean stop on Ctrl-C or SIGTERM.
+
+use std::future::IntoFuture as _;
+use std::io::{IsTerminal as _, Read as _, Write as _};
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::Response;
+use clap::Args;
+use tessera::session::SessionConfig;
+use tessera::signing::{Secret, SecretKeys};
+use tessera::store::url::{open, DEFAULT_URL};
+
+use super::exit::CliError;
+use super::keys::SECRET_KEY_ENV;
+
+/// Old keys that still verify, comma-separated (Django's `SECRET_KEY_FALLBACKS`).
+pub const FALLBACKS_ENV: &str = "TESSERA_SECRET_KEY_FALLBACKS";
+/// The file a generated key is kept in, beside the SQLite database.
+pub const KEY_FILE: &str = "tessera-secret-key";
+/// How long open connections may take to finish once a stop is asked for.
+const GRACE: Duration = Duration::from_secs(5);
+
+/// `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address to listen on
+    #[arg(long, default_value = "127.0.0.1:8000")]
+    addr: String,
+    /// The session store, as a URL (sqlite:///abs/path, sqlite://rel/path, postgres://, redis://, …)
+    #[arg(long, default_value = DEFAULT_URL)]
+    store: String,
+    /// The secret key [default: $TESSERA_SECRET_KEY, else a key generated once and kept in a
+    /// file beside the database]
+    #[arg(long, value_name = "KEY", allow_hyphen_values = true)]
+    secret_key: Option<String>,
+}
+
+/// Runs the demo site until Ctrl-C or SIGTERM; prints nothing on stdout.
+pub fn run(args: ServeArgs) -> Result<String, CliError> {
+    init_logging();
+    let config = SessionConfig::from_env()
+        .map_err(|e| CliError::usage("ImproperlyConfigured", e.to_string()))?;
+    let db = sqlite_path(&args.store);
+    if let Some(dir) = db.as_deref().and_then(Path::parent) {
+        if !dir.as_os_str().is_empty() {
+            std::fs::create_dir_all(dir).map_err(|e| os_error(dir, &e))?;
+        }
+    }
+    let keys = secret_keys(args.secret_key.as_deref(), db.as_deref())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::data("OSError", e.to_string()))?;
+    runtime.block_on(serve(&args, &keys, config))?;
+    Ok(String::new())
+}
+
+async fn serve(args: &ServeArgs, keys: &SecretKeys, config: SessionConfig) -> Result<(), CliError> {
+    let store_error = |e: tessera::store::StoreError| CliError::data("StoreError", e.to_string());
+    let sessions = open(&args.store, keys).await.map_err(store_error)?;
+    sessions.migrate().await.map_err(store_error)?;
+    let app = crate::demo::router(&sessions, keys, config)
+        .layer(axum::middleware::from_fn(log_request));
+    let listener = tokio::net::TcpListener::bind(&args.addr)
+        .await
+        .map_err(|e| CliError::data("OSError", format!("cannot listen on {}: {e}", args.addr)))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| CliError::data("OSError", e.to_string()))?;
+    tracing::info!(
+        "tessera demo on http://{local}/ (sessions in {}); Ctrl-C stops it",
+        redact_url(&args.store)
+    );
+    let stopping = Arc::new(tokio::sync::Notify::new());
+    let signalled = stopping.clone();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        stop_signal().await;
+        tracing::info!("stopping: finishing open requests");
+        signalled.notify_one();
+    });
+    tokio::select! {
+        result = server.into_future() => result.map_err(|e| CliError::data("OSError", e.to_string()))?,
+        () = async { stopping.notified().await; tokio::time::sleep(GRACE).await } => {
+            tracing::warn!("connections still open after {GRACE:?}: closing them");
+        }
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Ctrl-C, or SIGTERM from a service manager.
+async fn stop_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+/// One line per request: method, path (never the query string, which may carry secrets),
+/// status and time. No cookie and no session key is ever logged.
+async fn log_request(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let started = Instant::now();
+    let response = next.run(req).await;
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    tracing::info!("{method} {path} {} {ms:.1}ms", response.status().as_u16());
+    response
+}
+
+/// Logs to stderr, one line per event, at `info` unless `RUST_LOG` says otherwise.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// The database file of a `sqlite://` URL: `sqlite:///abs` is absolute, `sqlite://rel` relative.
+fn sqlite_path(url: &str) -> Option<PathBuf> {
+    let rest = url.strip_prefix("sqlite://")?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty()).then(|| PathBuf::from(path))
+}
+
+/// The URL with any password replaced by `***`, for the startup line.
+fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => {
+            let userinfo = &rest[..at];
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            let hidden = if userinfo.contains(':') { ":***" } else { "" };
+            format!("{scheme}://{user}{hidden}{}", &rest[at..])
+        }
+        None => url.to_owned(),
+    }
+}
+
+fn os_error(path: &Path, e: &std::io::Error) -> CliError {
+    CliError::data("OSError", format!("{}: {e}", path.display()))
+}
+
+/// `--secret-key`, else `TESSERA_SECRET_KEY`, else the key file beside the database (made on
+/// first start); fallbacks from `TESSERA_SECRET_KEY_FALLBACKS`.
+fn secret_keys(option: Option<&str>, db: Option<&Path>) -> Result<SecretKeys, CliError> {
+    let env = std::env::var(SECRET_KEY_ENV).ok();
+    let current: Secret = match option
+        .filter(|k| !k.is_empty())
+        .or(env.as_deref().filter(|k| !k.is_empty()))
+    {
+        Some(key) => Secret::from(key),
+        None => {
+            let dir = db
+                .and_then(Path::parent)
+                .filter(|d| !d.as_os_str().is_empty());
+            Secret::from(key_file(&dir.unwrap_or(Path::new(".")).join(KEY_FILE))?)
+        }
+    };
+    let fallbacks = std::env::var(FALLBACKS_ENV).unwrap_or_default();
+    let fallbacks = fallbacks
+        .split(',')
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(Secret::from);
+    Ok(SecretKeys::new(current).with_fallbacks(fallbacks))
+}
+
+/// Reads the key in `path`, or generates one and saves it there, readable by its owner only.
+fn key_file(path: &Path) -> Result<String, CliError> {
+    let key = generate_key()?;
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path);
+    match created {
+        Ok(mut file) => {
+            file.write_all(key.as_bytes())
+                .and_then(|()| file.write_all(b"\n"))
+                .and_then(|()| file.sync_all())
+                .map_err(|e| os_error(path, &e))?;
+            let shown = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+            tracing::info!("generated a secret key and saved it to {}", shown.display());
+            Ok(key)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let mut file = std::fs::File::open(path).map_err(|e| os_error(path, &e))?;
+            let mut text = String::new();
+            file.read_to_string(&mut text)
+                .map_err(|e| os_error(path, &e))?;
+            let key = text.trim_end_matches(['\r', '\n']).to_owned();
+            if key.is_empty() {
+                return Err(CliError::usage(
+                    "ImproperlyConfigured",
+                    format!(
+                        "{} is empty: delete it to generate a new key",
+                        path.display()
+                    ),
+                ));
+            }
+            let mode = file.metadata().map(|m| m.permissions().mode()).unwrap_or(0);
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    "{} is readable by others (mode {:o}): chmod 600 it",
+                    path.display(),
+                    mode & 0o777
+                );
+            }
+            tracing::info!("using the secret key in {}", path.display());
+            Ok(key)
+        }
+        Err(e) => Err(os_error(path, &e)),
+    }
+}
+
+/// 50 characters from the alphabet of Django's `get_random_secret_key`, drawn uniformly.
+fn generate_key() -> Result<String, CliError> {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789!@#$%^&*(-_=+)";
+    // 250 is the largest multiple of 50 that fits in a byte: higher bytes would bias `% 50`.
+    let mut key = String::with_capacity(50);
+    let mut buf = [0u8; 64];
+    while key.len() < 50 {
+        getrandom::fill(&mut buf).map_err(|e| CliError::data("OSError", e.to_string()))?;
+        for &b in buf.iter().filter(|&&b| b < 250) {
+            if key.len() < 50 {
+                key.push(char::from(ALPHABET[usize::from(b % 50)]));
+            }
+        }
+    }
+    Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_paths_and_redaction() {
+        assert_eq!(
+            sqlite_path("sqlite:///var/db.sqlite3"),
+            Some(PathBuf::from("/var/db.sqlite3"))
+        );
+        assert_eq!(
+            sqlite_path("sqlite://rel/db.sqlite3"),
+            Some(PathBuf::from("rel/db.sqlite3"))
+        );
+        assert_eq!(sqlite_path("memory://"), None);
+        assert_eq!(
+            redact_url("postgres://u:pw@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact_url("redis://h:6379/0"), "redis://h:6379/0");
+        assert_eq!(redact_url("sqlite://a@b/c"), "sqlite://a@b/c");
+        let key = generate_key().unwrap();
+        assert_eq!(key.len(), 50);
+    }
+}

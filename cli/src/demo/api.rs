@@ -1,0 +1,121 @@
+//! `/api/session` for scripts: the session as JSON, merged into with `PATCH`, flushed with
+//! `DELETE`. Every error is JSON too: `{"error": "…"}` with the status code.
+
+use axum::body::{Body, Bytes};
+use axum::extract::Request;
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use super::html::rfc3339;
+use super::index::check_session_key;
+use tessera::json::{self, Value};
+use tessera::session::{Session, SessionError};
+
+/// An API failure: a status and a message, sent as `{"error": message}`.
+#[derive(Debug)]
+pub(super) struct ApiError(StatusCode, String);
+
+impl ApiError {
+    fn bad_request(message: impl Into<String>) -> Self {
+        ApiError(StatusCode::BAD_REQUEST, message.into())
+    }
+}
+
+impl From<SessionError> for ApiError {
+    fn from(e: SessionError) -> Self {
+        let status = match e {
+            SessionError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            SessionError::Interrupted => StatusCode::BAD_REQUEST,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError(status, e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+type ApiResult = Result<Json<serde_json::Value>, ApiError>;
+
+/// `{"key", "expiry", "expire_at_browser_close", "data"}` as the server sees the session now.
+async fn view(session: &Session) -> Result<serde_json::Value, SessionError> {
+    let data = session.items().await?;
+    let key = session.session_key().await.map(|k| k.as_str().to_owned());
+    Ok(json!({
+        "key": key,
+        "expiry": rfc3339(session.get_expiry_date().await?),
+        "expire_at_browser_close": session.get_expire_at_browser_close().await?,
+        "data": serde_json::Value::from(&Value::Dict(data)),
+    }))
+}
+
+/// `GET /api/session`: an unknown or flushed key reads as a fresh, empty session.
+pub(super) async fn get_session(session: Session) -> ApiResult {
+    Ok(Json(view(&session).await?))
+}
+
+/// `PATCH /api/session`: merges a JSON object's keys into the session, keeping its key.
+/// Concurrent patches naming different keys all land (the save is a compare-and-swap).
+pub(super) async fn patch_session(session: Session, body: Bytes) -> ApiResult {
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::bad_request("the body is not UTF-8 text"))?;
+    let value = json::from_str(text)
+        .map_err(|e| ApiError::bad_request(format!("the body is not JSON: {e}")))?;
+    let Value::Dict(changes) = value else {
+        return Err(ApiError::bad_request("the body must be a JSON object"));
+    };
+    for key in changes.keys() {
+        check_session_key(key).map_err(ApiError::bad_request)?;
+    }
+    session.update(changes).await?;
+    if session.session_key().await.is_none() {
+        // A new session gets its key when saved: save now so the answer can show it.
+        session.save().await?;
+    }
+    Ok(Json(view(&session).await?))
+}
+
+/// `DELETE /api/session`: flushes (deletes the record; the response deletes the cookie).
+pub(super) async fn delete_session(session: Session) -> ApiResult {
+    session.flush().await?;
+    Ok(Json(view(&session).await?))
+}
+
+/// Under `/api/`, turns any error answer that is not JSON (the session middleware's 503 and
+/// 400, axum's 404, 405 and 413) into `{"error": "…"}` with the same status.
+pub(super) async fn json_errors(req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    let api = path == "/api" || path.starts_with("/api/");
+    let response = next.run(req).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !api || is_json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes).trim().to_owned();
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_owned()
+    } else {
+        text
+    };
+    parts.headers.remove(CONTENT_LENGTH);
+    parts
+        .headers
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let body = Body::from(json!({ "error": message }).to_string());
+    Response::from_parts(parts, body)
+}

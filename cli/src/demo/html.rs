@@ -1,0 +1,186 @@
+//! The page frame, escaping, and the small formatting helpers every page shares.
+
+use std::fmt::Write as _;
+
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+
+use tessera::cookie::CookieError;
+use tessera::json::Value;
+use tessera::session::{Session, SessionError};
+
+/// Escapes `&`, `<`, `>`, `"` and `'` so text can go anywhere in HTML, attributes included.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The walkthrough, in order: (path, what it demonstrates).
+pub(super) const WALKTHROUGH: &[(&str, &str)] = &[
+    ("/set_cookie/", "set a cookie"),
+    ("/get_cookie/", "read it"),
+    ("/check_cookie/", "check it"),
+    ("/delete_cookie/", "delete it"),
+    ("/check_salt_cookie/", "a signed cookie"),
+    ("/set_session/", "store in the session"),
+    ("/delete_session/", "delete a session key"),
+    ("/clear_session/", "clear the session"),
+    ("/flush_session/", "flush (log out)"),
+    ("/cycle_key/", "cycle the key"),
+    ("/set_expiry/", "set the expiry"),
+];
+
+const STYLE: &str = "\
+body{font:16px/1.5 system-ui,sans-serif;max-width:46rem;margin:0 auto;padding:0 1rem 2rem;color:#222}\
+header{border-bottom:2px solid #2b6cb0;padding:.6rem 0;margin-bottom:1rem}\
+header a{font-weight:700;color:#2b6cb0;text-decoration:none;font-size:1.2rem}\
+h1{font-size:1.5rem;margin:.4rem 0 .8rem}h2{font-size:1.15rem;margin:1.4rem 0 .4rem}\
+code,.mono{font-family:ui-monospace,monospace;font-size:.92em;background:#f2f4f7;padding:0 .25em;border-radius:3px;overflow-wrap:anywhere}\
+.result{border-left:4px solid #2b6cb0;background:#eef5fc;padding:.6rem .8rem}\
+.result.warn{border-color:#c53030;background:#fdeeee}\
+table{border-collapse:collapse;width:100%;margin:.3rem 0}\
+th,td{text-align:left;border-bottom:1px solid #ddd;padding:.25rem .4rem;vertical-align:top}\
+th{font-weight:600;background:#f7f7f7}td.mono{background:none}\
+.panel{border:1px solid #ccd;border-radius:6px;padding:.2rem 1rem .8rem;background:#fbfcfe}\
+form{display:grid;grid-template-columns:8rem 1fr;gap:.3rem .6rem;align-items:center;margin:.4rem 0}\
+form button{grid-column:2;justify-self:start;padding:.25rem 1rem}\
+input[type=text],select{padding:.2rem;font:inherit}\
+nav ol{padding-left:1.4rem;margin:.3rem 0}ol.steps{columns:2;column-gap:2rem}\
+td:first-child,th:first-child{width:30%}footer{margin-top:2rem;font-size:.9rem;color:#555}\
+";
+
+/// A whole page: the frame around `body` (already HTML; escape what goes in it).
+pub(super) fn page(title: &str, body: &str) -> Html<String> {
+    let mut html = String::with_capacity(body.len() + 2048);
+    let _ = write!(
+        html,
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <title>{t} · tessera demo</title><style>{STYLE}</style></head><body>\
+         <header><a href=\"/\">tessera</a> · Django's cookies and sessions in Rust</header>\
+         <main><h1>{t}</h1>{body}</main><footer>Walkthrough: ",
+        t = escape_html(title),
+    );
+    for (i, (path, _)) in WALKTHROUGH.iter().enumerate() {
+        let sep = if i == 0 { "" } else { " · " };
+        let _ = write!(html, "{sep}<a href=\"{path}\">{path}</a>");
+    }
+    html.push_str(" · <a href=\"/api/session\">/api/session</a></footer></body></html>");
+    Html(html)
+}
+
+/// The one-line outcome of a walkthrough step, in a box tests and people can find (`#result`).
+pub(super) fn result(text_html: &str) -> String {
+    format!("<p class=\"result\" id=\"result\">{text_html}</p>")
+}
+
+/// The link to the step after `path`, or back to the index after the last one.
+pub(super) fn next_step(path: &str) -> String {
+    let pos = WALKTHROUGH.iter().position(|(p, _)| *p == path);
+    match pos.and_then(|i| WALKTHROUGH.get(i + 1)) {
+        Some((next, what)) => format!("<p>Next: <a href=\"{next}\">{next}</a> ({what})</p>"),
+        None => "<p>Back to <a href=\"/\">the index</a>.</p>".to_owned(),
+    }
+}
+
+/// A session value as a person reads it: strings bare, anything else as JSON.
+pub(super) fn value_text(value: &Value) -> String {
+    match value {
+        Value::Str(s) => s.clone(),
+        other => serde_json::Value::from(other).to_string(),
+    }
+}
+
+/// Unix seconds as `2025-01-31 12:00:00 UTC`.
+pub(super) fn utc_text(unix: f64) -> String {
+    chrono::DateTime::from_timestamp(unix.floor() as i64, 0).map_or_else(
+        || format!("{unix} (Unix time)"),
+        |d| d.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+    )
+}
+
+/// Unix seconds as RFC 3339 in UTC (`2025-01-31T12:00:00Z`), for the API.
+pub(super) fn rfc3339(unix: f64) -> String {
+    chrono::DateTime::from_timestamp(unix.floor() as i64, 0).map_or_else(
+        || unix.to_string(),
+        |d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    )
+}
+
+/// "expires 2025-… UTC (in N s)", and whether the cookie ends with the browser.
+pub(super) async fn expiry_text(session: &Session) -> Result<String, SessionError> {
+    let date = session.get_expiry_date().await?;
+    let age = session.get_expiry_age().await?;
+    let mut text = format!("{} (in {age} s)", utc_text(date));
+    if session.get_expire_at_browser_close().await? {
+        text.push_str("; the cookie itself ends when the browser closes");
+    }
+    Ok(text)
+}
+
+/// Why a page could not be shown: an HTML page with the right status, never a bare 500.
+#[derive(Debug)]
+pub(super) enum PageError {
+    /// The visitor sent something unusable (400).
+    BadRequest(String),
+    /// A session operation failed (503 for the store, 400 for a concurrent logout, else 500).
+    Session(SessionError),
+}
+
+impl From<SessionError> for PageError {
+    fn from(e: SessionError) -> Self {
+        PageError::Session(e)
+    }
+}
+
+impl From<CookieError> for PageError {
+    fn from(e: CookieError) -> Self {
+        PageError::BadRequest(e.to_string())
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let (status, message) = match self {
+            PageError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
+            PageError::Session(e) => {
+                let status = match e {
+                    SessionError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+                    SessionError::Interrupted => StatusCode::BAD_REQUEST,
+                    _ => StatusCode::INTERNAL_SERVER_ERROR,
+                };
+                (status, e.to_string())
+            }
+        };
+        let body = format!(
+            "<p class=\"result warn\" id=\"result\">{}</p><p><a href=\"/\">Back to the index</a></p>",
+            escape_html(&message)
+        );
+        let title = status.canonical_reason().unwrap_or("Error");
+        (status, page(title, &body)).into_response()
+    }
+}
+
+/// What a handler returns.
+pub(super) type PageResult = Result<Html<String>, PageError>;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn escape_html_covers_attributes() {
+        assert_eq!(
+            super::escape_html(r#"<a href="x">'&'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&#x27;&amp;&#x27;&lt;/a&gt;"
+        );
+    }
+}

@@ -1,0 +1,77 @@
+//! The demo site `tessera serve` runs: every feature of the crate on a page of its own, plus a
+//! small JSON API.
+//!
+//! | route | what it shows |
+//! |---|---|
+//! | `/` | cookies vs sessions, a live panel (cookies sent, the session as the server sees it), forms to set any cookie or session key |
+//! | `/set_cookie/`, `/get_cookie/`, `/check_cookie/`, `/delete_cookie/` | `set_cookie`, `request.COOKIES`, `delete_cookie` |
+//! | `/check_salt_cookie/` | `set_signed_cookie` / `get_signed_cookie` with `salt="nice"` |
+//! | `/set_session/`, `/delete_session/`, `/clear_session/`, `/flush_session/`, `/cycle_key/`, `/set_expiry/?value=…` | `request.session` |
+//! | `GET`/`PATCH`/`DELETE /api/session` | the session as JSON, merged into, flushed |
+//!
+//! ```
+//! use tessera::{demo, signing::SecretKeys, store::url::Sessions, SessionConfig};
+//! use tessera::store::memory::MemoryStore;
+//! let sessions = Sessions::Store(std::sync::Arc::new(MemoryStore::new()));
+//! let app: axum::Router = demo::router(&sessions, &SecretKeys::new("a secret"), SessionConfig::default());
+//! ```
+//!
+//! Every value a page shows is escaped with [`html::escape_html`]: cookie values and session contents
+//! are whatever a visitor sent.
+
+mod api;
+mod html;
+mod index;
+mod pages;
+
+use std::sync::Arc;
+
+use axum::routing::{get, post};
+use axum::Router;
+
+use tessera::cookie::CookieLayer;
+use tessera::session::SessionConfig;
+use tessera::signing::SecretKeys;
+use tessera::store::url::Sessions;
+
+
+
+/// What every handler may read: the session settings (for the cookie name and expiry rules).
+#[derive(Debug)]
+struct DemoState {
+    config: SessionConfig,
+}
+
+/// The demo site over `sessions`, signing cookies with `keys`, with session settings `config`.
+pub fn router(sessions: &Sessions, keys: &SecretKeys, config: SessionConfig) -> Router {
+    let state = Arc::new(DemoState {
+        config: config.clone(),
+    });
+    Router::new()
+        .route("/", get(index::index))
+        .route("/form/cookie", post(index::form_cookie))
+        .route("/form/session", post(index::form_session))
+        .route("/set_cookie/", get(pages::set_cookie))
+        .route("/get_cookie/", get(pages::get_cookie))
+        .route("/check_cookie/", get(pages::check_cookie))
+        .route("/delete_cookie/", get(pages::delete_cookie))
+        .route("/check_salt_cookie/", get(pages::check_salt_cookie))
+        .route("/set_session/", get(pages::set_session))
+        .route("/delete_session/", get(pages::delete_session))
+        .route("/clear_session/", get(pages::clear_session))
+        .route("/flush_session/", get(pages::flush_session))
+        .route("/cycle_key/", get(pages::cycle_key))
+        .route("/set_expiry/", get(pages::set_expiry))
+        .route(
+            "/api/session",
+            get(api::get_session)
+                .patch(api::patch_session)
+                .delete(api::delete_session),
+        )
+        .fallback(pages::not_found)
+        .with_state(state)
+        .layer(sessions.layer(config))
+        .layer(CookieLayer::signed(keys))
+        // Outside the session layer, so its plain-text 503 and 400 become JSON under /api/.
+        .layer(axum::middleware::from_fn(api::json_errors))
+}

@@ -1,0 +1,594 @@
+//! The demo site in-process (`tessera_cli::demo::router`): every page, the forms and the JSON API,
+//! through the full tower stack, over the memory store, a SQLite file, and a store that is down.
+
+use crate::common;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use axum::body::Body;
+use axum::Router;
+use common::serve::TempDir;
+use http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use tessera::session::SessionKey;
+use tessera::signing::SecretKeys;
+use tessera::store::memory::MemoryStore;
+use tessera::store::url::{open, Sessions};
+use tessera::store::{Loaded, Record, SaveOutcome, SessionStore, StoreError, Version};
+use tessera::SessionConfig;
+use tower::ServiceExt;
+
+struct Reply {
+    status: StatusCode,
+    headers: http::HeaderMap,
+    body: String,
+}
+
+impl Reply {
+    fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all(http::header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    }
+    /// `name=value` of a cookie this response sets (not one it deletes).
+    fn cookie(&self, name: &str) -> Option<String> {
+        self.set_cookies()
+            .into_iter()
+            .find(|c| c.starts_with(&format!("{name}=")) && !c.starts_with(&format!("{name}=\"\"")))
+            .map(|c| c.split(';').next().unwrap().to_owned())
+    }
+    fn deletes(&self, name: &str) -> bool {
+        self.set_cookies()
+            .iter()
+            .any(|c| c.starts_with(&format!("{name}=\"\"; expires=Thu, 01 Jan 1970")))
+    }
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {:?}", self.body))
+    }
+    fn content_type(&self) -> &str {
+        self.headers
+            .get(http::header::CONTENT_TYPE)
+            .map_or("", |v| v.to_str().unwrap())
+    }
+    /// The text of the `#result` box.
+    fn result(&self) -> &str {
+        let start = self.body.find("id=\"result\">").expect("a #result box") + 12;
+        let end = self.body[start..].find("</p>").unwrap() + start;
+        &self.body[start..end]
+    }
+}
+
+async fn send(app: &Router, method: &str, uri: &str, cookie: Option<&str>, body: &str) -> Reply {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(c) = cookie {
+        req = req.header(http::header::COOKIE, c);
+    }
+    if method == "POST" {
+        req = req.header(
+            http::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        );
+    }
+    let resp = app
+        .clone()
+        .oneshot(req.body(Body::from(body.to_owned())).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    Reply {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+async fn get(app: &Router, uri: &str, cookie: Option<&str>) -> Reply {
+    send(app, "GET", uri, cookie, "").await
+}
+
+fn keys() -> SecretKeys {
+    SecretKeys::new("demo-test-secret")
+}
+
+fn memory_app() -> (Router, Arc<MemoryStore>) {
+    let store = Arc::new(MemoryStore::new());
+    let sessions = Sessions::Store(store.clone());
+    (
+        tessera_cli::demo::router(&sessions, &keys(), SessionConfig::default()),
+        store,
+    )
+}
+
+#[tokio::test]
+async fn cookie_walkthrough() {
+    let (app, _) = memory_app();
+    let r = get(&app, "/set_cookie/", None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.set_cookies(), [r#"test="hello cookie"; Path=/"#]);
+    let cookie = r.cookie("test").unwrap();
+    for page in ["/get_cookie/", "/check_cookie/"] {
+        let r = get(&app, page, Some(&cookie)).await;
+        assert_eq!(r.result(), "test = hello cookie", "{page}");
+        assert_eq!(
+            get(&app, page, None).await.result(),
+            "test = None",
+            "{page}"
+        );
+    }
+    let r = get(&app, "/delete_cookie/", Some(&cookie)).await;
+    assert_eq!(r.status, StatusCode::FOUND);
+    assert_eq!(r.headers["location"], "/check_cookie/");
+    assert!(r.deletes("test"), "{:?}", r.set_cookies());
+}
+
+#[tokio::test]
+async fn signed_cookie_round_trip_and_tampering() {
+    let (app, _) = memory_app();
+    let first = get(&app, "/check_salt_cookie/", None).await;
+    assert!(
+        first.result().starts_with("No salt_cookie yet"),
+        "{}",
+        first.result()
+    );
+    let cookie = first.cookie("salt_cookie").unwrap();
+    assert!(cookie.starts_with("salt_cookie=\"hello salt:"), "{cookie}");
+    let second = get(&app, "/check_salt_cookie/", Some(&cookie)).await;
+    assert!(
+        second.result().starts_with("salt_cookie = hello salt"),
+        "{}",
+        second.result()
+    );
+    assert!(second.set_cookies().is_empty());
+
+    let tampered = cookie.replace("hello salt", "hello SALT");
+    let r = get(&app, "/check_salt_cookie/", Some(&tampered)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.result().contains("tampered"), "{}", r.result());
+    assert!(r.deletes("salt_cookie"));
+    // Garbage, not even value:timestamp:signature, is reported the same way.
+    let r = get(&app, "/check_salt_cookie/", Some("salt_cookie=<b>x</b>")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.result().contains("tampered"), "{}", r.result());
+    assert!(!r.body.contains("<b>x</b>"));
+}
+
+#[tokio::test]
+async fn session_walkthrough() {
+    let (app, store) = memory_app();
+    let first = get(&app, "/set_session/", None).await;
+    assert!(
+        first.result().starts_with("Stored test_id = TEST"),
+        "{}",
+        first.result()
+    );
+    let cookie = first.cookie("sessionid").expect("a session cookie");
+    assert!(first.set_cookies()[0].contains("HttpOnly"));
+    let key = cookie.strip_prefix("sessionid=").unwrap();
+    let second = get(&app, "/set_session/", Some(&cookie)).await;
+    let text = second.result();
+    assert!(
+        text.contains(&format!("<code id=\"session-key\">{key}</code>")),
+        "{text}"
+    );
+    assert!(text.contains("test_id = TEST"), "{text}");
+    assert!(
+        text.contains("expires: ") && text.contains(" UTC (in 1209600 s)"),
+        "{text}"
+    );
+
+    let r = get(&app, "/delete_session/", Some(&cookie)).await;
+    assert_eq!(r.result(), "Deleted test_id from the session.");
+    let r = get(&app, "/delete_session/", Some(&cookie)).await;
+    assert_eq!(
+        r.result(),
+        "Nothing to delete: test_id is not in the session."
+    );
+
+    get(&app, "/set_session/", Some(&cookie)).await;
+    let r = get(&app, "/clear_session/", Some(&cookie)).await;
+    assert!(r.result().starts_with("Cleared"));
+    let api = get(&app, "/api/session", Some(&cookie)).await.json();
+    assert_eq!(api["key"], key, "clear keeps the key");
+    assert_eq!(api["data"], serde_json::json!({}));
+
+    get(&app, "/set_session/", Some(&cookie)).await;
+    let r = get(&app, "/cycle_key/", Some(&cookie)).await;
+    assert!(r.result().starts_with("Key cycled"), "{}", r.result());
+    let cycled = r.cookie("sessionid").expect("the new key's cookie");
+    assert_ne!(cycled, cookie);
+    assert!(
+        !store
+            .exists(&SessionKey::parse(key).unwrap())
+            .await
+            .unwrap(),
+        "old key gone"
+    );
+    let api = get(&app, "/api/session", Some(&cycled)).await.json();
+    assert_eq!(api["data"]["test_id"], "TEST", "cycle keeps the data");
+
+    let r = get(&app, "/flush_session/", Some(&cycled)).await;
+    assert!(r.result().starts_with("Flushed"));
+    assert!(r.deletes("sessionid"), "{:?}", r.set_cookies());
+    let api = get(&app, "/api/session", Some(&cycled)).await.json();
+    assert_eq!(api["key"], serde_json::Value::Null);
+}
+
+#[tokio::test]
+async fn set_expiry_values() {
+    let (app, _) = memory_app();
+    let cookie = get(&app, "/set_session/", None)
+        .await
+        .cookie("sessionid")
+        .unwrap();
+    let usage = get(&app, "/set_expiry/", Some(&cookie)).await;
+    assert_eq!(usage.status, StatusCode::OK);
+    assert!(usage.body.contains("?value=300"));
+
+    let r = get(&app, "/set_expiry/?value=300", Some(&cookie)).await;
+    assert!(r.result().contains("(in 300 s)"), "{}", r.result());
+    assert!(
+        r.set_cookies()[0].contains("Max-Age=300"),
+        "{:?}",
+        r.set_cookies()
+    );
+
+    let r = get(&app, "/set_expiry/?value=0", Some(&cookie)).await;
+    assert!(
+        r.result().contains("ends when the browser closes"),
+        "{}",
+        r.result()
+    );
+    assert!(
+        !r.set_cookies()[0].contains("Max-Age"),
+        "{:?}",
+        r.set_cookies()
+    );
+
+    let r = get(
+        &app,
+        "/set_expiry/?value=2030-01-01T00:00:00%2B01:00",
+        Some(&cookie),
+    )
+    .await;
+    assert!(
+        r.result().contains("2029-12-31 23:00:00 UTC"),
+        "{}",
+        r.result()
+    );
+    let api = get(&app, "/api/session", Some(&cookie)).await.json();
+    assert_eq!(api["data"]["_session_expiry"], "2030-01-01T00:00:00+01:00");
+    assert_eq!(api["expiry"], "2029-12-31T23:00:00Z");
+
+    let r = get(&app, "/set_expiry/?value=none", Some(&cookie)).await;
+    assert!(r.result().contains("(in 1209600 s)"), "{}", r.result());
+
+    for bad in ["soon", "2030-01-01T00:00:00", "99999999999", "%3Cscript%3E"] {
+        let r = get(&app, &format!("/set_expiry/?value={bad}"), Some(&cookie)).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}");
+        assert!(!r.body.contains("<script>"), "{bad}: escaped");
+    }
+}
+
+#[tokio::test]
+async fn index_shows_cookies_and_session_escaped() {
+    let (app, _) = memory_app();
+    let empty = get(&app, "/", None).await;
+    assert_eq!(empty.status, StatusCode::OK);
+    assert!(empty.body.contains("Your browser sent no cookies."));
+    assert!(empty.body.contains("The session is empty."));
+    for page in [
+        "/set_cookie/",
+        "/check_salt_cookie/",
+        "/set_session/",
+        "/set_expiry/",
+        "/api/session",
+    ] {
+        assert!(empty.body.contains(&format!("href=\"{page}\"")), "{page}");
+    }
+    assert!(empty.set_cookies().is_empty(), "reading makes no session");
+
+    let patch = send(
+        &app,
+        "PATCH",
+        "/api/session",
+        None,
+        r#"{"<img src=x>": "</td><script>alert(1)</script>"}"#,
+    )
+    .await;
+    let session = patch.cookie("sessionid").unwrap();
+    let key = session.strip_prefix("sessionid=").unwrap().to_owned();
+    let cookie = format!("{session}; evil=\"<script>x</script>\"");
+    let r = get(&app, "/", Some(&cookie)).await;
+    assert!(!r.body.contains("<script>"), "{}", r.body);
+    assert!(!r.body.contains("<img"), "{}", r.body);
+    assert!(r.body.contains("&lt;img src=x&gt;"));
+    assert!(r
+        .body
+        .contains("&lt;/td&gt;&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(r.body.contains("&lt;script&gt;x&lt;/script&gt;"));
+    assert!(
+        !r.body.contains(&key),
+        "the index shows the key shortened only"
+    );
+    assert!(r.body.contains(&format!("{}…", &key[..4])));
+}
+
+#[tokio::test]
+async fn forms_set_any_cookie_and_session_value() {
+    let (app, _) = memory_app();
+    let form =
+        "name=theme&value=dark+mode&max_age=60&path=%2F&secure=on&httponly=on&samesite=Strict";
+    let r = send(&app, "POST", "/form/cookie", None, form).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.headers["location"], "/");
+    let set = &r.set_cookies()[0];
+    assert!(set.starts_with("theme=\"dark mode\"; expires="), "{set}");
+    for attr in [
+        "HttpOnly",
+        "Max-Age=60",
+        "Path=/",
+        "SameSite=Strict",
+        "Secure",
+    ] {
+        assert!(set.contains(attr), "{attr}: {set}");
+    }
+    let plain = send(
+        &app,
+        "POST",
+        "/form/cookie",
+        None,
+        "name=a&value=b&path=%2F&samesite=",
+    )
+    .await;
+    assert_eq!(plain.set_cookies(), ["a=b; Path=/"]);
+    for bad in [
+        "name=bad+name&value=x&path=%2F",
+        "name=x&value=y&path=%2F&samesite=sideways",
+        "name=x&value=y&path=%2F&max_age=soon",
+        "name=x&value=y&path=%2F&samesite=None",
+    ] {
+        let r = send(&app, "POST", "/form/cookie", None, bad).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.body);
+        assert!(r.set_cookies().is_empty());
+    }
+
+    let r = send(
+        &app,
+        "POST",
+        "/form/session",
+        None,
+        "key=cart&value=%5B1%2C2%5D",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let cookie = r.cookie("sessionid").unwrap();
+    send(
+        &app,
+        "POST",
+        "/form/session",
+        Some(&cookie),
+        "key=note&value=just+text",
+    )
+    .await;
+    let api = get(&app, "/api/session", Some(&cookie)).await.json();
+    assert_eq!(
+        api["data"],
+        serde_json::json!({"cart": [1, 2], "note": "just text"})
+    );
+    let r = send(
+        &app,
+        "POST",
+        "/form/session",
+        Some(&cookie),
+        "key=_session_expiry&value=1",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn api_get_patch_delete() {
+    let (app, store) = memory_app();
+    let fresh = get(&app, "/api/session", None).await;
+    assert_eq!(fresh.status, StatusCode::OK);
+    assert!(fresh.content_type().starts_with("application/json"));
+    let v = fresh.json();
+    assert_eq!(v["key"], serde_json::Value::Null);
+    assert_eq!(v["data"], serde_json::json!({}));
+    assert!(v["expiry"].as_str().unwrap().ends_with('Z'));
+    let unknown = get(
+        &app,
+        "/api/session",
+        Some("sessionid=abcdefghijklmnopqrstuvwxyz012345"),
+    )
+    .await;
+    assert_eq!(unknown.status, StatusCode::OK);
+    assert_eq!(unknown.json()["data"], serde_json::json!({}));
+
+    let created = send(
+        &app,
+        "PATCH",
+        "/api/session",
+        None,
+        r#"{"a": 1, "b": {"c": [true, null]}}"#,
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::OK);
+    let cookie = created.cookie("sessionid").unwrap();
+    let key = cookie.strip_prefix("sessionid=").unwrap().to_owned();
+    assert_eq!(
+        created.json()["key"],
+        key.as_str(),
+        "a new session's key is in the answer"
+    );
+    let merged = send(
+        &app,
+        "PATCH",
+        "/api/session",
+        Some(&cookie),
+        r#"{"b": 2, "d": "é"}"#,
+    )
+    .await;
+    assert_eq!(merged.json()["key"], key.as_str(), "PATCH keeps the key");
+    assert_eq!(
+        merged.json()["data"],
+        serde_json::json!({"a": 1, "b": 2, "d": "é"})
+    );
+    assert_eq!(
+        get(&app, "/api/session", Some(&cookie)).await.json()["data"]["d"],
+        "é"
+    );
+
+    let deleted = send(&app, "DELETE", "/api/session", Some(&cookie), "").await;
+    assert_eq!(deleted.status, StatusCode::OK);
+    assert!(deleted.deletes("sessionid"), "{:?}", deleted.set_cookies());
+    assert_eq!(deleted.json()["data"], serde_json::json!({}));
+    assert!(
+        !store
+            .exists(&SessionKey::parse(&key).unwrap())
+            .await
+            .unwrap(),
+        "record gone"
+    );
+    let after = get(&app, "/api/session", Some(&cookie)).await;
+    assert_eq!(after.json()["key"], serde_json::Value::Null);
+}
+
+#[tokio::test]
+async fn api_errors_are_json() {
+    let (app, _) = memory_app();
+    for (body, why) in [
+        ("[1, 2]", "JSON object"),
+        ("\"text\"", "JSON object"),
+        ("{\"a\": ", "not JSON"),
+        ("", "not JSON"),
+        ("{\"_session_expiry\": 5}", "_session_expiry"),
+    ] {
+        let r = send(&app, "PATCH", "/api/session", None, body).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body:?}");
+        assert!(r.content_type().starts_with("application/json"), "{body:?}");
+        let error = r.json()["error"].as_str().unwrap().to_owned();
+        assert!(error.contains(why), "{body:?}: {error}");
+        assert!(r.set_cookies().is_empty());
+    }
+    let r = send(&app, "POST", "/api/session", None, "").await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(r.json()["error"], "Method Not Allowed");
+    let r = get(&app, "/api/nothing", None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(r.json()["error"].is_string());
+    let page = get(&app, "/nothing/", None).await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert!(page.content_type().starts_with("text/html"));
+}
+
+/// A store whose every call fails, as one that is down.
+#[derive(Debug)]
+struct Down;
+
+#[async_trait]
+impl SessionStore for Down {
+    async fn load(&self, _: &SessionKey, _: f64) -> Result<Option<Loaded>, StoreError> {
+        Err(StoreError::Unavailable("connection refused".into()))
+    }
+    async fn create(&self, _: &SessionKey, _: Record<'_>) -> Result<Version, StoreError> {
+        Err(StoreError::Unavailable("connection refused".into()))
+    }
+    async fn save(
+        &self,
+        _: &SessionKey,
+        _: Record<'_>,
+        _: &Version,
+    ) -> Result<SaveOutcome, StoreError> {
+        Err(StoreError::Unavailable("connection refused".into()))
+    }
+    async fn delete(&self, _: &SessionKey) -> Result<(), StoreError> {
+        Err(StoreError::Unavailable("connection refused".into()))
+    }
+    async fn exists(&self, _: &SessionKey) -> Result<bool, StoreError> {
+        Err(StoreError::Unavailable("connection refused".into()))
+    }
+    async fn clear_expired(&self, _: f64, _: usize) -> Result<u64, StoreError> {
+        Err(StoreError::Unavailable("connection refused".into()))
+    }
+}
+
+#[tokio::test]
+async fn store_down_is_a_503() {
+    let sessions = Sessions::Store(Arc::new(Down));
+    let app = tessera_cli::demo::router(&sessions, &keys(), SessionConfig::default());
+    let cookie = "sessionid=abcdefghijklmnopqrstuvwxyz012345";
+    for (method, cookie, body) in [
+        ("GET", Some(cookie), ""),
+        ("PATCH", None, "{\"a\": 1}"),
+        ("PATCH", Some(cookie), "{\"a\": 1}"),
+        ("DELETE", Some(cookie), ""),
+    ] {
+        let r = send(&app, method, "/api/session", cookie, body).await;
+        assert_eq!(
+            r.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{method} {cookie:?}"
+        );
+        assert!(r.content_type().starts_with("application/json"));
+        assert!(
+            r.json()["error"]
+                .as_str()
+                .unwrap()
+                .contains("not responding"),
+            "{}",
+            r.body
+        );
+        assert!(r.set_cookies().is_empty());
+    }
+    let page = get(&app, "/set_session/", Some(cookie)).await;
+    assert_eq!(page.status, StatusCode::SERVICE_UNAVAILABLE);
+    // Pages that do not touch the session still work.
+    assert_eq!(get(&app, "/set_cookie/", None).await.status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_patches_on_one_sqlite_session_all_land() {
+    let dir = TempDir::new("demo-cas");
+    let url = format!("sqlite://{}", dir.path().join("db.sqlite3").display());
+    let sessions = open(&url, &keys()).await.unwrap();
+    sessions.migrate().await.unwrap();
+    let app = tessera_cli::demo::router(&sessions, &keys(), SessionConfig::default());
+    let cookie = send(&app, "PATCH", "/api/session", None, r#"{"seed": 0}"#)
+        .await
+        .cookie("sessionid")
+        .unwrap();
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let (app, cookie) = (app.clone(), cookie.clone());
+            tokio::spawn(async move {
+                let r = send(
+                    &app,
+                    "PATCH",
+                    "/api/session",
+                    Some(&cookie),
+                    &format!("{{\"k{i}\": {i}}}"),
+                )
+                .await;
+                assert_eq!(r.status, StatusCode::OK, "{i}: {}", r.body);
+                assert!(
+                    r.cookie("sessionid").is_none_or(|c| c == cookie),
+                    "the key never changes"
+                );
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let data = get(&app, "/api/session", Some(&cookie)).await.json()["data"].clone();
+    assert_eq!(data.as_object().unwrap().len(), 51, "{data}");
+    for i in 0..50 {
+        assert_eq!(data[format!("k{i}")], i, "k{i} lost");
+    }
+}

@@ -1,0 +1,656 @@
+//! tessera and the real Django, from PyPI, sharing one `django_session` table and one
+//! `SECRET_KEY`, on SQLite and on PostgreSQL.
+//!
+//! The test makes (once per target directory, then reuses) a virtual environment at
+//! `<target>/django-venv` with `django>=5.2,<6` and `psycopg[binary]`, and drives Django through
+//! `tests/support/django_sessions.py` (settings: `tests/support/django_live_settings.py`,
+//! `USE_TZ=True` with a `TIME_ZONE` far from UTC). tessera's side is an axum app with
+//! `SessionLayer` over a store from `store::url::open`. For each database, in both orders
+//! (Django's `migrate` first then tessera's `migrate`; tessera's first then Django's
+//! `migrate --fake-initial`, which must fake the initial migration), on a fresh database:
+//!
+//! 1. a session Django wrote is read by tessera as the same dict, key order included;
+//! 2. a session tessera wrote through the middleware (non-ASCII text, nested dicts and lists,
+//!    floats, integers beyond 64 bits) is read by Django as the same dict, and its
+//!    `expire_date` is the instant tessera meant (now + `SESSION_COOKIE_AGE`);
+//! 3. tessera changes Django's session, and Django sees the change; Django changes tessera's,
+//!    and tessera sees it;
+//! 4. an expired session tessera wrote is dead to Django and removed by Django's
+//!    `clearsessions`; an expired session Django wrote is dead to tessera and removed by
+//!    tessera's `clear_expired`; live sessions survive both.
+//!
+//! Without `python3`, or when pip cannot install Django (no network), the test skips loudly;
+//! under `CI=true` that is a failure. PostgreSQL (`TESSERA_TEST_POSTGRES_URL`) is skipped the
+//! same way when absent; each run works in a schema of its own, dropped at the end.
+
+#![cfg(all(feature = "sqlite", feature = "postgres"))]
+
+use crate::common;
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::Query;
+use axum::routing::{get, post};
+use axum::Router;
+use common::services::require;
+use http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use tessera::json::{Map, Value};
+use tessera::session::{Expiry, SessionKey};
+use tessera::signing::SecretKeys;
+use tessera::store::url::{open, Sessions};
+use tessera::{Session, SessionConfig, SessionError};
+use tower::ServiceExt;
+
+/// The `SECRET_KEY` both sides sign with.
+const SECRET: &str = "django-insecure-tessera-live-0123456789abcdefghijklmnopqrstuvwxyz";
+/// Django's default `SESSION_COOKIE_AGE`, which both sides use.
+const COOKIE_AGE: f64 = 1_209_600.0;
+
+/// What Django writes: Unicode beyond the BMP, nesting, a float, an int beyond 64 bits.
+const DJANGO_DATA: &str = r#"{"user_id": 42, "name": "Zoë 東京 🚀", "cart": {"items": [1, 2.5, {"sku": "x-1"}], "coupon": null}, "big": 1180591620717411303424, "pi": 3.141592653589793, "tiny": 1e-07, "flag": true}"#;
+/// What tessera writes through the middleware.
+const TESSERA_DATA: &str = r#"{"névé": "Ærøskøbing — ünïcödé ✓ 𝄞 \u0000 \"quoted\" back\\slash", "nested": {"list": [1, -2, 3.5, [true, false, null], {"deep": {"deeper": "ok"}}], "empty": {}, "empty_list": []}, "float": 0.1, "neg_float": -12345678900000.0, "huge_float": 1e+300, "big": 123456789012345678901234567890, "negbig": -9223372036854775809, "maxint": 9223372036854775807, "minint": -9223372036854775808, "zero_float": 0.0, "ints": [0, -1, 1152921504606846976]}"#;
+/// tessera's change to Django's session, and Django's to tessera's.
+const TESSERA_CHANGE: &str = r#"{"name": "changed by tessera ✓", "added": [1, {"x": -1.5e-07}]}"#;
+const DJANGO_CHANGE: &str = r#"{"float": 0.30000000000000004, "from_django": "oui ☕", "big": -340282366920938463463374607431768211456}"#;
+
+fn ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// Skips loudly, or fails under `CI=true`.
+fn unavailable<T>(why: &str) -> Option<T> {
+    let msg = format!("the real Django is not available: {why}");
+    if ci() {
+        panic!("{msg}: under CI=true that is a failure");
+    }
+    eprintln!("\n!!!!!!!! SKIPPED: {msg} !!!!!!!!\n");
+    None
+}
+
+fn dict(json: &str) -> Map {
+    match tessera::json::from_str(json) {
+        Ok(Value::Dict(m)) => m,
+        other => panic!("not a JSON object: {json}: {other:?}"),
+    }
+}
+
+fn now() -> f64 {
+    tessera::signing::now()
+}
+
+/// A name no other test or run uses.
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}{}",
+        &SessionKey::generate().unwrap().as_str()[..12]
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// The virtual environment.
+// ---------------------------------------------------------------------------------------------
+
+/// The venv's python, with Django installed; made once per target directory.
+fn django_python() -> Option<PathBuf> {
+    static PYTHON: OnceLock<Option<PathBuf>> = OnceLock::new();
+    PYTHON.get_or_init(make_venv).clone()
+}
+
+/// The target directory (`CARGO_TARGET_TMPDIR` is `<target>/tmp`).
+fn target_dir() -> PathBuf {
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    tmp.parent().unwrap_or(tmp).to_path_buf()
+}
+
+/// Whether `python` imports Django 5.2.x and psycopg.
+fn venv_works(python: &Path) -> bool {
+    Command::new(python)
+        .args([
+            "-c",
+            "import django, psycopg, sys; sys.exit(0 if django.VERSION[:2] == (5, 2) else 1)",
+        ])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn tail(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(15)..].join("\n")
+}
+
+fn make_venv() -> Option<PathBuf> {
+    let target = target_dir();
+    let venv = target.join("django-venv");
+    let python = venv.join("bin").join("python");
+    if venv_works(&python) {
+        return Some(python);
+    }
+    let started = Instant::now();
+    let base = std::env::var("TESSERA_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    if Command::new(&base).arg("--version").output().is_err() {
+        return unavailable(&format!("{base} is missing (set TESSERA_TEST_PYTHON)"));
+    }
+    // Built aside and renamed into place, so a half-made venv is never taken for a good one.
+    let building = target.join(format!("django-venv.tmp-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&building);
+    std::fs::create_dir_all(&target).unwrap();
+    let made = Command::new(&base)
+        .args(["-m", "venv"])
+        .arg(&building)
+        .output();
+    match made {
+        Ok(o) if o.status.success() => {}
+        Ok(o) => {
+            let _ = std::fs::remove_dir_all(&building);
+            return unavailable(&format!("`{base} -m venv` failed:\n{}", tail(&o.stderr)));
+        }
+        Err(e) => return unavailable(&format!("`{base} -m venv`: {e}")),
+    }
+    let installed = Command::new(building.join("bin").join("python"))
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "django>=5.2,<6",
+            "psycopg[binary]",
+        ])
+        .output();
+    match installed {
+        Ok(o) if o.status.success() => {}
+        Ok(o) => {
+            let _ = std::fs::remove_dir_all(&building);
+            return unavailable(&format!(
+                "pip could not install Django (no network?):\n{}",
+                tail(&o.stderr)
+            ));
+        }
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&building);
+            return unavailable(&format!("pip: {e}"));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&venv);
+    if std::fs::rename(&building, &venv).is_err() {
+        // Another test process finished first; use its venv.
+        let _ = std::fs::remove_dir_all(&building);
+    }
+    if !venv_works(&python) {
+        return unavailable(&format!("{} does not import Django 5.2", python.display()));
+    }
+    eprintln!(
+        "made {} (Django 5.2, psycopg) in {:.1?}",
+        venv.display(),
+        started.elapsed()
+    );
+    Some(python)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Django's side: the helper script.
+// ---------------------------------------------------------------------------------------------
+
+struct Django {
+    python: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+impl Django {
+    /// Runs one subcommand of `django_sessions.py`; its JSON output, read with Python's rules.
+    async fn run(&self, args: &[&str]) -> Value {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/django_sessions.py");
+        let mut cmd = Command::new(&self.python);
+        cmd.arg(script).args(args).envs(self.env.iter().cloned());
+        cmd.env("TESSERA_DJANGO_SECRET_KEY", SECRET);
+        cmd.env("PYTHONIOENCODING", "utf-8");
+        let what = args.join(" ");
+        let out = tokio::task::spawn_blocking(move || cmd.output())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "django_sessions.py {what} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        tessera::json::from_str(text.trim())
+            .unwrap_or_else(|e| panic!("django_sessions.py {what} printed {text:?}: {e}"))
+    }
+
+    /// `write`: the new session's key.
+    async fn write(&self, data: &str, expiry: Option<i64>) -> String {
+        let expiry = expiry.map(|s| s.to_string());
+        let mut args = vec!["write", "--data", data];
+        if let Some(s) = &expiry {
+            args.extend(["--expiry-seconds", s]);
+        }
+        match self.run(&args).await {
+            Value::Str(k) => k,
+            other => panic!("write printed {other:?}"),
+        }
+    }
+
+    /// `read`: the dict and the row's expiry, or `None` when Django finds no live session.
+    async fn read(&self, key: &str) -> Option<(Map, f64)> {
+        match self.run(&["read", key]).await {
+            Value::Null => None,
+            Value::Dict(mut d) => {
+                let Some(Value::Dict(data)) = d.swap_remove("data") else {
+                    panic!("read printed no data")
+                };
+                let expire = d["expire_date"].as_f64().unwrap();
+                Some((data, expire))
+            }
+            other => panic!("read printed {other:?}"),
+        }
+    }
+
+    async fn count(&self) -> i64 {
+        self.run(&["count"]).await.as_i64().unwrap()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// tessera's side: an app with the middleware.
+// ---------------------------------------------------------------------------------------------
+
+type Q = Query<std::collections::HashMap<String, String>>;
+
+async fn items(session: Session) -> Result<String, SessionError> {
+    Ok(tessera::json::map_to_string(&session.items().await?))
+}
+
+/// Sets every pair of the JSON object in the body; `?expiry=N` then calls `set_expiry(N)`.
+async fn update(session: Session, Query(q): Q, body: String) -> Result<&'static str, SessionError> {
+    session.update(dict(&body)).await?;
+    if let Some(seconds) = q.get("expiry") {
+        session
+            .set_expiry(Expiry::Seconds(seconds.parse().unwrap()))
+            .await?;
+    }
+    Ok("ok")
+}
+
+struct Tessera {
+    app: Router,
+    sessions: Sessions,
+}
+
+impl Tessera {
+    async fn open(url: &str) -> Tessera {
+        let sessions = open(url, &SecretKeys::new(SECRET)).await.unwrap();
+        let app = Router::new()
+            .route("/items", get(items))
+            .route("/update", post(update))
+            .layer(sessions.layer(SessionConfig::default()));
+        Tessera { app, sessions }
+    }
+
+    /// Sends a request; the status, the session key a `Set-Cookie` carried, and the body.
+    async fn send(
+        &self,
+        method: &str,
+        uri: &str,
+        key: Option<&str>,
+        body: &str,
+    ) -> (StatusCode, Option<String>, String) {
+        let mut req = Request::builder().method(method).uri(uri);
+        if let Some(k) = key {
+            req = req.header(http::header::COOKIE, format!("sessionid={k}"));
+        }
+        let resp = self
+            .app
+            .clone()
+            .oneshot(req.body(Body::from(body.to_owned())).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status();
+        let key = resp
+            .headers()
+            .get_all(http::header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|c| c.strip_prefix("sessionid="))
+            .map(|c| c.split(';').next().unwrap().to_owned())
+            .filter(|k| k != "\"\"");
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, key, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    /// The session's dict as tessera's middleware sees it (empty: no live session).
+    async fn items(&self, key: &str) -> Map {
+        let (status, _, body) = self.send("GET", "/items", Some(key), "").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        dict(&body)
+    }
+
+    /// Updates (or, without a key, creates) a session; returns its key.
+    async fn update(&self, key: Option<&str>, data: &str, expiry: Option<i64>) -> String {
+        let uri = match expiry {
+            Some(s) => format!("/update?expiry={s}"),
+            None => "/update".to_owned(),
+        };
+        let (status, set, body) = self.send("POST", &uri, key, data).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let set = set.expect("the session cookie is set");
+        if let Some(k) = key {
+            assert_eq!(set, k, "the key is kept");
+        }
+        set
+    }
+}
+
+/// The same dict, and in the same order.
+fn assert_same(got: &Map, want: &Map, what: &str) {
+    assert_eq!(got, want, "{what}");
+    assert!(
+        got.keys().eq(want.keys()),
+        "{what}: key order {:?} != {:?}",
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>()
+    );
+}
+
+fn merged(base: &Map, change: &Map) -> Map {
+    let mut m = base.clone();
+    for (k, v) in change {
+        m.insert(k.clone(), v.clone());
+    }
+    m
+}
+
+// ---------------------------------------------------------------------------------------------
+// The flow.
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Order {
+    /// Django's `migrate`, then tessera's `migrate` (a no-op).
+    DjangoFirst,
+    /// tessera's `migrate`, then Django's `migrate --fake-initial`.
+    TesseraFirst,
+}
+
+async fn live(name: &str, django: Django, tessera_url: &str, order: Order) {
+    let started = Instant::now();
+
+    // The schema, in the order given.
+    let tessera = match order {
+        Order::DjangoFirst => {
+            let m = django.run(&["migrate"]).await;
+            assert_eq!(
+                tessera::json::to_string(&m["applied"]),
+                r#"["0001_initial"]"#,
+                "{name}: {m:?}"
+            );
+            let t = Tessera::open(tessera_url).await;
+            t.sessions.migrate().await.unwrap();
+            t
+        }
+        Order::TesseraFirst => {
+            let t = Tessera::open(tessera_url).await;
+            t.sessions.migrate().await.unwrap();
+            let m = django.run(&["migrate", "--fake-initial"]).await;
+            let output = m["output"].as_str().unwrap();
+            assert!(
+                output.contains("Applying sessions.0001_initial... FAKED"),
+                "{name}: Django fakes the initial migration on tessera's table:\n{output}"
+            );
+            t
+        }
+    };
+
+    // 1. Django writes, tessera reads.
+    let by_django = django.write(DJANGO_DATA, None).await;
+    assert_same(
+        &tessera.items(&by_django).await,
+        &dict(DJANGO_DATA),
+        &format!("{name}: tessera reads Django's session"),
+    );
+
+    // 2. tessera writes, Django reads: the dict, and the instant it expires.
+    let wrote_at = now();
+    let by_tessera = tessera.update(None, TESSERA_DATA, None).await;
+    let (data, expires) = django
+        .read(&by_tessera)
+        .await
+        .expect("Django finds tessera's session");
+    assert_same(
+        &data,
+        &dict(TESSERA_DATA),
+        &format!("{name}: Django reads tessera's session"),
+    );
+    let expected = wrote_at + COOKIE_AGE;
+    assert!(
+        (expires - expected).abs() < 5.0,
+        "{name}: expire_date {expires} is not now + SESSION_COOKIE_AGE ({expected})"
+    );
+
+    // 3. Each side changes the other's session.
+    tessera.update(Some(&by_django), TESSERA_CHANGE, None).await;
+    let (data, _) = django.read(&by_django).await.expect("still live");
+    assert_same(
+        &data,
+        &merged(&dict(DJANGO_DATA), &dict(TESSERA_CHANGE)),
+        &format!("{name}: Django sees tessera's change"),
+    );
+    django
+        .run(&["update", &by_tessera, "--data", DJANGO_CHANGE])
+        .await;
+    assert_same(
+        &tessera.items(&by_tessera).await,
+        &merged(&dict(TESSERA_DATA), &dict(DJANGO_CHANGE)),
+        &format!("{name}: tessera sees Django's change"),
+    );
+
+    // 4. Expired sessions: each side's are dead to the other and cleared by the other.
+    let expired_by_tessera = tessera
+        .update(None, r#"{"old": "tessera"}"#, Some(-60))
+        .await;
+    assert_eq!(
+        django.read(&expired_by_tessera).await,
+        None,
+        "{name}: Django does not load tessera's expired session"
+    );
+    assert_eq!(django.count().await, 3, "{name}: the expired row is there");
+    let cleared = django.run(&["clearsessions"]).await;
+    assert_eq!(
+        tessera::json::to_string(&cleared),
+        r#"{"before":3,"after":2}"#,
+        "{name}: Django's clearsessions removes tessera's expired row"
+    );
+
+    let expired_by_django = django.write(r#"{"old": "django"}"#, Some(-60)).await;
+    assert!(
+        tessera.items(&expired_by_django).await.is_empty(),
+        "{name}: tessera does not load Django's expired session"
+    );
+    assert_eq!(django.count().await, 3);
+    let store = tessera.sessions.store().unwrap();
+    let removed = store.clear_expired(now(), 100).await.unwrap();
+    assert_eq!(
+        removed, 1,
+        "{name}: tessera's clear_expired removes Django's expired row"
+    );
+    assert_eq!(django.count().await, 2);
+
+    // The live sessions survived both clean-ups, on both sides.
+    assert!(django.read(&by_django).await.is_some(), "{name}");
+    assert!(django.read(&by_tessera).await.is_some(), "{name}");
+    assert!(!tessera.items(&by_django).await.is_empty(), "{name}");
+    assert!(!tessera.items(&by_tessera).await.is_empty(), "{name}");
+    eprintln!(
+        "{name} ({order:?}): Django and tessera agree on every step, in {:.1?}",
+        started.elapsed()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// SQLite and PostgreSQL.
+// ---------------------------------------------------------------------------------------------
+
+/// A fresh folder under cargo's test scratch directory, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Scratch {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(unique("django-live-"));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+async fn sqlite(order: Order) {
+    let Some(python) = tokio::task::spawn_blocking(django_python).await.unwrap() else {
+        return;
+    };
+    let scratch = Scratch::new();
+    let path = scratch.0.join("db.sqlite3");
+    let django = Django {
+        python,
+        env: vec![
+            ("TESSERA_DJANGO_DB".into(), "sqlite".into()),
+            (
+                "TESSERA_DJANGO_SQLITE_PATH".into(),
+                path.display().to_string(),
+            ),
+        ],
+    };
+    live(
+        "SQLite",
+        django,
+        &format!("sqlite://{}", path.display()),
+        order,
+    )
+    .await;
+}
+
+/// Runs a cleanup future on its own thread and runtime when dropped (even after a panic).
+struct Cleanup(Option<Pin<Box<dyn Future<Output = ()> + Send>>>);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            let _ = std::thread::spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap()
+                    .block_on(f)
+            })
+            .join();
+        }
+    }
+}
+
+async fn postgres(order: Order) {
+    let Some(url) = require(
+        "PostgreSQL",
+        "TESSERA_TEST_POSTGRES_URL",
+        "postgres://postgres@127.0.0.1:5432/test",
+    ) else {
+        return;
+    };
+    let Some(python) = tokio::task::spawn_blocking(django_python).await.unwrap() else {
+        return;
+    };
+    let config: tokio_postgres::Config = url.parse().unwrap();
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        other => panic!("a TCP host is needed for Django, got {other:?}"),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let schema = unique("tessera_django_");
+    let (admin, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    admin
+        .batch_execute(&format!("CREATE SCHEMA \"{schema}\""))
+        .await
+        .unwrap();
+    let _cleanup = {
+        let (url, schema) = (url.clone(), schema.clone());
+        Cleanup(Some(Box::pin(async move {
+            if let Ok((c, conn)) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
+                tokio::spawn(conn);
+                let _ = c
+                    .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+                    .await;
+            }
+        })))
+    };
+    let django = Django {
+        python,
+        env: vec![
+            ("TESSERA_DJANGO_DB".into(), "postgresql".into()),
+            (
+                "TESSERA_DJANGO_PG_NAME".into(),
+                config.get_dbname().unwrap_or("postgres").into(),
+            ),
+            ("TESSERA_DJANGO_PG_HOST".into(), host),
+            ("TESSERA_DJANGO_PG_PORT".into(), port.to_string()),
+            (
+                "TESSERA_DJANGO_PG_USER".into(),
+                config.get_user().unwrap_or("postgres").into(),
+            ),
+            (
+                "TESSERA_DJANGO_PG_PASSWORD".into(),
+                String::from_utf8_lossy(config.get_password().unwrap_or_default()).into_owned(),
+            ),
+            ("TESSERA_DJANGO_PG_SCHEMA".into(), schema.clone()),
+        ],
+    };
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let tessera_url = format!("{url}{sep}options=-c%20search_path%3D{schema}");
+    live("PostgreSQL", django, &tessera_url, order).await;
+    // Both sides worked in the test's schema, nowhere else.
+    let tables: Vec<String> = admin
+        .query(
+            "SELECT tablename::text FROM pg_tables WHERE schemaname = $1 ORDER BY 1",
+            &[&schema],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(tables, ["django_migrations", "django_session"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_django_migrates_first() {
+    sqlite(Order::DjangoFirst).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_tessera_migrates_first() {
+    sqlite(Order::TesseraFirst).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_django_migrates_first() {
+    postgres(Order::DjangoFirst).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_tessera_migrates_first() {
+    postgres(Order::TesseraFirst).await;
+}

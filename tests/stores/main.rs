@@ -1,0 +1,13 @@
+//! The library's store tests, each against a real server (one test binary).
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod store_file;
+mod store_mysql;
+mod store_postgres;
+mod store_redis;
+mod store_sqlite;
+mod faults;
+mod two_instances;
+mod django_live;

@@ -1,0 +1,498 @@
+//! The file store: the store conformance suite, Django's file layout and expiry rules,
+//! atomic writes and compare-and-swap across store instances (as across processes).
+
+use crate::common;
+
+use common::fixtures::{codec, dict, key, now};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tessera::json::Value;
+use tessera::session::key::SessionKey;
+use tessera::store::conformance::{self, Corruptor};
+use tessera::store::file::FileStore;
+use tessera::store::{Record, SaveOutcome, SessionStore, StoreError};
+
+const SECRET: &str = "file-store-test-secret";
+
+const AGE: f64 = 1_209_600.0;
+
+/// A fresh, empty directory under the system temp dir.
+fn temp_dir(name: &str) -> PathBuf {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let dir = std::env::temp_dir().join(format!(
+        "tessera-file-{name}-{}-{nanos}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+fn names(dir: &PathBuf) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+fn mtime(path: &PathBuf) -> f64 {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .expect("mtime")
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs_f64()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_suite() {
+    let dir = temp_dir("conformance");
+    let store = FileStore::new(&dir, codec(SECRET)).expect("store");
+    let corrupt_dir = dir.clone();
+    let corruptor: Corruptor = Arc::new(move |k: SessionKey| {
+        let path = corrupt_dir.join(format!("sessionid{}", k.as_str()));
+        Box::pin(async move {
+            std::fs::write(path, "e30:1r31eq:not-the-right-signature").expect("write");
+        })
+    });
+    conformance::run(Arc::new(store), Some(corruptor)).await;
+    // Everything the suite created was deleted or cleared, and nothing was left behind.
+    let left: Vec<String> = names(&dir)
+        .into_iter()
+        .filter(|n| n.contains("_out_") || n.ends_with(".lock"))
+        .collect();
+    assert!(left.is_empty(), "temporary or lock files left: {left:?}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_suite_without_lock_files_and_with_fsync() {
+    let dir = temp_dir("conformance-nolock");
+    let store = FileStore::builder(&dir, codec(SECRET))
+        .lock_files(false)
+        .fsync(true)
+        .build()
+        .expect("store");
+    conformance::run(Arc::new(store), None).await;
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn layout_is_djangos_and_paths_stay_inside() {
+    let dir = temp_dir("layout");
+    let codec = codec(SECRET);
+    for (cookie, store) in [
+        (
+            "sessionid",
+            FileStore::new(&dir, codec.clone()).expect("store"),
+        ),
+        (
+            "my_cookie",
+            FileStore::builder(&dir, codec.clone())
+                .cookie_name("my_cookie")
+                .build()
+                .expect("store"),
+        ),
+    ] {
+        let k = key();
+        let path = store.path_of(&k).expect("path");
+        assert_eq!(path.parent(), Some(dir.as_path()), "the file is in the dir");
+        assert_eq!(
+            path.file_name().and_then(|n| n.to_str()),
+            Some(format!("{cookie}{}", k.as_str()).as_str())
+        );
+        let data = dict(&[("cart", Value::from(3))]);
+        let expires_at = now() + 600.0;
+        store
+            .create(
+                &k,
+                Record {
+                    data: &data,
+                    expires_at,
+                },
+            )
+            .await
+            .expect("create");
+        let text = std::fs::read_to_string(&path).expect("the session file");
+        assert_eq!(
+            codec.decode(&text).data,
+            data,
+            "the content is Django's encoding"
+        );
+        // Django computes mtime + SESSION_COOKIE_AGE: that must be the expiry we were given.
+        assert!(
+            (mtime(&path) + AGE - expires_at).abs() < 0.01,
+            "mtime + cookie age = expiry"
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+            assert_eq!(
+                mode & 0o777,
+                0o600,
+                "session files are private, as Django's"
+            );
+        }
+    }
+    assert_eq!(names(&dir).len(), 2, "one file per session, nothing else");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn bad_cookie_names_are_rejected() {
+    let dir = temp_dir("badname");
+    for bad in ["", "a/b", "../x", "a\\b", "a\0b"] {
+        let r = FileStore::builder(&dir, codec(SECRET))
+            .cookie_name(bad)
+            .build();
+        assert!(matches!(r, Err(StoreError::Config(_))), "{bad:?} accepted");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn django_written_files_load_with_djangos_expiry_rules() {
+    let dir = temp_dir("django");
+    let codec = codec(SECRET);
+    let store = FileStore::new(&dir, codec.clone()).expect("store");
+    let t = now();
+
+    // A file as Django writes it: encode(dict), mtime = write time → live for the cookie age.
+    let plain = key();
+    let data = dict(&[("visits", Value::from(1))]);
+    std::fs::write(
+        dir.join(format!("sessionid{}", plain.as_str())),
+        codec.encode(&data),
+    )
+    .expect("write");
+    let loaded = store.load(&plain, t).await.expect("load").expect("live");
+    assert_eq!(loaded.data, data);
+    assert!(store.load(&plain, t + AGE - 60.0).await.unwrap().is_some());
+    assert!(
+        store.load(&plain, t + AGE + 60.0).await.unwrap().is_none(),
+        "mtime + cookie age has passed"
+    );
+
+    // set_expiry(datetime) in the past: the stored date wins over the fresh mtime.
+    let dated = key();
+    let past = dict(&[
+        ("x", Value::from(1)),
+        (
+            "_session_expiry",
+            Value::from("2023-11-15T22:13:20.250000+00:00"),
+        ),
+    ]);
+    std::fs::write(
+        dir.join(format!("sessionid{}", dated.as_str())),
+        codec.encode(&past),
+    )
+    .expect("write");
+    assert!(
+        store.load(&dated, t).await.unwrap().is_none(),
+        "a past _session_expiry date expires the session"
+    );
+
+    // A future date keeps it alive beyond mtime + cookie age.
+    let future = key();
+    let later = dict(&[("_session_expiry", Value::from("2999-01-01T00:00:00+00:00"))]);
+    std::fs::write(
+        dir.join(format!("sessionid{}", future.as_str())),
+        codec.encode(&later),
+    )
+    .expect("write");
+    assert!(store.load(&future, t + 2.0 * AGE).await.unwrap().is_some());
+
+    // clear_expired follows the same rules: only the past-dated one goes.
+    assert_eq!(store.clear_expired(t, 10).await.expect("clear"), 1);
+    assert!(!store.exists(&dated).await.unwrap());
+    assert!(store.exists(&plain).await.unwrap());
+    assert!(store.exists(&future).await.unwrap());
+
+    // Files that are not sessions are ignored by clear_expired.
+    std::fs::write(dir.join("sessionidNOT-A-KEY"), "x").expect("write");
+    std::fs::write(dir.join("other"), "x").expect("write");
+    assert_eq!(
+        store.clear_expired(t + 3.0 * AGE, 1).await.expect("clear"),
+        1
+    );
+    assert!(dir.join("sessionidNOT-A-KEY").exists() && dir.join("other").exists());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_expiry_is_honoured_through_the_mtime() {
+    let dir = temp_dir("custom-expiry");
+    let store = FileStore::new(&dir, codec(SECRET)).expect("store");
+    let k = key();
+    // set_expiry(300): the session layer hands the store now + 300.
+    let t = now();
+    let data = dict(&[("x", Value::from(1)), ("_session_expiry", Value::from(300))]);
+    store
+        .create(
+            &k,
+            Record {
+                data: &data,
+                expires_at: t + 300.0,
+            },
+        )
+        .await
+        .expect("create");
+    assert!(store.load(&k, t + 299.0).await.unwrap().is_some());
+    assert!(store.load(&k, t + 301.0).await.unwrap().is_none());
+    assert_eq!(store.clear_expired(t + 301.0, 100).await.unwrap(), 1);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_are_atomic_and_leave_no_temporary_files() {
+    let dir = temp_dir("atomic");
+    let codec = codec(SECRET);
+    let store = Arc::new(FileStore::new(&dir, codec.clone()).expect("store"));
+    let k = key();
+    let path = store.path_of(&k).expect("path");
+    let t = now() + 3600.0;
+    let mut version = store
+        .create(
+            &k,
+            Record {
+                data: &dict(&[("n", Value::from(0))]),
+                expires_at: t,
+            },
+        )
+        .await
+        .expect("create");
+    // A reader polling the file while it is rewritten must only ever see complete records.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (path, codec, stop) = (path.clone(), codec.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut reads = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let text = std::fs::read_to_string(&path).expect("the file is always there");
+                let decoded = codec.decode(&text);
+                assert!(
+                    !decoded.corrupt && decoded.data.contains_key("n"),
+                    "a partial file was visible"
+                );
+                reads += 1;
+            }
+            reads
+        })
+    };
+    for i in 1..=300 {
+        let big = "x".repeat(i * 37 % 5000);
+        let data = dict(&[("n", Value::from(i as i64)), ("pad", Value::from(big))]);
+        match store
+            .save(
+                &k,
+                Record {
+                    data: &data,
+                    expires_at: t,
+                },
+                &version,
+            )
+            .await
+            .expect("save")
+        {
+            SaveOutcome::Saved(v) => version = v,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let reads = reader.join().expect("reader");
+    assert!(reads > 0);
+    assert_eq!(
+        names(&dir),
+        vec![format!("sessionid{}", k.as_str())],
+        "only the session file remains"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Several store instances on one directory (as several processes would be) incrementing one
+/// counter with compare-and-swap: no increment is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_saves_across_instances_lose_nothing() {
+    let dir = temp_dir("cas");
+    let stores: Vec<Arc<FileStore>> = (0..4)
+        .map(|_| Arc::new(FileStore::new(&dir, codec(SECRET)).expect("store")))
+        .collect();
+    let k = key();
+    let t = now() + 3600.0;
+    stores[0]
+        .create(
+            &k,
+            Record {
+                data: &dict(&[("n", Value::from(0))]),
+                expires_at: t,
+            },
+        )
+        .await
+        .expect("create");
+    let mut tasks = Vec::new();
+    for task in 0..16 {
+        let store = stores[task % stores.len()].clone();
+        let k = k.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut conflicts = 0u32;
+            for _ in 0..10 {
+                loop {
+                    let loaded = store.load(&k, now()).await.unwrap().expect("live");
+                    let n = loaded.data.get("n").and_then(Value::as_i64).expect("n");
+                    let data = dict(&[("n", Value::from(n + 1))]);
+                    let outcome = store
+                        .save(
+                            &k,
+                            Record {
+                                data: &data,
+                                expires_at: t,
+                            },
+                            &loaded.version,
+                        )
+                        .await
+                        .unwrap();
+                    match outcome {
+                        SaveOutcome::Saved(_) => break,
+                        SaveOutcome::Conflict => conflicts += 1,
+                        SaveOutcome::Gone => panic!("gone"),
+                    }
+                }
+            }
+            conflicts
+        }));
+    }
+    let mut conflicts = 0;
+    for t in tasks {
+        conflicts += t.await.expect("task");
+    }
+    let n = stores[1]
+        .load(&k, now())
+        .await
+        .unwrap()
+        .expect("live")
+        .data
+        .get("n")
+        .and_then(Value::as_i64);
+    assert_eq!(
+        n,
+        Some(160),
+        "every increment landed ({conflicts} conflicts retried)"
+    );
+    assert_eq!(names(&dir).len(), 1, "no lock or temporary file left");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_lock_times_out_and_a_stale_one_is_broken() {
+    let dir = temp_dir("locks");
+    let store = FileStore::builder(&dir, codec(SECRET))
+        .lock_timeout(Duration::from_millis(200))
+        .stale_lock_after(Duration::from_secs(60))
+        .build()
+        .expect("store");
+    let k = key();
+    let data = dict(&[("a", Value::from(1))]);
+    let v = store
+        .create(
+            &k,
+            Record {
+                data: &data,
+                expires_at: now() + 600.0,
+            },
+        )
+        .await
+        .expect("create");
+    // Another process holds the lock.
+    let lock = dir.join(format!("sessionid{}.lock", k.as_str()));
+    std::fs::write(&lock, "").expect("lock");
+    let r = store
+        .save(
+            &k,
+            Record {
+                data: &data,
+                expires_at: now() + 600.0,
+            },
+            &v,
+        )
+        .await;
+    assert!(matches!(r, Err(StoreError::Timeout(_))), "got {r:?}");
+    // The holder crashed long ago.
+    let old = SystemTime::now() - Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&lock)
+        .and_then(|f| f.set_modified(old))
+        .expect("age the lock");
+    let r = store
+        .save(
+            &k,
+            Record {
+                data: &data,
+                expires_at: now() + 600.0,
+            },
+            &v,
+        )
+        .await
+        .expect("save");
+    assert!(matches!(r, SaveOutcome::Saved(_)));
+    assert!(!lock.exists(), "the lock is released");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clear_expired_works_in_batches() {
+    let dir = temp_dir("clear");
+    let store = FileStore::new(&dir, codec(SECRET)).expect("store");
+    let t = now();
+    let data = dict(&[("x", Value::from(1))]);
+    for i in 0..250 {
+        store
+            .create(
+                &key(),
+                Record {
+                    data: &data,
+                    expires_at: if i < 200 { t - 5.0 } else { t + 600.0 },
+                },
+            )
+            .await
+            .expect("create");
+    }
+    assert_eq!(store.clear_expired(t, 64).await.expect("clear"), 200);
+    assert_eq!(names(&dir).len(), 50);
+    assert_eq!(store.clear_expired(t, 64).await.expect("clear"), 0);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clear_expired_removes_orphaned_lock_files_only() {
+    let dir = temp_dir("orphans");
+    let store = FileStore::builder(&dir, codec(SECRET))
+        .stale_lock_after(Duration::from_millis(50))
+        .build()
+        .expect("store");
+    let k = key();
+    let lock = dir.join(format!("sessionid{}.lock", k.as_str()));
+    let fresh_temp = dir.join(format!("sessionid{}_out_0123abcd", k.as_str()));
+    let foreign = dir.join("sessionidnotakey!.lock");
+    for p in [&lock, &fresh_temp, &foreign] {
+        std::fs::write(p, "").expect("write");
+    }
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    assert_eq!(store.clear_expired(now(), 10).await.expect("clear"), 0);
+    assert!(!lock.exists(), "a stale lock file is removed");
+    assert!(
+        fresh_temp.exists(),
+        "a recent temporary file may still be in use"
+    );
+    assert!(foreign.exists(), "files that are not ours are left alone");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -1,0 +1,668 @@
+//! The PostgreSQL store against a real server (`TESSERA_TEST_POSTGRES_URL`, default
+//! `postgres://postgres@127.0.0.1:5432/test`): the conformance suite, the HTTP races, Django's
+//! exact schema, rows written by Django, time zones, the compare-and-swap traps, batched
+//! expiry, key-free errors and reconnection.
+//!
+//! Every test works in its own table (`django_session_t<random>`) or its own schema, dropped
+//! at the end even when the test fails, so tests run in parallel and reruns never collide.
+#![cfg(feature = "postgres")]
+
+use crate::common;
+
+use common::fixtures::{codec, int_dict, key, now, unique, with_param};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::http::{fifty_concurrent_writers_lose_nothing, logout_race_never_resurrects};
+use common::services::require;
+use tessera::json::Value;
+use tessera::session::codec::SessionCodec;
+use tessera::session::SessionKey;
+use tessera::signing::SecretKeys;
+use tessera::store::conformance::{self, Corruptor};
+use tessera::store::postgres::{PostgresStore, DEFAULT_TABLE};
+use tessera::store::{Record, SaveOutcome, SessionStore, StoreError, Version};
+use tokio_postgres::{Client, NoTls};
+
+const SECRET: &str = "tessera postgres test secret";
+/// 2023-11-28T22:13:20.250000Z.
+const INSTANT: f64 = 1_701_209_600.25;
+
+fn server() -> Option<String> {
+    require(
+        "PostgreSQL",
+        "TESSERA_TEST_POSTGRES_URL",
+        "postgres://postgres@127.0.0.1:5432/test",
+    )
+}
+
+/// A plain client, for setting up and inspecting what the store did.
+async fn raw(url: &str) -> Client {
+    let (client, conn) = tokio_postgres::connect(url, NoTls).await.unwrap();
+    tokio::spawn(conn);
+    client
+}
+
+fn micros(t: SystemTime) -> i128 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_micros() as i128,
+        Err(e) => -(e.duration().as_micros() as i128),
+    }
+}
+
+/// Runs `sql` when dropped, even when the test panicked: drops what the test created.
+struct Cleanup {
+    url: String,
+    sql: String,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let (url, sql) = (self.url.clone(), self.sql.clone());
+        // Its own thread and runtime: the test's runtime may be gone or panicking.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                if let Ok((client, conn)) = tokio_postgres::connect(&url, NoTls).await {
+                    tokio::spawn(conn);
+                    if let Err(e) = client.batch_execute(&sql).await {
+                        eprintln!("cleanup `{sql}` failed: {e}");
+                    }
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A store over a fresh table of its own, and a plain client on the same database.
+struct Fixture {
+    store: PostgresStore,
+    raw: Arc<Client>,
+    table: String,
+    _cleanup: Cleanup,
+}
+
+async fn fixture(url: &str) -> Fixture {
+    fixture_with(url, url, codec(SECRET)).await
+}
+
+/// `store_url` may carry session options (a time zone, an application name).
+async fn fixture_with(url: &str, store_url: &str, codec: SessionCodec) -> Fixture {
+    let table = unique("django_session_t");
+    let cleanup = Cleanup {
+        url: url.to_owned(),
+        sql: format!("DROP TABLE IF EXISTS \"{table}\""),
+    };
+    let store = PostgresStore::connect(store_url, codec)
+        .await
+        .unwrap()
+        .table(&table)
+        .unwrap();
+    assert!(
+        store.create_table().await.unwrap(),
+        "a new table is created"
+    );
+    Fixture {
+        store,
+        raw: Arc::new(raw(url).await),
+        table,
+        _cleanup: cleanup,
+    }
+}
+
+/// Inserts, under the key, session text signed with another secret (live for an hour).
+fn corruptor(raw: Arc<Client>, table: &str) -> Corruptor {
+    let sql = format!(
+        "INSERT INTO \"{table}\" (session_key, session_data, expire_date) \
+         VALUES ($1, $2, now() + interval '1 hour')"
+    );
+    Arc::new(move |k: SessionKey| {
+        let (raw, sql) = (raw.clone(), sql.clone());
+        Box::pin(async move {
+            let other = SessionCodec::new(&SecretKeys::new("some other secret")).unwrap();
+            let forged = other.encode(&int_dict("is_staff", 1));
+            raw.execute(&sql, &[&k.as_str(), &forged]).await.unwrap();
+        })
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_suite() {
+    let Some(url) = server() else { return };
+    let f = fixture(&url).await;
+    let corrupt = corruptor(f.raw.clone(), &f.table);
+    conformance::run(Arc::new(f.store.clone()), Some(corrupt)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_fifty_concurrent_writers_lose_nothing() {
+    let Some(url) = server() else { return };
+    let f = fixture(&url).await;
+    fifty_concurrent_writers_lose_nothing(Arc::new(f.store.clone())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_logout_race_never_resurrects() {
+    let Some(url) = server() else { return };
+    let f = fixture(&url).await;
+    logout_race_never_resurrects(Arc::new(f.store.clone())).await;
+}
+
+/// The statements Django's migration runs, from `db_schema.json`.
+fn django_statements() -> Vec<String> {
+    common::vectors::records("db_schema.json")
+        .into_iter()
+        .find(|r| r["op"] == "collect_sql" && r["backend"] == "postgresql")
+        .expect("the postgresql record")["expected"]["statements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Columns and indexes of `django_session` in `schema`, as the catalog describes them
+/// (with the schema name taken out of the index definitions).
+async fn describe(raw: &Client, schema: &str) -> (Vec<String>, Vec<String>) {
+    let columns = raw
+        .query(
+            "SELECT column_name::text, data_type::text, \
+                    coalesce(character_maximum_length::text, '-'), is_nullable::text \
+             FROM information_schema.columns \
+             WHERE table_schema = $1 AND table_name = 'django_session' \
+             ORDER BY ordinal_position",
+            &[&schema],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (0..4)
+                .map(|i| r.get::<_, String>(i))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    let indexes = raw
+        .query(
+            "SELECT indexdef FROM pg_indexes \
+             WHERE schemaname = $1 AND tablename = 'django_session' ORDER BY indexname",
+            &[&schema],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<_, String>(0).replace(&format!("{schema}."), ""))
+        .collect();
+    (columns, indexes)
+}
+
+/// A schema of the test's own, so the default table name cannot meet anyone's real one.
+async fn own_schema(url: &str, raw: &Client) -> (String, String, Cleanup) {
+    let schema = unique("tessera_t");
+    raw.batch_execute(&format!("CREATE SCHEMA \"{schema}\""))
+        .await
+        .unwrap();
+    let cleanup = Cleanup {
+        url: url.to_owned(),
+        sql: format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"),
+    };
+    let store_url = with_param(url, &format!("options=-c%20search_path%3D{schema}"));
+    (schema, store_url, cleanup)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_is_exactly_djangos() {
+    let Some(url) = server() else { return };
+    let admin = raw(&url).await;
+    let (ours, ours_url, _c1) = own_schema(&url, &admin).await;
+    let (djangos, djangos_url, _c2) = own_schema(&url, &admin).await;
+
+    let store = PostgresStore::connect(&ours_url, codec(SECRET))
+        .await
+        .unwrap();
+    assert_eq!(store.table_name(), DEFAULT_TABLE);
+    assert_eq!(
+        store.create_table_sql(),
+        django_statements(),
+        "the DDL is Django's, verbatim"
+    );
+    assert!(store.create_table().await.unwrap(), "creates the table");
+    assert!(
+        !store.create_table().await.unwrap(),
+        "a second run changes nothing"
+    );
+
+    // The same statements run by hand, as Django's migrate runs them.
+    let django = raw(&djangos_url).await;
+    for statement in django_statements() {
+        django.batch_execute(&statement).await.unwrap();
+    }
+    let (columns, indexes) = describe(&admin, &ours).await;
+    assert_eq!(
+        (columns.clone(), indexes.clone()),
+        describe(&admin, &djangos).await,
+        "tessera's table is the one Django's migration makes"
+    );
+    assert_eq!(
+        columns,
+        [
+            "session_key character varying 40 NO",
+            "session_data text - NO",
+            "expire_date timestamp with time zone - NO",
+        ]
+    );
+    assert_eq!(
+        indexes,
+        [
+            "CREATE INDEX django_session_expire_date_a5c62663 ON django_session USING btree (expire_date)",
+            "CREATE UNIQUE INDEX django_session_pkey ON django_session USING btree (session_key)",
+            "CREATE INDEX django_session_session_key_c0390e0f_like ON django_session USING btree (session_key varchar_pattern_ops)",
+        ]
+    );
+
+    // Other table names get the index names Django would derive for them.
+    let custom = store.clone().table("my_sessions").unwrap();
+    assert_eq!(
+        custom.create_table_sql(),
+        [
+            "CREATE TABLE \"my_sessions\" (\"session_key\" varchar(40) NOT NULL PRIMARY KEY, \"session_data\" text NOT NULL, \"expire_date\" timestamp with time zone NOT NULL);",
+            "CREATE INDEX \"my_sessions_session_key_769390aa_like\" ON \"my_sessions\" (\"session_key\" varchar_pattern_ops);",
+            "CREATE INDEX \"my_sessions_expire_date_8a6b8a8d\" ON \"my_sessions\" (\"expire_date\");",
+        ]
+    );
+    let long = "x".repeat(64);
+    for bad in ["", "a\"b", "semi;colon", "naïve", &long] {
+        assert!(
+            matches!(store.clone().table(bad), Err(StoreError::Config(_))),
+            "{bad:?} is refused"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn works_on_the_table_djangos_migrate_made() {
+    let Some(url) = server() else { return };
+    let admin = raw(&url).await;
+    let (_schema, store_url, _cleanup) = own_schema(&url, &admin).await;
+    let django = raw(&store_url).await;
+    for statement in django_statements() {
+        django.batch_execute(&statement).await.unwrap();
+    }
+    let store = PostgresStore::connect(&store_url, codec(SECRET))
+        .await
+        .unwrap();
+    assert!(
+        !store.create_table().await.unwrap(),
+        "create_table leaves Django's table alone"
+    );
+    let k = key();
+    let data = int_dict("a", 1);
+    let v = store
+        .create(
+            &k,
+            Record {
+                data: &data,
+                expires_at: now() + 60.0,
+            },
+        )
+        .await
+        .unwrap();
+    let loaded = store.load(&k, now()).await.unwrap().unwrap();
+    assert_eq!((loaded.data, loaded.version), (data, v));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_written_by_django_load() {
+    let Some(url) = server() else { return };
+    let meta = common::vectors::load("middleware.json");
+    let secret = meta["secret_key"].as_str().unwrap();
+    let f = fixture_with(
+        &url,
+        &url,
+        SessionCodec::new(&SecretKeys::new(secret)).unwrap(),
+    )
+    .await;
+    let insert = format!(
+        "INSERT INTO \"{}\" (session_key, session_data, expire_date) VALUES ($1, $2, $3::text::timestamptz)",
+        f.table
+    );
+    let mut seen = HashSet::new();
+    let mut live = 0;
+    for record in common::vectors::records_py("middleware.json") {
+        let request_now = record["now"].as_f64().unwrap();
+        let Some(Value::List(rows)) = record.get("db_before") else {
+            continue;
+        };
+        for row in rows {
+            let k = row["session_key"].as_str().unwrap();
+            let text = row["session_data"].as_str().unwrap();
+            let expire = row["expire_date"].as_str().unwrap();
+            if !seen.insert(k.to_owned()) {
+                continue;
+            }
+            f.raw.execute(&insert, &[&k, &text, &expire]).await.unwrap();
+            let key = SessionKey::parse(k).unwrap();
+            let expires = chrono::DateTime::parse_from_rfc3339(expire)
+                .unwrap()
+                .timestamp_micros() as f64
+                / 1e6;
+            let loaded = f.store.load(&key, request_now).await.unwrap();
+            if expires <= request_now {
+                assert!(loaded.is_none(), "{k} expired at {request_now}");
+                continue;
+            }
+            let loaded = loaded.unwrap_or_else(|| panic!("{k} loads at {request_now}"));
+            assert_eq!(Value::Dict(loaded.data), row["decoded"], "{k}");
+            assert_eq!(loaded.version, Version::Text(text.into()));
+            live += 1;
+            assert!(f.store.load(&key, expires - 1e-6).await.unwrap().is_some());
+            assert!(
+                f.store.load(&key, expires).await.unwrap().is_none(),
+                "expire_date > now, strictly, as Django"
+            );
+        }
+    }
+    assert!(live > 0, "middleware.json has live db_before rows");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dates_are_instants_whatever_the_session_time_zone() {
+    let Some(url) = server() else { return };
+    let kolkata = with_param(&url, "options=-c%20TimeZone%3DAsia/Kolkata");
+    let probe = raw(&kolkata).await;
+    let tz: String = probe.query_one("SHOW TimeZone", &[]).await.unwrap().get(0);
+    assert_eq!(tz, "Asia/Kolkata", "the store's sessions run at +05:30");
+    let f = fixture_with(&url, &kolkata, codec(SECRET)).await;
+    let read = format!(
+        "SELECT expire_date, to_char(expire_date AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US') \
+         FROM \"{}\" WHERE session_key = $1",
+        f.table
+    );
+
+    let k = key();
+    let data = int_dict("tz", 1);
+    let v = f
+        .store
+        .create(
+            &k,
+            Record {
+                data: &data,
+                expires_at: INSTANT,
+            },
+        )
+        .await
+        .unwrap();
+    let row = f.raw.query_one(&read, &[&k.as_str()]).await.unwrap();
+    assert_eq!(micros(row.get(0)), 1_701_209_600_250_000);
+    assert_eq!(row.get::<_, String>(1), "2023-11-28T22:13:20.250000");
+    let shown: String = probe
+        .query_one(
+            &format!(
+                "SELECT expire_date::text FROM \"{}\" WHERE session_key = $1",
+                f.table
+            ),
+            &[&k.as_str()],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        shown, "2023-11-29 03:43:20.25+05:30",
+        "displayed in the session's zone, the same instant"
+    );
+    assert!(f.store.load(&k, INSTANT - 1e-6).await.unwrap().is_some());
+    assert!(f.store.load(&k, INSTANT).await.unwrap().is_none());
+
+    // A save moves the expiry to exactly the new instant.
+    let saved = f
+        .store
+        .save(
+            &k,
+            Record {
+                data: &data,
+                expires_at: INSTANT + 3600.5,
+            },
+            &v,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(saved, SaveOutcome::Saved(_)));
+    let row = f.raw.query_one(&read, &[&k.as_str()]).await.unwrap();
+    assert_eq!(row.get::<_, String>(1), "2023-11-28T23:13:20.750000");
+
+    // A row Django wrote (a UTC literal) expires at the same instant for the +05:30 store.
+    let django_key = key();
+    f.raw
+        .execute(
+            &format!(
+                "INSERT INTO \"{}\" VALUES ($1, $2, '2023-11-28 22:13:20.25+00')",
+                f.table
+            ),
+            &[&django_key.as_str(), &codec(SECRET).encode(&data)],
+        )
+        .await
+        .unwrap();
+    assert!(f
+        .store
+        .load(&django_key, INSTANT - 1e-6)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(f.store.load(&django_key, INSTANT).await.unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saving_identical_data_is_saved_not_a_conflict() {
+    let Some(url) = server() else { return };
+    let f = fixture(&url).await;
+    let k = key();
+    let data = int_dict("same", 1);
+    let record = Record {
+        data: &data,
+        expires_at: now() + 600.0,
+    };
+    let mut version = f.store.create(&k, record).await.unwrap();
+    let mut identical = 0;
+    for _ in 0..20 {
+        match f.store.save(&k, record, &version).await.unwrap() {
+            SaveOutcome::Saved(v) => {
+                identical += usize::from(v == version);
+                version = v;
+            }
+            other => panic!("an unchanged save is Saved, got {other:?}"),
+        }
+    }
+    assert!(identical > 0, "some saves rewrote byte-identical text");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compare_and_swap_is_byte_for_byte() {
+    let Some(url) = server() else { return };
+    let f = fixture(&url).await;
+    let k = key();
+    let data = int_dict("n", 1);
+    let record = Record {
+        data: &data,
+        expires_at: now() + 600.0,
+    };
+    let Version::Text(text) = f.store.create(&k, record).await.unwrap() else {
+        panic!("a text version")
+    };
+    let newer = int_dict("n", 2);
+    let write = Record {
+        data: &newer,
+        expires_at: now() + 600.0,
+    };
+    for near_miss in [text.to_uppercase(), text.to_lowercase(), format!("{text} ")] {
+        assert_eq!(
+            f.store
+                .save(&k, write, &Version::Text(near_miss.into()))
+                .await
+                .unwrap(),
+            SaveOutcome::Conflict
+        );
+    }
+    assert_eq!(f.store.load(&k, now()).await.unwrap().unwrap().data, data);
+    assert!(matches!(
+        f.store.save(&k, write, &Version::Text(text)).await.unwrap(),
+        SaveOutcome::Saved(_)
+    ));
+    assert_eq!(f.store.load(&k, now()).await.unwrap().unwrap().data, newer);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clear_expired_removes_5000_rows_in_batches() {
+    let Some(url) = server() else { return };
+    let f = fixture(&url).await;
+    f.raw
+        .batch_execute(&format!(
+            "INSERT INTO \"{}\" SELECT 'expired' || g, 'x', now() - interval '1 day' \
+             FROM generate_series(1, 5000) g",
+            f.table
+        ))
+        .await
+        .unwrap();
+    let live: Vec<SessionKey> = (0..3).map(|_| key()).collect();
+    for k in &live {
+        let data = int_dict("live", 1);
+        let record = Record {
+            data: &data,
+            expires_at: now() + 600.0,
+        };
+        f.store.create(k, record).await.unwrap();
+    }
+    assert_eq!(f.store.clear_expired(now(), 1000).await.unwrap(), 5000);
+    assert_eq!(f.store.clear_expired(now(), 1000).await.unwrap(), 0);
+    let left: i64 = f
+        .raw
+        .query_one(&format!("SELECT count(*) FROM \"{}\"", f.table), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 3);
+    for k in &live {
+        assert!(f.store.load(k, now()).await.unwrap().is_some());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_never_carry_the_session_key() {
+    let Some(url) = server() else { return };
+    let store = PostgresStore::connect(&url, codec(SECRET))
+        .await
+        .unwrap()
+        .table(&unique("tessera_missing_"))
+        .unwrap();
+    let k = key();
+    let data = int_dict("a", 1);
+    let record = Record {
+        data: &data,
+        expires_at: now() + 60.0,
+    };
+    let version = Version::Text("v".into());
+    let errors = [
+        store.load(&k, now()).await.err(),
+        store.create(&k, record).await.err(),
+        store.save(&k, record, &version).await.err(),
+        store.exists(&k).await.err(),
+        store.delete(&k).await.err(),
+        store.clear_expired(now(), 10).await.err(),
+    ];
+    for e in errors {
+        let Some(StoreError::Unavailable(msg)) = e else {
+            panic!("a missing table is Unavailable, got {e:?}")
+        };
+        assert!(msg.contains("42P01"), "{msg}");
+        assert!(!msg.contains(k.as_str()), "{msg}");
+    }
+
+    // A duplicate key (whose DETAIL would quote it) is DuplicateKey.
+    let f = fixture(&url).await;
+    f.store.create(&k, record).await.unwrap();
+    assert!(matches!(
+        f.store.create(&k, record).await,
+        Err(StoreError::DuplicateKey)
+    ));
+}
+
+/// The pool holds twice as many connections as the process has cores, at least 8, unless the
+/// URL sizes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pool_is_sized_by_the_cores_unless_the_url_says() {
+    let Some(url) = server() else { return };
+    let cores = std::thread::available_parallelism().unwrap().get();
+    let default = PostgresStore::connect(&url, codec(SECRET)).await.unwrap();
+    let shown = format!("{default:?}");
+    assert!(
+        shown.contains(&format!("pool_max_size: {}", (2 * cores).max(8))),
+        "{cores} cores: {shown}"
+    );
+    let sized = PostgresStore::connect(&with_param(&url, "pool_max_size=3"), codec(SECRET))
+        .await
+        .unwrap();
+    assert!(
+        format!("{sized:?}").contains("pool_max_size: 3"),
+        "{sized:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pool_recovers_when_the_server_drops_its_connections() {
+    let Some(url) = server() else { return };
+    let app = unique("tessera_t");
+    let store_url = with_param(&url, &format!("application_name={app}"));
+    let f = fixture_with(&url, &store_url, codec(SECRET)).await;
+    let k = key();
+    let data = int_dict("a", 1);
+    let record = Record {
+        data: &data,
+        expires_at: now() + 600.0,
+    };
+    f.store.create(&k, record).await.unwrap();
+    // Several pooled connections, all idle afterwards.
+    let loads: Vec<_> = (0..4)
+        .map(|_| {
+            let (store, k) = (f.store.clone(), k.clone());
+            tokio::spawn(async move { store.load(&k, now()).await })
+        })
+        .collect();
+    for load in loads {
+        assert!(load.await.unwrap().unwrap().is_some());
+    }
+    let killed: i64 = f
+        .raw
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
+            &[&app],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(killed >= 1, "the store's connections were found");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for _ in 0..5 {
+        let loaded = f.store.load(&k, now()).await.expect("the pool reconnects");
+        assert!(loaded.is_some());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_server_fails_fast() {
+    let Some(_url) = server() else { return };
+    let started = Instant::now();
+    let err = PostgresStore::connect("postgres://postgres@127.0.0.1:1/test", codec(SECRET))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(matches!(
+        PostgresStore::connect("postgres://[bad", codec(SECRET)).await,
+        Err(StoreError::Config(_))
+    ));
+}

@@ -1,0 +1,822 @@
+//! The Redis store against real servers: the shared one (`TESSERA_TEST_REDIS_URL`, default
+//! `redis://127.0.0.1:6379`), plus private `redis-server` processes this file starts on free
+//! loopback ports for a 3-master Cluster, a Sentinel setup and a restart.
+#![cfg(feature = "redis")]
+
+use crate::common;
+
+use common::fixtures::{codec, int_dict, key, now, with_param};
+use std::fs;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::http::{fifty_concurrent_writers_lose_nothing, logout_race_never_resurrects};
+use common::services::require;
+use redis::aio::ConnectionLike;
+use tessera::session::codec::SessionCodec;
+use tessera::session::SessionKey;
+use tessera::signing::SecretKeys;
+use tessera::store::conformance::{self, Corruptor};
+use tessera::store::redis::{RedisStore, DEFAULT_PREFIX};
+use tessera::store::{Record, SaveOutcome, SessionStore, StoreError, Version};
+
+const SECRET: &str = "tessera redis test secret";
+
+fn shared_url() -> Option<String> {
+    require("Redis", "TESSERA_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+}
+
+async fn raw(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url.split('?').next().unwrap())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+async fn query<T: redis::FromRedisValue>(con: &mut impl ConnectionLike, cmd: &mut redis::Cmd) -> T {
+    cmd.query_async(con).await.unwrap()
+}
+
+/// Writes, under `prefix + key`, session text signed with another secret (live for an hour).
+fn corruptor<C>(con: C, prefix: &str) -> Corruptor
+where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+{
+    let prefix = prefix.to_owned();
+    Arc::new(move |k: SessionKey| {
+        let mut con = con.clone();
+        let name = format!("{prefix}{}", k.as_str());
+        Box::pin(async move {
+            let other = SessionCodec::new(&SecretKeys::new("some other secret")).unwrap();
+            let bad = other.encode(&int_dict("evil", 1));
+            let _: () = redis::cmd("SET")
+                .arg(name)
+                .arg(bad)
+                .arg("PX")
+                .arg(3_600_000)
+                .query_async(&mut con)
+                .await
+                .unwrap();
+        })
+    })
+}
+
+/// The whole shared suite, plus [`expired_records_are_gone`], which spells out what the suite's
+/// clear-expired check means for a self-expiring store.
+async fn redis_conformance(store: Arc<dyn SessionStore>, corrupt: Corruptor) {
+    expired_records_are_gone(&*store).await;
+    conformance::run(store, Some(corrupt)).await;
+}
+
+/// The suite's clear-expired check as it applies to a self-expiring store: expired records
+/// are gone (without any cleanup), a live one is kept, and `clear_expired` reports 0.
+async fn expired_records_are_gone(store: &dyn SessionStore) {
+    let data = int_dict("x", 1);
+    let t = now();
+    let expired: Vec<SessionKey> = (0..7).map(|_| key()).collect();
+    let live = key();
+    for k in &expired {
+        store
+            .create(
+                k,
+                Record {
+                    data: &data,
+                    expires_at: t - 10.0,
+                },
+            )
+            .await
+            .unwrap();
+    }
+    store
+        .create(
+            &live,
+            Record {
+                data: &data,
+                expires_at: t + 3600.0,
+            },
+        )
+        .await
+        .unwrap();
+    for k in &expired {
+        assert!(
+            !store.exists(k).await.unwrap(),
+            "expired record gone without cleanup"
+        );
+        assert!(store.load(k, t).await.unwrap().is_none());
+    }
+    assert_eq!(
+        store.clear_expired(t, 2).await.unwrap(),
+        0,
+        "nothing left to clear"
+    );
+    assert!(
+        store.load(&live, t).await.unwrap().is_some(),
+        "live record kept"
+    );
+    store.delete(&live).await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The shared server
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_on_shared_server() {
+    let Some(url) = shared_url() else { return };
+    let store = RedisStore::connect(&url, codec(SECRET)).await.unwrap();
+    let corrupt = corruptor(raw(&url).await, DEFAULT_PREFIX);
+    redis_conformance(Arc::new(store), corrupt).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_fifty_writers_and_logout_race() {
+    let Some(url) = shared_url() else { return };
+    let store: Arc<dyn SessionStore> =
+        Arc::new(RedisStore::connect(&url, codec(SECRET)).await.unwrap());
+    fifty_concurrent_writers_lose_nothing(store.clone()).await;
+    logout_race_never_resurrects(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_are_named_as_djangos_cache_backend_names_them() {
+    let Some(url) = shared_url() else { return };
+    let mut con = raw(&url).await;
+    let store = RedisStore::connect(&url, codec(SECRET)).await.unwrap();
+    let k = key();
+    let data = int_dict("n", 7);
+    store
+        .create(
+            &k,
+            Record {
+                data: &data,
+                expires_at: now() + 60.0,
+            },
+        )
+        .await
+        .unwrap();
+    let name = format!("django.contrib.sessions.cache{}", k.as_str());
+    assert_eq!(store.redis_key(&k), name);
+    let stored: Option<String> = query(&mut con, redis::cmd("GET").arg(&name)).await;
+    let stored = stored.expect("the record is under django.contrib.sessions.cache<key>");
+    let decoded = codec(SECRET).decode(&stored);
+    assert!(
+        !decoded.corrupt && decoded.data == data,
+        "the value is Django's signed text"
+    );
+    assert!(
+        stored.starts_with("eyJ") || stored.starts_with('.'),
+        "{stored}"
+    );
+    store.delete(&k).await.unwrap();
+
+    // A custom prefix from the URL (percent-encoded), and one from the builder.
+    let store = RedisStore::connect(&with_param(&url, "prefix=myapp%3Asess%3A"), codec(SECRET))
+        .await
+        .unwrap();
+    store
+        .create(
+            &k,
+            Record {
+                data: &data,
+                expires_at: now() + 60.0,
+            },
+        )
+        .await
+        .unwrap();
+    let exists: i64 = query(
+        &mut con,
+        redis::cmd("EXISTS").arg(format!("myapp:sess:{}", k.as_str())),
+    )
+    .await;
+    assert_eq!(exists, 1, "prefix from the URL");
+    assert_eq!(
+        query::<i64>(&mut con, redis::cmd("EXISTS").arg(&name)).await,
+        0
+    );
+    store.delete(&k).await.unwrap();
+    let store = RedisStore::builder(&url, codec(SECRET))
+        .prefix(":1:django.contrib.sessions.cache")
+        .connect()
+        .await
+        .unwrap();
+    assert_eq!(
+        store.redis_key(&k),
+        format!(":1:django.contrib.sessions.cache{}", k.as_str())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ttl_follows_expires_at() {
+    let Some(url) = shared_url() else { return };
+    let mut con = raw(&url).await;
+    let store = RedisStore::connect(&url, codec(SECRET)).await.unwrap();
+    let k = key();
+    let name = store.redis_key(&k);
+    let data = int_dict("n", 1);
+    let expires_at = now() + 1000.25;
+    let v = store
+        .create(
+            &k,
+            Record {
+                data: &data,
+                expires_at,
+            },
+        )
+        .await
+        .unwrap();
+    let pttl: i64 = query(&mut con, redis::cmd("PTTL").arg(&name)).await;
+    assert!((990_000..=1_000_251).contains(&pttl), "PTTL {pttl}");
+    let at: i64 = query(&mut con, redis::cmd("PEXPIRETIME").arg(&name)).await;
+    assert_eq!(
+        at,
+        (expires_at * 1000.0).round() as i64,
+        "PXAT is expires_at in ms"
+    );
+
+    // A save moves the expiry.
+    let expires_at = now() + 2000.0;
+    let saved = store
+        .save(
+            &k,
+            Record {
+                data: &data,
+                expires_at,
+            },
+            &v,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(saved, SaveOutcome::Saved(_)));
+    let pttl: i64 = query(&mut con, redis::cmd("PTTL").arg(&name)).await;
+    // (+1: `expires_at` is rounded to the ms.)
+    assert!(
+        (1_990_000..=2_000_001).contains(&pttl),
+        "PTTL after save {pttl}"
+    );
+    let at: i64 = query(&mut con, redis::cmd("PEXPIRETIME").arg(&name)).await;
+    assert_eq!(at, (expires_at * 1000.0).round() as i64);
+
+    // `load` honours the caller's clock, not only Redis's.
+    assert!(store.load(&k, expires_at - 1.0).await.unwrap().is_some());
+    assert!(store.load(&k, expires_at).await.unwrap().is_none());
+    assert!(
+        store.exists(&k).await.unwrap(),
+        "still in Redis until the server's clock says so"
+    );
+    assert_eq!(store.clear_expired(expires_at + 1.0, 100).await.unwrap(), 0);
+    store.delete(&k).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expiry_in_the_past_removes_the_record() {
+    let Some(url) = shared_url() else { return };
+    let store = RedisStore::connect(&url, codec(SECRET)).await.unwrap();
+    let k = key();
+    let data = int_dict("n", 1);
+    let v = store
+        .create(
+            &k,
+            Record {
+                data: &data,
+                expires_at: now() - 1.0,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        !store.exists(&k).await.unwrap(),
+        "gone at once, as Django's cache deletes it"
+    );
+    assert!(store.load(&k, now()).await.unwrap().is_none());
+    let saved = store
+        .save(
+            &k,
+            Record {
+                data: &data,
+                expires_at: now() + 60.0,
+            },
+            &v,
+        )
+        .await
+        .unwrap();
+    assert_eq!(saved, SaveOutcome::Gone, "never resurrected");
+
+    // Saving a live record with a past expiry deletes it too.
+    let v = store
+        .create(
+            &k,
+            Record {
+                data: &data,
+                expires_at: now() + 60.0,
+            },
+        )
+        .await
+        .unwrap();
+    let saved = store
+        .save(
+            &k,
+            Record {
+                data: &data,
+                expires_at: 0.0,
+            },
+            &v,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(saved, SaveOutcome::Saved(_)));
+    assert!(!store.exists(&k).await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn foreign_values_load_empty_and_can_be_overwritten() {
+    let Some(url) = shared_url() else { return };
+    let mut con = raw(&url).await;
+    let store = RedisStore::connect(&url, codec(SECRET)).await.unwrap();
+    let k = key();
+    let name = store.redis_key(&k);
+    // A pickle (what Django's cache backend writes): not UTF-8, not signed.
+    let pickle: &[u8] = b"\x80\x05\x95\x0b\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x01a\x94K\x01s.";
+    let _: () = query(
+        &mut con,
+        redis::cmd("SET")
+            .arg(&name)
+            .arg(pickle)
+            .arg("PX")
+            .arg(60_000),
+    )
+    .await;
+    let loaded = store.load(&k, now()).await.unwrap().expect("a live record");
+    assert!(loaded.data.is_empty());
+    let data = int_dict("n", 2);
+    let saved = store
+        .save(
+            &k,
+            Record {
+                data: &data,
+                expires_at: now() + 60.0,
+            },
+            &loaded.version,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(saved, SaveOutcome::Saved(_)), "{saved:?}");
+    assert_eq!(store.load(&k, now()).await.unwrap().unwrap().data, data);
+
+    // A version from another store never matches.
+    let stale = store
+        .save(
+            &k,
+            Record {
+                data: &data,
+                expires_at: now() + 60.0,
+            },
+            &Version::Counter(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(stale, SaveOutcome::Conflict);
+
+    // A key of the wrong type is an error that does not name the key.
+    store.delete(&k).await.unwrap();
+    let _: () = query(&mut con, redis::cmd("HSET").arg(&name).arg("f").arg("v")).await;
+    match store.load(&k, now()).await {
+        Err(StoreError::Unavailable(msg)) => {
+            assert!(!msg.contains(k.as_str()), "the key leaked: {msg}");
+        }
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+    store.delete(&k).await.unwrap();
+}
+
+#[tokio::test]
+async fn bad_urls_and_unreachable_servers_fail_cleanly() {
+    for url in [
+        "redis//x",
+        "redis://h:1/x",
+        "redis://h?nope=1",
+        "rediss://h",
+    ] {
+        let e = RedisStore::connect(url, codec(SECRET)).await.unwrap_err();
+        assert!(matches!(e, StoreError::Config(_)), "{url}: {e:?}");
+    }
+    let Some(port) = free_ports(1).first().copied() else {
+        return;
+    };
+    let started = Instant::now();
+    let e = RedisStore::connect(&format!("redis://:hunter2@127.0.0.1:{port}"), codec(SECRET))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Unavailable(_)), "{e:?}");
+    assert!(!e.to_string().contains("hunter2"), "{e}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Private servers
+
+/// Whether `redis-server` and `redis-cli` can be run; skips loudly, or fails under CI=true.
+fn have_redis_binaries() -> bool {
+    let ok = ["redis-server", "redis-cli"].iter().all(|b| {
+        Command::new(b)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    if !ok {
+        let msg = "redis-server/redis-cli are not on PATH (needed for the private-server tests)";
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{msg}: under CI=true this is a failure");
+        }
+        eprintln!("\n!!!!!!!! SKIPPED: {msg} !!!!!!!!\n");
+    }
+    ok
+}
+
+/// `n` loopback ports, each free together with its cluster bus port (+10000), and not
+/// handed out before in this process.
+fn free_ports(n: usize) -> Vec<u16> {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    if NEXT.load(Ordering::Relaxed) == 0 {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let start = 16379 + ((nanos ^ std::process::id()) % 4000) as u16;
+        let _ = NEXT.compare_exchange(0, start, Ordering::Relaxed, Ordering::Relaxed);
+    }
+    let mut ports = Vec::new();
+    while ports.len() < n {
+        let p = NEXT.fetch_add(1, Ordering::Relaxed);
+        assert!(p < 25000, "no free ports");
+        let free = |p: u16| TcpListener::bind(("127.0.0.1", p)).is_ok();
+        if free(p) && free(p + 10000) {
+            ports.push(p);
+        }
+    }
+    ports
+}
+
+/// Redis processes started by a test, killed (and their files removed) when it ends, even
+/// on panic.
+struct Servers {
+    dir: PathBuf,
+    children: Vec<(u16, Child)>,
+}
+
+impl Servers {
+    fn new(name: &str) -> Servers {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "tessera-redis-{name}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        Servers {
+            dir,
+            children: Vec::new(),
+        }
+    }
+
+    /// Starts `redis-server [config] --port P <extra>` in the foreground, and waits until it
+    /// answers PING.
+    fn start(&mut self, port: u16, config: Option<PathBuf>, extra: &[&str]) {
+        let log = fs::File::create(self.dir.join(format!("{port}.log"))).unwrap();
+        let mut cmd = Command::new("redis-server");
+        if let Some(config) = config {
+            cmd.arg(config);
+        }
+        cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        let child = cmd.spawn().expect("redis-server starts");
+        self.children.push((port, child));
+        wait_until(
+            Duration::from_secs(10),
+            &format!("redis on {port} answers"),
+            || cli(port, &["PING"]).trim() == "PONG",
+        );
+    }
+
+    /// Freezes (`STOP`) or thaws (`CONT`) the server on `port`: a hung server.
+    fn signal(&self, port: u16, signal: &str) {
+        let (_, child) = self.children.iter().find(|(p, _)| *p == port).unwrap();
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn kill(&mut self, port: u16) {
+        self.children.retain_mut(|(p, child)| {
+            if *p == port {
+                let _ = child.kill();
+                let _ = child.wait();
+                false
+            } else {
+                true
+            }
+        });
+    }
+}
+
+impl Drop for Servers {
+    fn drop(&mut self) {
+        for (_, child) in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// `redis-cli -p port args…`, its stdout (empty on failure).
+fn cli(port: u16, args: &[&str]) -> String {
+    Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(args)
+        .stderr(Stdio::null())
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+fn wait_until(limit: Duration, what: &str, mut ok: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !ok() {
+        assert!(started.elapsed() < limit, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnects_by_itself_after_a_restart() {
+    if !have_redis_binaries() {
+        return;
+    }
+    let port = free_ports(1)[0];
+    let mut servers = Servers::new("restart");
+    servers.start(port, None, &[]);
+    let url = format!("redis://127.0.0.1:{port}");
+    let store = RedisStore::builder(&url, codec(SECRET))
+        .response_timeout(Duration::from_millis(500))
+        .connect()
+        .await
+        .unwrap();
+    let k = key();
+    let data = int_dict("n", 1);
+    let record = Record {
+        data: &data,
+        expires_at: now() + 60.0,
+    };
+    store.create(&k, record).await.unwrap();
+    assert!(store.load(&k, now()).await.unwrap().is_some());
+
+    // A hung server: a timeout after the response timeout, then business as usual.
+    servers.signal(port, "STOP");
+    let started = Instant::now();
+    let e = store.load(&k, now()).await.unwrap_err();
+    let took = started.elapsed();
+    servers.signal(port, "CONT");
+    assert!(matches!(e, StoreError::Timeout(_)), "{e:?}");
+    assert!(took < Duration::from_millis(1500), "took {took:?}");
+    assert!(store.load(&k, now()).await.unwrap().is_some());
+
+    servers.kill(port);
+    for _ in 0..3 {
+        let started = Instant::now();
+        let e = store.load(&k, now()).await.unwrap_err();
+        let took = started.elapsed();
+        assert!(
+            matches!(e, StoreError::Unavailable(_) | StoreError::Timeout(_)),
+            "{e:?}"
+        );
+        assert!(!e.to_string().contains(k.as_str()), "the key leaked: {e}");
+        assert!(
+            took < Duration::from_secs(2),
+            "an outage must fail fast, took {took:?}"
+        );
+    }
+
+    servers.start(port, None, &[]);
+    let restarted = Instant::now();
+    let mut failures = 0;
+    loop {
+        // The restarted server is empty (no persistence): create and load afresh.
+        let k = key();
+        match store.create(&k, record).await {
+            Ok(_) => {
+                assert!(store.load(&k, now()).await.unwrap().is_some());
+                break;
+            }
+            Err(e) => {
+                failures += 1;
+                assert!(
+                    restarted.elapsed() < Duration::from_secs(5),
+                    "still failing {:?} after the restart: {e}",
+                    restarted.elapsed()
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    eprintln!(
+        "reconnected {:?} after the restart, {failures} failed call(s)",
+        restarted.elapsed()
+    );
+    assert_eq!(
+        failures, 0,
+        "the first call after the restart should already succeed"
+    );
+
+    // A quick restart with no traffic while it is down: the dead connection is noticed and
+    // replaced within the same call.
+    servers.kill(port);
+    servers.start(port, None, &[]);
+    let k = key();
+    store
+        .create(&k, record)
+        .await
+        .expect("the first call after a quiet restart");
+    assert!(store.load(&k, now()).await.unwrap().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_on_a_three_master_cluster() {
+    if !have_redis_binaries() {
+        return;
+    }
+    let ports = free_ports(3);
+    let mut servers = Servers::new("cluster");
+    for &p in &ports {
+        let conf = servers.dir.join(format!("nodes-{p}.conf"));
+        let conf = conf.to_str().unwrap().to_owned();
+        servers.start(
+            p,
+            None,
+            &["--cluster-enabled", "yes", "--cluster-config-file", &conf],
+        );
+    }
+    let nodes: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let out = Command::new("redis-cli")
+        .args(["--cluster", "create"])
+        .args(&nodes)
+        .args(["--cluster-replicas", "0", "--cluster-yes"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    for &p in &ports {
+        wait_until(Duration::from_secs(10), "cluster_state:ok", || {
+            cli(p, &["CLUSTER", "INFO"]).contains("cluster_state:ok")
+        });
+    }
+
+    let url = format!("redis+cluster://{}", nodes.join(","));
+    let store = Arc::new(RedisStore::connect(&url, codec(SECRET)).await.unwrap());
+    let raw = redis::cluster::ClusterClient::new(nodes.iter().map(|n| format!("redis://{n}")))
+        .unwrap()
+        .get_async_connection()
+        .await
+        .unwrap();
+    redis_conformance(store.clone(), corruptor(raw, DEFAULT_PREFIX)).await;
+    fifty_concurrent_writers_lose_nothing(store.clone()).await;
+
+    // The sessions really are spread over the three masters.
+    let keys: Vec<SessionKey> = (0..30).map(|_| key()).collect();
+    for k in &keys {
+        store
+            .create(
+                k,
+                Record {
+                    data: &int_dict("n", 1),
+                    expires_at: now() + 60.0,
+                },
+            )
+            .await
+            .unwrap();
+    }
+    for &p in &ports {
+        let n: usize = cli(p, &["DBSIZE"]).trim().parse().unwrap();
+        assert!(n > 0, "master {p} holds no session");
+    }
+    for k in &keys {
+        assert!(store.load(k, now()).await.unwrap().is_some());
+        store.delete(k).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_through_sentinel_and_a_failover() {
+    if !have_redis_binaries() {
+        return;
+    }
+    let [master, replica, sentinel] = <[u16; 3]>::try_from(free_ports(3)).unwrap();
+    let mut servers = Servers::new("sentinel");
+    servers.start(master, None, &[]);
+    servers.start(
+        replica,
+        None,
+        &["--replicaof", "127.0.0.1", &master.to_string()],
+    );
+    wait_until(Duration::from_secs(10), "the replica is in sync", || {
+        cli(replica, &["INFO", "replication"]).contains("master_link_status:up")
+    });
+    let conf = servers.dir.join("sentinel.conf");
+    fs::write(
+        &conf,
+        format!(
+            "sentinel monitor mymaster 127.0.0.1 {master} 1\n\
+             sentinel down-after-milliseconds mymaster 2000\n\
+             sentinel failover-timeout mymaster 10000\n"
+        ),
+    )
+    .unwrap();
+    servers.start(sentinel, Some(conf), &["--sentinel"]);
+    wait_until(
+        Duration::from_secs(10),
+        "the sentinel sees the replica",
+        || cli(sentinel, &["SENTINEL", "REPLICAS", "mymaster"]).contains(&replica.to_string()),
+    );
+
+    let url = format!("redis+sentinel://127.0.0.1:{sentinel}/mymaster");
+    let store = Arc::new(RedisStore::connect(&url, codec(SECRET)).await.unwrap());
+    let raw_master = raw(&format!("redis://127.0.0.1:{master}")).await;
+    redis_conformance(store.clone(), corruptor(raw_master, DEFAULT_PREFIX)).await;
+
+    // The master dies and the sentinel promotes the replica: the store notices the dead
+    // connection, asks the sentinel again and follows the new master.
+    let k = key();
+    let data = int_dict("before", 1);
+    store
+        .create(
+            &k,
+            Record {
+                data: &data,
+                expires_at: now() + 60.0,
+            },
+        )
+        .await
+        .unwrap();
+    wait_until(
+        Duration::from_secs(5),
+        "the write reached the replica",
+        || cli(replica, &["EXISTS", &store.redis_key(&k)]).trim() == "1",
+    );
+    servers.kill(master);
+    assert!(cli(sentinel, &["SENTINEL", "FAILOVER", "mymaster"]).contains("OK"));
+    wait_until(
+        Duration::from_secs(15),
+        "the sentinel names the new master",
+        || {
+            // `SENTINEL MASTER` (what clients are told) switches at the end of the failover.
+            cli(sentinel, &["SENTINEL", "MASTER", "mymaster"])
+                .contains(&format!("port\n{replica}\n"))
+                && cli(replica, &["ROLE"]).starts_with("master")
+        },
+    );
+    let k2 = key();
+    store
+        .create(
+            &k2,
+            Record {
+                data: &data,
+                expires_at: now() + 60.0,
+            },
+        )
+        .await
+        .expect("the first call after the failover goes to the new master");
+    assert_eq!(
+        cli(replica, &["EXISTS", &store.redis_key(&k2)]).trim(),
+        "1",
+        "written to the promoted replica"
+    );
+    let loaded = store
+        .load(&k, now())
+        .await
+        .unwrap()
+        .expect("replicated before the failover");
+    assert_eq!(loaded.data, data);
+    store.delete(&k).await.unwrap();
+    store.delete(&k2).await.unwrap();
+}

@@ -1,0 +1,16 @@
+//! The library's vectors, middleware and HTTP tests (one test binary).
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod conformance_cookie;
+mod conformance_copy;
+mod conformance_middleware;
+mod conformance_session_encoding;
+mod conformance_session_expiry;
+mod conformance_signed_cookies;
+mod conformance_signing;
+mod cookies_http;
+mod fuzz_regressions;
+mod security;
+mod session_http;

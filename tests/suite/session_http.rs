@@ -1,0 +1,382 @@
+//! The middleware's promises, each shown over real HTTP requests through an axum app.
+
+use crate::common;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use common::http::{app, app_with, send};
+use http::StatusCode;
+use tessera::session::SessionKey;
+use tessera::signing::SecretKeys;
+use tessera::store::memory::MemoryStore;
+use tessera::store::signed_cookie::SignedCookieSessions;
+use tessera::store::{conformance, Loaded, Record, SaveOutcome, SessionStore, StoreError, Version};
+use tessera::{SessionConfig, SessionLayer};
+
+/// Wraps a store, counting calls and failing or stalling on demand.
+#[derive(Debug, Default)]
+struct Probe {
+    inner: MemoryStore,
+    calls: AtomicUsize,
+    writes: AtomicUsize,
+    down: AtomicBool,
+    stall: AtomicBool,
+}
+
+impl Probe {
+    async fn gate(&self, write: bool) -> Result<(), StoreError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if write {
+            self.writes.fetch_add(1, Ordering::SeqCst);
+        }
+        if self.stall.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        }
+        if self.down.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("connection refused".into()));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SessionStore for Probe {
+    async fn load(&self, key: &SessionKey, now: f64) -> Result<Option<Loaded>, StoreError> {
+        self.gate(false).await?;
+        self.inner.load(key, now).await
+    }
+    async fn create(&self, key: &SessionKey, record: Record<'_>) -> Result<Version, StoreError> {
+        self.gate(true).await?;
+        self.inner.create(key, record).await
+    }
+    async fn save(
+        &self,
+        key: &SessionKey,
+        record: Record<'_>,
+        expected: &Version,
+    ) -> Result<SaveOutcome, StoreError> {
+        self.gate(true).await?;
+        self.inner.save(key, record, expected).await
+    }
+    async fn delete(&self, key: &SessionKey) -> Result<(), StoreError> {
+        self.gate(true).await?;
+        self.inner.delete(key).await
+    }
+    async fn exists(&self, key: &SessionKey) -> Result<bool, StoreError> {
+        self.gate(false).await?;
+        self.inner.exists(key).await
+    }
+    async fn clear_expired(&self, now: f64, batch: usize) -> Result<u64, StoreError> {
+        self.gate(true).await?;
+        self.inner.clear_expired(now, batch).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_store_passes_the_conformance_suite() {
+    conformance::run(Arc::new(MemoryStore::new()), None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn untouched_session_costs_no_store_io_and_no_cookie() {
+    let probe = Arc::new(Probe::default());
+    let app = app(probe.clone(), SessionConfig::default());
+    let cookie = send(&app, "/set?a=1", None).await.session_cookie().unwrap();
+    let before = probe.calls.load(Ordering::SeqCst);
+    let r = send(&app, "/plain", Some(&cookie)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.set_cookies().is_empty(),
+        "no Set-Cookie for an untouched session"
+    );
+    assert!(!r.varies_on_cookie(), "no Vary for an untouched session");
+    assert_eq!(probe.calls.load(Ordering::SeqCst), before, "no store call");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_adds_vary_and_one_load_and_no_cookie() {
+    let probe = Arc::new(Probe::default());
+    let app = app(probe.clone(), SessionConfig::default());
+    let cookie = send(&app, "/set?a=hello", None)
+        .await
+        .session_cookie()
+        .unwrap();
+    let before = probe.calls.load(Ordering::SeqCst);
+    let r = send(&app, "/get?k=a", Some(&cookie)).await;
+    assert_eq!(r.body, "hello");
+    assert!(r.varies_on_cookie());
+    assert!(
+        r.set_cookies().is_empty(),
+        "reading does not re-send the cookie"
+    );
+    assert_eq!(
+        probe.calls.load(Ordering::SeqCst),
+        before + 1,
+        "exactly one round trip to load"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_is_one_load_and_one_save() {
+    let probe = Arc::new(Probe::default());
+    let app = app(probe.clone(), SessionConfig::default());
+    let cookie = send(&app, "/set?a=1", None).await.session_cookie().unwrap();
+    let before = probe.calls.load(Ordering::SeqCst);
+    let r = send(&app, "/set?a=2", Some(&cookie)).await;
+    assert_eq!(
+        r.session_cookie().as_deref(),
+        Some(cookie.as_str()),
+        "same key, cookie refreshed"
+    );
+    assert_eq!(probe.calls.load(Ordering::SeqCst), before + 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_cookies_are_anonymous_and_write_nothing() {
+    let probe = Arc::new(Probe::default());
+    let app = app(probe.clone(), SessionConfig::default());
+    for bad in [
+        "sessionid=short",
+        "sessionid=../../etc/passwd",
+        "sessionid=ABCDEFGHIJKLMNOPQRSTUVWXYZ012345",
+        "sessionid=unknownunknownunknownunknown12345",
+        "sessionid=\"\\000\\n\"",
+        "sessionid=",
+    ] {
+        let r = send(&app, "/get?k=a", Some(bad)).await;
+        assert_eq!(r.status, StatusCode::OK, "{bad}");
+        assert_eq!(r.body, "None", "{bad}");
+        assert!(
+            r.deletes_session_cookie(),
+            "{bad}: the useless cookie is deleted"
+        );
+        assert_eq!(
+            probe.writes.load(Ordering::SeqCst),
+            0,
+            "{bad}: nothing written"
+        );
+    }
+    // A write on an unknown key gets a fresh key, never the one the client chose.
+    let chosen = "sessionid=attackerchosenkey0000000000000000";
+    let r = send(&app, "/set?a=1", Some(chosen)).await;
+    let issued = r.session_cookie().unwrap();
+    assert_ne!(
+        issued, chosen,
+        "session fixation: the client's key is not adopted"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_saved_on_a_5xx_or_for_an_empty_session() {
+    let probe = Arc::new(Probe::default());
+    let app = app(probe.clone(), SessionConfig::default());
+    let r = send(&app, "/fail", None).await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(r.set_cookies().is_empty());
+    let r = send(&app, "/get?k=a", None).await;
+    assert!(
+        r.set_cookies().is_empty(),
+        "an empty session sets no cookie"
+    );
+    assert_eq!(probe.writes.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flush_deletes_record_and_cookie_and_replay_is_anonymous() {
+    let store = Arc::new(MemoryStore::new());
+    let app = app(store.clone(), SessionConfig::default());
+    let cookie = send(&app, "/set?user=alice", None)
+        .await
+        .session_cookie()
+        .unwrap();
+    let r = send(&app, "/flush", Some(&cookie)).await;
+    assert!(r.deletes_session_cookie());
+    assert!(store.is_empty(), "the record is gone");
+    let replay = send(&app, "/get?k=user", Some(&cookie)).await;
+    assert_eq!(replay.body, "None", "the old cookie is anonymous");
+    // An anonymous logout writes nothing and sets no cookie.
+    let anon = send(&app, "/flush", None).await;
+    assert!(anon.set_cookies().is_empty());
+    assert!(store.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cycle_key_keeps_data_and_retires_old_key() {
+    let app = app(Arc::new(MemoryStore::new()), SessionConfig::default());
+    let old = send(&app, "/set?cart=3", None)
+        .await
+        .session_cookie()
+        .unwrap();
+    let r = send(&app, "/cycle", Some(&old)).await;
+    let new = r.session_cookie().unwrap();
+    assert_ne!(new, old);
+    assert_eq!(send(&app, "/get?k=cart", Some(&new)).await.body, "3");
+    assert_eq!(send(&app, "/get?k=cart", Some(&old)).await.body, "None");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_down_is_a_fast_503_without_cookie_and_recovers() {
+    let probe = Arc::new(Probe::default());
+    let app = app(probe.clone(), SessionConfig::default());
+    let cookie = send(&app, "/set?a=1", None).await.session_cookie().unwrap();
+    probe.down.store(true, Ordering::SeqCst);
+    for uri in ["/get?k=a", "/set?a=2", "/flush", "/cycle"] {
+        let r = send(&app, uri, Some(&cookie)).await;
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{uri}");
+        assert!(
+            r.set_cookies().is_empty(),
+            "{uri}: no Set-Cookie on a store error"
+        );
+        assert!(
+            !r.body.contains(&cookie[10..]),
+            "{uri}: no session key in the body"
+        );
+    }
+    let r = send(&app, "/set?b=1", None).await;
+    assert_eq!(
+        r.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "creating fails too"
+    );
+    assert!(r.set_cookies().is_empty());
+    probe.down.store(false, Ordering::SeqCst);
+    assert_eq!(
+        send(&app, "/get?k=a", Some(&cookie)).await.body,
+        "1",
+        "nothing acknowledged was lost"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_store_times_out() {
+    let probe = Arc::new(Probe::default());
+    let config = SessionConfig {
+        store_timeout: Duration::from_millis(200),
+        ..SessionConfig::default()
+    };
+    let app = app(probe.clone(), config);
+    let cookie = send(&app, "/set?a=1", None).await.session_cookie().unwrap();
+    probe.stall.store(true, Ordering::SeqCst);
+    let t = Instant::now();
+    let r = send(&app, "/get?k=a", Some(&cookie)).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "failed fast: {:?}",
+        t.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_on_memory_store_lose_nothing() {
+    common::http::fifty_concurrent_writers_lose_nothing(Arc::new(MemoryStore::new())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_race_on_memory_store_never_resurrects() {
+    common::http::logout_race_never_resurrects(Arc::new(MemoryStore::new())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn save_every_request_and_browser_close_settings() {
+    let config = SessionConfig {
+        save_every_request: true,
+        expire_at_browser_close: true,
+        ..SessionConfig::default()
+    };
+    let app = app(Arc::new(MemoryStore::new()), config);
+    let cookie = send(&app, "/set?a=1", None).await.session_cookie().unwrap();
+    let r = send(&app, "/plain", Some(&cookie)).await;
+    let set = r.set_cookies();
+    assert_eq!(set.len(), 1, "saved on every request");
+    assert!(
+        !set[0].contains("Max-Age") && !set[0].contains("expires"),
+        "browser-session cookie: {}",
+        set[0]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_cookie_sessions_round_trip_and_refuse_oversize() {
+    let sessions = SignedCookieSessions::new(&SecretKeys::new("test secret")).unwrap();
+    let app = app_with(SessionLayer::signed_cookie(
+        sessions,
+        SessionConfig::default(),
+    ));
+    let first = send(&app, "/set?a=1", None).await;
+    let cookie = first.session_cookie().unwrap();
+    assert_eq!(send(&app, "/get?k=a", Some(&cookie)).await.body, "1");
+    let tampered = cookie.replacen("sessionid=e", "sessionid=f", 1);
+    assert_eq!(send(&app, "/get?k=a", Some(&tampered)).await.body, "None");
+    // Incompressible, so zlib cannot bring it under the limit.
+    let mut seed = 0x2545_f491_u64;
+    let big: String = (0..6000)
+        .map(|_| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[(seed >> 33) as usize % 36])
+        })
+        .collect();
+    let r = send(&app, &format!("/set?big={big}"), Some(&cookie)).await;
+    assert_eq!(
+        r.status,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "an oversized session is an error"
+    );
+    assert!(
+        r.set_cookies().is_empty(),
+        "never a silently dropped cookie"
+    );
+}
+
+#[test]
+fn debug_output_never_shows_keys_or_secrets() {
+    let key = SessionKey::generate().unwrap();
+    assert!(!format!("{key:?}").contains(key.as_str()));
+    let keys = SecretKeys::new("hunter2-secret");
+    assert!(!format!("{keys:?}").contains("hunter2"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_db_over_memory_passes_conformance_and_http_checks() {
+    use tessera::store::cached_db::CachedDbStore;
+    let store = || {
+        Arc::new(CachedDbStore::new(
+            Arc::new(MemoryStore::new()),
+            Arc::new(MemoryStore::new()),
+        ))
+    };
+    conformance::run(store(), None).await;
+    common::http::fifty_concurrent_writers_lose_nothing(store()).await;
+    common::http::logout_race_never_resurrects(store()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_db_survives_a_cache_outage() {
+    use tessera::store::cached_db::CachedDbStore;
+    let cache = Arc::new(Probe::default());
+    let store = Arc::new(CachedDbStore::new(
+        cache.clone(),
+        Arc::new(MemoryStore::new()),
+    ));
+    let app = app(store, SessionConfig::default());
+    let cookie = send(&app, "/set?a=1", None).await.session_cookie().unwrap();
+    cache.down.store(true, Ordering::SeqCst);
+    assert_eq!(
+        send(&app, "/get?k=a", Some(&cookie)).await.body,
+        "1",
+        "reads fall back to the database"
+    );
+    let r = send(&app, "/set?a=2", Some(&cookie)).await;
+    assert_eq!(r.status, StatusCode::OK, "writes go to the database");
+    cache.down.store(false, Ordering::SeqCst);
+    assert_eq!(
+        send(&app, "/get?k=a", Some(&cookie)).await.body,
+        "2",
+        "no stale cache after the outage"
+    );
+}
