@@ -10,6 +10,11 @@ use crate::common;
 use common::vectors::{records, records_py, Failures};
 use serde_json::Value as J;
 use tessera::json::{self, Map, Value};
+
+/// A vector's JSON value as tessera's `Value` (key order and exact numbers kept).
+fn py(v: &J) -> Value {
+    Value::from_serialize(v).expect("a vector value converts")
+}
 use tessera::session::codec::SessionCodec;
 use tessera::session::expiry::{
     get_expire_at_browser_close, get_expiry_age, get_expiry_date, timedelta_from_seconds, Expiry,
@@ -46,7 +51,7 @@ fn expiry_arg(arg: &J) -> Expiry {
             None => Expiry::AtNaive(dt.naive_local()),
         };
     }
-    match Value::from(arg.clone()) {
+    match py(&arg) {
         Value::Null => Expiry::Default,
         Value::Int(0) => Expiry::BrowserClose,
         Value::Int(i) => Expiry::Seconds(i),
@@ -65,7 +70,7 @@ fn check<T>(
 ) {
     match (want.get("result"), got) {
         (Some(result), Ok(v)) => {
-            let (got, want) = (show(&v), Value::from(result.clone()));
+            let (got, want) = (show(&v), py(&result));
             // Value equality keeps ints and floats apart, as the JSON text does.
             if got != want {
                 fails.push(id, format!("{what}: got {got:?}, want {want:?}"));
@@ -143,10 +148,10 @@ fn session_expiry_vectors() {
                 let stored = session.get(SESSION_EXPIRY_KEY);
                 let want_stored = match &want["stored"] {
                     J::String(s) if s == "<absent>" => None,
-                    v => Some(Value::from(v.clone())),
+                    v => Some(py(&v)),
                 };
                 fails.check(id, stored, want_stored.as_ref());
-                let want_dict = json::to_string(&Value::from(want["session_dict"].clone()));
+                let want_dict = json::to_string(&py(&want["session_dict"]));
                 fails.check(
                     id,
                     json::to_string(&Value::Dict(session.clone())),
@@ -163,7 +168,7 @@ fn session_expiry_vectors() {
             }
             Some("stored_expiry") => {
                 counts[1] += 1;
-                let stored = Value::from(rec["stored"].clone());
+                let stored = py(&rec["stored"]);
                 check_getters(&mut fails, id, "", want, &at_now, Some(&stored), &settings);
             }
             Some("expiry_kwargs") => {
@@ -173,7 +178,7 @@ fn session_expiry_vectors() {
                 // (the string is parsed back to the same datetime), so pass the string.
                 let expiry = match rec["expiry"].get("$datetime").and_then(J::as_str) {
                     Some(iso) => Value::Str(iso.to_owned()),
-                    None => Value::from(rec["expiry"].clone()),
+                    None => py(&rec["expiry"]),
                 };
                 check_getters(
                     &mut fails,

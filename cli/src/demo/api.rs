@@ -52,7 +52,7 @@ async fn view(session: &Session) -> Result<serde_json::Value, SessionError> {
         "key": key,
         "expiry": rfc3339(session.get_expiry_date().await?),
         "expire_at_browser_close": session.get_expire_at_browser_close().await?,
-        "data": serde_json::Value::from(&Value::Dict(data)),
+        "data": Value::Dict(data),
     }))
 }
 

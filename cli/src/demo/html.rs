@@ -97,7 +97,7 @@ pub(super) fn next_step(path: &str) -> String {
 pub(super) fn value_text(value: &Value) -> String {
     match value {
         Value::Str(s) => s.clone(),
-        other => serde_json::Value::from(other).to_string(),
+        other => tessera::json::to_string(other),
     }
 }
 

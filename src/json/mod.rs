@@ -4,7 +4,10 @@
 //! escapes every non-ASCII character (`\u00e9`, surrogate pairs above U+FFFF), spells floats
 //! with `repr` (`1e+16`, `1e-05`, `100.0`), keeps integers exact at any size, keeps dict
 //! insertion order, and reads the bytes as latin-1 with `NaN`/`Infinity` accepted. [`Value`]
-//! holds what Python's `json` module can hold; it converts to and from any serde type.
+//! holds what Python's `json` module can hold; it converts to and from any serde type
+//! ([`Value::from_serialize`], [`Value::to_deserialize`]) through a serializer and deserializer
+//! of its own, not serde_json, whose order and precision features would change every user's
+//! serde_json with it.
 //!
 //! ```
 //! use tessera::json::{self, Value};
@@ -15,9 +18,12 @@
 use std::fmt::{self, Write as _};
 
 use indexmap::IndexMap;
-use serde::de::{self, DeserializeOwned, MapAccess, SeqAccess, Visitor};
+use serde::de::{DeserializeOwned, Expected, MapAccess, SeqAccess, Unexpected, Visitor};
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+mod de;
+mod ser;
 
 /// An insertion-ordered JSON object, as a Python dict.
 pub type Map = IndexMap<String, Value>;
@@ -54,10 +60,51 @@ pub struct JsonError {
     pub offset: usize,
 }
 
-/// Why a value could not be converted to or from a Rust type.
+/// Why a value could not be converted to or from a Rust type, worded as serde_json words it
+/// (`invalid type: string "42", expected i64`).
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ConvertError(#[from] serde_json::Error);
+#[error("{message}")]
+pub struct ConvertError {
+    message: String,
+}
+
+impl ConvertError {
+    fn new(message: impl Into<String>) -> Self {
+        ConvertError {
+            message: message.into(),
+        }
+    }
+}
+
+impl serde::ser::Error for ConvertError {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        ConvertError::new(msg.to_string())
+    }
+}
+
+impl serde::de::Error for ConvertError {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        ConvertError::new(msg.to_string())
+    }
+    fn invalid_type(unexp: Unexpected, exp: &dyn Expected) -> Self {
+        ConvertError::new(format!("invalid type: {}, expected {exp}", Shown(unexp)))
+    }
+    fn invalid_value(unexp: Unexpected, exp: &dyn Expected) -> Self {
+        ConvertError::new(format!("invalid value: {}, expected {exp}", Shown(unexp)))
+    }
+}
+
+/// serde's description of an unexpected value, except that `()` is JSON's `null`.
+struct Shown<'a>(Unexpected<'a>);
+
+impl fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self.0 {
+            Unexpected::Unit => f.write_str("null"),
+            other => other.fmt(f),
+        }
+    }
+}
 
 impl Value {
     /// The string, if this is one.
@@ -108,61 +155,25 @@ impl Value {
         }
     }
 
-    /// Converts any serde-serializable value (non-finite floats become `null`, as in serde_json).
+    /// Converts any serde-serializable value, as serde_json's `to_value` would, except that
+    /// struct fields and map entries keep their order, integers beyond `i64` stay exact
+    /// ([`Value::BigInt`]) and NaN/Infinity stay floats (Python writes them as `NaN`/`Infinity`).
+    /// Map keys must be strings, integers, bools or chars (floats become Python's `repr`).
+    ///
+    /// A `serde_json::Value` converts this way too: `Value::from_serialize(&json_value)`.
     pub fn from_serialize<T: Serialize + ?Sized>(value: &T) -> Result<Value, ConvertError> {
-        Ok(Value::from(serde_json::to_value(value)?))
+        value.serialize(ser::ValueSerializer)
     }
 
-    /// Converts into any serde-deserializable type.
+    /// Converts into any serde-deserializable type, as serde_json's `from_value` would:
+    /// numbers convert across widths where they fit, an enum is a string or a single-key dict,
+    /// `null` is `None`. An integer wider than 128 bits is an error except for a float target.
+    ///
+    /// For a `serde_json::Value`, use `value.to_deserialize::<serde_json::Value>()`: serde_json
+    /// then holds NaN/Infinity as `null` and, without its `arbitrary_precision` feature,
+    /// refuses integers beyond 64 bits.
     pub fn to_deserialize<T: DeserializeOwned>(&self) -> Result<T, ConvertError> {
-        Ok(T::deserialize(serde_json::Value::from(self))?)
-    }
-}
-
-impl From<serde_json::Value> for Value {
-    fn from(v: serde_json::Value) -> Self {
-        match v {
-            serde_json::Value::Null => Value::Null,
-            serde_json::Value::Bool(b) => Value::Bool(b),
-            serde_json::Value::Number(n) => {
-                if let Some(i) = n.as_i64() {
-                    Value::Int(i)
-                } else if let Some(u) = n.as_u64() {
-                    Value::BigInt(u.to_string())
-                } else {
-                    Value::Float(n.as_f64().unwrap_or(f64::NAN))
-                }
-            }
-            serde_json::Value::String(s) => Value::Str(s),
-            serde_json::Value::Array(a) => Value::List(a.into_iter().map(Value::from).collect()),
-            serde_json::Value::Object(o) => {
-                Value::Dict(o.into_iter().map(|(k, v)| (k, Value::from(v))).collect())
-            }
-        }
-    }
-}
-
-impl From<&Value> for serde_json::Value {
-    /// Non-finite floats become `null` and integers beyond `u64` become floats: serde_json
-    /// cannot hold them.
-    fn from(v: &Value) -> Self {
-        match v {
-            Value::Null => serde_json::Value::Null,
-            Value::Bool(b) => serde_json::Value::Bool(*b),
-            Value::Int(i) => serde_json::Value::from(*i),
-            Value::BigInt(s) => match s.parse::<u64>() {
-                Ok(u) => serde_json::Value::from(u),
-                Err(_) => serde_json::Number::from_f64(s.parse().unwrap_or(f64::NAN))
-                    .map_or(serde_json::Value::Null, serde_json::Value::Number),
-            },
-            Value::Float(f) => serde_json::Number::from_f64(*f)
-                .map_or(serde_json::Value::Null, serde_json::Value::Number),
-            Value::Str(s) => serde_json::Value::String(s.clone()),
-            Value::List(l) => serde_json::Value::Array(l.iter().map(Into::into).collect()),
-            Value::Dict(d) => {
-                serde_json::Value::Object(d.iter().map(|(k, v)| (k.clone(), v.into())).collect())
-            }
-        }
+        T::deserialize(self)
     }
 }
 
@@ -277,7 +288,7 @@ impl<'de> Deserialize<'de> for Value {
                 Ok(Value::Dict(m))
             }
         }
-        d.deserialize_any(V).map_err(de::Error::custom)
+        d.deserialize_any(V).map_err(serde::de::Error::custom)
     }
 }
 
@@ -708,6 +719,400 @@ impl Parser<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde::de::DeserializeOwned;
+    use std::collections::{BTreeMap, HashMap};
+    use std::fmt::Debug;
+
+    /// `x` to a `Value` and back, checking the value in between.
+    fn round_trip<T>(x: &T, want: Value)
+    where
+        T: Serialize + DeserializeOwned + PartialEq + Debug,
+    {
+        let v = Value::from_serialize(x).unwrap();
+        assert_eq!(v, want, "{x:?}");
+        assert_eq!(&v.to_deserialize::<T>().unwrap(), x);
+    }
+
+    fn parse(text: &str) -> Value {
+        from_str(text).unwrap()
+    }
+
+    fn err<T: DeserializeOwned + Debug>(v: &Value) -> String {
+        v.to_deserialize::<T>().unwrap_err().to_string()
+    }
+
+    #[test]
+    fn struct_fields_keep_their_order() {
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        struct Cart {
+            zebra: u8,
+            apple: String,
+            mango: Vec<bool>,
+        }
+        let cart = Cart {
+            zebra: 1,
+            apple: "a".into(),
+            mango: vec![true],
+        };
+        round_trip(&cart, parse(r#"{"zebra":1,"apple":"a","mango":[true]}"#));
+        let v = Value::from_serialize(&cart).unwrap();
+        assert_eq!(to_string(&v), r#"{"zebra":1,"apple":"a","mango":[true]}"#);
+        // Fields may come in any order, and unknown ones are skipped.
+        let shuffled = parse(r#"{"mango":[],"x":{"y":[1]},"apple":"b","zebra":2}"#);
+        assert_eq!(shuffled.to_deserialize::<Cart>().unwrap().apple, "b");
+    }
+
+    #[test]
+    fn integers_beyond_64_bits_round_trip() {
+        let big = |s: &str| Value::BigInt(s.into());
+        round_trip(&u64::MAX, big("18446744073709551615"));
+        round_trip(&(i64::MAX as u64), Value::Int(i64::MAX));
+        round_trip(&i64::MIN, Value::Int(i64::MIN));
+        round_trip(&i128::MIN, big("-170141183460469231731687303715884105728"));
+        round_trip(&i128::MAX, big("170141183460469231731687303715884105727"));
+        round_trip(&(-(1i128 << 64)), big("-18446744073709551616"));
+        round_trip(&u128::MAX, big("340282366920938463463374607431768211455"));
+        round_trip(&5i128, Value::Int(5));
+        round_trip(&vec![u64::MAX, 1], parse("[18446744073709551615,1]"));
+        // Parsed text gives the same BigInt, which reads into narrower types when it fits.
+        assert_eq!(
+            parse("18446744073709551615")
+                .to_deserialize::<u64>()
+                .unwrap(),
+            u64::MAX
+        );
+        assert_eq!(
+            parse("18446744073709551616")
+                .to_deserialize::<u128>()
+                .unwrap(),
+            1 << 64
+        );
+        assert_eq!(
+            parse("18446744073709551616")
+                .to_deserialize::<f64>()
+                .unwrap(),
+            1.8446744073709552e19
+        );
+        assert_eq!(
+            err::<u64>(&parse("18446744073709551616")),
+            "invalid value: integer `18446744073709551616`, expected u64"
+        );
+        let huge = parse(&format!("1{}", "0".repeat(40)));
+        assert_eq!(
+            err::<i64>(&huge),
+            format!("invalid value: integer `1{}`, expected i64", "0".repeat(40))
+        );
+        assert_eq!(
+            err::<u128>(&huge),
+            format!(
+                "integer `1{}` is too large: Rust integers hold at most 128 bits",
+                "0".repeat(40)
+            )
+        );
+        assert_eq!(huge.to_deserialize::<f64>().unwrap(), 1e40);
+        assert!(parse(&"9".repeat(400)).to_deserialize::<f64>().is_err());
+        assert!(Value::BigInt("12x".into()).to_deserialize::<i64>().is_err());
+        // u64 beyond i64 also survives serde's buffering (untagged, flatten).
+        #[derive(Deserialize, PartialEq, Debug)]
+        #[serde(untagged)]
+        enum Id {
+            Num(u64),
+            Text(String),
+        }
+        assert_eq!(
+            parse("18446744073709551615")
+                .to_deserialize::<Id>()
+                .unwrap(),
+            Id::Num(u64::MAX)
+        );
+        assert_eq!(
+            parse(r#""x""#).to_deserialize::<Id>().unwrap(),
+            Id::Text("x".into())
+        );
+    }
+
+    #[test]
+    fn internally_tagged_enum() {
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        #[serde(tag = "kind")]
+        enum Shape {
+            Circle { r: f64 },
+            Square { side: u32 },
+            Empty,
+        }
+        round_trip(
+            &Shape::Circle { r: 1.5 },
+            parse(r#"{"kind":"Circle","r":1.5}"#),
+        );
+        round_trip(
+            &Shape::Square { side: 2 },
+            parse(r#"{"kind":"Square","side":2}"#),
+        );
+        round_trip(&Shape::Empty, parse(r#"{"kind":"Empty"}"#));
+        let parsed = parse(r#"{"kind":"Circle","r":1.5}"#);
+        assert_eq!(
+            parsed.to_deserialize::<Shape>().unwrap(),
+            Shape::Circle { r: 1.5 }
+        );
+        // An int where a float is declared, and the tag anywhere in the dict.
+        let parsed = parse(r#"{"r":2,"kind":"Circle"}"#);
+        assert_eq!(
+            parsed.to_deserialize::<Shape>().unwrap(),
+            Shape::Circle { r: 2.0 }
+        );
+        assert!(parse(r#"{"kind":"Hexagon"}"#)
+            .to_deserialize::<Shape>()
+            .is_err());
+    }
+
+    #[test]
+    fn externally_tagged_variants_as_serde_json_writes_them() {
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        enum E {
+            Unit,
+            Newtype(i32),
+            Tuple(i32, String),
+            Struct { b: bool, a: Option<u8> },
+        }
+        round_trip(&E::Unit, parse(r#""Unit""#));
+        round_trip(&E::Newtype(-3), parse(r#"{"Newtype":-3}"#));
+        round_trip(&E::Tuple(1, "x".into()), parse(r#"{"Tuple":[1,"x"]}"#));
+        round_trip(
+            &E::Struct { b: true, a: None },
+            parse(r#"{"Struct":{"b":true,"a":null}}"#),
+        );
+        round_trip(
+            &vec![E::Unit, E::Newtype(0)],
+            parse(r#"["Unit",{"Newtype":0}]"#),
+        );
+        assert_eq!(
+            parse(r#"{"Unit":null}"#).to_deserialize::<E>().unwrap(),
+            E::Unit
+        );
+        assert_eq!(
+            err::<E>(&parse(r#"{"Unit":null,"Newtype":1}"#)),
+            "invalid value: map, expected map with a single key"
+        );
+        assert_eq!(
+            err::<E>(&parse("3")),
+            "invalid type: integer `3`, expected string or map"
+        );
+        assert!(parse(r#""Newtype""#).to_deserialize::<E>().is_err());
+        assert!(parse(r#""Nope""#).to_deserialize::<E>().is_err());
+    }
+
+    #[test]
+    fn options_units_chars_and_newtypes() {
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        struct Unit;
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        struct Meters(f64);
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        struct Pair(char, ());
+
+        round_trip(&Some(3), Value::Int(3));
+        round_trip(&None::<i32>, Value::Null);
+        round_trip(&Some("s".to_owned()), Value::Str("s".into()));
+        round_trip(&Unit, Value::Null);
+        round_trip(&(), Value::Null);
+        round_trip(&Meters(2.5), Value::Float(2.5));
+        round_trip(&'é', Value::Str("é".into()));
+        round_trip(&Pair('\u{1f600}', ()), parse(r#"["\ud83d\ude00",null]"#));
+        assert!(Value::Str("ab".into()).to_deserialize::<char>().is_err());
+        // Bytes serialize as a list of ints and read back from one.
+        struct Bytes<'a>(&'a [u8]);
+        impl Serialize for Bytes<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_bytes(self.0)
+            }
+        }
+        let v = Value::from_serialize(&Bytes(b"\x00\xff")).unwrap();
+        assert_eq!(v, parse("[0,255]"));
+        assert_eq!(v.to_deserialize::<Vec<u8>>().unwrap(), [0, 255]);
+    }
+
+    #[test]
+    fn nested_collections() {
+        let mut inner = HashMap::new();
+        inner.insert("k".to_owned(), vec![vec![1u8], vec![]]);
+        round_trip(&vec![inner], parse(r#"[{"k":[[1],[]]}]"#));
+
+        // Integer, bool and char keys become their text, and read back from it.
+        let mut ints = BTreeMap::new();
+        ints.insert(-2i32, vec![Some(1.5)]);
+        ints.insert(10, vec![None]);
+        round_trip(&ints, parse(r#"{"-2":[1.5],"10":[null]}"#));
+        let bools: BTreeMap<bool, char> = [(false, 'f'), (true, 't')].into();
+        round_trip(&bools, parse(r#"{"false":"f","true":"t"}"#));
+        let chars: BTreeMap<char, u64> = [('a', u64::MAX)].into();
+        round_trip(&chars, parse(r#"{"a":18446744073709551615}"#));
+        let wide: BTreeMap<u128, ()> = [(u128::MAX, ())].into();
+        round_trip(
+            &wide,
+            parse(r#"{"340282366920938463463374607431768211455":null}"#),
+        );
+        assert_eq!(
+            err::<HashMap<u8, i32>>(&parse(r#"{"x":1}"#)),
+            r#"invalid type: string "x", expected u8"#
+        );
+
+        // A float key is written as Python's json.dumps writes it.
+        struct FloatKeys;
+        impl Serialize for FloatKeys {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_map([(1e16, 1), (0.5, 2), (f64::NAN, 3)])
+            }
+        }
+        let v = Value::from_serialize(&FloatKeys).unwrap();
+        assert_eq!(to_string(&v), r#"{"1e+16":1,"0.5":2,"NaN":3}"#);
+
+        let bad: HashMap<Vec<u8>, i32> = [(vec![1], 1)].into();
+        assert_eq!(
+            Value::from_serialize(&bad).unwrap_err().to_string(),
+            "a map key must be a string, number, bool or char, not a sequence"
+        );
+    }
+
+    #[test]
+    fn flatten_and_untagged() {
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        struct Inner {
+            b: i64,
+            c: Option<String>,
+        }
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        struct Outer {
+            a: u8,
+            #[serde(flatten)]
+            inner: Inner,
+            #[serde(flatten)]
+            rest: BTreeMap<String, Value>,
+        }
+        let outer = Outer {
+            a: 1,
+            inner: Inner {
+                b: -2,
+                c: Some("c".into()),
+            },
+            rest: [("z".to_owned(), parse("[1.5,{}]"))].into(),
+        };
+        round_trip(&outer, parse(r#"{"a":1,"b":-2,"c":"c","z":[1.5,{}]}"#));
+
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        #[serde(untagged)]
+        enum Any {
+            Int(i64),
+            Float(f64),
+            Text(String),
+            List(Vec<Any>),
+            Map(BTreeMap<String, Any>),
+        }
+        let any = parse(r#"[1,-1,2.5,"s",{"k":[]}]"#);
+        let read: Any = any.to_deserialize().unwrap();
+        assert_eq!(Value::from_serialize(&read).unwrap(), any);
+    }
+
+    #[test]
+    fn numbers_convert_across_widths_as_serde_json_allows() {
+        assert_eq!(Value::Int(3).to_deserialize::<f64>().unwrap(), 3.0);
+        assert_eq!(Value::Int(-3).to_deserialize::<f32>().unwrap(), -3.0);
+        assert_eq!(Value::Float(0.5).to_deserialize::<f32>().unwrap(), 0.5);
+        assert_eq!(Value::Int(-128).to_deserialize::<i8>().unwrap(), -128);
+        assert_eq!(Value::Int(255).to_deserialize::<u8>().unwrap(), 255);
+        assert_eq!(Value::Int(7).to_deserialize::<i128>().unwrap(), 7);
+        assert_eq!(
+            err::<u8>(&Value::Int(256)),
+            "invalid value: integer `256`, expected u8"
+        );
+        assert_eq!(
+            err::<u32>(&Value::Int(-1)),
+            "invalid value: integer `-1`, expected u32"
+        );
+        assert_eq!(
+            err::<i64>(&Value::Float(1.5)),
+            "invalid type: floating point `1.5`, expected i64"
+        );
+    }
+
+    #[test]
+    fn mismatches_are_worded_as_serde_json_words_them() {
+        assert_eq!(
+            err::<i64>(&Value::Str("42".into())),
+            r#"invalid type: string "42", expected i64"#
+        );
+        assert_eq!(err::<i64>(&Value::Null), "invalid type: null, expected i64");
+        assert_eq!(
+            err::<String>(&Value::Int(42)),
+            "invalid type: integer `42`, expected a string"
+        );
+        assert_eq!(
+            err::<bool>(&parse("[]")),
+            "invalid type: sequence, expected a boolean"
+        );
+        assert_eq!(
+            err::<(u8, u8)>(&parse("[1,2,3]")),
+            "invalid length 3, expected fewer elements in array"
+        );
+        #[derive(Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Need {
+            a: u8,
+        }
+        assert_eq!(err::<Need>(&parse("{}")), "missing field `a`");
+        assert_eq!(
+            err::<Need>(&parse(r#"{"a":"1"}"#)),
+            r#"invalid type: string "1", expected u8"#
+        );
+    }
+
+    #[test]
+    fn non_finite_floats_stay_floats() {
+        let nan = Value::from_serialize(&f64::NAN).unwrap();
+        assert!(matches!(nan, Value::Float(f) if f.is_nan()));
+        assert_eq!(to_string(&nan), "NaN");
+        assert!(nan.to_deserialize::<f64>().unwrap().is_nan());
+        round_trip(&f64::INFINITY, Value::Float(f64::INFINITY));
+        round_trip(
+            &vec![f32::NEG_INFINITY],
+            Value::List(vec![Value::Float(f64::NEG_INFINITY)]),
+        );
+    }
+
+    #[test]
+    fn values_convert_to_themselves_and_lend_strings() {
+        let v = parse(r#"{"b":[1,-2,2.5e-7,"h\u00e9",null,true,{}],"a":18446744073709551616}"#);
+        assert_eq!(Value::from_serialize(&v).unwrap(), v);
+        assert_eq!(v.to_deserialize::<Value>().unwrap(), v);
+        // The deserializer is public on `&Value`, so borrowing types can read from it.
+        let s = Value::Str("lent".into());
+        let lent: &str = Deserialize::deserialize(&s).unwrap();
+        assert_eq!(lent, "lent");
+    }
+
+    #[test]
+    fn serde_json_number_and_raw_value_tokens_are_parsed() {
+        // serde_json's Number (arbitrary_precision) and RawValue serialize as a private struct
+        // holding JSON text; this one does the same.
+        struct Token(&'static str, &'static str);
+        impl Serialize for Token {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeStruct;
+                let mut st = s.serialize_struct(self.0, 1)?;
+                st.serialize_field(self.0, self.1)?;
+                st.end()
+            }
+        }
+        let num = "$serde_json::private::Number";
+        let raw = "$serde_json::private::RawValue";
+        let v = |t| Value::from_serialize(&t).unwrap();
+        assert_eq!(
+            v(Token(num, "123456789012345678901234")),
+            parse("123456789012345678901234")
+        );
+        assert_eq!(v(Token(num, "1.5")), Value::Float(1.5));
+        assert_eq!(v(Token(raw, r#"{"b":1,"a":2}"#)), parse(r#"{"b":1,"a":2}"#));
+        assert!(Value::from_serialize(&Token(raw, "{")).is_err());
+    }
 
     fn float(f: f64) -> String {
         let mut s = String::new();
