@@ -10,7 +10,8 @@
 //! | `GET`/`PATCH`/`DELETE /api/session` | the session as JSON, merged into, flushed |
 //!
 //! ```
-//! use tessera::{demo, signing::SecretKeys, store::url::Sessions, SessionConfig};
+//! use tessera::{signing::SecretKeys, store::url::Sessions, SessionConfig};
+//! use tessera_cli::demo;
 //! use tessera::store::memory::MemoryStore;
 //! let sessions = Sessions::Store(std::sync::Arc::new(MemoryStore::new()));
 //! let app: axum::Router = demo::router(&sessions, &SecretKeys::new("a secret"), SessionConfig::default());
