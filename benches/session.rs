@@ -98,10 +98,10 @@ fn session_routes(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let app: Router = routes::router().layer(SessionLayer::new(
-        Arc::new(MemoryStore::new()),
-        SessionConfig::default(),
-    ));
+    let app: Router = routes::router().layer(
+        SessionLayer::new(Arc::new(MemoryStore::new()), SessionConfig::default())
+            .expect("valid session config"),
+    );
     let call = |path: &str, cookie: Option<&str>| {
         let mut r = Request::builder().uri(path);
         if let Some(c) = cookie {
@@ -131,12 +131,10 @@ fn middleware(c: &mut Criterion) {
         .build()
         .unwrap();
     let plain: Router = Router::new().route("/", get(hello));
-    let layered: Router = Router::new()
-        .route("/", get(hello))
-        .layer(SessionLayer::new(
-            Arc::new(MemoryStore::new()),
-            SessionConfig::default(),
-        ));
+    let layered: Router = Router::new().route("/", get(hello)).layer(
+        SessionLayer::new(Arc::new(MemoryStore::new()), SessionConfig::default())
+            .expect("valid session config"),
+    );
     let request = |cookie: bool| {
         let mut r = Request::builder().uri("/");
         if cookie {

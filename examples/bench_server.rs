@@ -131,7 +131,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     // Plain HTTP on loopback: Secure stays off, as in the peers.
-    let layer = sessions.layer(SessionConfig::from_env()?);
+    let layer = sessions.layer(SessionConfig::from_env()?)?;
     let app = routes::router().layer(layer);
     let listener = tokio::net::TcpListener::bind(&args.addr).await?;
     axum::serve(listener, app).await?;

@@ -58,9 +58,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sessions = rt
         .block_on(open(&store))
         .map_err(|e| format!("--store {store}: {e}"))?;
-    let layered = routes
-        .clone()
-        .layer(sessions.layer(SessionConfig::default()));
+    let layered = routes.clone().layer(
+        sessions
+            .layer(SessionConfig::default())
+            .expect("valid session config"),
+    );
     let app = if route == Route::Bare {
         routes
     } else {

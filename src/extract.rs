@@ -6,6 +6,7 @@ use http::request::Parts;
 use http::StatusCode;
 
 use crate::cookie::Cookies;
+use crate::middleware::HandlerSessionError;
 use crate::session::{Session, SessionError};
 
 /// The handler asked for a session, but no [`SessionLayer`](crate::SessionLayer) is installed.
@@ -35,15 +36,21 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
 }
 
 impl IntoResponse for SessionError {
-    /// Store failures are 503 and `SessionInterrupted` is 400, as the middleware answers them;
-    /// anything else is a 500. The body never contains a session key.
+    /// The status of [`error_status`](crate::session::error_status) with a generic body; the
+    /// detail goes to the log (never a session key), and the [`SessionLayer`](crate::SessionLayer)
+    /// replaces this response with its own error response.
     fn into_response(self) -> Response {
-        let status = match &self {
-            SessionError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
-            SessionError::Interrupted => StatusCode::BAD_REQUEST,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        (status, format!("{self}\n")).into_response()
+        let status = crate::session::error_status(&self);
+        // Store failures were logged where they happened.
+        if !matches!(self, SessionError::Store(_)) {
+            tracing::warn!(target: "tessera::session", error = %self, "session error in a handler");
+        }
+        let reason = status.canonical_reason().unwrap_or("Error");
+        let mut response = (status, format!("{reason}\n")).into_response();
+        response
+            .extensions_mut()
+            .insert(HandlerSessionError(std::sync::Arc::new(self)));
+        response
     }
 }
 

@@ -18,9 +18,9 @@
 //!     (n + 1).to_string()
 //! }
 //!
-//! let app: Router = Router::new()
-//!     .route("/", get(count))
-//!     .layer(SessionLayer::new(Arc::new(MemoryStore::new()), SessionConfig::default()));
+//! let sessions = SessionLayer::new(Arc::new(MemoryStore::new()), SessionConfig::default())?;
+//! let app: Router = Router::new().route("/", get(count)).layer(sessions);
+//! # Ok::<(), tessera::session::ConfigError>(())
 //! ```
 
 use std::borrow::Cow;
@@ -34,78 +34,119 @@ use http::{Request, Response, StatusCode};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::cookie::{
-    delete_cookie_header, is_python_whitespace, unquote, CookieError, CookieOptions, DeleteOptions,
-    SetCookieTemplate,
-};
-use crate::session::handle::{browser_close_of, expiry_age_of, Backend, Shared, State};
-use crate::session::{Session, SessionConfig, SessionError};
+use crate::cookie::{delete_cookie_header, is_python_whitespace, unquote, DeleteOptions};
+use crate::session::handle::{Backend, Commit, Shared};
+use crate::session::{ConfigError, Session, SessionConfig, SessionError};
 use crate::store::signed_cookie::SignedCookieSessions;
 use crate::store::SessionStore;
+
+/// Shapes the response for a session that could not be loaded or saved (see
+/// [`SessionLayer::error_response`]).
+pub type ErrorResponder = Arc<dyn Fn(&SessionError) -> Response<String> + Send + Sync>;
 
 /// Installs sessions on every request of the wrapped service.
 #[derive(Clone)]
 pub struct SessionLayer {
     shared: Arc<Shared>,
+    on_error: ErrorResponder,
 }
 
 impl std::fmt::Debug for SessionLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SessionLayer")
-            .field("backend", &self.shared.backend)
-            .field("config", &self.shared.config)
-            .finish()
+            .field("sessions", &self.shared)
+            .finish_non_exhaustive()
     }
 }
 
 impl SessionLayer {
     /// Sessions kept in `store`, with `config`.
-    pub fn new(store: Arc<dyn SessionStore>, config: SessionConfig) -> Self {
+    ///
+    /// # Errors
+    ///
+    /// A `config` that can never work ([`SessionConfig::validate`]): better at start-up than
+    /// as an error on every request.
+    pub fn new(store: Arc<dyn SessionStore>, config: SessionConfig) -> Result<Self, ConfigError> {
         Self::with_backend(Backend::Store(store), config)
     }
 
     /// Sessions kept entirely in a signed cookie (Django's `signed_cookies` backend).
-    pub fn signed_cookie(sessions: SignedCookieSessions, config: SessionConfig) -> Self {
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new).
+    pub fn signed_cookie(
+        sessions: SignedCookieSessions,
+        config: SessionConfig,
+    ) -> Result<Self, ConfigError> {
         Self::with_backend(Backend::Cookie(sessions), config)
     }
 
-    fn with_backend(backend: Backend, config: SessionConfig) -> Self {
-        SessionLayer {
-            shared: Arc::new(Shared {
-                backend,
-                cookie: session_cookie_template(&config),
-                config,
-                clock: crate::signing::now,
-            }),
-        }
+    fn with_backend(backend: Backend, config: SessionConfig) -> Result<Self, ConfigError> {
+        Ok(SessionLayer {
+            shared: Arc::new(Shared::new(backend, config)?),
+            on_error: Arc::new(default_error_response),
+        })
     }
 
     /// Replaces the clock (Unix seconds), so tests can pin time.
     pub fn with_clock(self, clock: fn() -> f64) -> Self {
-        let shared = Shared {
-            backend: self.shared.backend.clone(),
-            config: self.shared.config.clone(),
-            cookie: self.shared.cookie.clone(),
-            clock,
-        };
         SessionLayer {
-            shared: Arc::new(shared),
+            shared: Arc::new(self.shared.with_clock(clock)),
+            on_error: self.on_error,
+        }
+    }
+
+    /// Replaces the response sent when the session cannot be saved, and the one a handler's
+    /// returned [`SessionError`] becomes (with the `axum` feature): by default a plain-text
+    /// 503 for a store failure, 400 for a session deleted by a concurrent request
+    /// (`SessionInterrupted`), 500 otherwise, with generic bodies. No `Set-Cookie` is sent
+    /// with it either way.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tessera::{store::memory::MemoryStore, SessionConfig, SessionLayer};
+    /// let layer = SessionLayer::new(Arc::new(MemoryStore::new()), SessionConfig::default())?
+    ///     .error_response(|e| {
+    ///         let mut r = http::Response::new(r#"{"error":"session"}"#.to_owned());
+    ///         *r.status_mut() = tessera::session::error_status(e);
+    ///         r
+    ///     });
+    /// # Ok::<(), tessera::session::ConfigError>(())
+    /// ```
+    pub fn error_response(
+        self,
+        respond: impl Fn(&SessionError) -> Response<String> + Send + Sync + 'static,
+    ) -> Self {
+        SessionLayer {
+            shared: self.shared,
+            on_error: Arc::new(respond),
         }
     }
 }
 
-/// The session cookie's fixed attributes from the settings, checked once.
-pub(crate) fn session_cookie_template(
-    config: &SessionConfig,
-) -> Result<SetCookieTemplate, CookieError> {
-    let mut opts = CookieOptions::new();
-    opts.path = Some(config.cookie_path.clone());
-    opts.domain = config.cookie_domain.clone();
-    opts.secure = config.cookie_secure;
-    opts.httponly = config.cookie_httponly;
-    opts.samesite = config.cookie_samesite.map(String::from);
-    SetCookieTemplate::new(&config.cookie_name, &opts)
+/// The default error response: the status [`error_status`](crate::session::error_status)
+/// gives, and a body that says nothing internal.
+fn default_error_response(e: &SessionError) -> Response<String> {
+    let status = crate::session::error_status(e);
+    let body = match status {
+        StatusCode::SERVICE_UNAVAILABLE => "Service Unavailable\n",
+        StatusCode::BAD_REQUEST => "Bad Request: the session was ended by another request\n",
+        _ => "Internal Server Error\n",
+    };
+    let mut r = Response::new(body.to_owned());
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
 }
+
+/// Marks a response made from a handler's [`SessionError`], so the layer can reshape it with
+/// its [`ErrorResponder`].
+#[derive(Clone)]
+pub(crate) struct HandlerSessionError(pub Arc<SessionError>);
 
 impl<S> Layer<S> for SessionLayer {
     type Service = SessionService<S>;
@@ -113,6 +154,7 @@ impl<S> Layer<S> for SessionLayer {
         SessionService {
             inner,
             shared: self.shared.clone(),
+            on_error: self.on_error.clone(),
         }
     }
 }
@@ -122,6 +164,7 @@ impl<S> Layer<S> for SessionLayer {
 pub struct SessionService<S> {
     inner: S,
     shared: Arc<Shared>,
+    on_error: ErrorResponder,
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -131,7 +174,7 @@ where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     ReqBody: Send + 'static,
-    ResBody: From<&'static str> + Send + 'static,
+    ResBody: From<String> + Send + 'static,
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
@@ -146,13 +189,21 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let shared = self.shared.clone();
-        let cookie = session_cookie(req.headers(), &shared.config.cookie_name);
+        let on_error = self.on_error.clone();
+        let cookie = session_cookie(req.headers(), &shared.config().cookie_name);
         let cookie_present = cookie.is_some();
         let session = Session::from_cookie(shared.clone(), cookie);
         req.extensions_mut().insert(session.clone());
         Box::pin(async move {
             let response = inner.call(req).await?;
-            Ok(finish(&session, &shared.config, cookie_present, response).await)
+            Ok(finish(
+                &session,
+                shared.config(),
+                &on_error,
+                cookie_present,
+                response,
+            )
+            .await)
         })
     }
 }
@@ -200,16 +251,6 @@ fn find_cookie<'a>(header: &'a str, name: &str) -> Option<Cow<'a, str>> {
     })
 }
 
-fn plain_response<B: From<&'static str>>(status: StatusCode, body: &'static str) -> Response<B> {
-    let mut r = Response::new(B::from(body));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    r
-}
-
 fn add_vary_cookie(headers: &mut http::HeaderMap) {
     let has = headers.get_all(VARY).iter().any(|v| {
         v.to_str()
@@ -224,99 +265,67 @@ fn add_vary_cookie(headers: &mut http::HeaderMap) {
     }
 }
 
-fn store_unavailable<B: From<&'static str>>() -> Response<B> {
-    plain_response(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Service Unavailable: the session store is not responding\n",
-    )
+/// The layer's error response, in the service's body type.
+fn error_response<B: From<String>>(on_error: &ErrorResponder, e: &SessionError) -> Response<B> {
+    on_error(e).map(B::from)
 }
 
-/// Django's `process_response`.
-async fn finish<B: From<&'static str>>(
+/// After the handler: a handler's own session error reshaped, then the session committed and
+/// the cookie set or deleted.
+async fn finish<B: From<String>>(
     session: &Session,
     config: &SessionConfig,
+    on_error: &ErrorResponder,
     cookie_present: bool,
     mut response: Response<B>,
 ) -> Response<B> {
-    let mut st = session.lock().await;
-    if st.store_failed {
-        return store_unavailable();
+    if let Some(HandlerSessionError(e)) = response.extensions_mut().remove() {
+        return error_response(on_error, &e);
     }
-    if config.save_every_request && !st.loaded && !st.is_empty() {
-        drop(st);
-        if session.loaded().await.is_err() {
-            return store_unavailable();
-        }
-        st = session.lock().await;
-    }
-    let empty = st.is_empty();
-    if cookie_present && empty {
-        let opts = DeleteOptions {
-            path: Some(config.cookie_path.clone()),
-            domain: config.cookie_domain.clone(),
-            samesite: config.cookie_samesite.map(String::from),
-        };
-        if let Ok(h) = delete_cookie_header(&config.cookie_name, &opts) {
-            if let Ok(v) = HeaderValue::try_from(h) {
-                response.headers_mut().append(SET_COOKIE, v);
+    match session
+        .commit(cookie_present, response.status().is_server_error())
+        .await
+    {
+        Commit::Untouched { vary } => {
+            if vary {
+                add_vary_cookie(response.headers_mut());
             }
         }
-        add_vary_cookie(response.headers_mut());
-        return response;
-    }
-    if st.accessed {
-        add_vary_cookie(response.headers_mut());
-    }
-    if !(st.modified || config.save_every_request) || empty || response.status().is_server_error() {
-        return response;
-    }
-    match save(session, &mut st, config).await {
-        Ok(cookie) => {
+        Commit::DeleteCookie => {
+            let opts = DeleteOptions {
+                path: Some(config.cookie_path.clone()),
+                domain: config.cookie_domain.clone(),
+                samesite: config.cookie_samesite.map(String::from),
+            };
+            if let Ok(v) = delete_cookie_header(&config.cookie_name, &opts)
+                .map_err(drop)
+                .and_then(|h| HeaderValue::try_from(h).map_err(drop))
+            {
+                response.headers_mut().append(SET_COOKIE, v);
+            }
+            add_vary_cookie(response.headers_mut());
+        }
+        Commit::SetCookie(cookie) => {
+            // The settings were checked when the layer was built, so this is a valid header.
             if let Ok(v) = HeaderValue::try_from(cookie) {
                 response.headers_mut().append(SET_COOKIE, v);
             }
-            // An accessed session got its `Vary` above.
-            if !st.accessed {
-                add_vary_cookie(response.headers_mut());
+            add_vary_cookie(response.headers_mut());
+        }
+        Commit::Failed(e) => {
+            match &e {
+                SessionError::TooLarge(size) => {
+                    tracing::error!(target: "tessera::session", size, "session too large for its cookie");
+                }
+                SessionError::Interrupted => {
+                    tracing::warn!(target: "tessera::request", "SessionInterrupted: session deleted by a concurrent request");
+                }
+                // Logged where it happened.
+                SessionError::Store(_) => {}
+                e => tracing::error!(target: "tessera::session", error = %e, "session save failed"),
             }
-            response
-        }
-        Err(SessionError::TooLarge(size)) => {
-            tracing::error!(target: "tessera::session", size, "session too large for its cookie");
-            plain_response(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Internal Server Error: the session is too large for a cookie\n",
-            )
-        }
-        Err(SessionError::Interrupted) => {
-            tracing::warn!(target: "tessera::request", "SessionInterrupted: session deleted by a concurrent request");
-            plain_response(
-                StatusCode::BAD_REQUEST,
-                "Bad Request: the session was deleted by a concurrent request\n",
-            )
-        }
-        Err(e) => {
-            tracing::error!(target: "tessera::session", error = %e, "session save failed");
-            store_unavailable()
+            return error_response(on_error, &e);
         }
     }
-}
-
-/// Saves the session and returns the `Set-Cookie` value for it.
-async fn save(
-    session: &Session,
-    st: &mut State,
-    config: &SessionConfig,
-) -> Result<String, SessionError> {
-    session.persist(st).await?;
-    let now = session.clock_now();
-    let template = session
-        .cookie_template()
-        .map_err(|e| SessionError::Store(crate::store::StoreError::Config(e.to_string())))?;
-    // Django sets `max_age` and `expires` unless the session ends with the browser.
-    if browser_close_of(&st.data, config) {
-        return Ok(template.render_session_only(st.cookie_value()));
-    }
-    let max_age = expiry_age_of(&st.data, config, now)?;
-    Ok(template.render(st.cookie_value(), max_age, now))
+    response
 }

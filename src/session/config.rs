@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::cookie::SameSite;
+use crate::cookie::{CookieOptions, SameSite, SetCookieTemplate};
 
 /// Django's `SESSION_*` settings, plus tessera's store timeout and retry bound.
 ///
@@ -59,19 +59,92 @@ impl Default for SessionConfig {
     }
 }
 
-/// A setting read from the environment could not be parsed.
+/// A setting that can never work: a variable from the environment that does not parse, or a
+/// value no browser or HTTP stack would take.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid {name}={value:?}: {why}")]
+#[non_exhaustive]
 pub struct ConfigError {
-    /// The variable.
+    /// The variable or setting (`TESSERA_SESSION_COOKIE_AGE`, `SESSION_COOKIE_NAME`…).
     pub name: String,
     /// Its value.
     pub value: String,
     /// What was expected.
-    pub why: &'static str,
+    pub why: String,
+}
+
+impl ConfigError {
+    fn new(name: impl Into<String>, value: impl Into<String>, why: impl Into<String>) -> Self {
+        ConfigError {
+            name: name.into(),
+            value: value.into(),
+            why: why.into(),
+        }
+    }
 }
 
 impl SessionConfig {
+    /// Checks what can never work, so a bad setting fails at start-up instead of turning
+    /// every later response into an error: a cookie name, path or domain no `Set-Cookie` can
+    /// carry, a zero store timeout. `SameSite=None` without `Secure`, which current browsers
+    /// drop but Django sends, is logged as a warning.
+    ///
+    /// ```
+    /// use tessera::SessionConfig;
+    /// let config = SessionConfig { cookie_name: "my session".into(), ..SessionConfig::default() };
+    /// assert!(config.validate().is_err());
+    /// assert!(SessionConfig::default().validate().is_ok());
+    /// ```
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let template = self.cookie_template().map_err(|e| {
+            use crate::cookie::CookieError::{IllegalName, ReservedName};
+            match e {
+                IllegalName(_) | ReservedName(_) => {
+                    ConfigError::new("SESSION_COOKIE_NAME", &self.cookie_name, e.to_string())
+                }
+                _ => ConfigError::new("session cookie", &self.cookie_name, e.to_string()),
+            }
+        })?;
+        let sample = template.render("0123456789abcdefghijklmnopqrstuv", 0.0, 0.0);
+        if http::HeaderValue::try_from(sample).is_err() {
+            let (name, value) = match &self.cookie_domain {
+                Some(d) if d.bytes().any(|b| b < 0x20 || b == 0x7f) => ("SESSION_COOKIE_DOMAIN", d),
+                _ => ("SESSION_COOKIE_PATH", &self.cookie_path),
+            };
+            return Err(ConfigError::new(
+                name,
+                value,
+                "control characters cannot go into a Set-Cookie header",
+            ));
+        }
+        if self.cookie_samesite == Some(SameSite::None) && !self.cookie_secure {
+            // Django sends it, and old browsers keep it, so it is a warning, not an error.
+            tracing::warn!(
+                target: "tessera::session",
+                "SESSION_COOKIE_SAMESITE=None without SESSION_COOKIE_SECURE: current browsers drop the session cookie"
+            );
+        }
+        if self.store_timeout.is_zero() {
+            return Err(ConfigError::new(
+                "store_timeout",
+                "0",
+                "every store call would time out at once",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The session cookie's `Set-Cookie` line with its fixed attributes, checked once.
+    pub fn cookie_template(&self) -> Result<SetCookieTemplate, crate::cookie::CookieError> {
+        let mut opts = CookieOptions::new();
+        opts.path = Some(self.cookie_path.clone());
+        opts.domain = self.cookie_domain.clone();
+        opts.secure = self.cookie_secure;
+        opts.httponly = self.cookie_httponly;
+        opts.samesite = self.cookie_samesite.map(String::from);
+        SetCookieTemplate::new(&self.cookie_name, &opts)
+    }
+
     /// Defaults overridden by `TESSERA_SESSION_COOKIE_NAME`, `…_COOKIE_AGE`, `…_COOKIE_DOMAIN`,
     /// `…_COOKIE_PATH`, `…_COOKIE_SECURE`, `…_COOKIE_HTTPONLY`, `…_COOKIE_SAMESITE` (`Lax`,
     /// `Strict`, `None`, or empty for no attribute), `…_SAVE_EVERY_REQUEST`,
@@ -87,7 +160,7 @@ impl SessionConfig {
             let name = format!("TESSERA_SESSION_{suffix}");
             get(&name).map(|v| (name, v))
         };
-        let err = |name: String, value: String, why| ConfigError { name, value, why };
+        let err = |name: String, value: String, why: &str| ConfigError::new(name, value, why);
         let boolean = |(name, v): (String, String)| match v.to_ascii_lowercase().as_str() {
             "1" | "true" | "yes" | "on" => Ok(true),
             "0" | "false" | "no" | "off" => Ok(false),
@@ -136,6 +209,7 @@ impl SessionConfig {
                 .map_err(|_| err(n, v, "expected milliseconds"))?;
             c.store_timeout = Duration::from_millis(ms);
         }
+        c.validate()?;
         Ok(c)
     }
 }
@@ -166,5 +240,50 @@ mod tests {
         let e =
             SessionConfig::from_vars(vars(&[("TESSERA_SESSION_COOKIE_AGE", "soon")])).unwrap_err();
         assert_eq!(e.name, "TESSERA_SESSION_COOKIE_AGE");
+    }
+
+    #[test]
+    fn validate_refuses_what_can_never_work() {
+        let bad = |change: fn(&mut SessionConfig)| {
+            let mut c = SessionConfig::default();
+            change(&mut c);
+            c.validate().unwrap_err()
+        };
+        let e = bad(|c| c.cookie_name = "my session".into());
+        assert_eq!(e.name, "SESSION_COOKIE_NAME");
+        assert!(e.why.contains("Illegal key"), "{e}");
+        assert_eq!(
+            bad(|c| c.cookie_name = "expires".into()).name,
+            "SESSION_COOKIE_NAME"
+        );
+        assert_eq!(
+            bad(|c| c.cookie_name = String::new()).name,
+            "SESSION_COOKIE_NAME"
+        );
+        assert_eq!(
+            bad(|c| c.cookie_path = "/a\nb".into()).name,
+            "SESSION_COOKIE_PATH"
+        );
+        assert_eq!(
+            bad(|c| c.cookie_domain = Some("ex\u{7f}ample.com".into())).name,
+            "SESSION_COOKIE_DOMAIN"
+        );
+        assert_eq!(
+            bad(|c| c.store_timeout = Duration::ZERO).name,
+            "store_timeout"
+        );
+        let mut ok = SessionConfig {
+            cookie_samesite: Some(SameSite::None),
+            ..SessionConfig::default()
+        };
+        assert!(ok.validate().is_ok());
+        ok.cookie_samesite = None;
+        assert!(ok.validate().is_ok());
+        // The environment goes through the same check.
+        let e = SessionConfig::from_vars(|n| {
+            (n == "TESSERA_SESSION_COOKIE_NAME").then(|| "a;b".to_owned())
+        })
+        .unwrap_err();
+        assert_eq!(e.name, "SESSION_COOKIE_NAME");
     }
 }

@@ -13,10 +13,11 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::{Mutex, MutexGuard};
 
-use super::config::SessionConfig;
+use super::config::{ConfigError, SessionConfig};
 use super::expiry::{self, Expiry};
 use super::key::SessionKey;
-use crate::cookie::{CookieError, SetCookieTemplate};
+use super::lifetime::{browser_close_of, expiry_age_of, expiry_date_of};
+use crate::cookie::SetCookieTemplate;
 use crate::json::{ConvertError, Map, Value};
 use crate::store::signed_cookie::{SignedCookieSessions, MAX_COOKIE_BYTES};
 use crate::store::{SaveOutcome, SessionStore, StoreError, Version};
@@ -50,9 +51,27 @@ pub enum SessionError {
     TooLarge(usize),
 }
 
+/// Marks the request's session as failed and logs why, once, where it happened (the key stays
+/// out of the log: it is a bearer credential).
+fn store_failure(st: &mut State, operation: &'static str, e: StoreError) -> SessionError {
+    st.store_failed = true;
+    tracing::error!(target: "tessera::session", error = %e, "session {operation} failed");
+    SessionError::Store(e)
+}
+
+/// The HTTP status a session error answers with: 503 when the store failed or timed out
+/// (try again later), 400 for `SessionInterrupted` (as Django), 500 for anything else.
+pub fn error_status(e: &SessionError) -> http::StatusCode {
+    match e {
+        SessionError::Store(_) => http::StatusCode::SERVICE_UNAVAILABLE,
+        SessionError::Interrupted => http::StatusCode::BAD_REQUEST,
+        _ => http::StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
 /// One recorded change, re-applied on top of a newer record after a lost race.
 #[derive(Clone, Debug)]
-pub(crate) enum Change {
+enum Change {
     Set(String, Value),
     Remove(String),
     Clear,
@@ -74,7 +93,7 @@ impl Change {
 
 /// The mutable state behind a [`Session`].
 #[derive(Debug, Default)]
-pub(crate) struct State {
+struct State {
     /// Django's `_session_key`: `None` for a new session or after a failed lookup or flush.
     pub key: Option<SessionKey>,
     pub data: Map,
@@ -115,13 +134,68 @@ pub(crate) enum Backend {
     Cookie(SignedCookieSessions),
 }
 
+/// What every session of one layer shares: where sessions live, the settings, the cookie.
 pub(crate) struct Shared {
-    pub backend: Backend,
-    pub config: SessionConfig,
-    /// The session cookie's `Set-Cookie` line, or why the settings cannot make one.
-    pub cookie: Result<SetCookieTemplate, CookieError>,
+    backend: Backend,
+    config: SessionConfig,
+    /// The session cookie's `Set-Cookie` line, checked when the layer was built.
+    cookie: SetCookieTemplate,
     /// The clock, replaceable so tests can pin it.
-    pub clock: fn() -> f64,
+    clock: fn() -> f64,
+}
+
+impl Shared {
+    /// Checks `config` (see [`SessionConfig::validate`]) once, for every later request.
+    pub(crate) fn new(backend: Backend, config: SessionConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let cookie = config.cookie_template().map_err(|e| ConfigError {
+            name: "SESSION_COOKIE_NAME".to_owned(),
+            value: config.cookie_name.clone(),
+            why: e.to_string(),
+        })?;
+        Ok(Shared {
+            backend,
+            config,
+            cookie,
+            clock: crate::signing::now,
+        })
+    }
+
+    /// The same, with another clock.
+    pub(crate) fn with_clock(&self, clock: fn() -> f64) -> Self {
+        Shared {
+            backend: self.backend.clone(),
+            config: self.config.clone(),
+            cookie: self.cookie.clone(),
+            clock,
+        }
+    }
+
+    pub(crate) fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sessions")
+            .field("backend", &self.backend)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the response needs after the handler: Django's `process_response` decisions.
+#[derive(Debug)]
+pub(crate) enum Commit {
+    /// Nothing to write; `vary` when the handler read or wrote the session.
+    Untouched { vary: bool },
+    /// The session was emptied (flush, or a cookie for nothing): delete the cookie.
+    DeleteCookie,
+    /// Saved: send this `Set-Cookie` value.
+    SetCookie(String),
+    /// The save failed: the response becomes an error.
+    Failed(SessionError),
 }
 
 /// A visitor's session. Cheap to clone; clones share one state.
@@ -139,7 +213,7 @@ impl fmt::Debug for Session {
 }
 
 /// Runs a store call under the configured timeout.
-pub(crate) async fn timed<T>(
+async fn timed<T>(
     config: &SessionConfig,
     call: impl std::future::Future<Output = Result<T, StoreError>>,
 ) -> Result<T, StoreError> {
@@ -169,36 +243,27 @@ impl Session {
     }
 
     /// A session over `store`, outside any middleware: for tests, jobs and the CLI.
+    ///
+    /// # Errors
+    ///
+    /// A `config` that can never work ([`SessionConfig::validate`]).
     pub fn detached(
         store: Arc<dyn SessionStore>,
         config: SessionConfig,
         key: Option<SessionKey>,
-    ) -> Self {
-        let shared = Arc::new(Shared {
-            backend: Backend::Store(store),
-            cookie: crate::middleware::session_cookie_template(&config),
-            config,
-            clock: crate::signing::now,
-        });
-        Session {
+    ) -> Result<Self, ConfigError> {
+        let shared = Arc::new(Shared::new(Backend::Store(store), config)?);
+        Ok(Session {
             shared,
             state: Arc::new(Mutex::new(State {
                 key,
                 ..State::default()
             })),
-        }
+        })
     }
 
     fn now(&self) -> f64 {
         (self.shared.clock)()
-    }
-
-    pub(crate) fn clock_now(&self) -> f64 {
-        self.now()
-    }
-
-    pub(crate) fn cookie_template(&self) -> Result<&SetCookieTemplate, &CookieError> {
-        self.shared.cookie.as_ref()
     }
 
     fn store(&self) -> Option<&Arc<dyn SessionStore>> {
@@ -208,12 +273,8 @@ impl Session {
         }
     }
 
-    pub(crate) async fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().await
-    }
-
     /// Loads the record on first use; later calls return the state at once.
-    pub(crate) async fn loaded(&self) -> Result<MutexGuard<'_, State>, SessionError> {
+    async fn loaded(&self) -> Result<MutexGuard<'_, State>, SessionError> {
         let mut st = self.state.lock().await;
         if !st.loaded {
             self.load_into(&mut st).await?;
@@ -239,10 +300,7 @@ impl Session {
                 }
                 // Unknown or expired: a fresh anonymous session; nothing is written.
                 Ok(None) => st.key = None,
-                Err(e) => {
-                    st.store_failed = true;
-                    return Err(e.into());
-                }
+                Err(e) => return Err(store_failure(st, "load", e)),
             }
         }
         st.loaded = true;
@@ -384,8 +442,7 @@ impl Session {
         let mut st = self.loaded().await?;
         if let (Some(store), Some(key)) = (self.store(), st.key.clone()) {
             if let Err(e) = timed(&self.shared.config, store.delete(&key)).await {
-                st.store_failed = true;
-                return Err(e.into());
+                return Err(store_failure(&mut st, "delete", e));
             }
         }
         st.key = None;
@@ -411,15 +468,12 @@ impl Session {
         let data = st.data.clone();
         let (key, version) = match self.create_record(&data, expires_at).await {
             Ok(created) => created,
-            Err(e) => {
-                st.store_failed |= matches!(e, SessionError::Store(_));
-                return Err(e);
-            }
+            Err(SessionError::Store(e)) => return Err(store_failure(&mut st, "create", e)),
+            Err(e) => return Err(e),
         };
         if let Some(old) = st.key.replace(key) {
             if let Err(e) = timed(&self.shared.config, store.delete(&old)).await {
-                st.store_failed = true;
-                return Err(e.into());
+                return Err(store_failure(&mut st, "delete", e));
             }
         }
         st.version = Some(version);
@@ -429,7 +483,7 @@ impl Session {
     }
 
     /// Inserts `data` under a fresh key, drawing again on the (astronomically rare) collision.
-    pub(crate) async fn create_record(
+    async fn create_record(
         &self,
         data: &Map,
         expires_at: f64,
@@ -466,12 +520,11 @@ impl Session {
         self.persist(&mut st).await
     }
 
-    pub(crate) async fn persist(&self, st: &mut State) -> Result<(), SessionError> {
-        let result = self.persist_inner(st).await;
-        if matches!(result, Err(SessionError::Store(_))) {
-            st.store_failed = true;
+    async fn persist(&self, st: &mut State) -> Result<(), SessionError> {
+        match self.persist_inner(st).await {
+            Err(SessionError::Store(e)) => Err(store_failure(st, "save", e)),
+            result => result,
         }
-        result
     }
 
     async fn persist_inner(&self, st: &mut State) -> Result<(), SessionError> {
@@ -528,6 +581,45 @@ impl Session {
         Err(SessionError::Store(StoreError::Unavailable(
             "too many concurrent writers on one session".to_owned(),
         )))
+    }
+
+    /// Django's `process_response`, after the handler: saves a modified session (nothing on a
+    /// server error, nothing for an empty new session) and says what the response carries.
+    /// A store call that failed during the handler leaves the session alone: the handler saw
+    /// that error and answered as it chose.
+    pub(crate) async fn commit(&self, cookie_present: bool, server_error: bool) -> Commit {
+        let config = &self.shared.config;
+        let mut st = self.state.lock().await;
+        if st.store_failed {
+            return Commit::Untouched { vary: true };
+        }
+        if config.save_every_request && !st.loaded && !st.is_empty() {
+            if let Err(e) = self.load_into(&mut st).await {
+                return Commit::Failed(e);
+            }
+        }
+        let empty = st.is_empty();
+        if cookie_present && empty {
+            return Commit::DeleteCookie;
+        }
+        let untouched = Commit::Untouched { vary: st.accessed };
+        if !(st.modified || config.save_every_request) || empty || server_error {
+            return untouched;
+        }
+        if let Err(e) = self.persist(&mut st).await {
+            return Commit::Failed(e);
+        }
+        let now = self.now();
+        // Django sets `max_age` and `expires` unless the session ends with the browser.
+        if browser_close_of(&st.data, config) {
+            return Commit::SetCookie(self.shared.cookie.render_session_only(st.cookie_value()));
+        }
+        match expiry_age_of(&st.data, config, now) {
+            Ok(max_age) => {
+                Commit::SetCookie(self.shared.cookie.render(st.cookie_value(), max_age, now))
+            }
+            Err(e) => Commit::Failed(e),
+        }
     }
 
     /// Django's `set_expiry`: seconds, browser close, a date, or back to the default.
@@ -597,58 +689,4 @@ impl Session {
     pub async fn is_accessed(&self) -> bool {
         self.state.lock().await.accessed
     }
-}
-
-fn expiry_settings(config: &SessionConfig) -> expiry::ExpirySettings {
-    expiry::ExpirySettings {
-        cookie_age: config.cookie_age,
-        expire_at_browser_close: config.expire_at_browser_close,
-        use_tz: config.use_tz,
-    }
-}
-
-/// Django's `if not self.get("_session_expiry")`, negated.
-fn has_custom_expiry(data: &Map) -> bool {
-    data.get(EXPIRY_KEY).is_some_and(Value::is_truthy)
-}
-
-/// `get_expiry_age()` of a dict at `now`, in seconds. A stored value Django would hand
-/// unchanged to `set_cookie` (a list, say) counts as the default age here.
-pub(crate) fn expiry_age_of(
-    data: &Map,
-    config: &SessionConfig,
-    now: f64,
-) -> Result<f64, SessionError> {
-    // The common case, no custom expiry: Django's `get_expiry_age` is the cookie age.
-    if !has_custom_expiry(data) {
-        return Ok(config.cookie_age as f64);
-    }
-    let settings = expiry_settings(config);
-    let modification = expiry::PyDateTime::from_timestamp(now, config.use_tz)?;
-    let age = expiry::get_expiry_age(&modification, data.get(EXPIRY_KEY), &settings)?;
-    Ok(age.as_f64().unwrap_or(config.cookie_age as f64))
-}
-
-/// `get_expiry_date()` of a dict at `now`, as Unix seconds (naive datetimes are UTC).
-pub(crate) fn expiry_date_of(
-    data: &Map,
-    config: &SessionConfig,
-    now: f64,
-) -> Result<f64, SessionError> {
-    // The common case, no custom expiry: `modification + SESSION_COOKIE_AGE`.
-    if !has_custom_expiry(data) {
-        return Ok(now + config.cookie_age as f64);
-    }
-    let settings = expiry_settings(config);
-    let modification = expiry::PyDateTime::from_timestamp(now, config.use_tz)?;
-    let date = expiry::get_expiry_date(&modification, data.get(EXPIRY_KEY), &settings)?;
-    let utc = date
-        .to_utc()
-        .unwrap_or_else(|| date.naive_local().and_utc());
-    Ok(utc.timestamp() as f64 + f64::from(utc.timestamp_subsec_micros()) / 1e6)
-}
-
-/// `get_expire_at_browser_close()` of a dict.
-pub(crate) fn browser_close_of(data: &Map, config: &SessionConfig) -> bool {
-    expiry::get_expire_at_browser_close(data.get(EXPIRY_KEY), &expiry_settings(config))
 }

@@ -6,9 +6,10 @@ pub mod config;
 pub mod expiry;
 pub mod handle;
 pub mod key;
+pub(crate) mod lifetime;
 mod random;
 
 pub use config::{ConfigError, SessionConfig};
 pub use expiry::Expiry;
-pub use handle::{Session, SessionError};
+pub use handle::{error_status, Session, SessionError};
 pub use key::SessionKey;

@@ -332,7 +332,7 @@ pub async fn corrupt_record_loads_empty(store: &dyn SessionStore, corrupt: Corru
 }
 
 fn session(store: Arc<dyn SessionStore>, key: Option<SessionKey>) -> Session {
-    Session::detached(store, SessionConfig::default(), key)
+    Session::detached(store, SessionConfig::default(), key).expect("the default settings are valid")
 }
 
 /// `cycle_key` keeps the data under a new key; `flush` deletes the record.

@@ -51,6 +51,44 @@ fn default_pool_size() -> usize {
 }
 use crate::session::key::SessionKey;
 
+/// Clears expired sessions from `store` every `every`, in batches of `batch_size`, until the
+/// returned task is aborted or the runtime shuts down: Django leaves this to a cron job running
+/// `clearsessions`; a long-running Rust service can do it itself. Failures are logged and the
+/// next round tries again. Redis and the memory store expire records by themselves and need
+/// no sweeper; SQL and file stores do.
+///
+/// ```no_run
+/// # async fn demo() {
+/// use std::{sync::Arc, time::Duration};
+/// use tessera::store::{memory::MemoryStore, spawn_clear_expired};
+/// let sweeper = spawn_clear_expired(Arc::new(MemoryStore::new()), Duration::from_secs(3600), 1000);
+/// // … on shutdown:
+/// sweeper.abort();
+/// # }
+/// ```
+pub fn spawn_clear_expired(
+    store: Arc<dyn SessionStore>,
+    every: std::time::Duration,
+    batch_size: usize,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            match store.clear_expired(crate::signing::now(), batch_size).await {
+                Ok(0) => {}
+                Ok(removed) => {
+                    tracing::info!(target: "tessera::store", removed, "expired sessions cleared");
+                }
+                Err(e) => {
+                    tracing::warn!(target: "tessera::store", error = %e, "clearing expired sessions failed");
+                }
+            }
+        }
+    })
+}
+
 /// What a store returns for a live session.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Loaded {

@@ -28,7 +28,7 @@
 //! ```
 
 use crate::json::{Map, Value};
-use crate::session::handle::expiry_date_of;
+use crate::session::lifetime::expiry_date_of;
 use crate::session::SessionConfig;
 use crate::signing::{b62, SecretKeys, SigningError, TimestampSigner};
 

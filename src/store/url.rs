@@ -48,7 +48,14 @@ pub enum Sessions {
 
 impl Sessions {
     /// The tower layer for this backend.
-    pub fn layer(&self, config: SessionConfig) -> SessionLayer {
+    ///
+    /// # Errors
+    ///
+    /// A `config` that can never work ([`SessionConfig::validate`]).
+    pub fn layer(
+        &self,
+        config: SessionConfig,
+    ) -> Result<SessionLayer, crate::session::ConfigError> {
         match self {
             Sessions::Store(store) => SessionLayer::new(store.clone(), config),
             Sessions::SignedCookie(s) => SessionLayer::signed_cookie(s.clone(), config),

@@ -71,7 +71,7 @@ pub fn app_with(layer: SessionLayer) -> Router {
 
 /// The app over `store` with `config`.
 pub fn app(store: Arc<dyn SessionStore>, config: SessionConfig) -> Router {
-    app_with(SessionLayer::new(store, config))
+    app_with(SessionLayer::new(store, config).expect("valid session config"))
 }
 
 /// A response, read whole.

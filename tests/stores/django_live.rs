@@ -293,7 +293,11 @@ impl Tessera {
         let app = Router::new()
             .route("/items", get(items))
             .route("/update", post(update))
-            .layer(sessions.layer(SessionConfig::default()));
+            .layer(
+                sessions
+                    .layer(SessionConfig::default())
+                    .expect("valid session config"),
+            );
         Tessera { app, sessions }
     }
 

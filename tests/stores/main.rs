@@ -3,11 +3,11 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod django_live;
+mod faults;
 mod store_file;
 mod store_mysql;
 mod store_postgres;
 mod store_redis;
 mod store_sqlite;
-mod faults;
 mod two_instances;
-mod django_live;

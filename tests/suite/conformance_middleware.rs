@@ -238,8 +238,9 @@ async fn middleware_scenarios() {
         }
         let layer = if signed {
             SessionLayer::signed_cookie(SignedCookieSessions::new(&keys).unwrap(), config.clone())
+                .expect("valid session config")
         } else {
-            SessionLayer::new(store.clone(), config.clone())
+            SessionLayer::new(store.clone(), config.clone()).expect("valid session config")
         };
         let ctx = Ctx {
             action: text(r, "view_action").to_owned(),

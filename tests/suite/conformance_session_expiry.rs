@@ -51,7 +51,7 @@ fn expiry_arg(arg: &J) -> Expiry {
             None => Expiry::AtNaive(dt.naive_local()),
         };
     }
-    match py(&arg) {
+    match py(arg) {
         Value::Null => Expiry::Default,
         Value::Int(0) => Expiry::BrowserClose,
         Value::Int(i) => Expiry::Seconds(i),
@@ -70,7 +70,7 @@ fn check<T>(
 ) {
     match (want.get("result"), got) {
         (Some(result), Ok(v)) => {
-            let (got, want) = (show(&v), py(&result));
+            let (got, want) = (show(&v), py(result));
             // Value equality keeps ints and floats apart, as the JSON text does.
             if got != want {
                 fails.push(id, format!("{what}: got {got:?}, want {want:?}"));
@@ -148,7 +148,7 @@ fn session_expiry_vectors() {
                 let stored = session.get(SESSION_EXPIRY_KEY);
                 let want_stored = match &want["stored"] {
                     J::String(s) if s == "<absent>" => None,
-                    v => Some(py(&v)),
+                    v => Some(py(v)),
                 };
                 fails.check(id, stored, want_stored.as_ref());
                 let want_dict = json::to_string(&py(&want["session_dict"]));

@@ -12,5 +12,6 @@ mod conformance_signed_cookies;
 mod conformance_signing;
 mod cookies_http;
 mod fuzz_regressions;
+mod operator;
 mod security;
 mod session_http;

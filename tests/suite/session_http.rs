@@ -302,10 +302,10 @@ async fn save_every_request_and_browser_close_settings() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signed_cookie_sessions_round_trip_and_refuse_oversize() {
     let sessions = SignedCookieSessions::new(&SecretKeys::new("test secret")).unwrap();
-    let app = app_with(SessionLayer::signed_cookie(
-        sessions,
-        SessionConfig::default(),
-    ));
+    let app = app_with(
+        SessionLayer::signed_cookie(sessions, SessionConfig::default())
+            .expect("valid session config"),
+    );
     let first = send(&app, "/set?a=1", None).await;
     let cookie = first.session_cookie().unwrap();
     assert_eq!(send(&app, "/get?k=a", Some(&cookie)).await.body, "1");

@@ -68,6 +68,7 @@ async fn serve(args: &ServeArgs, keys: &SecretKeys, config: SessionConfig) -> Re
     let sessions = open(&args.store, keys).await.map_err(store_error)?;
     sessions.migrate().await.map_err(store_error)?;
     let app = crate::demo::router(&sessions, keys, config)
+        .map_err(|e| CliError::data("ImproperlyConfigured", e.to_string()))?
         .layer(axum::middleware::from_fn(log_request));
     let listener = tokio::net::TcpListener::bind(&args.addr)
         .await

@@ -14,7 +14,7 @@
 //! use tessera_cli::demo;
 //! use tessera::store::memory::MemoryStore;
 //! let sessions = Sessions::Store(std::sync::Arc::new(MemoryStore::new()));
-//! let app: axum::Router = demo::router(&sessions, &SecretKeys::new("a secret"), SessionConfig::default());
+//! let app: axum::Router = demo::router(&sessions, &SecretKeys::new("a secret"), SessionConfig::default()).unwrap();
 //! ```
 //!
 //! Every value a page shows is escaped with [`html::escape_html`]: cookie values and session contents
@@ -35,8 +35,6 @@ use tessera::session::SessionConfig;
 use tessera::signing::SecretKeys;
 use tessera::store::url::Sessions;
 
-
-
 /// What every handler may read: the session settings (for the cookie name and expiry rules).
 #[derive(Debug)]
 struct DemoState {
@@ -44,11 +42,16 @@ struct DemoState {
 }
 
 /// The demo site over `sessions`, signing cookies with `keys`, with session settings `config`.
-pub fn router(sessions: &Sessions, keys: &SecretKeys, config: SessionConfig) -> Router {
+pub fn router(
+    sessions: &Sessions,
+    keys: &SecretKeys,
+    config: SessionConfig,
+) -> Result<Router, tessera::session::ConfigError> {
+    let sessions = sessions.layer(config.clone())?;
     let state = Arc::new(DemoState {
         config: config.clone(),
     });
-    Router::new()
+    Ok(Router::new()
         .route("/", get(index::index))
         .route("/form/cookie", post(index::form_cookie))
         .route("/form/session", post(index::form_session))
@@ -71,8 +74,8 @@ pub fn router(sessions: &Sessions, keys: &SecretKeys, config: SessionConfig) -> 
         )
         .fallback(pages::not_found)
         .with_state(state)
-        .layer(sessions.layer(config))
+        .layer(sessions)
         .layer(CookieLayer::signed(keys))
         // Outside the session layer, so its plain-text 503 and 400 become JSON under /api/.
-        .layer(axum::middleware::from_fn(api::json_errors))
+        .layer(axum::middleware::from_fn(api::json_errors)))
 }

@@ -190,8 +190,9 @@ pub(super) async fn cycle_key(session: Session) -> PageResult {
     let old = session.session_key().await;
     session.cycle_key().await?;
     let new = session.session_key().await;
-    let short =
-        |k: Option<tessera::session::SessionKey>| k.map_or_else(|| "none".to_owned(), |k| k.short());
+    let short = |k: Option<tessera::session::SessionKey>| {
+        k.map_or_else(|| "none".to_owned(), |k| k.short())
+    };
     step(
         "/cycle_key/",
         "Cycle the key",

@@ -116,9 +116,12 @@ async fn postgres_migrate_and_clearsessions() {
     };
     let (store_url, table) = with_unique_table(&base);
     migrate_then_clear(&store_url).await;
-    let (client, conn) = tessera::store::postgres::tokio_postgres::connect(&base, tessera::store::postgres::tokio_postgres::NoTls)
-        .await
-        .unwrap();
+    let (client, conn) = tessera::store::postgres::tokio_postgres::connect(
+        &base,
+        tessera::store::postgres::tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
     tokio::spawn(conn);
     client
         .batch_execute(&format!("DROP TABLE IF EXISTS \"{table}\""))

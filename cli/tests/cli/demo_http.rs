@@ -99,7 +99,8 @@ fn memory_app() -> (Router, Arc<MemoryStore>) {
     let store = Arc::new(MemoryStore::new());
     let sessions = Sessions::Store(store.clone());
     (
-        tessera_cli::demo::router(&sessions, &keys(), SessionConfig::default()),
+        tessera_cli::demo::router(&sessions, &keys(), SessionConfig::default())
+            .expect("valid session config"),
         store,
     )
 }
@@ -521,7 +522,8 @@ impl SessionStore for Down {
 #[tokio::test]
 async fn store_down_is_a_503() {
     let sessions = Sessions::Store(Arc::new(Down));
-    let app = tessera_cli::demo::router(&sessions, &keys(), SessionConfig::default());
+    let app = tessera_cli::demo::router(&sessions, &keys(), SessionConfig::default())
+        .expect("valid session config");
     let cookie = "sessionid=abcdefghijklmnopqrstuvwxyz012345";
     for (method, cookie, body) in [
         ("GET", Some(cookie), ""),
@@ -558,7 +560,8 @@ async fn fifty_concurrent_patches_on_one_sqlite_session_all_land() {
     let url = format!("sqlite://{}", dir.path().join("db.sqlite3").display());
     let sessions = open(&url, &keys()).await.unwrap();
     sessions.migrate().await.unwrap();
-    let app = tessera_cli::demo::router(&sessions, &keys(), SessionConfig::default());
+    let app = tessera_cli::demo::router(&sessions, &keys(), SessionConfig::default())
+        .expect("valid session config");
     let cookie = send(&app, "PATCH", "/api/session", None, r#"{"seed": 0}"#)
         .await
         .cookie("sessionid")

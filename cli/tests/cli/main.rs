@@ -2,8 +2,8 @@
 
 mod common;
 
-mod commands;
-mod cli_ops;
-mod serve;
-mod demo_http;
 mod browser;
+mod cli_ops;
+mod commands;
+mod demo_http;
+mod serve;
