@@ -3,11 +3,14 @@
 //! - [`signing`]: `Signer`, `TimestampSigner`, `dumps`/`loads`, key rotation.
 //! - [`cookie`]: reading `Cookie`, writing `Set-Cookie` exactly as Django, signed cookies.
 //! - [`session`]: the lazy [`Session`] handle, keys, expiry, settings, Django's data format.
-//! - [`store`]: the store contract, its conformance suite and the backends.
+//! - [`store`]: the store contract, its conformance suite and one module per store.
+//! - [`backend`]: where a session lives between requests: a store behind a random key, or
+//!   the signed cookie itself.
 //! - [`middleware`]: the tower layer that ties a session to each request.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod backend;
 pub mod cookie;
 #[cfg(feature = "axum")]
 pub mod extract;

@@ -34,10 +34,12 @@ use http::{Request, Response, StatusCode};
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::backend::cookie::SignedCookieSessions;
+use crate::backend::server::StoreBackend;
+use crate::backend::SessionBackend;
 use crate::cookie::{delete_cookie_header, is_python_whitespace, unquote, DeleteOptions};
-use crate::session::handle::{Backend, Commit, Shared};
+use crate::session::handle::{Commit, Shared};
 use crate::session::{ConfigError, Session, SessionConfig, SessionError};
-use crate::store::signed_cookie::SignedCookieSessions;
 use crate::store::SessionStore;
 
 /// Shapes the response for a session that could not be loaded or saved (see
@@ -67,7 +69,7 @@ impl SessionLayer {
     /// A `config` that can never work ([`SessionConfig::validate`]): better at start-up than
     /// as an error on every request.
     pub fn new(store: Arc<dyn SessionStore>, config: SessionConfig) -> Result<Self, ConfigError> {
-        Self::with_backend(Backend::Store(store), config)
+        Self::with_backend(Arc::new(StoreBackend::new(store)), config)
     }
 
     /// Sessions kept entirely in a signed cookie (Django's `signed_cookies` backend).
@@ -79,10 +81,18 @@ impl SessionLayer {
         sessions: SignedCookieSessions,
         config: SessionConfig,
     ) -> Result<Self, ConfigError> {
-        Self::with_backend(Backend::Cookie(sessions), config)
+        Self::with_backend(Arc::new(sessions), config)
     }
 
-    fn with_backend(backend: Backend, config: SessionConfig) -> Result<Self, ConfigError> {
+    /// Sessions kept in any [`SessionBackend`], including one of the app's own.
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new).
+    pub fn with_backend(
+        backend: Arc<dyn SessionBackend>,
+        config: SessionConfig,
+    ) -> Result<Self, ConfigError> {
         Ok(SessionLayer {
             shared: Arc::new(Shared::new(backend, config)?),
             on_error: Arc::new(default_error_response),

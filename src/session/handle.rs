@@ -14,42 +14,18 @@ use serde::Serialize;
 use tokio::sync::{Mutex, MutexGuard};
 
 use super::config::{ConfigError, SessionConfig};
+use super::error::SessionError;
 use super::expiry::{self, Expiry};
 use super::key::SessionKey;
 use super::lifetime::{browser_close_of, expiry_age_of, expiry_date_of};
+use crate::backend::server::StoreBackend;
+use crate::backend::{Change, Context, Pending, SessionBackend, SessionId};
 use crate::cookie::SetCookieTemplate;
-use crate::json::{ConvertError, Map, Value};
-use crate::store::signed_cookie::{SignedCookieSessions, MAX_COOKIE_BYTES};
-use crate::store::{SaveOutcome, SessionStore, StoreError, Version};
+use crate::json::{Map, Value};
+use crate::store::{SessionStore, StoreError, Version};
 
 /// The key Django stores a custom expiry under, inside the session dict.
 pub const EXPIRY_KEY: &str = expiry::SESSION_EXPIRY_KEY;
-
-/// Why a session operation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum SessionError {
-    /// The store failed or timed out; the middleware answers 503.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// The key is not in the session (Django's `KeyError`).
-    #[error("KeyError: {0:?}")]
-    KeyError(String),
-    /// A value could not be converted to or from the requested type.
-    #[error("session value conversion failed: {0}")]
-    Convert(#[from] ConvertError),
-    /// The stored expiry could not be interpreted.
-    #[error("{0}")]
-    Expiry(#[from] expiry::ExpiryError),
-    /// The session was deleted by a concurrent request (Django's `SessionInterrupted`, 400).
-    #[error("SessionInterrupted: the session was deleted before the request finished")]
-    Interrupted,
-    /// The operating system's random source failed.
-    #[error("could not draw a session key: {0}")]
-    KeyGeneration(String),
-    /// A cookie-held session grew past what a browser keeps (4096 bytes).
-    #[error("the session is {0} bytes in its cookie; browsers drop cookies over 4096 bytes")]
-    TooLarge(usize),
-}
 
 /// Marks the request's session as failed and logs why, once, where it happened (the key stays
 /// out of the log: it is a bearer credential).
@@ -59,84 +35,37 @@ fn store_failure(st: &mut State, operation: &'static str, e: StoreError) -> Sess
     SessionError::Store(e)
 }
 
-/// The HTTP status a session error answers with: 503 when the store failed or timed out
-/// (try again later), 400 for `SessionInterrupted` (as Django), 500 for anything else.
-pub fn error_status(e: &SessionError) -> http::StatusCode {
-    match e {
-        SessionError::Store(_) => http::StatusCode::SERVICE_UNAVAILABLE,
-        SessionError::Interrupted => http::StatusCode::BAD_REQUEST,
-        _ => http::StatusCode::INTERNAL_SERVER_ERROR,
-    }
-}
-
-/// One recorded change, re-applied on top of a newer record after a lost race.
-#[derive(Clone, Debug)]
-enum Change {
-    Set(String, Value),
-    Remove(String),
-    Clear,
-}
-
-impl Change {
-    fn apply(&self, data: &mut Map) {
-        match self {
-            Change::Set(k, v) => {
-                data.insert(k.clone(), v.clone());
-            }
-            Change::Remove(k) => {
-                data.shift_remove(k);
-            }
-            Change::Clear => data.clear(),
-        }
-    }
-}
-
 /// The mutable state behind a [`Session`].
 #[derive(Debug, Default)]
 struct State {
-    /// Django's `_session_key`: `None` for a new session or after a failed lookup or flush.
-    pub key: Option<SessionKey>,
-    pub data: Map,
-    /// The stored version when `key` names a record this request loaded or created.
-    pub version: Option<Version>,
-    pub changes: Vec<Change>,
-    pub loaded: bool,
-    pub accessed: bool,
-    pub modified: bool,
-    /// A store call failed during this request: the response becomes a 503.
-    pub store_failed: bool,
-    /// Signed-cookie sessions: the cookie value (Django's `session_key` for that backend).
-    pub cookie: Option<String>,
+    /// Django's `session_key`: `None` for a new session or after a failed lookup or flush.
+    id: Option<SessionId>,
+    data: Map,
+    /// The version `id` was loaded or saved at, in this request.
+    version: Option<Version>,
+    changes: Vec<Change>,
+    loaded: bool,
+    accessed: bool,
+    modified: bool,
+    /// A store call failed during this request: the session is left alone at the end.
+    store_failed: bool,
 }
 
 impl State {
     /// Django's `is_empty()`: no key and no data.
-    pub fn is_empty(&self) -> bool {
-        self.key.is_none() && self.cookie.is_none() && self.data.is_empty()
+    fn is_empty(&self) -> bool {
+        self.id.is_none() && self.data.is_empty()
     }
 
     /// The value the session cookie carries.
-    pub fn cookie_value(&self) -> &str {
-        match (&self.key, &self.cookie) {
-            (Some(k), _) => k.as_str(),
-            (None, Some(c)) => c,
-            (None, None) => "",
-        }
+    fn cookie_value(&self) -> &str {
+        self.id.as_ref().map_or("", SessionId::cookie_value)
     }
-}
-
-/// Where sessions live.
-#[derive(Debug, Clone)]
-pub(crate) enum Backend {
-    /// Server-side records behind a random key.
-    Store(Arc<dyn SessionStore>),
-    /// The whole session in a signed cookie.
-    Cookie(SignedCookieSessions),
 }
 
 /// What every session of one layer shares: where sessions live, the settings, the cookie.
 pub(crate) struct Shared {
-    backend: Backend,
+    backend: Arc<dyn SessionBackend>,
     config: SessionConfig,
     /// The session cookie's `Set-Cookie` line, checked when the layer was built.
     cookie: SetCookieTemplate,
@@ -146,7 +75,10 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// Checks `config` (see [`SessionConfig::validate`]) once, for every later request.
-    pub(crate) fn new(backend: Backend, config: SessionConfig) -> Result<Self, ConfigError> {
+    pub(crate) fn new(
+        backend: Arc<dyn SessionBackend>,
+        config: SessionConfig,
+    ) -> Result<Self, ConfigError> {
         config.validate()?;
         let cookie = config.cookie_template().map_err(|e| ConfigError {
             name: "SESSION_COOKIE_NAME".to_owned(),
@@ -212,30 +144,20 @@ impl fmt::Debug for Session {
     }
 }
 
-/// Runs a store call under the configured timeout.
-async fn timed<T>(
-    config: &SessionConfig,
-    call: impl std::future::Future<Output = Result<T, StoreError>>,
-) -> Result<T, StoreError> {
-    match tokio::time::timeout(config.store_timeout, call).await {
-        Ok(r) => r,
-        Err(_) => Err(StoreError::Timeout(config.store_timeout)),
-    }
-}
-
 impl Session {
     /// A session for a request whose cookie carried `cookie` (if any).
     pub(crate) fn from_cookie(shared: Arc<Shared>, cookie: Option<Cow<'_, str>>) -> Self {
-        let mut state = State::default();
-        match shared.backend {
-            Backend::Store(_) => state.key = cookie.as_deref().and_then(SessionKey::parse),
-            // Django validates this "key" too: at least 8 characters.
-            Backend::Cookie(_) => {
-                state.cookie = cookie
-                    .filter(|c| c.chars().count() >= 8)
-                    .map(Cow::into_owned);
-            }
-        }
+        let id = cookie.and_then(|c| shared.backend.recognise(&c));
+        Self::with_state(
+            shared,
+            State {
+                id,
+                ..State::default()
+            },
+        )
+    }
+
+    fn with_state(shared: Arc<Shared>, state: State) -> Self {
         Session {
             shared,
             state: Arc::new(Mutex::new(state)),
@@ -252,24 +174,39 @@ impl Session {
         config: SessionConfig,
         key: Option<SessionKey>,
     ) -> Result<Self, ConfigError> {
-        let shared = Arc::new(Shared::new(Backend::Store(store), config)?);
-        Ok(Session {
-            shared,
-            state: Arc::new(Mutex::new(State {
-                key,
+        let shared = Shared::new(Arc::new(StoreBackend::new(store)), config)?;
+        Ok(Self::with_state(
+            Arc::new(shared),
+            State {
+                id: key.map(SessionId::key),
                 ..State::default()
-            })),
-        })
+            },
+        ))
+    }
+
+    /// A session in `backend`, outside any middleware, for a request whose session cookie
+    /// carried `cookie`: what the layer does per request, for tests and jobs.
+    ///
+    /// # Errors
+    ///
+    /// A `config` that can never work ([`SessionConfig::validate`]).
+    pub fn detached_in(
+        backend: Arc<dyn SessionBackend>,
+        config: SessionConfig,
+        cookie: Option<&str>,
+    ) -> Result<Self, ConfigError> {
+        let shared = Arc::new(Shared::new(backend, config)?);
+        Ok(Self::from_cookie(shared, cookie.map(Cow::Borrowed)))
     }
 
     fn now(&self) -> f64 {
         (self.shared.clock)()
     }
 
-    fn store(&self) -> Option<&Arc<dyn SessionStore>> {
-        match &self.shared.backend {
-            Backend::Store(s) => Some(s),
-            Backend::Cookie(_) => None,
+    fn context(&self) -> Context<'_> {
+        Context {
+            config: &self.shared.config,
+            now: self.now(),
         }
     }
 
@@ -284,22 +221,17 @@ impl Session {
     }
 
     async fn load_into(&self, st: &mut State) -> Result<(), SessionError> {
-        let now = self.now();
-        if let (Backend::Cookie(codec), Some(cookie)) = (&self.shared.backend, &st.cookie) {
-            match codec.decode_at(cookie, &self.shared.config, now) {
-                Some(data) => st.data = data,
-                // Django resets an unreadable cookie session and re-issues it.
-                None => st.modified = true,
-            }
-        }
-        if let (Some(store), Some(key)) = (self.store(), st.key.clone()) {
-            match timed(&self.shared.config, store.load(&key, now)).await {
+        if let Some(id) = st.id.clone() {
+            match self.shared.backend.load(&id, self.context()).await {
                 Ok(Some(loaded)) => {
                     st.data = loaded.data;
                     st.version = Some(loaded.version);
                 }
-                // Unknown or expired: a fresh anonymous session; nothing is written.
-                Ok(None) => st.key = None,
+                // Unknown, expired or unreadable: a fresh anonymous session; nothing is
+                // written. Django's signed_cookies keeps the cookie as the session's "key"
+                // and re-issues it, holding an empty session.
+                Ok(None) if self.shared.backend.reissues_unreadable() => st.modified = true,
+                Ok(None) => st.id = None,
                 Err(e) => return Err(store_failure(st, "load", e)),
             }
         }
@@ -440,13 +372,12 @@ impl Session {
     /// deletes the cookie. On a session that was never saved, it writes nothing.
     pub async fn flush(&self) -> Result<(), SessionError> {
         let mut st = self.loaded().await?;
-        if let (Some(store), Some(key)) = (self.store(), st.key.clone()) {
-            if let Err(e) = timed(&self.shared.config, store.delete(&key)).await {
+        if let Some(id) = st.id.clone() {
+            if let Err(e) = self.shared.backend.delete(&id, self.context()).await {
                 return Err(store_failure(&mut st, "delete", e));
             }
         }
-        st.key = None;
-        st.cookie = None;
+        st.id = None;
         st.data.clear();
         st.changes.clear();
         st.version = None;
@@ -458,54 +389,24 @@ impl Session {
     /// session fixation.
     pub async fn cycle_key(&self) -> Result<(), SessionError> {
         let mut st = self.loaded().await?;
-        let Some(store) = self.store() else {
-            // A cookie-held session has no key: re-signing it is the whole cycle.
-            st.modified = true;
-            return Ok(());
-        };
-        let now = self.now();
-        let expires_at = expiry_date_of(&st.data, &self.shared.config, now)?;
         let data = st.data.clone();
-        let (key, version) = match self.create_record(&data, expires_at).await {
-            Ok(created) => created,
-            Err(SessionError::Store(e)) => return Err(store_failure(&mut st, "create", e)),
-            Err(e) => return Err(e),
-        };
-        if let Some(old) = st.key.replace(key) {
-            if let Err(e) = timed(&self.shared.config, store.delete(&old)).await {
-                return Err(store_failure(&mut st, "delete", e));
+        let cycled = self
+            .shared
+            .backend
+            .cycle(st.id.as_ref(), &data, self.context())
+            .await;
+        match cycled {
+            Ok(Some(saved)) => {
+                st.id = Some(saved.id);
+                st.version = Some(saved.version);
+                st.changes.clear();
             }
+            Ok(None) => {}
+            Err(SessionError::Store(e)) => return Err(store_failure(&mut st, "cycle_key", e)),
+            Err(e) => return Err(e),
         }
-        st.version = Some(version);
-        st.changes.clear();
         st.modified = true;
         Ok(())
-    }
-
-    /// Inserts `data` under a fresh key, drawing again on the (astronomically rare) collision.
-    async fn create_record(
-        &self,
-        data: &Map,
-        expires_at: f64,
-    ) -> Result<(SessionKey, Version), SessionError> {
-        let Some(store) = self.store() else {
-            return Err(SessionError::Store(StoreError::Config(
-                "no server-side store".to_owned(),
-            )));
-        };
-        for _ in 0..8 {
-            let key =
-                SessionKey::generate().map_err(|e| SessionError::KeyGeneration(e.to_string()))?;
-            let record = crate::store::Record { data, expires_at };
-            match timed(&self.shared.config, store.create(&key, record)).await {
-                Ok(v) => return Ok((key, v)),
-                Err(StoreError::DuplicateKey) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(SessionError::KeyGeneration(
-            "eight key collisions in a row".to_owned(),
-        ))
     }
 
     /// Writes the session now, as the middleware does after a successful response: a new
@@ -521,66 +422,29 @@ impl Session {
     }
 
     async fn persist(&self, st: &mut State) -> Result<(), SessionError> {
-        match self.persist_inner(st).await {
-            Err(SessionError::Store(e)) => Err(store_failure(st, "save", e)),
-            result => result,
-        }
-    }
-
-    async fn persist_inner(&self, st: &mut State) -> Result<(), SessionError> {
-        let config = &self.shared.config;
-        let now = self.now();
-        let store = match &self.shared.backend {
-            Backend::Store(store) => store,
-            Backend::Cookie(codec) => {
-                let value = codec.encode_at(&st.data, now);
-                let size = config.cookie_name.len() + value.len();
-                if size > MAX_COOKIE_BYTES {
-                    return Err(SessionError::TooLarge(size));
-                }
-                st.cookie = Some(value);
+        let State {
+            id,
+            version,
+            data,
+            changes,
+            ..
+        } = &mut *st;
+        let pending = Pending {
+            id: id.as_ref(),
+            version: version.as_ref(),
+            data,
+            changes,
+        };
+        match self.shared.backend.save(pending, self.context()).await {
+            Ok(saved) => {
+                st.id = Some(saved.id);
+                st.version = Some(saved.version);
                 st.changes.clear();
-                return Ok(());
+                Ok(())
             }
-        };
-        let (Some(key), Some(mut version)) = (st.key.clone(), st.version.clone()) else {
-            let expires_at = expiry_date_of(&st.data, config, now)?;
-            let (key, version) = self.create_record(&st.data, expires_at).await?;
-            st.key = Some(key);
-            st.version = Some(version);
-            st.changes.clear();
-            return Ok(());
-        };
-        for _ in 0..=config.max_save_retries {
-            let expires_at = expiry_date_of(&st.data, config, now)?;
-            let record = crate::store::Record {
-                data: &st.data,
-                expires_at,
-            };
-            match timed(config, store.save(&key, record, &version)).await? {
-                SaveOutcome::Saved(v) => {
-                    st.version = Some(v);
-                    st.changes.clear();
-                    return Ok(());
-                }
-                SaveOutcome::Gone => return Err(SessionError::Interrupted),
-                SaveOutcome::Conflict => {
-                    // Someone saved first: start from their record, replay our changes.
-                    let Some(fresh) = timed(config, store.load(&key, now)).await? else {
-                        return Err(SessionError::Interrupted);
-                    };
-                    st.data = fresh.data;
-                    for change in &st.changes {
-                        change.apply(&mut st.data);
-                    }
-                    version = fresh.version;
-                    tokio::task::yield_now().await;
-                }
-            }
+            Err(SessionError::Store(e)) => Err(store_failure(st, "save", e)),
+            Err(e) => Err(e),
         }
-        Err(SessionError::Store(StoreError::Unavailable(
-            "too many concurrent writers on one session".to_owned(),
-        )))
     }
 
     /// Django's `process_response`, after the handler: saves a modified session (nothing on a
@@ -677,7 +541,15 @@ impl Session {
     /// signed-cookie sessions, which have no key).
     pub async fn session_key(&self) -> Option<SessionKey> {
         let st = self.state.lock().await;
-        st.key.clone().filter(|_| st.version.is_some())
+        let key = st.id.as_ref().and_then(SessionId::as_key)?;
+        st.version.as_ref().map(|_| key.clone())
+    }
+
+    /// What the session cookie carries now: the key, or a cookie-held session's signed value.
+    #[cfg(feature = "testing")]
+    pub(crate) async fn cookie_value(&self) -> Option<String> {
+        let st = self.state.lock().await;
+        st.id.as_ref().map(|id| id.cookie_value().to_owned())
     }
 
     /// Whether this request changed the session.

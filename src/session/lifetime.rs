@@ -3,8 +3,9 @@
 //! The handle, the middleware and the signed-cookie backend all ask these questions.
 
 use super::config::SessionConfig;
+use super::error::SessionError;
 use super::expiry;
-use super::handle::{SessionError, EXPIRY_KEY};
+use super::expiry::SESSION_EXPIRY_KEY as EXPIRY_KEY;
 use crate::json::{Map, Value};
 
 fn expiry_settings(config: &SessionConfig) -> expiry::ExpirySettings {

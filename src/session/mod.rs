@@ -3,6 +3,7 @@
 
 pub mod codec;
 pub mod config;
+mod error;
 pub mod expiry;
 pub mod handle;
 pub mod key;
@@ -10,6 +11,7 @@ pub(crate) mod lifetime;
 mod random;
 
 pub use config::{ConfigError, SessionConfig};
+pub use error::{error_status, SessionError};
 pub use expiry::Expiry;
-pub use handle::{error_status, Session, SessionError};
+pub use handle::Session;
 pub use key::SessionKey;

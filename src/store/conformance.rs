@@ -10,15 +10,22 @@
 //! ```
 //!
 //! Each check panics with a message naming what broke, as a test assertion does.
+//!
+//! [`run_backend`] is the part that speaks of sessions rather than records, through the
+//! [`SessionBackend`] interface, so a backend without server state (Django's
+//! `signed_cookies`, [`SignedCookieSessions`](crate::backend::cookie::SignedCookieSessions))
+//! runs it too; it returns the checks that cannot apply to the backend, each with its reason.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
 use super::{Record, SaveOutcome, SessionStore, StoreError, Version};
+use crate::backend::server::StoreBackend;
+use crate::backend::SessionBackend;
 use crate::json::{Map, Value};
 use crate::session::key::SessionKey;
-use crate::session::{Session, SessionConfig};
+use crate::session::{Expiry, Session, SessionConfig, SessionError};
 
 /// Writes a record that does not decode (a bad signature) under a key, for stores that hold
 /// encoded data. The suite then checks that loading it yields an empty session.
@@ -53,6 +60,256 @@ pub async fn run(store: Arc<dyn SessionStore>, corrupt: Option<Corruptor>) {
     cycle_key_and_flush(store.clone()).await;
     concurrent_saves_lose_nothing(store.clone()).await;
     logout_is_not_resurrected(store.clone()).await;
+    let skipped = run_backend(Arc::new(StoreBackend::new(store))).await;
+    assert!(
+        skipped.is_empty(),
+        "a server-side store skips nothing: {skipped:?}"
+    );
+}
+
+/// A check [`run_backend`] did not run, and why it cannot apply to the backend.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Skipped {
+    /// The check's name.
+    pub check: &'static str,
+    /// Why it cannot apply.
+    pub reason: &'static str,
+}
+
+const NOT_REVOCABLE: &str = "a session without server state cannot be revoked: a copy of the \
+     old cookie stays valid until it expires";
+const NO_SHARED_STATE: &str = "a session without server state is whatever cookie the browser \
+     sends: concurrent requests each answer with their own, and the browser keeps the last";
+
+/// Runs every session-level check against `backend` and returns the ones that cannot apply
+/// to it (each also printed to stderr with its reason, so a test log shows them).
+pub async fn run_backend(backend: Arc<dyn SessionBackend>) -> Vec<Skipped> {
+    let mut skipped = Vec::new();
+    let mut skip = |check, reason| {
+        eprintln!("conformance: {check} skipped for {backend:?}: {reason}");
+        skipped.push(Skipped { check, reason });
+    };
+    new_session_round_trips(&backend).await;
+    unknown_or_tampered_cookies_start_fresh(&backend).await;
+    expired_sessions_load_empty(&backend).await;
+    cycle_key_keeps_the_data(&backend).await;
+    if backend.revocable() {
+        flush_and_cycle_key_revoke_the_old_cookie(&backend).await;
+        concurrent_requests_lose_nothing(&backend).await;
+        a_logout_is_never_undone(&backend).await;
+    } else {
+        skip("flush_and_cycle_key_revoke_the_old_cookie", NOT_REVOCABLE);
+        skip("concurrent_requests_lose_nothing", NO_SHARED_STATE);
+        skip("a_logout_is_never_undone", NOT_REVOCABLE);
+    }
+    skipped
+}
+
+/// A session as the layer makes one for a request whose cookie carried `cookie`.
+fn request(backend: &Arc<dyn SessionBackend>, cookie: Option<&str>) -> Session {
+    Session::detached_in(backend.clone(), SessionConfig::default(), cookie)
+        .expect("the default settings are valid")
+}
+
+/// Saves `session` as the layer does after a response, and returns its cookie value.
+async fn respond(session: &Session) -> String {
+    session.save().await.expect("the session saves");
+    session
+        .cookie_value()
+        .await
+        .expect("a saved session has a cookie value")
+}
+
+/// A new session saved, then read back through its cookie: same data, same key order.
+pub async fn new_session_round_trips(backend: &Arc<dyn SessionBackend>) {
+    let s = request(backend, None);
+    assert!(s.is_empty().await.unwrap(), "a new session is empty");
+    s.insert("b", &1).await.unwrap();
+    s.insert("é", "ü").await.unwrap();
+    s.insert("a", &vec![1.5, 2.0]).await.unwrap();
+    let cookie = respond(&s).await;
+    let again = request(backend, Some(&cookie));
+    let data = again.items().await.unwrap();
+    assert_eq!(
+        data.keys().collect::<Vec<_>>(),
+        ["b", "é", "a"],
+        "the data comes back in insertion order"
+    );
+    assert_eq!(
+        again.get::<Vec<f64>>("a").await.unwrap(),
+        Some(vec![1.5, 2.0])
+    );
+    again.remove("b").await.unwrap();
+    again.insert("c", &3).await.unwrap();
+    let cookie = respond(&again).await;
+    let third = request(backend, Some(&cookie));
+    assert_eq!(
+        third.get::<i64>("b").await.unwrap(),
+        None,
+        "a removal persists"
+    );
+    assert_eq!(
+        third.get::<i64>("c").await.unwrap(),
+        Some(3),
+        "an addition persists"
+    );
+}
+
+/// A cookie that names no session, or was tampered with, is a new empty session; loading it
+/// writes nothing.
+pub async fn unknown_or_tampered_cookies_start_fresh(backend: &Arc<dyn SessionBackend>) {
+    let s = request(backend, None);
+    s.insert("user", &7).await.unwrap();
+    let cookie = respond(&s).await;
+    let mut tampered = cookie.clone().into_bytes();
+    let middle = tampered.len() / 2;
+    tampered[middle] = if tampered[middle] == b'a' { b'b' } else { b'a' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    let unknown = key().as_str().to_owned();
+    for cookie in [
+        tampered.as_str(),
+        unknown.as_str(),
+        "",
+        "short",
+        "x".repeat(5000).as_str(),
+    ] {
+        let s = request(backend, Some(cookie));
+        assert!(
+            s.is_empty().await.unwrap(),
+            "a bad cookie loads an empty session"
+        );
+        assert_eq!(
+            s.session_key().await,
+            None,
+            "a bad cookie names no stored session"
+        );
+        s.save().await.unwrap();
+        match s.cookie_value().await {
+            None => {}
+            // Django's signed_cookies re-issues an unreadable cookie as an empty session.
+            Some(reissued) => {
+                assert!(
+                    backend.reissues_unreadable(),
+                    "saving an empty session writes nothing"
+                );
+                let reread = request(backend, Some(&reissued));
+                assert!(
+                    reread.is_empty().await.unwrap(),
+                    "the re-issued cookie holds nothing"
+                );
+            }
+        }
+    }
+    let original = request(backend, Some(&cookie));
+    assert_eq!(
+        original.get::<i64>("user").await.unwrap(),
+        Some(7),
+        "the real one still loads"
+    );
+}
+
+/// A session past its own expiry loads empty.
+pub async fn expired_sessions_load_empty(backend: &Arc<dyn SessionBackend>) {
+    let s = request(backend, None);
+    s.insert("user", &7).await.unwrap();
+    s.set_expiry(Expiry::Seconds(-1)).await.unwrap();
+    let cookie = respond(&s).await;
+    let again = request(backend, Some(&cookie));
+    assert!(
+        again.is_empty().await.unwrap(),
+        "an expired session loads empty"
+    );
+}
+
+/// `cycle_key` keeps the data.
+pub async fn cycle_key_keeps_the_data(backend: &Arc<dyn SessionBackend>) {
+    let s = request(backend, None);
+    s.insert("user", &42).await.unwrap();
+    let before = respond(&s).await;
+    let s = request(backend, Some(&before));
+    s.cycle_key().await.unwrap();
+    let after = respond(&s).await;
+    assert_eq!(
+        request(backend, Some(&after))
+            .get::<i64>("user")
+            .await
+            .unwrap(),
+        Some(42),
+        "cycle_key keeps the data"
+    );
+}
+
+/// After `flush` or `cycle_key`, the old cookie no longer loads the session.
+pub async fn flush_and_cycle_key_revoke_the_old_cookie(backend: &Arc<dyn SessionBackend>) {
+    let s = request(backend, None);
+    s.insert("user", &42).await.unwrap();
+    let before = respond(&s).await;
+    let s = request(backend, Some(&before));
+    s.cycle_key().await.unwrap();
+    let after = respond(&s).await;
+    assert_ne!(before, after, "cycle_key changes the cookie");
+    assert!(
+        request(backend, Some(&before)).is_empty().await.unwrap(),
+        "the cookie from before cycle_key no longer loads"
+    );
+    let s = request(backend, Some(&after));
+    s.flush().await.unwrap();
+    assert_eq!(
+        s.cookie_value().await,
+        None,
+        "a flushed session has no cookie value"
+    );
+    assert!(
+        request(backend, Some(&after)).is_empty().await.unwrap(),
+        "the cookie from before flush no longer loads"
+    );
+}
+
+/// Fifty requests on one session, each setting its own key, saved concurrently: all land.
+pub async fn concurrent_requests_lose_nothing(backend: &Arc<dyn SessionBackend>) {
+    let s = request(backend, None);
+    s.insert("seed", &0).await.unwrap();
+    let cookie = respond(&s).await;
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let (backend, cookie) = (backend.clone(), cookie.clone());
+        tasks.push(tokio::spawn(async move {
+            let s = request(&backend, Some(&cookie));
+            s.insert(&format!("k{i}"), &i).await.unwrap();
+            s.save().await
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task").expect("every concurrent save lands");
+    }
+    let data = request(backend, Some(&cookie)).items().await.unwrap();
+    for i in 0..50 {
+        assert_eq!(
+            data.get(&format!("k{i}")),
+            Some(&Value::from(i)),
+            "k{i} was lost"
+        );
+    }
+}
+
+/// A request that saves after another request logged the session out gets
+/// `SessionInterrupted`, and the session stays gone.
+pub async fn a_logout_is_never_undone(backend: &Arc<dyn SessionBackend>) {
+    let s = request(backend, None);
+    s.insert("user", &1).await.unwrap();
+    let cookie = respond(&s).await;
+    let writer = request(backend, Some(&cookie));
+    writer.insert("cart", &3).await.unwrap();
+    request(backend, Some(&cookie)).flush().await.unwrap();
+    let outcome = writer.save().await;
+    assert!(
+        matches!(outcome, Err(SessionError::Interrupted)),
+        "a save after a concurrent logout is Interrupted, got {outcome:?}"
+    );
+    assert!(
+        request(backend, Some(&cookie)).is_empty().await.unwrap(),
+        "the logged-out session stays gone"
+    );
 }
 
 /// The basic life of a record.
@@ -425,7 +682,7 @@ pub async fn logout_is_not_resurrected(store: Arc<dyn SessionStore>) {
         .unwrap();
     let outcome = writer.save().await;
     assert!(
-        matches!(outcome, Err(crate::session::SessionError::Interrupted)),
+        matches!(outcome, Err(SessionError::Interrupted)),
         "save after a concurrent flush is Interrupted, got {outcome:?}"
     );
     assert!(

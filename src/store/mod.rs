@@ -22,7 +22,6 @@ pub mod postgres;
 #[cfg(feature = "redis")]
 pub mod redis;
 pub mod schema;
-pub mod signed_cookie;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 pub mod url;

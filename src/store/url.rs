@@ -27,8 +27,8 @@
 use std::sync::Arc;
 
 use super::memory::MemoryStore;
-use super::signed_cookie::SignedCookieSessions;
 use super::{SessionStore, StoreError};
+use crate::backend::cookie::SignedCookieSessions;
 use crate::session::codec::SessionCodec;
 use crate::session::SessionConfig;
 use crate::signing::SecretKeys;

@@ -9,5 +9,6 @@ mod store_file;
 mod store_mysql;
 mod store_postgres;
 mod store_redis;
+mod store_signed_cookie;
 mod store_sqlite;
 mod two_instances;

@@ -9,9 +9,9 @@ use async_trait::async_trait;
 use axum::routing::get;
 use axum::Router;
 use http::StatusCode;
+use tessera::backend::cookie::SignedCookieSessions;
 use tessera::session::SessionKey;
 use tessera::store::memory::MemoryStore;
-use tessera::store::signed_cookie::SignedCookieSessions;
 use tessera::store::{Loaded, Record, SaveOutcome, SessionStore, StoreError, Version};
 use tessera::{Session, SessionConfig, SessionLayer};
 

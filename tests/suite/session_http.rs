@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use common::http::{app, app_with, send};
 use http::StatusCode;
+use tessera::backend::cookie::SignedCookieSessions;
 use tessera::session::SessionKey;
 use tessera::signing::SecretKeys;
 use tessera::store::memory::MemoryStore;
-use tessera::store::signed_cookie::SignedCookieSessions;
 use tessera::store::{conformance, Loaded, Record, SaveOutcome, SessionStore, StoreError, Version};
 use tessera::{SessionConfig, SessionLayer};
 

@@ -26,13 +26,16 @@ impl ApiError {
 }
 
 impl From<SessionError> for ApiError {
+    /// The status the session layer would answer with, and a message that says nothing
+    /// internal (the layer has logged the detail).
     fn from(e: SessionError) -> Self {
-        let status = match e {
-            SessionError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
-            SessionError::Interrupted => StatusCode::BAD_REQUEST,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        let status = tessera::session::error_status(&e);
+        let message = match status {
+            StatusCode::SERVICE_UNAVAILABLE => "the session store is not responding",
+            StatusCode::BAD_REQUEST => "the session was ended by another request",
+            _ => "the session could not be read or written",
         };
-        ApiError(status, e.to_string())
+        ApiError(status, message.to_owned())
     }
 }
 

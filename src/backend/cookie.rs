@@ -15,7 +15,7 @@
 //! ```
 //! use tessera::json::{Map, Value};
 //! use tessera::signing::SecretKeys;
-//! use tessera::store::signed_cookie::SignedCookieSessions;
+//! use tessera::backend::cookie::SignedCookieSessions;
 //! use tessera::SessionConfig;
 //!
 //! let sessions = SignedCookieSessions::new(&SecretKeys::new("secret")).unwrap();
@@ -27,10 +27,14 @@
 //! assert_eq!(sessions.decode_at("tampered", &config, 1_700_000_060.0), None);
 //! ```
 
+use async_trait::async_trait;
+
+use super::{Context, Pending, Saved, SessionBackend, SessionId};
 use crate::json::{Map, Value};
 use crate::session::lifetime::expiry_date_of;
-use crate::session::SessionConfig;
+use crate::session::{SessionConfig, SessionError};
 use crate::signing::{b62, SecretKeys, SigningError, TimestampSigner};
+use crate::store::{Loaded, StoreError, Version};
 
 /// The salt of Django's `signed_cookies` backend.
 pub const SALT: &str = "django.contrib.sessions.backends.signed_cookies";
@@ -76,5 +80,61 @@ impl SignedCookieSessions {
             .map(|ts| ts as f64)?;
         let expires_at = expiry_date_of(&data, config, signed_at).ok()?;
         (now < expires_at).then_some(data)
+    }
+}
+
+/// A cookie-held session has no stored record to compare against.
+const UNVERSIONED: Version = Version::Counter(0);
+
+#[async_trait]
+impl SessionBackend for SignedCookieSessions {
+    /// Django validates this "key" too: at least 8 characters.
+    fn recognise(&self, cookie: &str) -> Option<SessionId> {
+        (cookie.chars().count() >= 8).then(|| SessionId::signed(cookie.to_owned()))
+    }
+
+    async fn load(&self, id: &SessionId, cx: Context<'_>) -> Result<Option<Loaded>, StoreError> {
+        Ok(self
+            .decode_at(id.cookie_value(), cx.config, cx.now)
+            .map(|data| Loaded {
+                data,
+                version: UNVERSIONED,
+            }))
+    }
+
+    async fn save(&self, pending: Pending<'_>, cx: Context<'_>) -> Result<Saved, SessionError> {
+        let value = self.encode_at(pending.data, cx.now);
+        let size = cx.config.cookie_name.len() + value.len();
+        if size > MAX_COOKIE_BYTES {
+            return Err(SessionError::TooLarge(size));
+        }
+        Ok(Saved {
+            id: SessionId::signed(value),
+            version: UNVERSIONED,
+        })
+    }
+
+    /// Nothing to delete: the response deletes the cookie, but a copy of the old one stays
+    /// valid until it expires.
+    async fn delete(&self, _id: &SessionId, _cx: Context<'_>) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// The data is the identity: re-signing it on the next save is the whole cycle.
+    async fn cycle(
+        &self,
+        _id: Option<&SessionId>,
+        _data: &Map,
+        _cx: Context<'_>,
+    ) -> Result<Option<Saved>, SessionError> {
+        Ok(None)
+    }
+
+    fn revocable(&self) -> bool {
+        false
+    }
+
+    fn reissues_unreadable(&self) -> bool {
+        true
     }
 }

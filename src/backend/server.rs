@@ -1,0 +1,147 @@
+//! Server-side sessions: records in a [`SessionStore`] behind a random key.
+//!
+//! A save is a compare-and-swap against the version that was loaded. When another request
+//! saved first, the record is reloaded and this request's changes are re-applied on top, a
+//! bounded number of times; when the record was deleted meanwhile (a logout), the save is
+//! [`SessionError::Interrupted`] and the record is never brought back. Every store call runs
+//! under the settings' `store_timeout`.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::{Context, Pending, Saved, SessionBackend, SessionId};
+use crate::json::Map;
+use crate::session::lifetime::expiry_date_of;
+use crate::session::{SessionConfig, SessionError, SessionKey};
+use crate::store::{Loaded, Record, SaveOutcome, SessionStore, StoreError};
+
+/// Sessions kept in a store.
+#[derive(Clone, Debug)]
+pub struct StoreBackend {
+    store: Arc<dyn SessionStore>,
+}
+
+impl StoreBackend {
+    /// Sessions in `store`.
+    pub fn new(store: Arc<dyn SessionStore>) -> Self {
+        StoreBackend { store }
+    }
+
+    /// The store underneath.
+    pub fn store(&self) -> &Arc<dyn SessionStore> {
+        &self.store
+    }
+
+    /// Inserts `data` under a fresh key, drawing again on the (astronomically rare) collision.
+    async fn create(&self, data: &Map, cx: Context<'_>) -> Result<Saved, SessionError> {
+        let expires_at = expiry_date_of(data, cx.config, cx.now)?;
+        for _ in 0..8 {
+            let key =
+                SessionKey::generate().map_err(|e| SessionError::KeyGeneration(e.to_string()))?;
+            let record = Record { data, expires_at };
+            match timed(cx.config, self.store.create(&key, record)).await {
+                Ok(version) => {
+                    return Ok(Saved {
+                        id: SessionId::key(key),
+                        version,
+                    })
+                }
+                Err(StoreError::DuplicateKey) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(SessionError::KeyGeneration(
+            "eight key collisions in a row".to_owned(),
+        ))
+    }
+}
+
+/// Runs a store call under the configured timeout.
+async fn timed<T>(
+    config: &SessionConfig,
+    call: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    match tokio::time::timeout(config.store_timeout, call).await {
+        Ok(r) => r,
+        Err(_) => Err(StoreError::Timeout(config.store_timeout)),
+    }
+}
+
+#[async_trait]
+impl SessionBackend for StoreBackend {
+    fn recognise(&self, cookie: &str) -> Option<SessionId> {
+        SessionKey::parse(cookie).map(SessionId::key)
+    }
+
+    async fn load(&self, id: &SessionId, cx: Context<'_>) -> Result<Option<Loaded>, StoreError> {
+        let Some(key) = id.as_key() else {
+            return Ok(None);
+        };
+        timed(cx.config, self.store.load(key, cx.now)).await
+    }
+
+    async fn save(&self, pending: Pending<'_>, cx: Context<'_>) -> Result<Saved, SessionError> {
+        let (Some(key), Some(version)) = (pending.id.and_then(SessionId::as_key), pending.version)
+        else {
+            return self.create(pending.data, cx).await;
+        };
+        let mut version = version.clone();
+        for _ in 0..=cx.config.max_save_retries {
+            let expires_at = expiry_date_of(pending.data, cx.config, cx.now)?;
+            let record = Record {
+                data: pending.data,
+                expires_at,
+            };
+            match timed(cx.config, self.store.save(key, record, &version)).await? {
+                SaveOutcome::Saved(version) => {
+                    return Ok(Saved {
+                        id: SessionId::key(key.clone()),
+                        version,
+                    })
+                }
+                SaveOutcome::Gone => return Err(SessionError::Interrupted),
+                SaveOutcome::Conflict => {
+                    // Someone saved first: start from their record, replay our changes.
+                    let Some(fresh) = timed(cx.config, self.store.load(key, cx.now)).await? else {
+                        return Err(SessionError::Interrupted);
+                    };
+                    *pending.data = fresh.data;
+                    for change in pending.changes {
+                        change.apply(pending.data);
+                    }
+                    version = fresh.version;
+                    tokio::task::yield_now().await;
+                }
+            }
+        }
+        Err(SessionError::Store(StoreError::Unavailable(
+            "too many concurrent writers on one session".to_owned(),
+        )))
+    }
+
+    async fn delete(&self, id: &SessionId, cx: Context<'_>) -> Result<(), StoreError> {
+        match id.as_key() {
+            Some(key) => timed(cx.config, self.store.delete(key)).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn cycle(
+        &self,
+        id: Option<&SessionId>,
+        data: &Map,
+        cx: Context<'_>,
+    ) -> Result<Option<Saved>, SessionError> {
+        let saved = self.create(data, cx).await?;
+        if let Some(old) = id {
+            self.delete(old, cx).await?;
+        }
+        Ok(Some(saved))
+    }
+
+    fn revocable(&self) -> bool {
+        true
+    }
+}

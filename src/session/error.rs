@@ -1,0 +1,42 @@
+//! What can go wrong with a session, and the HTTP status each answers with.
+
+use super::expiry;
+use crate::json::ConvertError;
+use crate::store::StoreError;
+
+/// Why a session operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// The store failed or timed out; the middleware answers 503.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The key is not in the session (Django's `KeyError`).
+    #[error("KeyError: {0:?}")]
+    KeyError(String),
+    /// A value could not be converted to or from the requested type.
+    #[error("session value conversion failed: {0}")]
+    Convert(#[from] ConvertError),
+    /// The stored expiry could not be interpreted.
+    #[error("{0}")]
+    Expiry(#[from] expiry::ExpiryError),
+    /// The session was deleted by a concurrent request (Django's `SessionInterrupted`, 400).
+    #[error("SessionInterrupted: the session was deleted before the request finished")]
+    Interrupted,
+    /// The operating system's random source failed.
+    #[error("could not draw a session key: {0}")]
+    KeyGeneration(String),
+    /// A cookie-held session grew past what a browser keeps (4096 bytes).
+    #[error("the session is {0} bytes in its cookie; browsers drop cookies over 4096 bytes")]
+    TooLarge(usize),
+}
+
+/// The HTTP status a session error answers with: 503 when the store failed or timed out
+/// (try again later), 400 for `SessionInterrupted` (as Django), 500 for anything else.
+pub fn error_status(e: &SessionError) -> http::StatusCode {
+    match e {
+        SessionError::Store(_) => http::StatusCode::SERVICE_UNAVAILABLE,
+        SessionError::Interrupted => http::StatusCode::BAD_REQUEST,
+        _ => http::StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
