@@ -104,7 +104,7 @@ async fn prefill(
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = <Args as clap::Parser>::parse();
     let secret = std::env::var("TESSERA_SECRET_KEY").map_err(|_| "set TESSERA_SECRET_KEY")?;
-    let sessions = tessera::store::url::open(&args.store, &SecretKeys::new(secret)).await?;
+    let sessions = tessera::url::open(&args.store, &SecretKeys::new(secret)).await?;
     sessions.migrate().await?;
     if let Some(count) = args.prefill {
         let store = sessions

@@ -16,8 +16,8 @@ mod routes;
 use axum::body::Body;
 use http::{header, Request, StatusCode};
 use tessera::signing::SecretKeys;
-use tessera::store::url::Sessions;
 use tessera::store::StoreError;
+use tessera::url::Sessions;
 use tessera::SessionConfig;
 use tower::ServiceExt;
 
@@ -102,7 +102,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 /// The store behind `url`, its tables made.
 async fn open(url: &str) -> Result<Sessions, StoreError> {
-    let sessions = tessera::store::url::open(url, &SecretKeys::new("request-loop-secret")).await?;
+    let sessions = tessera::url::open(url, &SecretKeys::new("request-loop-secret")).await?;
     sessions.migrate().await?;
     Ok(sessions)
 }

@@ -7,10 +7,13 @@
 //! - [`backend`]: where a session lives between requests: a store behind a random key, or
 //!   the signed cookie itself.
 //! - [`middleware`]: the tower layer that ties a session to each request.
+//! - [`url`]: a store or backend from a URL such as `sqlite://sessions.db`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod backend;
+#[cfg(feature = "testing")]
+pub mod conformance;
 pub mod cookie;
 #[cfg(feature = "axum")]
 pub mod extract;
@@ -19,6 +22,7 @@ pub mod middleware;
 pub mod session;
 pub mod signing;
 pub mod store;
+pub mod url;
 
 pub use middleware::SessionLayer;
 pub use session::{Session, SessionConfig, SessionError};

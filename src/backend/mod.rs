@@ -5,7 +5,7 @@
 //! [`SessionStore`](crate::store::SessionStore) behind a random key (saves are a
 //! compare-and-swap that replays the request's changes on a lost race), and
 //! [`cookie::SignedCookieSessions`] keeps the whole session in the signed cookie itself. Both
-//! pass the same conformance suite (`tessera::store::conformance`, `testing` feature), each
+//! pass the same conformance suite (`tessera::conformance`, `testing` feature), each
 //! check that cannot apply to a backend without server state skipped with its reason.
 
 pub mod cookie;

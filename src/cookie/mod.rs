@@ -56,7 +56,7 @@ mod quote;
 mod signed;
 mod template;
 
-pub use error::CookieError;
+pub use error::{CookieError, CookiePart, PolicyViolation};
 pub use header::{delete_cookie_header, set_cookie_header};
 pub use http_date::{http_date, unix_now};
 pub use jar::CookieJar;
@@ -67,9 +67,7 @@ pub use parse::{
     is_python_whitespace, parse_cookie, parse_cookie_bytes, parse_request_cookies, unquote,
     MAX_REQUEST_COOKIES,
 };
-pub use policy::{
-    browser_rejections, violations, CookiePart, CookiePolicy, PolicyViolation, MAX_NAME_VALUE_BYTES,
-};
+pub use policy::{browser_rejections, violations, CookiePolicy, MAX_NAME_VALUE_BYTES};
 pub use quote::{quote_value, validate_name};
 pub use signed::{legacy_salt, v2_salt, CookieSigner, SignedCookieError, COOKIE_KEY_PREFIX};
 pub use template::SetCookieTemplate;

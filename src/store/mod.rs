@@ -7,12 +7,10 @@
 //!
 //! Stores see only validated [`SessionKey`]s and decoded session dicts; a persistent store
 //! encodes with [`SessionCodec`](crate::session::codec::SessionCodec) so its records are
-//! Django's. `conformance` (with the `testing` feature) is the suite every store passes, public
-//! so a third-party store can run it too.
+//! Django's. `tessera::conformance` (the `testing` feature) is the suite every store passes,
+//! public so a third-party store can run it too.
 
 pub mod cached_db;
-#[cfg(feature = "testing")]
-pub mod conformance;
 pub mod file;
 pub mod memory;
 #[cfg(feature = "mysql")]
@@ -24,7 +22,6 @@ pub mod redis;
 pub mod schema;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
-pub mod url;
 
 use std::fmt;
 use std::sync::Arc;

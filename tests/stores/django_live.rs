@@ -5,7 +5,7 @@
 //! `<target>/django-venv` with `django>=5.2,<6` and `psycopg[binary]`, and drives Django through
 //! `tests/support/django_sessions.py` (settings: `tests/support/django_live_settings.py`,
 //! `USE_TZ=True` with a `TIME_ZONE` far from UTC). tessera's side is an axum app with
-//! `SessionLayer` over a store from `store::url::open`. For each database, in both orders
+//! `SessionLayer` over a store from `url::open`. For each database, in both orders
 //! (Django's `migrate` first then tessera's `migrate`; tessera's first then Django's
 //! `migrate --fake-initial`, which must fake the initial migration), on a fresh database:
 //!
@@ -44,7 +44,7 @@ use http_body_util::BodyExt;
 use tessera::json::{Map, Value};
 use tessera::session::{Expiry, SessionKey};
 use tessera::signing::SecretKeys;
-use tessera::store::url::{open, Sessions};
+use tessera::url::{open, Sessions};
 use tessera::{Session, SessionConfig, SessionError};
 use tower::ServiceExt;
 

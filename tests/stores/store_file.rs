@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use tessera::conformance::{self, Corruptor};
 use tessera::json::Value;
 use tessera::session::key::SessionKey;
-use tessera::store::conformance::{self, Corruptor};
 use tessera::store::file::FileStore;
 use tessera::store::{Record, SaveOutcome, SessionStore, StoreError};
 

@@ -19,11 +19,11 @@ use common::http::{fifty_concurrent_writers_lose_nothing, logout_race_never_resu
 use common::services::require;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder, Pool};
+use tessera::conformance::{self, Corruptor};
 use tessera::json::Value;
 use tessera::session::codec::SessionCodec;
 use tessera::session::SessionKey;
 use tessera::signing::SecretKeys;
-use tessera::store::conformance::{self, Corruptor};
 use tessera::store::mysql::{MysqlStore, DEFAULT_TABLE};
 use tessera::store::{Record, SaveOutcome, SessionStore, StoreError, Version};
 

@@ -16,11 +16,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::http::{fifty_concurrent_writers_lose_nothing, logout_race_never_resurrects};
 use common::services::require;
+use tessera::conformance::{self, Corruptor};
 use tessera::json::Value;
 use tessera::session::codec::SessionCodec;
 use tessera::session::SessionKey;
 use tessera::signing::SecretKeys;
-use tessera::store::conformance::{self, Corruptor};
 use tessera::store::postgres::{PostgresStore, DEFAULT_TABLE};
 use tessera::store::{Record, SaveOutcome, SessionStore, StoreError, Version};
 use tokio_postgres::{Client, NoTls};

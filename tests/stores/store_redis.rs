@@ -17,10 +17,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use common::http::{fifty_concurrent_writers_lose_nothing, logout_race_never_resurrects};
 use common::services::require;
 use redis::aio::ConnectionLike;
+use tessera::conformance::{self, Corruptor};
 use tessera::session::codec::SessionCodec;
 use tessera::session::SessionKey;
 use tessera::signing::SecretKeys;
-use tessera::store::conformance::{self, Corruptor};
 use tessera::store::redis::{RedisStore, DEFAULT_PREFIX};
 use tessera::store::{Record, SaveOutcome, SessionStore, StoreError, Version};
 

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use tessera::backend::cookie::SignedCookieSessions;
+use tessera::conformance;
 use tessera::signing::SecretKeys;
-use tessera::store::conformance;
 
 #[tokio::test]
 async fn the_signed_cookie_backend_passes_the_shared_suite() {

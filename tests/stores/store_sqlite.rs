@@ -11,11 +11,11 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, OptionalExtension};
+use tessera::conformance::{self, Corruptor};
 use tessera::json::Value;
 use tessera::session::codec::SessionCodec;
 use tessera::session::key::SessionKey;
 use tessera::signing::SecretKeys;
-use tessera::store::conformance::{self, Corruptor};
 use tessera::store::sqlite::{format_datetime, index_name, schema_statements, SqliteStore};
 use tessera::store::{Record, SaveOutcome, SessionStore, StoreError, Version};
 

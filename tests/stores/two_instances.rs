@@ -1,5 +1,5 @@
 //! Two app instances over one database, as two processes of a deployment would run: two
-//! `SessionLayer`s over two stores opened **separately** with `store::url::open` (their own
+//! `SessionLayer`s over two stores opened **separately** with `url::open` (their own
 //! pools, connections, writer threads and in-process locks) from the same URL, for SQLite
 //! (one file), PostgreSQL (one schema), MySQL/MariaDB (one database), Redis (one key prefix)
 //! and the file store (one directory). For each backend it shows that:
@@ -30,8 +30,8 @@ use common::services::require;
 use http::StatusCode;
 use tessera::session::SessionKey;
 use tessera::signing::SecretKeys;
-use tessera::store::url::{open, Sessions};
 use tessera::store::{Loaded, Record, SaveOutcome, SessionStore, StoreError, Version};
+use tessera::url::{open, Sessions};
 use tessera::SessionConfig;
 
 const SECRET: &str = "tessera two instances test secret";

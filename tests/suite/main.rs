@@ -12,6 +12,7 @@ mod conformance_signed_cookies;
 mod conformance_signing;
 mod cookies_http;
 mod fuzz_regressions;
+mod layering;
 mod operator;
 mod security;
 mod session_http;

@@ -10,10 +10,11 @@ use async_trait::async_trait;
 use common::http::{app, app_with, send};
 use http::StatusCode;
 use tessera::backend::cookie::SignedCookieSessions;
+use tessera::conformance;
 use tessera::session::SessionKey;
 use tessera::signing::SecretKeys;
 use tessera::store::memory::MemoryStore;
-use tessera::store::{conformance, Loaded, Record, SaveOutcome, SessionStore, StoreError, Version};
+use tessera::store::{Loaded, Record, SaveOutcome, SessionStore, StoreError, Version};
 use tessera::{SessionConfig, SessionLayer};
 
 /// Wraps a store, counting calls and failing or stalling on demand.

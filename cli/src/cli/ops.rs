@@ -7,7 +7,7 @@ use std::sync::Arc;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use tessera::signing::SecretKeys;
-use tessera::store::url::{open, Sessions, DEFAULT_URL};
+use tessera::url::{open, Sessions, DEFAULT_URL};
 
 use super::exit::CliError;
 

@@ -16,7 +16,7 @@ use axum::response::Response;
 use clap::Args;
 use tessera::session::SessionConfig;
 use tessera::signing::{Secret, SecretKeys};
-use tessera::store::url::{open, DEFAULT_URL};
+use tessera::url::{open, DEFAULT_URL};
 
 use super::exit::CliError;
 use super::keys::SECRET_KEY_ENV;

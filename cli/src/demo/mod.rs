@@ -10,7 +10,7 @@
 //! | `GET`/`PATCH`/`DELETE /api/session` | the session as JSON, merged into, flushed |
 //!
 //! ```
-//! use tessera::{signing::SecretKeys, store::url::Sessions, SessionConfig};
+//! use tessera::{signing::SecretKeys, url::Sessions, SessionConfig};
 //! use tessera_cli::demo;
 //! use tessera::store::memory::MemoryStore;
 //! let sessions = Sessions::Store(std::sync::Arc::new(MemoryStore::new()));
@@ -33,7 +33,7 @@ use axum::Router;
 use tessera::cookie::CookieLayer;
 use tessera::session::SessionConfig;
 use tessera::signing::SecretKeys;
-use tessera::store::url::Sessions;
+use tessera::url::Sessions;
 
 /// What every handler may read: the session settings (for the cookie name and expiry rules).
 #[derive(Debug)]

@@ -9,7 +9,8 @@ use common::fixtures::{unique, with_param};
 use tessera::json::Map;
 use tessera::session::SessionKey;
 use tessera::signing::SecretKeys;
-use tessera::store::{url, Record, SessionStore};
+use tessera::store::{Record, SessionStore};
+use tessera::url;
 
 fn tessera(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_tessera"))

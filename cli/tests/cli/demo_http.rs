@@ -14,8 +14,8 @@ use http_body_util::BodyExt;
 use tessera::session::SessionKey;
 use tessera::signing::SecretKeys;
 use tessera::store::memory::MemoryStore;
-use tessera::store::url::{open, Sessions};
 use tessera::store::{Loaded, Record, SaveOutcome, SessionStore, StoreError, Version};
+use tessera::url::{open, Sessions};
 use tessera::SessionConfig;
 use tower::ServiceExt;
 

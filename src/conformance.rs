@@ -4,7 +4,7 @@
 //! ```no_run
 //! # async fn demo() {
 //! use std::sync::Arc;
-//! use tessera::store::{conformance, memory::MemoryStore};
+//! use tessera::{conformance, store::memory::MemoryStore};
 //! conformance::run(Arc::new(MemoryStore::new()), None).await;
 //! # }
 //! ```
@@ -20,12 +20,12 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use super::{Record, SaveOutcome, SessionStore, StoreError, Version};
 use crate::backend::server::StoreBackend;
 use crate::backend::SessionBackend;
 use crate::json::{Map, Value};
 use crate::session::key::SessionKey;
 use crate::session::{Expiry, Session, SessionConfig, SessionError};
+use crate::store::{Record, SaveOutcome, SessionStore, StoreError, Version};
 
 /// Writes a record that does not decode (a bad signature) under a key, for stores that hold
 /// encoded data. The suite then checks that loading it yields an empty session.

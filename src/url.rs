@@ -2,21 +2,21 @@
 //!
 //! | URL | backend |
 //! |---|---|
-//! | `sqlite://tessera.sqlite3` (relative), `sqlite:///var/lib/app/s.db` (absolute) | [`SqliteStore`](super::sqlite::SqliteStore) |
-//! | `postgres://user@host:5432/db`, `postgresql://…` | [`PostgresStore`](super::postgres::PostgresStore) |
-//! | `mysql://root@127.0.0.1:3306/test` | [`MysqlStore`](super::mysql::MysqlStore) |
-//! | `redis://host:6379/0`, `redis+sentinel://h:26379,h2:26379/master`, `redis+cluster://h:7000,h:7001` | [`RedisStore`](super::redis::RedisStore) |
+//! | `sqlite://tessera.sqlite3` (relative), `sqlite:///var/lib/app/s.db` (absolute) | [`SqliteStore`](crate::store::sqlite::SqliteStore) |
+//! | `postgres://user@host:5432/db`, `postgresql://…` | [`PostgresStore`](crate::store::postgres::PostgresStore) |
+//! | `mysql://root@127.0.0.1:3306/test` | [`MysqlStore`](crate::store::mysql::MysqlStore) |
+//! | `redis://host:6379/0`, `redis+sentinel://h:26379,h2:26379/master`, `redis+cluster://h:7000,h:7001` | [`RedisStore`](crate::store::redis::RedisStore) |
 //! | `memory://`, `memory://?max_sessions=100000` | [`MemoryStore`] |
-//! | `file:///var/lib/app/sessions`, `file://relative/dir` | [`FileStore`](super::file::FileStore) |
+//! | `file:///var/lib/app/sessions`, `file://relative/dir` | [`FileStore`](crate::store::file::FileStore) |
 //! | `cookie://` | the whole session in a signed cookie |
-//! | `cached+redis://host:6379?db=postgres://…` (any cache URL after `cached+`, the database URL last, in `db=`) | [`CachedDbStore`](super::cached_db::CachedDbStore) |
+//! | `cached+redis://host:6379?db=postgres://…` (any cache URL after `cached+`, the database URL last, in `db=`) | [`CachedDbStore`](crate::store::cached_db::CachedDbStore) |
 //!
 //! SQL URLs take `table=NAME` (default `django_session`) among their query parameters.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), tessera::store::StoreError> {
 //! use tessera::signing::SecretKeys;
-//! use tessera::store::url::open;
+//! use tessera::url::open;
 //! let sessions = open("sqlite://tessera.sqlite3", &SecretKeys::new("secret")).await?;
 //! sessions.migrate().await?;
 //! let layer = sessions.layer(tessera::SessionConfig::default());
@@ -26,12 +26,12 @@
 
 use std::sync::Arc;
 
-use super::memory::MemoryStore;
-use super::{SessionStore, StoreError};
 use crate::backend::cookie::SignedCookieSessions;
 use crate::session::codec::SessionCodec;
 use crate::session::SessionConfig;
 use crate::signing::SecretKeys;
+use crate::store::memory::MemoryStore;
+use crate::store::{SessionStore, StoreError};
 use crate::SessionLayer;
 
 /// The default store of the CLI and the demo site.
@@ -126,10 +126,14 @@ pub async fn open(url: &str, keys: &SecretKeys) -> Result<Sessions, StoreError> 
             }
             Arc::new(store)
         }
-        "file" => Arc::new(super::file::FileStore::new(local_path(rest)?, codec()?)?),
+        "file" => Arc::new(crate::store::file::FileStore::new(
+            local_path(rest)?,
+            codec()?,
+        )?),
         #[cfg(feature = "sqlite")]
         "sqlite" => {
-            let mut builder = super::sqlite::SqliteStore::builder(local_path(rest)?, codec()?);
+            let mut builder =
+                crate::store::sqlite::SqliteStore::builder(local_path(rest)?, codec()?);
             if let Some(table) = &table {
                 builder = builder.table(table);
             }
@@ -137,7 +141,7 @@ pub async fn open(url: &str, keys: &SecretKeys) -> Result<Sessions, StoreError> 
         }
         #[cfg(feature = "postgres")]
         "postgres" | "postgresql" => {
-            let store = super::postgres::PostgresStore::connect(url, codec()?).await?;
+            let store = crate::store::postgres::PostgresStore::connect(url, codec()?).await?;
             Arc::new(match &table {
                 Some(table) => store.table(table)?,
                 None => store,
@@ -145,7 +149,7 @@ pub async fn open(url: &str, keys: &SecretKeys) -> Result<Sessions, StoreError> 
         }
         #[cfg(feature = "mysql")]
         "mysql" => {
-            let store = super::mysql::MysqlStore::connect(url, codec()?).await?;
+            let store = crate::store::mysql::MysqlStore::connect(url, codec()?).await?;
             Arc::new(match &table {
                 Some(table) => store.table(table)?,
                 None => store,
@@ -153,7 +157,7 @@ pub async fn open(url: &str, keys: &SecretKeys) -> Result<Sessions, StoreError> 
         }
         #[cfg(feature = "redis")]
         "redis" | "redis+sentinel" | "redis+cluster" => {
-            Arc::new(super::redis::RedisStore::connect(url, codec()?).await?)
+            Arc::new(crate::store::redis::RedisStore::connect(url, codec()?).await?)
         }
         cached if cached.starts_with("cached+") => {
             let (cache_url, db_url) = url
@@ -167,7 +171,7 @@ pub async fn open(url: &str, keys: &SecretKeys) -> Result<Sessions, StoreError> 
             let db = Box::pin(open(db_url, keys)).await?;
             match (cache, db) {
                 (Sessions::Store(cache), Sessions::Store(db)) => {
-                    Arc::new(super::cached_db::CachedDbStore::new(cache, db))
+                    Arc::new(crate::store::cached_db::CachedDbStore::new(cache, db))
                 }
                 _ => return Err(config_error("cookie:// cannot be a cache or a database")),
             }
@@ -221,6 +225,7 @@ fn query_param<'a>(rest: &'a str, name: &str) -> Option<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::*;
 
     #[tokio::test]
     async fn opens_every_local_scheme_and_refuses_nonsense() {
