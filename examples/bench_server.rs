@@ -23,7 +23,7 @@ use tessera::json::{Map, Value};
 use tessera::session::SessionKey;
 use tessera::signing::SecretKeys;
 use tessera::store::{Record, SessionStore};
-use tessera::SessionConfig;
+use tessera::{SessionConfig, SessionLayer};
 
 /// The bench server's options.
 #[derive(clap::Parser)]
@@ -131,7 +131,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     // Plain HTTP on loopback: Secure stays off, as in the peers.
-    let layer = sessions.layer(SessionConfig::from_env()?)?;
+    let layer = SessionLayer::from_sessions(&sessions, SessionConfig::from_env()?)?;
     let app = routes::router().layer(layer);
     let listener = tokio::net::TcpListener::bind(&args.addr).await?;
     axum::serve(listener, app).await?;

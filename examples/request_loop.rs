@@ -18,7 +18,7 @@ use http::{header, Request, StatusCode};
 use tessera::signing::SecretKeys;
 use tessera::store::StoreError;
 use tessera::url::Sessions;
-use tessera::SessionConfig;
+use tessera::{SessionConfig, SessionLayer};
 use tower::ServiceExt;
 
 /// The request to repeat.
@@ -58,11 +58,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sessions = rt
         .block_on(open(&store))
         .map_err(|e| format!("--store {store}: {e}"))?;
-    let layered = routes.clone().layer(
-        sessions
-            .layer(SessionConfig::default())
-            .expect("valid session config"),
-    );
+    let layered = routes.clone().layer(SessionLayer::from_sessions(
+        &sessions,
+        SessionConfig::default(),
+    )?);
     let app = if route == Route::Bare {
         routes
     } else {

@@ -41,6 +41,7 @@ use crate::cookie::{delete_cookie_header, is_python_whitespace, unquote, DeleteO
 use crate::session::handle::{Commit, Shared};
 use crate::session::{ConfigError, Session, SessionConfig, SessionError};
 use crate::store::SessionStore;
+use crate::url::Sessions;
 
 /// Shapes the response for a session that could not be loaded or saved (see
 /// [`SessionLayer::error_response`]).
@@ -82,6 +83,18 @@ impl SessionLayer {
         config: SessionConfig,
     ) -> Result<Self, ConfigError> {
         Self::with_backend(Arc::new(sessions), config)
+    }
+
+    /// The layer for a backend opened from a URL ([`open`](crate::url::open)).
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new).
+    pub fn from_sessions(sessions: &Sessions, config: SessionConfig) -> Result<Self, ConfigError> {
+        match sessions {
+            Sessions::Store(store) => Self::new(store.clone(), config),
+            Sessions::SignedCookie(s) => Self::signed_cookie(s.clone(), config),
+        }
     }
 
     /// Sessions kept in any [`SessionBackend`], including one of the app's own.

@@ -1,25 +1,30 @@
 //! One function from a URL to a session backend, used by the CLI and by apps.
 //!
-//! | URL | backend |
-//! |---|---|
-//! | `sqlite://tessera.sqlite3` (relative), `sqlite:///var/lib/app/s.db` (absolute) | [`SqliteStore`](crate::store::sqlite::SqliteStore) |
-//! | `postgres://user@host:5432/db`, `postgresql://…` | [`PostgresStore`](crate::store::postgres::PostgresStore) |
-//! | `mysql://root@127.0.0.1:3306/test` | [`MysqlStore`](crate::store::mysql::MysqlStore) |
-//! | `redis://host:6379/0`, `redis+sentinel://h:26379,h2:26379/master`, `redis+cluster://h:7000,h:7001` | [`RedisStore`](crate::store::redis::RedisStore) |
-//! | `memory://`, `memory://?max_sessions=100000` | [`MemoryStore`] |
-//! | `file:///var/lib/app/sessions`, `file://relative/dir` | [`FileStore`](crate::store::file::FileStore) |
-//! | `cookie://` | the whole session in a signed cookie |
-//! | `cached+redis://host:6379?db=postgres://…` (any cache URL after `cached+`, the database URL last, in `db=`) | [`CachedDbStore`](crate::store::cached_db::CachedDbStore) |
+//! | URL | backend | query parameters |
+//! |---|---|---|
+//! | `sqlite://tessera.sqlite3` (relative), `sqlite:///var/lib/app/s.db` (absolute) | [`SqliteStore`](crate::store::sqlite::SqliteStore) | `table` |
+//! | `postgres://user@host:5432/db`, `postgresql://…` | [`PostgresStore`](crate::store::postgres::PostgresStore) | `table`, `pool_max_size`, and tokio-postgres's own (`sslmode`, `connect_timeout`, `application_name`, `options`…) |
+//! | `mysql://root@127.0.0.1:3306/test` | [`MysqlStore`](crate::store::mysql::MysqlStore) | `table`, and mysql_async's own (`pool_min`, `pool_max`, `prefer_socket`…) |
+//! | `redis://host:6379/0`, `redis+sentinel://h:26379,h2:26379/master`, `redis+cluster://h:7000,h:7001` | [`RedisStore`](crate::store::redis::RedisStore) | `prefix`, `response_timeout_ms`, `connect_timeout_ms` |
+//! | `memory://`, `memory://?max_sessions=100000` | [`MemoryStore`] | `max_sessions` |
+//! | `file:///var/lib/app/sessions`, `file://relative/dir` | [`FileStore`](crate::store::file::FileStore) | none |
+//! | `cookie://` | the whole session in a signed cookie | none |
+//! | `cached+redis://host:6379?db=postgres://…` (any cache URL after `cached+`, the database URL last, in `db=`) | [`CachedDbStore`](crate::store::cached_db::CachedDbStore) | the cache's, then `db` |
 //!
-//! SQL URLs take `table=NAME` (default `django_session`) among their query parameters.
+//! The URL is split once here: scheme, the part up to `?` (left to the backend), and the
+//! query's parameters, percent-decoded, in order. Each backend takes the parameters it knows;
+//! any other is a [`StoreError::Config`] naming it, so a typo never goes unnoticed. A
+//! parameter given twice counts once, the last one. `db=` takes the rest of a `cached+` URL
+//! as written (it is a URL of its own, checked by its own scheme's rules).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), tessera::store::StoreError> {
 //! use tessera::signing::SecretKeys;
 //! use tessera::url::open;
+//! use tessera::{SessionConfig, SessionLayer};
 //! let sessions = open("sqlite://tessera.sqlite3", &SecretKeys::new("secret")).await?;
 //! sessions.migrate().await?;
-//! let layer = sessions.layer(tessera::SessionConfig::default());
+//! let layer = SessionLayer::from_sessions(&sessions, SessionConfig::default());
 //! # let _ = layer;
 //! # Ok(()) }
 //! ```
@@ -28,11 +33,10 @@ use std::sync::Arc;
 
 use crate::backend::cookie::SignedCookieSessions;
 use crate::session::codec::SessionCodec;
-use crate::session::SessionConfig;
 use crate::signing::SecretKeys;
 use crate::store::memory::MemoryStore;
+use crate::store::url::{config_error, local_path, StoreUrl};
 use crate::store::{SessionStore, StoreError};
-use crate::SessionLayer;
 
 /// The default store of the CLI and the demo site.
 pub const DEFAULT_URL: &str = "sqlite://tessera.sqlite3";
@@ -47,21 +51,6 @@ pub enum Sessions {
 }
 
 impl Sessions {
-    /// The tower layer for this backend.
-    ///
-    /// # Errors
-    ///
-    /// A `config` that can never work ([`SessionConfig::validate`]).
-    pub fn layer(
-        &self,
-        config: SessionConfig,
-    ) -> Result<SessionLayer, crate::session::ConfigError> {
-        match self {
-            Sessions::Store(store) => SessionLayer::new(store.clone(), config),
-            Sessions::SignedCookie(s) => SessionLayer::signed_cookie(s.clone(), config),
-        }
-    }
-
     /// Creates the table and indexes where the backend has them (idempotent).
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match self {
@@ -79,96 +68,62 @@ impl Sessions {
     }
 }
 
-fn config_error(msg: impl Into<String>) -> StoreError {
-    StoreError::Config(msg.into())
-}
-
-/// The scheme and the rest of a URL.
-fn split_scheme(url: &str) -> Result<(&str, &str), StoreError> {
-    url.split_once("://").ok_or_else(|| {
-        config_error("a store URL looks like scheme://…, e.g. sqlite://tessera.sqlite3")
-    })
-}
-
-/// A local path from the part after `scheme://`: `/abs` stays absolute, anything else is
-/// relative to the working directory.
-fn local_path(rest: &str) -> Result<std::path::PathBuf, StoreError> {
-    let path = rest.split('?').next().unwrap_or(rest);
-    if path.is_empty() {
-        return Err(config_error("the URL names no path"));
-    }
-    Ok(std::path::PathBuf::from(path))
-}
-
 /// Opens the backend `url` names, with `keys` for signing stored data.
 pub async fn open(url: &str, keys: &SecretKeys) -> Result<Sessions, StoreError> {
+    open_parsed(StoreUrl::parse(url)?, keys).await
+}
+
+async fn open_parsed(mut url: StoreUrl<'_>, keys: &SecretKeys) -> Result<Sessions, StoreError> {
     let codec = || SessionCodec::new(keys).map_err(|e| config_error(e.to_string()));
-    let (url, table) = take_query_param(url, "table");
-    let url = url.as_str();
-    let (scheme, rest) = split_scheme(url)?;
-    if table.is_some() && !matches!(scheme, "sqlite" | "postgres" | "postgresql" | "mysql") {
-        return Err(config_error(format!(
-            "table= applies to SQL stores, not {scheme}://"
-        )));
-    }
-    let store: Arc<dyn SessionStore> = match scheme {
+    let store: Arc<dyn SessionStore> = match url.scheme {
         "cookie" => {
+            url.only(&[])?;
             let s = SignedCookieSessions::new(keys).map_err(|e| config_error(e.to_string()))?;
             return Ok(Sessions::SignedCookie(s));
         }
         "memory" => {
+            url.only(&["max_sessions"])?;
             let mut store = MemoryStore::new();
-            if let Some(max) = query_param(rest, "max_sessions") {
-                let max = max
-                    .parse()
-                    .map_err(|_| config_error("max_sessions must be a number"))?;
+            if let Some(max) = url.take_parsed("max_sessions", "a number")? {
                 store = store.max_sessions(max);
             }
             Arc::new(store)
         }
-        "file" => Arc::new(crate::store::file::FileStore::new(
-            local_path(rest)?,
-            codec()?,
-        )?),
+        "file" => {
+            url.only(&[])?;
+            Arc::new(crate::store::file::FileStore::new(
+                local_path(url.target)?,
+                codec()?,
+            )?)
+        }
         #[cfg(feature = "sqlite")]
         "sqlite" => {
+            url.only(&["table"])?;
             let mut builder =
-                crate::store::sqlite::SqliteStore::builder(local_path(rest)?, codec()?);
-            if let Some(table) = &table {
+                crate::store::sqlite::SqliteStore::builder(local_path(url.target)?, codec()?);
+            if let Some(table) = url.take("table") {
                 builder = builder.table(table);
             }
             Arc::new(builder.open()?)
         }
         #[cfg(feature = "postgres")]
         "postgres" | "postgresql" => {
-            let store = crate::store::postgres::PostgresStore::connect(url, codec()?).await?;
-            Arc::new(match &table {
-                Some(table) => store.table(table)?,
-                None => store,
-            })
+            Arc::new(crate::store::postgres::PostgresStore::from_url(url, codec()?).await?)
         }
         #[cfg(feature = "mysql")]
-        "mysql" => {
-            let store = crate::store::mysql::MysqlStore::connect(url, codec()?).await?;
-            Arc::new(match &table {
-                Some(table) => store.table(table)?,
-                None => store,
-            })
-        }
+        "mysql" => Arc::new(crate::store::mysql::MysqlStore::from_url(url, codec()?).await?),
         #[cfg(feature = "redis")]
         "redis" | "redis+sentinel" | "redis+cluster" => {
-            Arc::new(crate::store::redis::RedisStore::connect(url, codec()?).await?)
+            Arc::new(crate::store::redis::RedisStore::from_url(url, codec()?).await?)
         }
         cached if cached.starts_with("cached+") => {
-            let (cache_url, db_url) = url
-                .strip_prefix("cached+")
-                .and_then(|u| u.split_once("db="))
-                .map(|(cache, db)| (cache.trim_end_matches(['?', '&']), db))
-                .ok_or_else(|| {
-                    config_error("cached+ URLs name the database last: cached+CACHE_URL?db=DB_URL")
-                })?;
-            let cache = Box::pin(open(cache_url, keys)).await?;
-            let db = Box::pin(open(db_url, keys)).await?;
+            let db_url = url.take("db").ok_or_else(|| {
+                config_error("cached+ URLs name the database last: cached+CACHE_URL?db=DB_URL")
+            })?;
+            // What is left is the cache's URL, checked by its own scheme's rules.
+            url.scheme = &cached["cached+".len()..];
+            let cache = Box::pin(open_parsed(url, keys)).await?;
+            let db = Box::pin(open(&db_url, keys)).await?;
             match (cache, db) {
                 (Sessions::Store(cache), Sessions::Store(db)) => {
                     Arc::new(crate::store::cached_db::CachedDbStore::new(cache, db))
@@ -185,50 +140,103 @@ pub async fn open(url: &str, keys: &SecretKeys) -> Result<Sessions, StoreError> 
     Ok(Sessions::Store(store))
 }
 
-/// The URL without its `name=` query parameter, and that parameter's value. A `cached+` URL's
-/// `db=` part is left alone (it is a URL of its own).
-fn take_query_param(url: &str, name: &str) -> (String, Option<String>) {
-    if url.starts_with("cached+") {
-        return (url.to_owned(), None);
-    }
-    let Some((base, query)) = url.split_once('?') else {
-        return (url.to_owned(), None);
-    };
-    let mut value = None;
-    let kept: Vec<&str> = query
-        .split('&')
-        .filter(
-            |pair| match pair.strip_prefix(name).and_then(|r| r.strip_prefix('=')) {
-                Some(v) => {
-                    value = Some(v.to_owned());
-                    false
-                }
-                None => true,
-            },
-        )
-        .collect();
-    if kept.is_empty() {
-        (base.to_owned(), value)
-    } else {
-        (format!("{base}?{}", kept.join("&")), value)
-    }
-}
-
-/// The value of `name` in the URL's query string.
-fn query_param<'a>(rest: &'a str, name: &str) -> Option<&'a str> {
-    rest.split_once('?')?
-        .1
-        .split('&')
-        .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::*;
+
+    /// Every scheme names an unknown parameter, and its own scheme, without connecting.
+    #[tokio::test]
+    async fn an_unknown_parameter_is_named_on_every_scheme() {
+        let keys = SecretKeys::new("k");
+        let dir = std::env::temp_dir().join(format!("tessera-url-unknown-{}", std::process::id()));
+        let mut cases = vec![
+            (
+                "memory://?max_sessions=5&bogus=1",
+                "memory://",
+                "max_sessions",
+            ),
+            ("cookie://?bogus=1", "cookie://", "it takes none"),
+            ("memory://?table=sessions", "memory://", "max_sessions"),
+        ];
+        let file_url = format!("file://{}?bogus=1", dir.display());
+        cases.push((&file_url, "file://", "it takes none"));
+        // The cache's parameters are checked by the cache's scheme, the database's by its.
+        cases.push((
+            "cached+memory://?bogus=1&db=memory://",
+            "memory://",
+            "max_sessions",
+        ));
+        cases.push((
+            "cached+memory://?db=memory://?bogus=1",
+            "memory://",
+            "max_sessions",
+        ));
+        #[cfg(feature = "sqlite")]
+        let sqlite_url = format!("sqlite://{}/db.sqlite3?table=t&bogus=1", dir.display());
+        #[cfg(feature = "sqlite")]
+        cases.push((&sqlite_url, "sqlite://", "table"));
+        #[cfg(feature = "postgres")]
+        cases.extend([
+            (
+                "postgres://u@127.0.0.1:1/d?bogus=1",
+                "postgres://",
+                "table, pool_max_size, user",
+            ),
+            (
+                "postgresql://u@127.0.0.1:1/d?bogus=1",
+                "postgresql://",
+                "load_balance_hosts",
+            ),
+        ]);
+        #[cfg(feature = "mysql")]
+        cases.push((
+            "mysql://u@127.0.0.1:1/d?bogus=1",
+            "mysql://",
+            "table, pool_min",
+        ));
+        #[cfg(feature = "redis")]
+        cases.extend([
+            (
+                "redis://127.0.0.1:1?bogus=1",
+                "redis://",
+                "prefix, response_timeout_ms",
+            ),
+            (
+                "redis+sentinel://127.0.0.1:1/m?bogus=1",
+                "redis+sentinel://",
+                "prefix",
+            ),
+            (
+                "redis+cluster://127.0.0.1:1,127.0.0.1:2?bogus=1",
+                "redis+cluster://",
+                "prefix",
+            ),
+            (
+                "cached+redis://127.0.0.1:1?bogus=1&db=memory://",
+                "redis://",
+                "prefix",
+            ),
+        ]);
+        for (url, scheme, known) in cases {
+            let Err(StoreError::Config(msg)) = open(url, &keys).await else {
+                panic!("{url} opened");
+            };
+            let name = if url.contains("bogus") {
+                "bogus"
+            } else {
+                "table"
+            };
+            let head = format!("unknown parameter {name:?} for {scheme} (");
+            assert!(
+                msg.starts_with(&head) && msg.contains(known),
+                "{url}: {msg}"
+            );
+        }
+        assert!(!dir.exists(), "nothing was created");
+    }
 
     #[tokio::test]
-    async fn opens_every_local_scheme_and_refuses_nonsense() {
+    async fn every_local_scheme_opens_with_its_parameters_and_refuses_nonsense() {
         let keys = SecretKeys::new("k");
         assert!(matches!(
             open("cookie://", &keys).await,
@@ -244,8 +252,15 @@ mod tests {
             open(&file_url, &keys).await,
             Ok(Sessions::Store(_))
         ));
-        let cached = format!("cached+memory://?db={file_url}");
+        let cached = format!("cached+memory://?max_sessions=10&db={file_url}");
         assert!(matches!(open(&cached, &keys).await, Ok(Sessions::Store(_))));
+        #[cfg(feature = "sqlite")]
+        {
+            let url = format!("sqlite://{}/db.sqlite3?table=t1", dir.display());
+            assert!(matches!(open(&url, &keys).await, Ok(Sessions::Store(_))));
+            let cached = format!("cached+memory://?db={url}");
+            assert!(matches!(open(&cached, &keys).await, Ok(Sessions::Store(_))));
+        }
         let _ = std::fs::remove_dir_all(&dir);
         for bad in [
             "nonsense",
@@ -253,7 +268,7 @@ mod tests {
             "memory://?max_sessions=lots",
             "cached+memory://",
             "cached+cookie://?db=memory://",
-            "memory://?table=sessions",
+            "cached+memory://?db=cookie://",
             "sqlite:///tmp/tessera-never-created.sqlite3?table=no-dashes",
         ] {
             assert!(
@@ -262,7 +277,6 @@ mod tests {
             );
         }
     }
-
     /// `table=` picks the table the store reads and writes (here SQLite; the PostgreSQL and
     /// MySQL paths are checked by `tests/cli_ops.rs`).
     #[cfg(feature = "sqlite")]

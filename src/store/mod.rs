@@ -19,9 +19,10 @@ pub mod mysql;
 pub mod postgres;
 #[cfg(feature = "redis")]
 pub mod redis;
-pub mod schema;
+pub mod sql;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+pub(crate) mod url;
 
 use std::fmt;
 use std::sync::Arc;

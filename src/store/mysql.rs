@@ -69,16 +69,14 @@ use chrono::{Datelike, Timelike};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder, Pool, PoolConstraints, Row, Value};
 
-use super::schema::django_index_name;
+use super::sql::{self, Dialect, Statements};
+use super::url::StoreUrl;
 use super::{Loaded, Record, SaveOutcome, SessionStore, StoreError, Version};
 use crate::session::codec::SessionCodec;
 use crate::session::key::SessionKey;
 
-/// Django's table name for the built-in session model.
-pub const DEFAULT_TABLE: &str = "django_session";
+pub use super::sql::DEFAULT_TABLE;
 
-/// MySQL's identifier limit, as Django's `max_name_length()`.
-const MAX_NAME_LEN: usize = 64;
 /// The fewest connections [`MysqlStore::connect`]'s pool keeps unless the URL says otherwise
 /// (the most: [`default_pool_size`](super::default_pool_size)).
 const POOL_MIN: usize = 0;
@@ -88,52 +86,39 @@ const IDLE_TTL: Duration = Duration::from_secs(60);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// MySQL's "Duplicate entry" error.
 const ER_DUP_ENTRY: u16 = 1062;
-
-/// The statements for one table name, built once.
-#[derive(Debug)]
-struct Sql {
-    table: String,
-    load: String,
-    create: String,
-    save: String,
-    current: String,
-    exists: String,
-    delete: String,
-    clear: String,
-    ddl: Vec<String>,
-}
-
-impl Sql {
-    fn new(table: &str) -> Sql {
-        let t = format!("`{table}`");
-        let expire = django_index_name(table, "expire_date", "", MAX_NAME_LEN);
-        Sql {
-            table: table.to_owned(),
-            load: format!(
-                "SELECT `session_data` FROM {t} WHERE `session_key` = ? AND `expire_date` > ?"
-            ),
-            create: format!(
-                "INSERT INTO {t} (`session_key`, `session_data`, `expire_date`) VALUES (?, ?, ?)"
-            ),
-            save: format!(
-                "UPDATE {t} SET `session_data` = ?, `expire_date` = ? \
-                 WHERE `session_key` = ? AND CAST(`session_data` AS BINARY) = CAST(? AS BINARY)"
-            ),
-            current: format!("SELECT `session_data` FROM {t} WHERE `session_key` = ?"),
-            exists: format!("SELECT 1 FROM {t} WHERE `session_key` = ?"),
-            delete: format!("DELETE FROM {t} WHERE `session_key` = ?"),
-            clear: format!("DELETE FROM {t} WHERE `expire_date` < ? LIMIT ?"),
-            // Verbatim the output of Django's schema editor for `sessions.0001_initial`.
-            ddl: vec![
-                format!(
-                    "CREATE TABLE {t} (`session_key` varchar(40) NOT NULL PRIMARY KEY, \
-                     `session_data` longtext NOT NULL, `expire_date` datetime(6) NOT NULL);"
-                ),
-                format!("CREATE INDEX `{expire}` ON {t} (`expire_date`);"),
-            ],
-        }
-    }
-}
+/// The URL parameter that names the table (tessera's own, removed before mysql_async sees
+/// the URL).
+const TABLE: &str = "table";
+/// Every query parameter a `mysql://` URL takes: tessera's, then mysql_async's.
+const URL_PARAMS: [&str; 24] = [
+    TABLE,
+    "pool_min",
+    "pool_max",
+    "inactive_connection_ttl",
+    "ttl_check_interval",
+    "conn_ttl",
+    "abs_conn_ttl",
+    "abs_conn_ttl_jitter",
+    "tcp_keepalive",
+    "max_allowed_packet",
+    "wait_timeout",
+    "enable_cleartext_plugin",
+    "reset_connection",
+    "tcp_nodelay",
+    "stmt_cache_size",
+    "prefer_socket",
+    "secure_auth",
+    "client_found_rows",
+    "socket",
+    "compression",
+    "require_ssl",
+    "verify_ca",
+    "verify_identity",
+    "built_in_roots",
+];
+/// The query parameters mysql_async 0.37 reads from a URL (`Opts::from_url`), passed to it as
+/// written.
+pub const DRIVER_PARAMS: &[&str] = URL_PARAMS.split_at(1).1;
 
 /// Sessions in a MySQL or MariaDB table laid out as Django's `django_session`. Cheap to
 /// clone (clones share the pool).
@@ -143,7 +128,7 @@ pub struct MysqlStore {
     /// The pool's options, for the connection that kills an abandoned call's statement.
     opts: Opts,
     codec: SessionCodec,
-    sql: Arc<Sql>,
+    sql: Arc<Statements>,
 }
 
 impl fmt::Debug for MysqlStore {
@@ -158,81 +143,92 @@ impl fmt::Debug for MysqlStore {
     }
 }
 
-impl MysqlStore {
-    /// Connects to `url` (`mysql://user:pass@host:3306/db?…`, with mysql_async's URL
-    /// parameters) and checks that the server answers. Unless the URL says otherwise, the
-    /// pool holds up to twice as many connections as this process has cores, at least 8
-    /// (`pool_min`/`pool_max`; a `pool_max` alone keeps the minimum at 0), keeps idle ones for
-    /// a minute (`inactive_connection_ttl`) and keeps their statement caches across checkouts
-    /// (`reset_connection=false`).
-    ///
-    /// The table is [`DEFAULT_TABLE`]; see [`table`](Self::table).
-    pub async fn connect(url: &str, codec: SessionCodec) -> Result<Self, StoreError> {
-        let given = url_params(url);
-        // mysql_async's own `pool_min` default is 10, so a lone `pool_max` under 10 would be
-        // refused; alone, it means this store's minimum, 0.
-        let url = if given.contains(&"pool_max") && !given.contains(&"pool_min") {
-            format!("{url}&pool_min={POOL_MIN}")
-        } else {
-            url.to_owned()
-        };
-        let opts = Opts::from_url(&url)
-            .map_err(|e| StoreError::Config(format!("invalid MySQL URL: {e}")))?;
-        let mut pool_opts = opts.pool_opts().clone();
-        if !given.iter().any(|p| *p == "pool_min" || *p == "pool_max") {
-            if let Some(pool) = PoolConstraints::new(POOL_MIN, super::default_pool_size()) {
-                pool_opts = pool_opts.with_constraints(pool);
-            }
-        }
-        if !given.contains(&"inactive_connection_ttl") {
-            // With the default (0), the pool keeps only `pool_min` idle connections and closes
-            // the rest on return: a new connection, and new prepared statements, per request.
-            pool_opts = pool_opts.with_inactive_connection_ttl(IDLE_TTL);
-        }
-        if !given.contains(&"reset_connection") {
-            // The reset would also drop every prepared statement after each request.
-            pool_opts = pool_opts.with_reset_connection(false);
-        }
-        Self::from_opts(OptsBuilder::from_opts(opts).pool_opts(pool_opts), codec).await
+/// Options for [`MysqlStore`]; start from [`MysqlStore::builder`].
+#[derive(Debug, Clone)]
+pub struct MysqlStoreBuilder {
+    codec: SessionCodec,
+    table: Option<String>,
+}
+
+impl MysqlStoreBuilder {
+    /// The table (default [`DEFAULT_TABLE`]): a custom Django session model's `db_table`,
+    /// under [`sql::check_table_name`]'s rule; overrides a `table=` in the URL. The index name
+    /// is derived as Django derives it, so [`create_table`](MysqlStore::create_table) matches
+    /// that model's migration.
+    pub fn table(mut self, name: impl Into<String>) -> Self {
+        self.table = Some(name.into());
+        self
     }
 
-    /// Connects with options you built (TLS, a socket, `setup` statements, pool settings),
-    /// taken as given except `CLIENT_FOUND_ROWS`, which is always set; checks that the
-    /// server answers. Mind mysql_async's pool defaults: it closes every connection beyond
-    /// `pool_min` on return unless `PoolOpts::with_inactive_connection_ttl` is non-zero, and
-    /// resets each one it keeps (dropping its statement cache) unless
-    /// `with_reset_connection(false)`.
-    pub async fn from_opts(opts: OptsBuilder, codec: SessionCodec) -> Result<Self, StoreError> {
+    /// Connects to `url` (see [`MysqlStore::connect`]).
+    pub async fn connect(mut self, url: &str) -> Result<MysqlStore, StoreError> {
+        let (opts, table) = opts_of(StoreUrl::parse(url)?)?;
+        self.table = self.table.or(table);
+        self.from_opts(opts).await
+    }
+
+    /// Connects with options you built (see [`MysqlStore::from_opts`]).
+    pub async fn from_opts(self, opts: OptsBuilder) -> Result<MysqlStore, StoreError> {
+        let table = self.table.as_deref().unwrap_or(DEFAULT_TABLE);
+        let sql = Statements::new(Dialect::Mysql, table)?;
         let opts = Opts::from(opts.client_found_rows(true));
         let store = MysqlStore {
             pool: Pool::new(opts.clone()),
             opts,
-            codec,
-            sql: Arc::new(Sql::new(DEFAULT_TABLE)),
+            codec: self.codec,
+            sql: Arc::new(sql),
         };
         store.lease("connect").await?.finish();
         Ok(store)
     }
+}
 
-    /// Uses table `name` instead of `django_session` (as a custom Django session model's
-    /// `db_table`): 1 to 64 ASCII letters, digits or underscores. The index name is derived as
-    /// Django derives it, so [`create_table`](Self::create_table) matches that model's
-    /// migration.
-    pub fn table(mut self, name: &str) -> Result<Self, StoreError> {
-        let ok = !name.is_empty()
-            && name.len() <= MAX_NAME_LEN
-            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-        if !ok {
-            return Err(StoreError::Config(format!(
-                "session table name must be 1 to {MAX_NAME_LEN} ASCII letters, digits or underscores"
-            )));
+impl MysqlStore {
+    /// Connects to `url` (`mysql://user:pass@host:3306/db?…`) and checks that the server
+    /// answers. Unless the URL says otherwise, the pool holds up to twice as many connections
+    /// as this process has cores, at least 8 (`pool_min`/`pool_max`; a `pool_max` alone keeps
+    /// the minimum at 0), keeps idle ones for a minute (`inactive_connection_ttl`) and keeps
+    /// their statement caches across checkouts (`reset_connection=false`).
+    ///
+    /// The URL takes tessera's `table` and mysql_async's own parameters ([`DRIVER_PARAMS`]);
+    /// any other is a [`StoreError::Config`] naming it. The table is [`DEFAULT_TABLE`] unless
+    /// `table=` (or [`MysqlStoreBuilder::table`]) names another.
+    pub async fn connect(url: &str, codec: SessionCodec) -> Result<Self, StoreError> {
+        Self::builder(codec).connect(url).await
+    }
+
+    /// [`connect`](Self::connect) for a URL split by [`store::url`](super::url).
+    pub(crate) async fn from_url(
+        url: StoreUrl<'_>,
+        codec: SessionCodec,
+    ) -> Result<Self, StoreError> {
+        let (opts, table) = opts_of(url)?;
+        let builder = Self::builder(codec);
+        match table {
+            Some(table) => builder.table(table),
+            None => builder,
         }
-        self.sql = Arc::new(Sql::new(name));
-        Ok(self)
+        .from_opts(opts)
+        .await
+    }
+
+    /// A builder, to name the table.
+    pub fn builder(codec: SessionCodec) -> MysqlStoreBuilder {
+        MysqlStoreBuilder { codec, table: None }
+    }
+
+    /// Connects with options you built (TLS, a socket, `setup` statements, pool settings),
+    /// taken as given except `CLIENT_FOUND_ROWS`, which is always set, on [`DEFAULT_TABLE`]
+    /// (another: [`MysqlStoreBuilder::from_opts`]); checks that the server answers. Mind
+    /// mysql_async's pool defaults: it closes every connection beyond `pool_min` on return
+    /// unless `PoolOpts::with_inactive_connection_ttl` is non-zero, and resets each one it
+    /// keeps (dropping its statement cache) unless `with_reset_connection(false)`.
+    pub async fn from_opts(opts: OptsBuilder, codec: SessionCodec) -> Result<Self, StoreError> {
+        Self::builder(codec).from_opts(opts).await
     }
 
     /// The table this store reads and writes.
-    pub fn table_name(&self) -> &str {
+    pub fn table(&self) -> &str {
         &self.sql.table
     }
 
@@ -520,36 +516,64 @@ impl SessionStore for MysqlStore {
         progress: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<u64, StoreError> {
         const OP: &str = "clear_expired";
-        let batch = batch_size.max(1) as u64;
         let now = datetime(now);
+        let clear = self.sql.clear.as_str();
         self.with_conn(OP, async |conn| {
-            let mut total = 0u64;
-            loop {
-                // Each batch is its own statement (and transaction), so no lock is held long.
-                conn.exec_drop(self.sql.clear.as_str(), (now.clone(), batch))
-                    .await
-                    .map_err(|e| my_err(OP, &e))?;
-                let removed = conn.affected_rows();
-                total += removed;
-                progress(total);
-                if removed < batch {
-                    return Ok(total);
+            // Each batch borrows the one connection in turn; the lock is never contended.
+            let conn = tokio::sync::Mutex::new(conn);
+            sql::clear_in_batches(batch_size, progress, |limit| {
+                let (conn, now) = (&conn, now.clone());
+                async move {
+                    let mut conn = conn.lock().await;
+                    conn.exec_drop(clear, (now, limit))
+                        .await
+                        .map_err(|e| my_err(OP, &e))?;
+                    Ok(conn.affected_rows())
                 }
-            }
+            })
+            .await
         })
         .await
     }
 }
 
-/// The names of the query parameters in a URL (to tell "set by the user" from defaults).
-fn url_params(url: &str) -> Vec<&str> {
-    url.split_once('?')
-        .map(|(_, q)| {
-            q.split('&')
-                .map(|p| p.split('=').next().unwrap_or(p))
-                .collect()
-        })
-        .unwrap_or_default()
+/// The driver's options for a `mysql://` URL, with this store's pool defaults where the URL
+/// sets none, and the table `table=` names.
+fn opts_of(mut url: StoreUrl<'_>) -> Result<(OptsBuilder, Option<String>), StoreError> {
+    if url.scheme != "mysql" {
+        return Err(StoreError::Config(
+            "a MySQL URL starts with mysql://".to_owned(),
+        ));
+    }
+    url.only(&URL_PARAMS)?;
+    let table = url.take(TABLE);
+    let given = |name: &str| url.params().iter().any(|p| p.name == name);
+    let (pool_min, pool_max) = (given("pool_min"), given("pool_max"));
+    let (ttl, reset) = (given("inactive_connection_ttl"), given("reset_connection"));
+    let mut driver_url = url.to_driver_url();
+    if pool_max && !pool_min {
+        // mysql_async's own `pool_min` default is 10, so a lone `pool_max` under 10 would be
+        // refused; alone, it means this store's minimum, 0.
+        driver_url.push_str(&format!("&pool_min={POOL_MIN}"));
+    }
+    let opts = Opts::from_url(&driver_url)
+        .map_err(|e| StoreError::Config(format!("invalid MySQL URL: {e}")))?;
+    let mut pool_opts = opts.pool_opts().clone();
+    if !pool_min && !pool_max {
+        if let Some(pool) = PoolConstraints::new(POOL_MIN, super::default_pool_size()) {
+            pool_opts = pool_opts.with_constraints(pool);
+        }
+    }
+    if !ttl {
+        // With the default (0), the pool keeps only `pool_min` idle connections and closes
+        // the rest on return: a new connection, and new prepared statements, per request.
+        pool_opts = pool_opts.with_inactive_connection_ttl(IDLE_TTL);
+    }
+    if !reset {
+        // The reset would also drop every prepared statement after each request.
+        pool_opts = pool_opts.with_reset_connection(false);
+    }
+    Ok((OptsBuilder::from_opts(opts).pool_opts(pool_opts), table))
 }
 
 /// The `session_data` column of a row.
@@ -622,16 +646,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn index_names_are_djangos() {
-        let n = |t: &str| django_index_name(t, "expire_date", "", MAX_NAME_LEN);
-        assert_eq!(n("django_session"), "django_session_expire_date_a5c62663");
-        assert_eq!(
-            n("sessions_of_a_rather_long_application_name_x"),
-            "sessions_of_a_rather_long_a_expire_date_eadd9554"
-        );
-    }
-
-    #[test]
     fn datetimes_are_utc_wall_clock() {
         assert_eq!(
             datetime(1_701_209_600.25),
@@ -653,12 +667,79 @@ mod tests {
         assert_eq!(redact("no quotes"), "no quotes");
     }
 
+    fn opts(url: &str) -> Result<(Opts, Option<String>), StoreError> {
+        let (opts, table) = opts_of(StoreUrl::parse(url)?)?;
+        Ok((Opts::from(opts), table))
+    }
+
     #[test]
-    fn url_params_are_listed() {
+    fn urls_take_the_table_and_pool_defaults() {
+        let (o, table) = opts("mysql://u@h/db?table=t1").unwrap();
+        assert_eq!(table.as_deref(), Some("t1"));
+        let pool = o.pool_opts();
+        assert_eq!(pool.constraints().min(), POOL_MIN);
+        assert_eq!(pool.constraints().max(), super::super::default_pool_size());
+        assert_eq!(pool.inactive_connection_ttl(), IDLE_TTL);
+        assert!(!pool.reset_connection());
+        let (o, _) = opts("mysql://u@h/db?pool_max=3&reset_connection=true").unwrap();
         assert_eq!(
-            url_params("mysql://u@h/db?pool_max=5&reset_connection=true"),
-            ["pool_max", "reset_connection"]
+            (
+                o.pool_opts().constraints().min(),
+                o.pool_opts().constraints().max()
+            ),
+            (0, 3)
         );
-        assert!(url_params("mysql://u@h/db").is_empty());
+        assert!(o.pool_opts().reset_connection());
+        for bad in ["mysql://u@h/db?pool_max=x", "postgres://u@h/db"] {
+            assert!(matches!(opts(bad), Err(StoreError::Config(_))), "{bad}");
+        }
+        let Err(StoreError::Config(msg)) = opts("mysql://u:hunter2@h/db?pool_size=3") else {
+            panic!("pool_size is not a parameter");
+        };
+        assert!(
+            msg.starts_with(
+                "unknown parameter \"pool_size\" for mysql:// (known: table, pool_min,"
+            ),
+            "{msg}"
+        );
+        assert!(!msg.contains("hunter2"), "{msg}");
+    }
+
+    /// Every parameter listed as mysql_async's is one it takes (a valid value of each).
+    #[test]
+    fn every_driver_parameter_reaches_mysql_async() {
+        let values = [
+            ("pool_min", "1"),
+            ("pool_max", "4"),
+            ("inactive_connection_ttl", "30"),
+            ("ttl_check_interval", "30"),
+            ("conn_ttl", "60"),
+            ("abs_conn_ttl", "600"),
+            ("abs_conn_ttl_jitter", "10"),
+            ("tcp_keepalive", "10000"),
+            ("max_allowed_packet", "4194304"),
+            ("wait_timeout", "28800"),
+            ("enable_cleartext_plugin", "false"),
+            ("reset_connection", "true"),
+            ("tcp_nodelay", "true"),
+            ("stmt_cache_size", "32"),
+            ("prefer_socket", "false"),
+            ("secure_auth", "true"),
+            ("client_found_rows", "true"),
+            ("socket", "%2Frun%2Fmysqld%2Fmysqld.sock"),
+            ("compression", "fast"),
+            ("require_ssl", "false"),
+            ("verify_ca", "true"),
+            ("verify_identity", "true"),
+            ("built_in_roots", "true"),
+        ];
+        assert_eq!(
+            values.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+            DRIVER_PARAMS
+        );
+        for (name, value) in values {
+            let url = format!("mysql://u@h/db?table=t&{name}={value}");
+            assert!(opts(&url).is_ok(), "{url}: {:?}", opts(&url));
+        }
     }
 }

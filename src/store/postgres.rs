@@ -65,70 +65,48 @@ use deadpool_postgres::{
 use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 
-use super::schema::django_index_name;
+use super::sql::{self, Dialect, Statements};
+use super::url::StoreUrl;
 use super::{Loaded, Record, SaveOutcome, SessionStore, StoreError, Version};
 use crate::session::codec::SessionCodec;
 use crate::session::key::SessionKey;
 
-/// Django's table name for the built-in session model.
-pub const DEFAULT_TABLE: &str = "django_session";
+pub use super::sql::DEFAULT_TABLE;
 
-/// PostgreSQL's identifier limit (`NAMEDATALEN - 1`), as Django's `max_name_length()`.
-const MAX_NAME_LEN: usize = 63;
 /// How long to wait for a new connection or a free pooled one.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-/// The URL parameter that sizes the pool (tessera's own, removed before tokio-postgres sees
+/// The URL parameter that names the table (tessera's own, removed before tokio-postgres sees
 /// the URL).
+const TABLE: &str = "table";
+/// The URL parameter that sizes the pool (tessera's own, likewise).
 const POOL_MAX_SIZE: &str = "pool_max_size";
-
-/// The statements for one table name, built once.
-#[derive(Debug)]
-struct Sql {
-    table: String,
-    load: String,
-    create: String,
-    save: String,
-    exists: String,
-    delete: String,
-    clear: String,
-    ddl: Vec<String>,
-}
-
-impl Sql {
-    fn new(table: &str) -> Sql {
-        let t = format!("\"{table}\"");
-        let like = django_index_name(table, "session_key", "_like", MAX_NAME_LEN);
-        let expire = django_index_name(table, "expire_date", "", MAX_NAME_LEN);
-        Sql {
-            table: table.to_owned(),
-            load: format!(
-                "SELECT \"session_data\" FROM {t} WHERE \"session_key\" = $1 AND \"expire_date\" > $2"
-            ),
-            create: format!(
-                "INSERT INTO {t} (\"session_key\", \"session_data\", \"expire_date\") VALUES ($1, $2, $3)"
-            ),
-            save: format!(
-                "UPDATE {t} SET \"session_data\" = $1, \"expire_date\" = $2 \
-                 WHERE \"session_key\" = $3 AND \"session_data\" = $4"
-            ),
-            exists: format!("SELECT 1 FROM {t} WHERE \"session_key\" = $1"),
-            delete: format!("DELETE FROM {t} WHERE \"session_key\" = $1"),
-            clear: format!(
-                "DELETE FROM {t} WHERE \"session_key\" IN \
-                 (SELECT \"session_key\" FROM {t} WHERE \"expire_date\" < $1 LIMIT $2)"
-            ),
-            // Verbatim the output of Django's schema editor for `sessions.0001_initial`.
-            ddl: vec![
-                format!(
-                    "CREATE TABLE {t} (\"session_key\" varchar(40) NOT NULL PRIMARY KEY, \
-                     \"session_data\" text NOT NULL, \"expire_date\" timestamp with time zone NOT NULL);"
-                ),
-                format!("CREATE INDEX \"{like}\" ON {t} (\"session_key\" varchar_pattern_ops);"),
-                format!("CREATE INDEX \"{expire}\" ON {t} (\"expire_date\");"),
-            ],
-        }
-    }
-}
+/// Every query parameter a `postgres://` URL takes: tessera's, then tokio-postgres's.
+const URL_PARAMS: [&str; 21] = [
+    TABLE,
+    POOL_MAX_SIZE,
+    "user",
+    "password",
+    "dbname",
+    "options",
+    "application_name",
+    "sslmode",
+    "sslnegotiation",
+    "host",
+    "hostaddr",
+    "port",
+    "connect_timeout",
+    "tcp_user_timeout",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_retries",
+    "target_session_attrs",
+    "channel_binding",
+    "load_balance_hosts",
+];
+/// The query parameters tokio-postgres 0.7 reads from a URL (its `Config` docs), passed to it
+/// as written.
+pub const DRIVER_PARAMS: &[&str] = URL_PARAMS.split_at(2).1;
 
 /// Sessions in a PostgreSQL table laid out as Django's `django_session`. Cheap to clone
 /// (clones share the pool).
@@ -136,7 +114,7 @@ impl Sql {
 pub struct PostgresStore {
     pool: Pool,
     codec: SessionCodec,
-    sql: Arc<Sql>,
+    sql: Arc<Statements>,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -151,18 +129,45 @@ impl fmt::Debug for PostgresStore {
     }
 }
 
-impl PostgresStore {
-    /// Connects to `url` (`postgres://user:pass@host:port/db?…` or a `key=value` string),
-    /// with a pool of up to twice as many connections as this process has cores, at least 8
-    /// (unless the URL sets `pool_max_size`, e.g.
-    /// `?pool_max_size=4`: tessera's parameter, taken out before the rest goes to
-    /// tokio-postgres), 3-second connect timeouts (unless the URL sets `connect_timeout`), and
-    /// checks that the server answers.
-    ///
-    /// The table is [`DEFAULT_TABLE`]; see [`table`](Self::table).
-    pub async fn connect(url: &str, codec: SessionCodec) -> Result<Self, StoreError> {
-        let (url, pool_size) = take_pool_max_size(url)?;
+/// Options for [`PostgresStore`]; start from [`PostgresStore::builder`].
+#[derive(Debug, Clone)]
+pub struct PostgresStoreBuilder {
+    codec: SessionCodec,
+    table: Option<String>,
+}
+
+impl PostgresStoreBuilder {
+    /// The table (default [`DEFAULT_TABLE`]): a custom Django session model's `db_table`,
+    /// under [`sql::check_table_name`]'s rule; overrides a `table=` in the URL. Index names
+    /// are derived as Django derives them, so [`create_table`](PostgresStore::create_table)
+    /// matches that model's migration.
+    pub fn table(mut self, name: impl Into<String>) -> Self {
+        self.table = Some(name.into());
+        self
+    }
+
+    /// Connects to `url` (see [`PostgresStore::connect`]).
+    pub async fn connect(self, url: &str) -> Result<PostgresStore, StoreError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return self.connect_split(split_url(StoreUrl::parse(url)?)?).await;
+        }
+        // libpq's `key=value` form: tokio-postgres rejects unknown keys itself.
+        let (config, pool_size) = take_keyword(url, POOL_MAX_SIZE);
+        let pool_size = pool_size.as_deref().map(parse_pool_size).transpose()?;
+        let (config, table) = take_keyword(&config, TABLE);
+        let split = SplitUrl {
+            driver_url: config,
+            pool_size,
+            table,
+        };
+        self.connect_split(split).await
+    }
+
+    async fn connect_split(self, url: SplitUrl) -> Result<PostgresStore, StoreError> {
+        let table = self.table.or(url.table);
+        let sql = Statements::new(Dialect::Postgres, table.as_deref().unwrap_or(DEFAULT_TABLE))?;
         let mut config: tokio_postgres::Config = url
+            .driver_url
             .parse()
             .map_err(|e| StoreError::Config(format!("invalid PostgreSQL URL: {}", describe(&e))))?;
         if config.get_connect_timeout().is_none() {
@@ -178,41 +183,73 @@ impl PostgresStore {
             },
         );
         let pool = Pool::builder(manager)
-            .max_size(pool_size.unwrap_or_else(super::default_pool_size))
+            .max_size(url.pool_size.unwrap_or_else(super::default_pool_size))
             .runtime(Runtime::Tokio1)
             .wait_timeout(Some(CONNECT_TIMEOUT))
             .create_timeout(Some(CONNECT_TIMEOUT))
             .recycle_timeout(Some(CONNECT_TIMEOUT))
             .build()
             .map_err(|e| StoreError::Config(format!("PostgreSQL pool: {e}")))?;
-        let store = Self::from_pool(pool, codec);
+        let store = PostgresStore {
+            pool,
+            codec: self.codec,
+            sql: Arc::new(sql),
+        };
         store.lease("connect").await?.finish();
         Ok(store)
     }
 
+    /// A store over a pool you built (see [`PostgresStore::from_pool`]).
+    pub fn from_pool(self, pool: Pool) -> Result<PostgresStore, StoreError> {
+        let table = self.table.as_deref().unwrap_or(DEFAULT_TABLE);
+        Ok(PostgresStore {
+            pool,
+            codec: self.codec,
+            sql: Arc::new(Statements::new(Dialect::Postgres, table)?),
+        })
+    }
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user:pass@host:port/db?…` or a `key=value` string),
+    /// with a pool of up to twice as many connections as this process has cores, at least 8
+    /// (unless the URL sets `pool_max_size`, e.g. `?pool_max_size=4`), 3-second connect
+    /// timeouts (unless the URL sets `connect_timeout`), and checks that the server answers.
+    ///
+    /// The URL takes tessera's `table` and `pool_max_size` and tokio-postgres's own parameters
+    /// ([`DRIVER_PARAMS`]); any other is a [`StoreError::Config`] naming it. The table is
+    /// [`DEFAULT_TABLE`] unless `table=` (or [`PostgresStoreBuilder::table`]) names another.
+    pub async fn connect(url: &str, codec: SessionCodec) -> Result<Self, StoreError> {
+        Self::builder(codec).connect(url).await
+    }
+
+    /// [`connect`](Self::connect) for a URL split by [`store::url`](super::url).
+    pub(crate) async fn from_url(
+        url: StoreUrl<'_>,
+        codec: SessionCodec,
+    ) -> Result<Self, StoreError> {
+        Self::builder(codec).connect_split(split_url(url)?).await
+    }
+
+    /// A builder, to name the table.
+    pub fn builder(codec: SessionCodec) -> PostgresStoreBuilder {
+        PostgresStoreBuilder { codec, table: None }
+    }
+
     /// A store over a pool you built (for TLS, other timeouts or recycling; for another size
-    /// alone, `pool_max_size` in [`connect`](Self::connect)'s URL is enough). Nothing is
-    /// checked until the first call.
+    /// alone, `pool_max_size` in [`connect`](Self::connect)'s URL is enough), on
+    /// [`DEFAULT_TABLE`] (another: [`PostgresStoreBuilder::from_pool`]). Nothing is checked
+    /// until the first call.
     pub fn from_pool(pool: Pool, codec: SessionCodec) -> Self {
         PostgresStore {
             pool,
             codec,
-            sql: Arc::new(Sql::new(DEFAULT_TABLE)),
+            sql: Arc::new(Statements::django(Dialect::Postgres)),
         }
     }
 
-    /// Uses table `name` instead of `django_session` (as a custom Django session model's
-    /// `db_table`): 1 to 63 ASCII letters, digits or underscores. Index names are derived as
-    /// Django derives them, so [`create_table`](Self::create_table) matches that model's
-    /// migration.
-    pub fn table(mut self, name: &str) -> Result<Self, StoreError> {
-        validate_table_name(name, MAX_NAME_LEN)?;
-        self.sql = Arc::new(Sql::new(name));
-        Ok(self)
-    }
-
     /// The table this store reads and writes.
-    pub fn table_name(&self) -> &str {
+    pub fn table(&self) -> &str {
         &self.sql.table
     }
 
@@ -430,26 +467,21 @@ impl SessionStore for PostgresStore {
         progress: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<u64, StoreError> {
         const OP: &str = "clear_expired";
-        let batch = i64::try_from(batch_size.max(1)).unwrap_or(i64::MAX);
         let now = instant(now);
         self.with_client(OP, async |client| {
             let stmt = client
                 .prepare_cached(&self.sql.clear)
                 .await
                 .map_err(|e| pg_err(OP, &e))?;
-            let mut total = 0u64;
-            loop {
-                // Each batch is its own statement (and transaction), so no lock is held long.
-                let removed = client
-                    .execute(&stmt, &[&now, &batch])
+            let (client, stmt, now) = (&**client, &stmt, &now);
+            sql::clear_in_batches(batch_size, progress, move |limit| async move {
+                let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+                client
+                    .execute(stmt, &[now, &limit])
                     .await
-                    .map_err(|e| pg_err(OP, &e))?;
-                total += removed;
-                progress(total);
-                if removed < batch as u64 {
-                    return Ok(total);
-                }
-            }
+                    .map_err(|e| pg_err(OP, &e))
+            })
+            .await
         })
         .await
     }
@@ -507,44 +539,53 @@ impl Drop for Lease {
     }
 }
 
-/// Splits tessera's `pool_max_size` parameter off a connection string: from the query of a
-/// `postgres://` / `postgresql://` URL, or from the `key=value` pairs of the other form.
-/// Returns the string tokio-postgres should parse and the size, if given (the last one wins).
-fn take_pool_max_size(url: &str) -> Result<(String, Option<usize>), StoreError> {
-    let parse = |value: &str| match value.trim().trim_matches('\'').parse::<usize>() {
+/// A `postgres://` URL with tessera's parameters taken out.
+#[derive(Debug, PartialEq)]
+struct SplitUrl {
+    /// What tokio-postgres parses: the URL with only its own parameters, as written.
+    driver_url: String,
+    pool_size: Option<usize>,
+    table: Option<String>,
+}
+
+fn split_url(mut url: StoreUrl<'_>) -> Result<SplitUrl, StoreError> {
+    if !matches!(url.scheme, "postgres" | "postgresql") {
+        return Err(StoreError::Config(
+            "a PostgreSQL URL starts with postgres:// or postgresql://".to_owned(),
+        ));
+    }
+    url.only(&URL_PARAMS)?;
+    let table = url.take(TABLE);
+    let pool_size = url
+        .take(POOL_MAX_SIZE)
+        .as_deref()
+        .map(parse_pool_size)
+        .transpose()?;
+    Ok(SplitUrl {
+        driver_url: url.to_driver_url(),
+        pool_size,
+        table,
+    })
+}
+
+/// `pool_max_size` as a pool size.
+fn parse_pool_size(value: &str) -> Result<usize, StoreError> {
+    match value.parse::<usize>() {
         Ok(n) if n > 0 => Ok(n),
         _ => Err(StoreError::Config(format!(
             "invalid PostgreSQL URL: {POOL_MAX_SIZE} must be a positive integer"
         ))),
-    };
-    let mut size = None;
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let Some((base, query)) = url.split_once('?') else {
-            return Ok((url.to_owned(), None));
-        };
-        let mut kept = Vec::new();
-        for pair in query.split('&') {
-            match pair.split_once('=') {
-                Some((POOL_MAX_SIZE, value)) => size = Some(parse(value)?),
-                _ if pair == POOL_MAX_SIZE => size = Some(parse("")?),
-                _ => kept.push(pair),
-            }
-        }
-        let url = if size.is_none() {
-            url.to_owned()
-        } else if kept.is_empty() {
-            base.to_owned()
-        } else {
-            format!("{base}?{}", kept.join("&"))
-        };
-        return Ok((url, size));
     }
-    // `key = value` pairs separated by whitespace; a value may be single-quoted, with `\`
-    // escapes (libpq's rules), so a quoted value is never split or mistaken for a key.
-    let mut out = String::with_capacity(url.len());
-    for (pair, key, value) in keyword_pairs(url) {
-        if key == POOL_MAX_SIZE {
-            size = Some(parse(value)?);
+}
+
+/// Splits tessera's parameter `name` off a libpq `key=value` string. Returns the string
+/// tokio-postgres should parse and the value, unquoted, if given (the last one wins).
+fn take_keyword(s: &str, name: &str) -> (String, Option<String>) {
+    let mut value = None;
+    let mut out = String::with_capacity(s.len());
+    for (pair, key, raw) in keyword_pairs(s) {
+        if key == name {
+            value = Some(unquote(raw));
         } else {
             if !out.is_empty() {
                 out.push(' ');
@@ -552,7 +593,24 @@ fn take_pool_max_size(url: &str) -> Result<(String, Option<usize>), StoreError> 
             out.push_str(pair);
         }
     }
-    Ok((if size.is_some() { out } else { url.to_owned() }, size))
+    (if value.is_some() { out } else { s.to_owned() }, value)
+}
+
+/// A libpq value without its single quotes and `\` escapes.
+fn unquote(raw: &str) -> String {
+    let inner = raw
+        .strip_prefix('\'')
+        .map(|r| r.strip_suffix('\'').unwrap_or(r))
+        .unwrap_or(raw);
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.extend(chars.next()),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The `key=value` pairs of a libpq keyword/value string: each pair's text as written, its key
@@ -597,20 +655,6 @@ fn keyword_pairs(s: &str) -> Vec<(&str, &str, &str)> {
             i = i.min(bytes.len());
         }
         pairs.push((&s[start..i], key, &s[value_start..i]));
-    }
-}
-
-/// Rejects names that would need escaping, so the SQL can quote them plainly.
-fn validate_table_name(name: &str, max: usize) -> Result<(), StoreError> {
-    let ok = !name.is_empty()
-        && name.len() <= max
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    if ok {
-        Ok(())
-    } else {
-        Err(StoreError::Config(format!(
-            "session table name must be 1 to {max} ASCII letters, digits or underscores"
-        )))
     }
 }
 
@@ -660,79 +704,121 @@ fn pool_err(op: &str, e: PoolError) -> StoreError {
 mod tests {
     use super::*;
 
-    #[test]
-    fn index_names_are_djangos() {
-        let n = |t: &str, c: &str, s: &str| django_index_name(t, c, s, MAX_NAME_LEN);
-        assert_eq!(
-            n("django_session", "expire_date", ""),
-            "django_session_expire_date_a5c62663"
-        );
-        assert_eq!(
-            n("django_session", "session_key", "_like"),
-            "django_session_session_key_c0390e0f_like"
-        );
-        // Long names are shortened as Django shortens them (values from Django's algorithm).
-        assert_eq!(
-            n(&"a".repeat(63), "expire_date", ""),
-            "aaaaaaaaaaaaaaaaaaaaaaaaaa_expire_date_045b053b"
-        );
-        assert_eq!(
-            n(
-                "_private_sessions_table_with_quite_a_long_name_here",
-                "session_key",
-                "_like"
-            ),
-            "D_private_sessions_table__session_key_8ef35030_lik"
-        );
+    fn split(url: &str) -> Result<SplitUrl, StoreError> {
+        split_url(StoreUrl::parse(url)?)
     }
 
     #[test]
-    fn pool_max_size_is_taken_out_of_the_url() {
-        let take = |url: &str| take_pool_max_size(url).unwrap();
+    fn tessera_parameters_are_taken_out_of_the_url() {
+        let split_ok = |url: &str| {
+            let s = split(url).unwrap();
+            (s.driver_url, s.pool_size, s.table)
+        };
         assert_eq!(
-            take("postgres://u@h/db"),
-            ("postgres://u@h/db".to_owned(), None)
+            split_ok("postgres://u@h/db"),
+            ("postgres://u@h/db".to_owned(), None, None)
         );
         assert_eq!(
-            take("postgres://u@h/db?pool_max_size=2"),
-            ("postgres://u@h/db".to_owned(), Some(2))
-        );
-        assert_eq!(
-            take("postgresql://u@h/db?connect_timeout=5&pool_max_size=40&application_name=x"),
+            split_ok("postgres://u@h/db?pool_max_size=2&table=t1"),
             (
-                "postgresql://u@h/db?connect_timeout=5&application_name=x".to_owned(),
-                Some(40)
+                "postgres://u@h/db".to_owned(),
+                Some(2),
+                Some("t1".to_owned())
             )
         );
+        // The driver's own parameters go through as written, in order.
         assert_eq!(
-            take("host=h user=u pool_max_size = 3 dbname=d"),
-            ("host=h user=u dbname=d".to_owned(), Some(3))
-        );
-        // A quoted value is one value, even when it looks like the parameter.
-        assert_eq!(
-            take(r"host=h password='a pool_max_size=9 \' b' pool_max_size=4"),
+            split_ok(
+                "postgresql://u@h/db?connect_timeout=5&pool_max_size=40&options=-c%20search_path%3Ds"
+            ),
             (
-                r"host=h password='a pool_max_size=9 \' b'".to_owned(),
-                Some(4)
+                "postgresql://u@h/db?connect_timeout=5&options=-c%20search_path%3Ds".to_owned(),
+                Some(40),
+                None
             )
         );
-        assert_eq!(take("host=h"), ("host=h".to_owned(), None));
         for bad in [
             "postgres://h/db?pool_max_size=0",
             "postgres://h/db?pool_max_size=x",
             "postgres://h/db?pool_max_size",
-            "host=h pool_max_size=-1",
+            "mysql://h/db",
         ] {
+            assert!(matches!(split(bad), Err(StoreError::Config(_))), "{bad}");
+        }
+        let Err(StoreError::Config(msg)) = split("postgres://u:hunter2@h/db?pool_size=3") else {
+            panic!("pool_size is not a parameter");
+        };
+        assert!(
+            msg.starts_with(
+                "unknown parameter \"pool_size\" for postgres:// (known: table, pool_max_size, user,"
+            ),
+            "{msg}"
+        );
+        assert!(!msg.contains("hunter2"), "{msg}");
+    }
+
+    /// Every parameter listed as tokio-postgres's is one it takes (a valid value of each).
+    #[test]
+    fn every_driver_parameter_reaches_tokio_postgres() {
+        let values = [
+            ("user", "u"),
+            ("password", "p%40ss"),
+            ("dbname", "d"),
+            ("options", "-c%20search_path%3Dsessions"),
+            ("application_name", "tessera"),
+            ("sslmode", "disable"),
+            ("sslnegotiation", "postgres"),
+            ("host", "h2"),
+            ("hostaddr", "127.0.0.1"),
+            ("port", "5433"),
+            ("connect_timeout", "5"),
+            ("tcp_user_timeout", "5"),
+            ("keepalives", "1"),
+            ("keepalives_idle", "30"),
+            ("keepalives_interval", "5"),
+            ("keepalives_retries", "3"),
+            ("target_session_attrs", "read-write"),
+            ("channel_binding", "prefer"),
+            ("load_balance_hosts", "disable"),
+        ];
+        assert_eq!(
+            values.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+            DRIVER_PARAMS
+        );
+        for (name, value) in values {
+            let url = format!("postgres://h/db?table=t&{name}={value}&pool_max_size=3");
+            let s = split(&url).unwrap();
+            assert_eq!(s.driver_url, format!("postgres://h/db?{name}={value}"));
             assert!(
-                matches!(take_pool_max_size(bad), Err(StoreError::Config(_))),
-                "{bad}"
+                s.driver_url.parse::<tokio_postgres::Config>().is_ok(),
+                "{}",
+                s.driver_url
             );
         }
-        // What is left still parses.
-        let (url, _) = take("postgres://u@h/db?pool_max_size=2");
-        assert!(url.parse::<tokio_postgres::Config>().is_ok());
-        let (kv, _) = take("host=h user=u pool_max_size=3");
+    }
+
+    #[test]
+    fn keyword_strings_give_up_tessera_parameters() {
+        assert_eq!(
+            take_keyword("host=h user=u pool_max_size = 3 dbname=d", POOL_MAX_SIZE),
+            ("host=h user=u dbname=d".to_owned(), Some("3".to_owned()))
+        );
+        // A quoted value is one value, even when it looks like the parameter.
+        assert_eq!(
+            take_keyword(
+                r"host=h password='a pool_max_size=9 \' b' pool_max_size='4'",
+                POOL_MAX_SIZE
+            ),
+            (
+                r"host=h password='a pool_max_size=9 \' b'".to_owned(),
+                Some("4".to_owned())
+            )
+        );
+        assert_eq!(take_keyword("host=h", TABLE), ("host=h".to_owned(), None));
+        let (kv, table) = take_keyword("host=h table=my_sessions user=u", TABLE);
+        assert_eq!(table.as_deref(), Some("my_sessions"));
         assert!(kv.parse::<tokio_postgres::Config>().is_ok());
+        assert!(parse_pool_size("-1").is_err());
     }
 
     #[test]

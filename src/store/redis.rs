@@ -60,8 +60,8 @@
 //! complete (a few hundred ms after a promotion), so calls in that window fail.
 //!
 //! The credentials are the Redis nodes' (not the Sentinels'). The query string may carry
-//! `prefix=…` (percent-encoded), `response_timeout_ms=…` and `connect_timeout_ms=…`; anything
-//! else is rejected, so a typo never goes unnoticed. TLS (`rediss://`) is not compiled in.
+//! `prefix=…` (percent-encoded), `response_timeout_ms=…` and `connect_timeout_ms=…`; any other
+//! parameter is a [`StoreError::Config`] naming it, so a typo never goes unnoticed. TLS (`rediss://`) is not compiled in.
 //!
 //! Every command has a response timeout and every connection attempt a connect timeout (1 s
 //! each by default), and each store call as a whole is bounded too (2 × connect + 3 × response),
@@ -99,6 +99,7 @@ use redis::{
     ServerErrorKind, Value,
 };
 
+use super::url::{percent_decode, StoreUrl};
 use super::{Loaded, Record, SaveOutcome, SessionStore, StoreError, Version};
 use crate::session::codec::SessionCodec;
 use crate::session::key::SessionKey;
@@ -209,7 +210,11 @@ impl RedisStoreBuilder {
 
     /// Parses the URL and connects (so a wrong address or password is reported at startup).
     pub async fn connect(self) -> Result<RedisStore, StoreError> {
-        let url = parse_url(&self.url)?;
+        let url = parse_url(StoreUrl::parse(&self.url)?)?;
+        self.connect_to(url).await
+    }
+
+    async fn connect_to(self, url: ParsedUrl) -> Result<RedisStore, StoreError> {
         let response_timeout = self
             .response_timeout
             .or(url.response_timeout)
@@ -243,6 +248,16 @@ impl RedisStore {
     /// Connects with the options in `url` (see the module docs for the URL forms).
     pub async fn connect(url: &str, codec: SessionCodec) -> Result<RedisStore, StoreError> {
         Self::builder(url, codec).connect().await
+    }
+
+    /// [`connect`](Self::connect) for a URL split by [`store::url`](super::url).
+    pub(crate) async fn from_url(
+        url: StoreUrl<'_>,
+        codec: SessionCodec,
+    ) -> Result<RedisStore, StoreError> {
+        let url = parse_url(url)?;
+        // The builder's own URL is not read: `url` is already parsed.
+        Self::builder(String::new(), codec).connect_to(url).await
     }
 
     /// A builder, for options beyond the URL's.
@@ -714,20 +729,14 @@ fn config_err(msg: impl Into<String>) -> StoreError {
     StoreError::Config(format!("redis URL: {}", msg.into()))
 }
 
+/// The query parameters a Redis URL takes.
+const URL_PARAMS: [&str; 3] = ["prefix", "response_timeout_ms", "connect_timeout_ms"];
+
 /// Parses the three URL forms of the module docs. Messages never echo the URL (it may hold a
 /// password).
-fn parse_url(url: &str) -> Result<ParsedUrl, StoreError> {
-    let (scheme, rest) = url
-        .split_once("://")
-        .ok_or_else(|| config_err("expected scheme://…"))?;
-    let (rest, query) = match rest.split_once('?') {
-        Some((r, q)) => (r, Some(q)),
-        None => (rest, None),
-    };
-    let (authority, path) = match rest.split_once('/') {
-        Some((a, p)) => (a, p),
-        None => (rest, ""),
-    };
+fn parse_url(mut url: StoreUrl<'_>) -> Result<ParsedUrl, StoreError> {
+    let scheme = url.scheme;
+    let (authority, path) = url.target.split_once('/').unwrap_or((url.target, ""));
     let (auth, hosts) = match authority.rsplit_once('@') {
         Some((userinfo, hosts)) => {
             let (user, pass) = match userinfo.split_once(':') {
@@ -796,35 +805,24 @@ fn parse_url(url: &str) -> Result<ParsedUrl, StoreError> {
             ))
         }
     };
-    let mut parsed = ParsedUrl {
-        topology,
-        prefix: None,
-        response_timeout: None,
-        connect_timeout: None,
+    url.only(&URL_PARAMS)?;
+    let mut ms = |name: &str| match url.take(name) {
+        None => Ok(None),
+        Some(value) => value
+            .parse::<u64>()
+            .ok()
+            .filter(|ms| *ms > 0)
+            .map(|ms| Some(Duration::from_millis(ms)))
+            .ok_or_else(|| config_err(format!("{name} must be a positive number of ms"))),
     };
-    for pair in query
-        .into_iter()
-        .flat_map(|q| q.split('&'))
-        .filter(|p| !p.is_empty())
-    {
-        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let value = percent_decode(value)?;
-        let ms = || {
-            value
-                .parse::<u64>()
-                .ok()
-                .filter(|ms| *ms > 0)
-                .map(Duration::from_millis)
-                .ok_or_else(|| config_err(format!("{name} must be a positive number of ms")))
-        };
-        match name {
-            "prefix" => parsed.prefix = Some(value.clone()),
-            "response_timeout_ms" => parsed.response_timeout = Some(ms()?),
-            "connect_timeout_ms" => parsed.connect_timeout = Some(ms()?),
-            _ => return Err(config_err(format!("unknown parameter {name:?}"))),
-        }
-    }
-    Ok(parsed)
+    let response_timeout = ms("response_timeout_ms")?;
+    let connect_timeout = ms("connect_timeout_ms")?;
+    Ok(ParsedUrl {
+        topology,
+        prefix: url.take("prefix"),
+        response_timeout,
+        connect_timeout,
+    })
 }
 
 /// `host[:port],host[:port],…`, hosts possibly `[ipv6]`.
@@ -866,29 +864,13 @@ fn parse_hosts(hosts: &str, default_port: u16) -> Result<Vec<Node>, StoreError> 
     Ok(nodes)
 }
 
-fn percent_decode(s: &str) -> Result<String, StoreError> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let byte = s
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| config_err("bad %-escape"))?;
-            out.push(byte);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| config_err("%-escapes are not UTF-8"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse(url: &str) -> Result<ParsedUrl, StoreError> {
+        parse_url(StoreUrl::parse(url)?)
+    }
 
     fn node(host: &str, port: u16) -> Node {
         Node {
@@ -899,7 +881,7 @@ mod tests {
 
     #[test]
     fn standalone_urls() {
-        let p = parse_url("redis://127.0.0.1:6380/3?prefix=%3A1%3Ax.").unwrap();
+        let p = parse("redis://127.0.0.1:6380/3?prefix=%3A1%3Ax.").unwrap();
         assert_eq!(
             p.topology,
             Topology::Standalone {
@@ -909,7 +891,7 @@ mod tests {
             }
         );
         assert_eq!(p.prefix.as_deref(), Some(":1:x."));
-        let p = parse_url("redis://u:p%40ss@localhost").unwrap();
+        let p = parse("redis://u:p%40ss@localhost").unwrap();
         assert_eq!(
             p.topology,
             Topology::Standalone {
@@ -921,7 +903,7 @@ mod tests {
                 db: 0
             }
         );
-        let p = parse_url("redis://:secret@[::1]:7000/?response_timeout_ms=250").unwrap();
+        let p = parse("redis://:secret@[::1]:7000/?response_timeout_ms=250").unwrap();
         assert_eq!(
             p.topology,
             Topology::Standalone {
@@ -938,7 +920,7 @@ mod tests {
 
     #[test]
     fn cluster_and_sentinel_urls() {
-        let p = parse_url("redis+cluster://a:1,b:2,c").unwrap();
+        let p = parse("redis+cluster://a:1,b:2,c").unwrap();
         assert_eq!(
             p.topology,
             Topology::Cluster {
@@ -946,7 +928,7 @@ mod tests {
                 auth: Auth::default()
             }
         );
-        let p = parse_url("redis+sentinel://s1:26379,s2/mymaster/2").unwrap();
+        let p = parse("redis+sentinel://s1:26379,s2/mymaster/2").unwrap();
         assert_eq!(
             p.topology,
             Topology::Sentinel {
@@ -956,6 +938,34 @@ mod tests {
                 db: 2
             }
         );
+    }
+
+    #[test]
+    fn every_topology_takes_the_three_parameters() {
+        for url in [
+            "redis://h",
+            "redis+sentinel://s1,s2/m",
+            "redis+cluster://a:1,b:2",
+        ] {
+            let p = parse(&format!(
+                "{url}?prefix=a%20b&response_timeout_ms=20&connect_timeout_ms=30"
+            ))
+            .unwrap();
+            assert_eq!(p.prefix.as_deref(), Some("a b"));
+            assert_eq!(p.response_timeout, Some(Duration::from_millis(20)));
+            assert_eq!(p.connect_timeout, Some(Duration::from_millis(30)));
+            let Err(StoreError::Config(msg)) = parse(&format!("{url}?prefix=p&db=1")) else {
+                panic!("{url}: db= is not a Redis parameter");
+            };
+            let scheme = url.split_once("://").unwrap().0;
+            assert_eq!(
+                msg,
+                format!(
+                    "unknown parameter \"db\" for {scheme}:// \
+                     (known: prefix, response_timeout_ms, connect_timeout_ms)"
+                )
+            );
+        }
     }
 
     #[test]
@@ -975,7 +985,7 @@ mod tests {
             "redis://h?prefix=%zz",
             "redis://h?connect_timeout_ms=0",
         ] {
-            match parse_url(bad) {
+            match parse(bad) {
                 Err(StoreError::Config(msg)) => assert!(!msg.contains("hunter2"), "{msg}"),
                 other => panic!("{bad}: {other:?}"),
             }

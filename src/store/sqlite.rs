@@ -110,6 +110,7 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension};
 use tokio::sync::oneshot;
 
+use super::sql::{self, django_index_name, Dialect, Statements};
 use super::{Loaded, Record, SaveOutcome, SessionStore, StoreError, Version};
 use crate::session::codec::SessionCodec;
 use crate::session::expiry::PyDateTime;
@@ -120,55 +121,19 @@ const WRITER_THREAD: &str = "tessera-sqlw";
 const CHECKPOINT_THREAD: &str = "tessera-sqlckpt";
 const READER_THREAD: &str = "tessera-sqlr";
 
-/// Django's table name (`django_session`).
-pub const DEFAULT_TABLE: &str = "django_session";
-
-/// Longest accepted table name: keeps the index name within Django's 200-character limit for
-/// SQLite, so it never needs Django's truncation.
-const MAX_TABLE_LEN: usize = 100;
+pub use super::sql::DEFAULT_TABLE;
 
 /// Django's index name for `expire_date` on `table`, as `_create_index_name` builds it:
 /// `<table>_expire_date_<first 8 hex digits of md5(table + "expire_date")>`.
 pub fn index_name(table: &str) -> String {
-    super::schema::django_index_name(table, "expire_date", "", 200)
+    django_index_name(table, "expire_date", "", Dialect::Sqlite.max_name_len())
 }
 
 /// The statements Django's migration runs on SQLite for `table`, without `IF NOT EXISTS`:
 /// the `CREATE TABLE` and the `CREATE INDEX` on `expire_date`.
 pub fn schema_statements(table: &str) -> Result<[String; 2], StoreError> {
-    check_table(table)?;
-    Ok(ddl(table, ""))
-}
-
-fn ddl(table: &str, if_not_exists: &str) -> [String; 2] {
-    [
-        format!(
-            "CREATE TABLE {if_not_exists}\"{table}\" (\"session_key\" varchar(40) NOT NULL PRIMARY KEY, \
-             \"session_data\" text NOT NULL, \"expire_date\" datetime NOT NULL);"
-        ),
-        format!(
-            "CREATE INDEX {if_not_exists}\"{}\" ON \"{table}\" (\"expire_date\");",
-            index_name(table)
-        ),
-    ]
-}
-
-/// A table name must be a plain identifier, so it can be quoted without escaping.
-fn check_table(table: &str) -> Result<(), StoreError> {
-    let mut chars = table.chars();
-    let ok = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && table.len() <= MAX_TABLE_LEN;
-    if ok {
-        Ok(())
-    } else {
-        Err(StoreError::Config(format!(
-            "sqlite store: the table name must match [A-Za-z_][A-Za-z0-9_]* and have at most \
-             {MAX_TABLE_LEN} characters"
-        )))
-    }
+    <[String; 2]>::try_from(Statements::new(Dialect::Sqlite, table)?.ddl)
+        .map_err(|_| StoreError::Config("sqlite store: expected two statements".to_owned()))
 }
 
 /// A Unix timestamp as Django stores a `DateTimeField` on SQLite with `USE_TZ=True`: naive UTC,
@@ -181,44 +146,6 @@ pub fn format_datetime(unix: f64) -> Result<String, StoreError> {
     let mut text = at.isoformat();
     text.replace_range(10..11, " ");
     Ok(text)
-}
-
-/// The SQL text of every statement, for one table.
-#[derive(Debug)]
-struct Sql {
-    load: String,
-    exists: String,
-    insert: String,
-    update: String,
-    delete: String,
-    clear: String,
-    create: String,
-}
-
-impl Sql {
-    fn new(table: &str) -> Sql {
-        let t = format!("\"{table}\"");
-        let [create_table, create_index] = ddl(table, "IF NOT EXISTS ");
-        Sql {
-            load: format!(
-                "SELECT session_data FROM {t} WHERE session_key = ?1 AND expire_date > ?2"
-            ),
-            exists: format!("SELECT 1 FROM {t} WHERE session_key = ?1"),
-            insert: format!(
-                "INSERT INTO {t} (session_key, session_data, expire_date) VALUES (?1, ?2, ?3)"
-            ),
-            update: format!(
-                "UPDATE {t} SET session_data = ?1, expire_date = ?2 \
-                 WHERE session_key = ?3 AND session_data = ?4"
-            ),
-            delete: format!("DELETE FROM {t} WHERE session_key = ?1"),
-            clear: format!(
-                "DELETE FROM {t} WHERE rowid IN \
-                 (SELECT rowid FROM {t} WHERE expire_date <= ?1 LIMIT ?2)"
-            ),
-            create: format!("{create_table}\n{create_index}"),
-        }
-    }
 }
 
 /// Configures a [`SqliteStore`]; [`open`](SqliteStoreBuilder::open) starts it.
@@ -236,7 +163,8 @@ pub struct SqliteStoreBuilder {
 }
 
 impl SqliteStoreBuilder {
-    /// The table (default `django_session`): Django's `db_table` of the session model.
+    /// The table (default [`DEFAULT_TABLE`]): Django's `db_table` of the session model,
+    /// under [`sql::check_table_name`]'s rule (checked by [`open`](Self::open)).
     pub fn table(mut self, name: impl Into<String>) -> Self {
         self.table = name.into();
         self
@@ -289,7 +217,6 @@ impl SqliteStoreBuilder {
     /// Opens (creating if needed) the database file, switches it to WAL, optionally creates
     /// the table, and starts the writer and reader threads.
     pub fn open(self) -> Result<SqliteStore, StoreError> {
-        check_table(&self.table)?;
         let path_text = self.path.to_string_lossy();
         if path_text.is_empty() || path_text == ":memory:" {
             return Err(StoreError::Config(
@@ -298,7 +225,7 @@ impl SqliteStoreBuilder {
                     .to_owned(),
             ));
         }
-        let sql = Arc::new(Sql::new(&self.table));
+        let sql = Arc::new(Statements::new(Dialect::Sqlite, &self.table)?);
 
         // The statements run here wait with this store's timeout; the caller's thread gets its
         // own setting back when `open` returns.
@@ -320,10 +247,12 @@ impl SqliteStoreBuilder {
             .map_err(config)?;
         tune(&writer)?;
         if self.create_table {
-            writer.execute_batch(&sql.create).map_err(config)?;
+            writer
+                .execute_batch(&sql.create_if_missing)
+                .map_err(config)?;
         }
         // Fail now, not on the first request, if the table is missing or has other columns.
-        writer.prepare(&sql.update).map_err(config)?;
+        writer.prepare(&sql.save).map_err(config)?;
 
         let mut readers = Vec::with_capacity(self.readers);
         for _ in 0..self.readers {
@@ -530,7 +459,7 @@ fn open_connection(path: &std::path::Path) -> rusqlite::Result<Connection> {
     )
 }
 
-/// The live row's `session_data` (`Sql::load`, prepared once per connection).
+/// The live row's `session_data` (`Statements::load`, prepared once per connection).
 fn load_row(
     conn: &Connection,
     load: &str,
@@ -566,6 +495,14 @@ impl SqliteStore {
     /// The table this store uses.
     pub fn table(&self) -> &str {
         &self.table
+    }
+
+    /// The statements [`create_table`](Self::create_table) runs, without `IF NOT EXISTS`:
+    /// Django's `sqlmigrate sessions 0001` for SQLite, for review or to run by hand.
+    pub fn create_table_sql(&self) -> Vec<String> {
+        Statements::new(Dialect::Sqlite, &self.table)
+            .map(|s| s.ddl)
+            .unwrap_or_default()
     }
 
     /// Creates the table and its index if they do not exist (idempotent).
@@ -674,25 +611,20 @@ impl SessionStore for SqliteStore {
         progress: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<u64, StoreError> {
         let before = format_datetime(now)?;
-        let limit = i64::try_from(batch_size.max(1)).unwrap_or(i64::MAX);
-        let mut removed = 0;
-        loop {
-            let n = match self
-                .write(WriteOp::Clear {
-                    before: before.clone(),
-                    limit,
-                })
-                .await?
-            {
-                Outcome::Count(n) => n,
-                _ => 0,
+        sql::clear_in_batches(batch_size, progress, |limit| {
+            // Each batch is one write job, hence one short transaction.
+            let op = WriteOp::Clear {
+                before: before.clone(),
+                limit: i64::try_from(limit).unwrap_or(i64::MAX),
             };
-            removed += n;
-            progress(removed);
-            if n < limit as u64 {
-                return Ok(removed);
+            async move {
+                match self.write(op).await? {
+                    Outcome::Count(n) => Ok(n),
+                    _ => Ok(0),
+                }
             }
-        }
+        })
+        .await
     }
 }
 
@@ -758,7 +690,7 @@ fn db_err(e: rusqlite::Error) -> StoreError {
 
 fn writer_loop(
     conn: Connection,
-    sql: &Sql,
+    sql: &Statements,
     rx: &mpsc::Receiver<WriteJob>,
     max_batch: usize,
     dirty: &AtomicBool,
@@ -913,7 +845,7 @@ fn checkpoint_loop(
 /// cancelled, and was answered with an error) is dropped unrun, both before `BEGIN IMMEDIATE`
 /// and after it, since taking the write lock can wait up to the busy timeout. With no job
 /// left, there is no transaction at all.
-fn run_batch(conn: &Connection, sql: &Sql, batch: &mut Vec<WriteJob>) {
+fn run_batch(conn: &Connection, sql: &Statements, batch: &mut Vec<WriteJob>) {
     batch.retain(|job| !job.reply.is_closed());
     if batch.is_empty() {
         return;
@@ -975,11 +907,11 @@ fn run(conn: &Connection, statement: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(statement)?.execute([]).map(|_| ())
 }
 
-fn execute(conn: &Connection, sql: &Sql, op: &WriteOp) -> Result<Outcome, StoreError> {
+fn execute(conn: &Connection, sql: &Statements, op: &WriteOp) -> Result<Outcome, StoreError> {
     match op {
         WriteOp::Create { key, data, expire } => {
             let inserted = conn
-                .prepare_cached(&sql.insert)
+                .prepare_cached(&sql.create)
                 .and_then(|mut st| st.execute(params![key.as_str(), &**data, expire]));
             match inserted {
                 Ok(_) => Ok(Outcome::Done),
@@ -999,7 +931,7 @@ fn execute(conn: &Connection, sql: &Sql, op: &WriteOp) -> Result<Outcome, StoreE
         } => {
             if let Some(expected) = expected {
                 let changed = conn
-                    .prepare_cached(&sql.update)
+                    .prepare_cached(&sql.save)
                     .and_then(|mut st| {
                         st.execute(params![&**data, expire, key.as_str(), &**expected])
                     })
@@ -1025,19 +957,19 @@ fn execute(conn: &Connection, sql: &Sql, op: &WriteOp) -> Result<Outcome, StoreE
             .map(|n| Outcome::Count(n as u64))
             .map_err(db_err),
         WriteOp::CreateTable => conn
-            .execute_batch(&sql.create)
+            .execute_batch(&sql.create_if_missing)
             .map(|()| Outcome::Done)
             .map_err(db_err),
     }
 }
 
-fn exists(conn: &Connection, sql: &Sql, key: &SessionKey) -> Result<bool, StoreError> {
+fn exists(conn: &Connection, sql: &Statements, key: &SessionKey) -> Result<bool, StoreError> {
     conn.prepare_cached(&sql.exists)
         .and_then(|mut st| st.exists(params![key.as_str()]))
         .map_err(db_err)
 }
 
-fn reader_loop(conn: Connection, sql: &Sql, rx: &Mutex<mpsc::Receiver<ReadJob>>) {
+fn reader_loop(conn: Connection, sql: &Statements, rx: &Mutex<mpsc::Receiver<ReadJob>>) {
     loop {
         // Hold the queue only while waiting for one job, so the readers take turns.
         let job = rx
@@ -1071,15 +1003,6 @@ mod tests {
             index_name("my_sessions"),
             "my_sessions_expire_date_8a6b8a8d"
         );
-    }
-
-    #[test]
-    fn table_names_are_checked() {
-        assert!(check_table("django_session").is_ok());
-        assert!(check_table("_x9").is_ok());
-        for bad in ["", "9x", "a\"b", "a b", "a-b", "é", &"a".repeat(101)] {
-            assert!(check_table(bad).is_err(), "{bad:?}");
-        }
     }
 
     /// A store on a new database file in a directory of its own (the caller removes it).

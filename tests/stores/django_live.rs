@@ -45,7 +45,7 @@ use tessera::json::{Map, Value};
 use tessera::session::{Expiry, SessionKey};
 use tessera::signing::SecretKeys;
 use tessera::url::{open, Sessions};
-use tessera::{Session, SessionConfig, SessionError};
+use tessera::{Session, SessionConfig, SessionError, SessionLayer};
 use tower::ServiceExt;
 
 /// The `SECRET_KEY` both sides sign with.
@@ -294,8 +294,7 @@ impl Tessera {
             .route("/items", get(items))
             .route("/update", post(update))
             .layer(
-                sessions
-                    .layer(SessionConfig::default())
+                SessionLayer::from_sessions(&sessions, SessionConfig::default())
                     .expect("valid session config"),
             );
         Tessera { app, sessions }

@@ -197,20 +197,20 @@ async fn postgres(url: &str, proxy: &Proxy, small_pool: bool) -> Target {
             })
         })))
     };
-    let direct = PostgresStore::connect(url, codec(SECRET))
-        .await
-        .unwrap()
+    let direct = PostgresStore::builder(codec(SECRET))
         .table(&table)
+        .connect(url)
+        .await
         .unwrap();
     direct.create_table().await.unwrap();
     let mut via_url = proxy.url(url);
     if small_pool {
         via_url = with_param(&via_url, "pool_max_size=2");
     }
-    let via = PostgresStore::connect(&via_url, codec(SECRET))
-        .await
-        .unwrap()
+    let via = PostgresStore::builder(codec(SECRET))
         .table(&table)
+        .connect(&via_url)
+        .await
         .unwrap();
     let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
@@ -246,10 +246,10 @@ async fn mysql(url: &str, proxy: &Proxy, small_pool: bool) -> Target {
             })
         })))
     };
-    let direct = MysqlStore::connect(url, codec(SECRET))
-        .await
-        .unwrap()
+    let direct = MysqlStore::builder(codec(SECRET))
         .table(&table)
+        .connect(url)
+        .await
         .unwrap();
     direct.create_table().await.unwrap();
     // mysql_async otherwise switches a loopback TCP connection over to the server's Unix
@@ -258,10 +258,10 @@ async fn mysql(url: &str, proxy: &Proxy, small_pool: bool) -> Target {
     if small_pool {
         via_url = with_param(&via_url, "pool_min=1&pool_max=2");
     }
-    let via = MysqlStore::connect(&via_url, codec(SECRET))
-        .await
-        .unwrap()
+    let via = MysqlStore::builder(codec(SECRET))
         .table(&table)
+        .connect(&via_url)
+        .await
         .unwrap();
     let raw = mysql_async::Pool::new(mysql_async::Opts::from_url(url).unwrap());
     Target {

@@ -26,6 +26,7 @@ use tessera::session::SessionKey;
 use tessera::signing::SecretKeys;
 use tessera::store::mysql::{MysqlStore, DEFAULT_TABLE};
 use tessera::store::{Record, SaveOutcome, SessionStore, StoreError, Version};
+use tessera::url::open;
 
 const SECRET: &str = "tessera mysql test secret";
 /// 2023-11-28T22:13:20.250000Z.
@@ -104,16 +105,24 @@ impl Fixture {
 }
 
 async fn fixture(url: &str) -> Fixture {
-    fixture_with(url, MysqlStore::connect(url, codec(SECRET)).await.unwrap()).await
+    fixture_with(url, async |table| {
+        MysqlStore::builder(codec(SECRET))
+            .table(table)
+            .connect(url)
+            .await
+            .unwrap()
+    })
+    .await
 }
 
-async fn fixture_with(url: &str, store: MysqlStore) -> Fixture {
+/// `open` connects the store over the table it is given.
+async fn fixture_with(url: &str, open: impl AsyncFnOnce(&str) -> MysqlStore) -> Fixture {
     let table = unique("django_session_t");
     let cleanup = Cleanup {
         url: url.to_owned(),
         sql: vec![format!("DROP TABLE IF EXISTS `{table}`")],
     };
-    let store = store.table(&table).unwrap();
+    let store = open(&table).await;
     assert!(
         store.create_table().await.unwrap(),
         "a new table is created"
@@ -237,7 +246,7 @@ async fn schema_is_exactly_djangos() {
     let (djangos_url, djangos, _c2) = own_database(&url, &mut admin).await;
 
     let store = MysqlStore::connect(&ours_url, codec(SECRET)).await.unwrap();
-    assert_eq!(store.table_name(), DEFAULT_TABLE);
+    assert_eq!(store.table(), DEFAULT_TABLE);
     assert_eq!(
         store.create_table_sql(),
         django_statements(),
@@ -277,7 +286,11 @@ async fn schema_is_exactly_djangos() {
     );
 
     // Other table names get the index name Django would derive for them.
-    let custom = store.clone().table("my_sessions").unwrap();
+    let custom = MysqlStore::builder(codec(SECRET))
+        .table("my_sessions")
+        .connect(&url)
+        .await
+        .unwrap();
     assert_eq!(
         custom.create_table_sql(),
         [
@@ -285,10 +298,15 @@ async fn schema_is_exactly_djangos() {
             "CREATE INDEX `my_sessions_expire_date_8a6b8a8d` ON `my_sessions` (`expire_date`);",
         ]
     );
-    let long = "x".repeat(65);
+    // One rule for every SQL store: at most 63 characters (PostgreSQL's limit), here too.
+    let long = "x".repeat(tessera::store::sql::MAX_TABLE_LEN + 1);
     for bad in ["", "a`b", "semi;colon", "naïve", &long] {
+        let refused = MysqlStore::builder(codec(SECRET))
+            .table(bad)
+            .connect(&url)
+            .await;
         assert!(
-            matches!(store.clone().table(bad), Err(StoreError::Config(_))),
+            matches!(refused, Err(StoreError::Config(_))),
             "{bad:?} is refused"
         );
     }
@@ -333,10 +351,14 @@ async fn rows_written_by_django_load() {
     let Some(url) = server() else { return };
     let meta = common::vectors::load("middleware.json");
     let secret = meta["secret_key"].as_str().unwrap();
-    let store = MysqlStore::connect(&url, SessionCodec::new(&SecretKeys::new(secret)).unwrap())
-        .await
-        .unwrap();
-    let f = fixture_with(&url, store).await;
+    let f = fixture_with(&url, async |table| {
+        MysqlStore::builder(SessionCodec::new(&SecretKeys::new(secret)).unwrap())
+            .table(table)
+            .connect(&url)
+            .await
+            .unwrap()
+    })
+    .await;
     let insert = format!(
         "INSERT INTO `{}` (session_key, session_data, expire_date) VALUES (?, ?, ?)",
         f.table
@@ -398,8 +420,14 @@ async fn dates_are_utc_whatever_the_connection_time_zone() {
         Some("+05:30"),
         "the store's sessions run at +05:30"
     );
-    let store = MysqlStore::from_opts(kolkata, codec(SECRET)).await.unwrap();
-    let f = fixture_with(&url, store).await;
+    let f = fixture_with(&url, async |table| {
+        MysqlStore::builder(codec(SECRET))
+            .table(table)
+            .from_opts(kolkata)
+            .await
+            .unwrap()
+    })
+    .await;
     let read = format!(
         "SELECT DATE_FORMAT(expire_date, '%Y-%m-%d %H:%i:%s.%f') FROM `{}` WHERE session_key = ?",
         f.table
@@ -586,10 +614,10 @@ async fn clear_expired_removes_5000_rows_in_batches() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_never_carry_the_session_key() {
     let Some(url) = server() else { return };
-    let store = MysqlStore::connect(&url, codec(SECRET))
+    let store = MysqlStore::builder(codec(SECRET))
+        .table(unique("tessera_missing_"))
+        .connect(&url)
         .await
-        .unwrap()
-        .table(&unique("tessera_missing_"))
         .unwrap();
     let k = key();
     let data = int_dict("a", 1);
@@ -644,8 +672,14 @@ async fn the_pool_recovers_when_the_server_drops_its_connections() {
         .unwrap();
     let user_url = url.replacen("://root@", &format!("://{user}@"), 1);
     assert_ne!(user_url, url, "the URL names user root");
-    let store = MysqlStore::connect(&user_url, codec(SECRET)).await.unwrap();
-    let f = fixture_with(&url, store).await;
+    let f = fixture_with(&url, async |table| {
+        MysqlStore::builder(codec(SECRET))
+            .table(table)
+            .connect(&user_url)
+            .await
+            .unwrap()
+    })
+    .await;
     let k = key();
     let data = int_dict("a", 1);
     let record = Record {
@@ -697,12 +731,17 @@ async fn the_pool_is_sized_by_the_url() {
         (Some("pool_min=2&pool_max=5"), "pool_min: 2, pool_max: 5"),
     ] {
         let store_url = param.map_or(url.clone(), |p| with_param(&url, p));
-        let store = MysqlStore::connect(&store_url, codec(SECRET))
-            .await
-            .unwrap();
+        let f = fixture_with(&url, async |table| {
+            MysqlStore::builder(codec(SECRET))
+                .table(table)
+                .connect(&store_url)
+                .await
+                .unwrap()
+        })
+        .await;
+        let store = &f.store;
         assert!(format!("{store:?}").contains(shown), "{param:?}: {store:?}");
         // And the pool works: a round trip through it.
-        let f = fixture_with(&url, store).await;
         assert!(!f.store.exists(&key()).await.unwrap());
     }
 }
@@ -724,4 +763,42 @@ async fn an_unreachable_server_fails_fast() {
         .await,
         Err(StoreError::Config(_))
     ));
+}
+
+/// `store::url::open` takes every parameter the docs list for `mysql://`: tessera's `table`
+/// and mysql_async's own; an unknown one is refused by name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn url_parameters_are_taken_or_refused_by_name() {
+    let Some(url) = server() else { return };
+    let keys = SecretKeys::new(SECRET);
+    let table = unique("django_session_t");
+    let _cleanup = Cleanup {
+        url: url.clone(),
+        sql: vec![format!("DROP TABLE IF EXISTS `{table}`")],
+    };
+    let params = format!(
+        "table={table}&pool_min=1&pool_max=3&prefer_socket=false&inactive_connection_ttl=30\
+         &reset_connection=false&stmt_cache_size=16&tcp_nodelay=true"
+    );
+    let sessions = open(&with_param(&url, &params), &keys).await.unwrap();
+    sessions.migrate().await.unwrap();
+    let store = sessions.store().unwrap();
+    let shown = format!("{store:?}");
+    assert!(shown.contains(&format!("table: {table:?}")), "{shown}");
+    assert!(shown.contains("pool_min: 1, pool_max: 3"), "{shown}");
+    let k = key();
+    let data = int_dict("a", 1);
+    let record = Record {
+        data: &data,
+        expires_at: now() + 60.0,
+    };
+    store.create(&k, record).await.unwrap();
+    assert!(store.load(&k, now()).await.unwrap().is_some());
+    let Err(StoreError::Config(msg)) = open(&with_param(&url, "pool_size=2"), &keys).await else {
+        panic!("pool_size is no parameter");
+    };
+    assert!(
+        msg.starts_with("unknown parameter \"pool_size\" for mysql:// (known: table, pool_min,"),
+        "{msg}"
+    );
 }

@@ -23,6 +23,7 @@ use tessera::session::SessionKey;
 use tessera::signing::SecretKeys;
 use tessera::store::postgres::{PostgresStore, DEFAULT_TABLE};
 use tessera::store::{Record, SaveOutcome, SessionStore, StoreError, Version};
+use tessera::url::open;
 use tokio_postgres::{Client, NoTls};
 
 const SECRET: &str = "tessera postgres test secret";
@@ -98,10 +99,10 @@ async fn fixture_with(url: &str, store_url: &str, codec: SessionCodec) -> Fixtur
         url: url.to_owned(),
         sql: format!("DROP TABLE IF EXISTS \"{table}\""),
     };
-    let store = PostgresStore::connect(store_url, codec)
-        .await
-        .unwrap()
+    let store = PostgresStore::builder(codec)
         .table(&table)
+        .connect(store_url)
+        .await
         .unwrap();
     assert!(
         store.create_table().await.unwrap(),
@@ -226,7 +227,7 @@ async fn schema_is_exactly_djangos() {
     let store = PostgresStore::connect(&ours_url, codec(SECRET))
         .await
         .unwrap();
-    assert_eq!(store.table_name(), DEFAULT_TABLE);
+    assert_eq!(store.table(), DEFAULT_TABLE);
     assert_eq!(
         store.create_table_sql(),
         django_statements(),
@@ -267,7 +268,11 @@ async fn schema_is_exactly_djangos() {
     );
 
     // Other table names get the index names Django would derive for them.
-    let custom = store.clone().table("my_sessions").unwrap();
+    let custom = PostgresStore::builder(codec(SECRET))
+        .table("my_sessions")
+        .connect(&ours_url)
+        .await
+        .unwrap();
     assert_eq!(
         custom.create_table_sql(),
         [
@@ -278,8 +283,12 @@ async fn schema_is_exactly_djangos() {
     );
     let long = "x".repeat(64);
     for bad in ["", "a\"b", "semi;colon", "naïve", &long] {
+        let refused = PostgresStore::builder(codec(SECRET))
+            .table(bad)
+            .connect(&ours_url)
+            .await;
         assert!(
-            matches!(store.clone().table(bad), Err(StoreError::Config(_))),
+            matches!(refused, Err(StoreError::Config(_))),
             "{bad:?} is refused"
         );
     }
@@ -554,10 +563,10 @@ async fn clear_expired_removes_5000_rows_in_batches() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_never_carry_the_session_key() {
     let Some(url) = server() else { return };
-    let store = PostgresStore::connect(&url, codec(SECRET))
+    let store = PostgresStore::builder(codec(SECRET))
+        .table(unique("tessera_missing_"))
+        .connect(&url)
         .await
-        .unwrap()
-        .table(&unique("tessera_missing_"))
         .unwrap();
     let k = key();
     let data = int_dict("a", 1);
@@ -665,4 +674,65 @@ async fn an_unreachable_server_fails_fast() {
         PostgresStore::connect("postgres://[bad", codec(SECRET)).await,
         Err(StoreError::Config(_))
     ));
+}
+
+/// `store::url::open` takes every parameter the docs list for `postgres://` and
+/// `postgresql://`: tessera's (`table`, `pool_max_size`) and tokio-postgres's, which reach the
+/// server; an unknown one is refused by name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn url_parameters_are_taken_or_refused_by_name() {
+    let Some(url) = server() else { return };
+    let keys = SecretKeys::new(SECRET);
+    let table = unique("django_session_t");
+    let _cleanup = Cleanup {
+        url: url.clone(),
+        sql: format!("DROP TABLE IF EXISTS \"{table}\""),
+    };
+    let app = unique("tessera_params_");
+    let params = format!(
+        "table={table}&pool_max_size=2&sslmode=disable&connect_timeout=5\
+         &application_name={app}&options=-c%20statement_timeout%3D4321"
+    );
+    let raw = raw(&url).await;
+    for scheme_url in [url.clone(), url.replacen("postgres://", "postgresql://", 1)] {
+        let sessions = open(&with_param(&scheme_url, &params), &keys)
+            .await
+            .unwrap();
+        sessions.migrate().await.unwrap();
+        let store = sessions.store().unwrap();
+        assert!(
+            format!("{store:?}").contains(&format!("table: {table:?}")),
+            "{store:?}"
+        );
+        assert!(
+            format!("{store:?}").contains("pool_max_size: 2"),
+            "{store:?}"
+        );
+        let k = key();
+        let data = int_dict("a", 1);
+        let record = Record {
+            data: &data,
+            expires_at: now() + 60.0,
+        };
+        store.create(&k, record).await.unwrap();
+        assert!(store.load(&k, now()).await.unwrap().is_some());
+        // application_name reached the server.
+        let rows = raw
+            .query(
+                "SELECT 1 FROM pg_stat_activity WHERE application_name = $1",
+                &[&app],
+            )
+            .await
+            .unwrap();
+        assert!(!rows.is_empty(), "a connection named {app}");
+    }
+    let Err(StoreError::Config(msg)) = open(&with_param(&url, "pool_size=2"), &keys).await else {
+        panic!("pool_size is no parameter");
+    };
+    assert!(
+        msg.starts_with(
+            "unknown parameter \"pool_size\" for postgres:// (known: table, pool_max_size,"
+        ),
+        "{msg}"
+    );
 }

@@ -23,6 +23,7 @@ use tessera::session::SessionKey;
 use tessera::signing::SecretKeys;
 use tessera::store::redis::{RedisStore, DEFAULT_PREFIX};
 use tessera::store::{Record, SaveOutcome, SessionStore, StoreError, Version};
+use tessera::url::open;
 
 const SECRET: &str = "tessera redis test secret";
 
@@ -819,4 +820,45 @@ async fn conformance_through_sentinel_and_a_failover() {
     assert_eq!(loaded.data, data);
     store.delete(&k).await.unwrap();
     store.delete(&k2).await.unwrap();
+}
+
+/// `store::url::open` takes every parameter the docs list for `redis://` (the same parser
+/// serves `redis+sentinel://` and `redis+cluster://`, checked in the unit tests), and refuses
+/// an unknown one by name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn url_parameters_are_taken_or_refused_by_name() {
+    let Some(url) = shared_url() else { return };
+    let keys = SecretKeys::new(SECRET);
+    let prefix = format!("tessera:url-params:{}:", key().as_str());
+    let params = format!(
+        "prefix={}&response_timeout_ms=500&connect_timeout_ms=700",
+        prefix.replace(':', "%3A")
+    );
+    let sessions = open(&with_param(&url, &params), &keys).await.unwrap();
+    let store = sessions.store().unwrap();
+    let shown = format!("{store:?}");
+    assert!(shown.contains(&format!("prefix: {prefix:?}")), "{shown}");
+    assert!(shown.contains("response_timeout: 500ms"), "{shown}");
+    let k = key();
+    let data = int_dict("a", 1);
+    let record = Record {
+        data: &data,
+        expires_at: now() + 60.0,
+    };
+    store.create(&k, record).await.unwrap();
+    let mut con = raw(&url).await;
+    let stored: Option<String> = query(
+        &mut con,
+        redis::cmd("GET").arg(format!("{prefix}{}", k.as_str())),
+    )
+    .await;
+    assert!(stored.is_some(), "the session is under the URL's prefix");
+    store.delete(&k).await.unwrap();
+    let Err(StoreError::Config(msg)) = open(&with_param(&url, "db=1"), &keys).await else {
+        panic!("db= is no Redis parameter");
+    };
+    assert_eq!(
+        msg,
+        "unknown parameter \"db\" for redis:// (known: prefix, response_timeout_ms, connect_timeout_ms)"
+    );
 }

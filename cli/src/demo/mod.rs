@@ -47,7 +47,7 @@ pub fn router(
     keys: &SecretKeys,
     config: SessionConfig,
 ) -> Result<Router, tessera::session::ConfigError> {
-    let sessions = sessions.layer(config.clone())?;
+    let sessions = tessera::SessionLayer::from_sessions(sessions, config.clone())?;
     let state = Arc::new(DemoState {
         config: config.clone(),
     });

@@ -1,0 +1,416 @@
+//! What the PostgreSQL, MySQL and SQLite stores share: Django's session table (its name rule,
+//! its schema, its index names), the statement texts for each dialect, built once per store,
+//! and the loop that purges expired rows in batches. Each driver module keeps only its
+//! connections, cancellation and driver glue.
+
+// Each driver uses its own part; a build with one SQL store leaves the others unused.
+#![cfg_attr(
+    not(all(feature = "sqlite", feature = "postgres", feature = "mysql")),
+    allow(dead_code)
+)]
+
+use std::future::Future;
+
+use md5::{Digest, Md5};
+
+use super::StoreError;
+
+/// Django's table name for the built-in session model.
+pub const DEFAULT_TABLE: &str = "django_session";
+
+/// The longest table name: PostgreSQL's identifier limit (`NAMEDATALEN - 1`), past which it
+/// silently truncates. MySQL's is 64; SQLite has none.
+pub const MAX_TABLE_LEN: usize = 63;
+
+/// Checks a session table name (a custom Django session model's `db_table`): 1 to
+/// [`MAX_TABLE_LEN`] ASCII letters, digits or underscores.
+///
+/// One rule for every SQL store. Such a name needs no escaping inside quotes, so each dialect
+/// quotes it plainly, as Django does; a leading digit is fine quoted, on all three servers and
+/// for Django, which derives index names for it like any other.
+pub fn check_table_name(name: &str) -> Result<(), StoreError> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_TABLE_LEN
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::Config(format!(
+            "session table name must be 1 to {MAX_TABLE_LEN} ASCII letters, digits or underscores"
+        )))
+    }
+}
+
+/// Django's `BaseDatabaseSchemaEditor._create_index_name(table, [column], suffix)`:
+/// `<table>_<column>_<md5(table ‖ column)[:8]><suffix>`, shortened as Django shortens it when
+/// longer than the backend's `max_name_length`. MD5 here is a name digest, nothing secret.
+pub fn django_index_name(table: &str, column: &str, suffix: &str, max_len: usize) -> String {
+    let digest = Md5::new_with_prefix(table).chain_update(column).finalize();
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let mut hash_suffix = format!("{}{suffix}", &hex[..8]);
+    let name = format!("{table}_{column}_{hash_suffix}");
+    if name.len() <= max_len {
+        return name;
+    }
+    if hash_suffix.len() > max_len / 3 {
+        hash_suffix.truncate(max_len / 3);
+    }
+    let other = (max_len - hash_suffix.len()) / 2 - 1;
+    let name = format!(
+        "{}_{}_{hash_suffix}",
+        &table[..other.min(table.len())],
+        &column[..other.min(column.len())]
+    );
+    if name.starts_with('_') || name.starts_with(|c: char| c.is_ascii_digit()) {
+        format!("D{}", &name[..name.len() - 1])
+    } else {
+        name
+    }
+}
+
+/// The SQL each server speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    Postgres,
+    Mysql,
+    Sqlite,
+}
+
+impl Dialect {
+    /// An identifier in quotes (names passed [`check_table_name`] need no escaping).
+    fn quote(self, ident: &str) -> String {
+        match self {
+            Dialect::Mysql => format!("`{ident}`"),
+            Dialect::Postgres | Dialect::Sqlite => format!("\"{ident}\""),
+        }
+    }
+
+    /// The `n`th bound parameter (1-based).
+    fn param(self, n: usize) -> String {
+        match self {
+            Dialect::Postgres => format!("${n}"),
+            Dialect::Mysql => "?".to_owned(),
+            Dialect::Sqlite => format!("?{n}"),
+        }
+    }
+
+    /// Django's `max_name_length()`, which bounds index names (200 where it has none).
+    pub(crate) fn max_name_len(self) -> usize {
+        match self {
+            Dialect::Postgres => 63,
+            Dialect::Mysql => 64,
+            Dialect::Sqlite => 200,
+        }
+    }
+
+    /// Django's column types for `TextField` and `DateTimeField`.
+    fn types(self) -> (&'static str, &'static str) {
+        match self {
+            Dialect::Postgres => ("text", "timestamp with time zone"),
+            Dialect::Mysql => ("longtext", "datetime(6)"),
+            Dialect::Sqlite => ("text", "datetime"),
+        }
+    }
+}
+
+/// Every statement a store runs on one table, built once.
+#[derive(Debug)]
+pub(crate) struct Statements {
+    pub(crate) table: String,
+    /// The live row's `session_data`: key, now.
+    pub(crate) load: String,
+    /// Insert-only: key, data, expiry.
+    pub(crate) create: String,
+    /// Compare-and-swap, byte for byte: data, expiry, key, the data that was loaded.
+    pub(crate) save: String,
+    /// Any row's `session_data`: key.
+    pub(crate) current: String,
+    /// Whether a row exists, expired or not: key.
+    pub(crate) exists: String,
+    pub(crate) delete: String,
+    /// One batch of the purge: now, the batch size.
+    pub(crate) clear: String,
+    /// Django's migration `sessions.0001_initial`, verbatim.
+    pub(crate) ddl: Vec<String>,
+    /// The same with `IF NOT EXISTS`, as one script (SQLite).
+    pub(crate) create_if_missing: String,
+}
+
+impl Statements {
+    /// The statements for `table`, once its name passed [`check_table_name`].
+    pub(crate) fn new(dialect: Dialect, table: &str) -> Result<Statements, StoreError> {
+        check_table_name(table)?;
+        Ok(Statements::build(dialect, table))
+    }
+
+    /// The statements for [`DEFAULT_TABLE`].
+    pub(crate) fn django(dialect: Dialect) -> Statements {
+        Statements::build(dialect, DEFAULT_TABLE)
+    }
+
+    fn build(dialect: Dialect, table: &str) -> Statements {
+        let q = |ident: &str| dialect.quote(ident);
+        let p = |n: usize| dialect.param(n);
+        let t = q(table);
+        let (key, data, expire) = (q("session_key"), q("session_data"), q("expire_date"));
+        let same_data = match dialect {
+            // The default collations compare case-insensitively and ignore trailing spaces.
+            Dialect::Mysql => format!("CAST({data} AS BINARY) = CAST({} AS BINARY)", p(4)),
+            Dialect::Postgres | Dialect::Sqlite => format!("{data} = {}", p(4)),
+        };
+        let clear = match dialect {
+            Dialect::Postgres => format!(
+                "DELETE FROM {t} WHERE {key} IN \
+                 (SELECT {key} FROM {t} WHERE {expire} < {} LIMIT {})",
+                p(1),
+                p(2)
+            ),
+            Dialect::Mysql => format!("DELETE FROM {t} WHERE {expire} < {} LIMIT {}", p(1), p(2)),
+            // `<=`, as load treats a row expiring exactly now as expired; by rowid, so the
+            // subquery is a range scan of the expiry index.
+            Dialect::Sqlite => format!(
+                "DELETE FROM {t} WHERE rowid IN \
+                 (SELECT rowid FROM {t} WHERE {expire} <= {} LIMIT {})",
+                p(1),
+                p(2)
+            ),
+        };
+        let (text, datetime) = dialect.types();
+        let max = dialect.max_name_len();
+        let expire_index = q(&django_index_name(table, "expire_date", "", max));
+        let ddl = |if_not_exists: &str| {
+            let mut ddl = vec![format!(
+                "CREATE TABLE {if_not_exists}{t} ({key} varchar(40) NOT NULL PRIMARY KEY, \
+                 {data} {text} NOT NULL, {expire} {datetime} NOT NULL);"
+            )];
+            if dialect == Dialect::Postgres {
+                let like = q(&django_index_name(table, "session_key", "_like", max));
+                ddl.push(format!(
+                    "CREATE INDEX {if_not_exists}{like} ON {t} ({key} varchar_pattern_ops);"
+                ));
+            }
+            ddl.push(format!(
+                "CREATE INDEX {if_not_exists}{expire_index} ON {t} ({expire});"
+            ));
+            ddl
+        };
+        Statements {
+            table: table.to_owned(),
+            load: format!(
+                "SELECT {data} FROM {t} WHERE {key} = {} AND {expire} > {}",
+                p(1),
+                p(2)
+            ),
+            create: format!(
+                "INSERT INTO {t} ({key}, {data}, {expire}) VALUES ({}, {}, {})",
+                p(1),
+                p(2),
+                p(3)
+            ),
+            save: format!(
+                "UPDATE {t} SET {data} = {}, {expire} = {} WHERE {key} = {} AND {same_data}",
+                p(1),
+                p(2),
+                p(3)
+            ),
+            current: format!("SELECT {data} FROM {t} WHERE {key} = {}", p(1)),
+            exists: format!("SELECT 1 FROM {t} WHERE {key} = {}", p(1)),
+            delete: format!("DELETE FROM {t} WHERE {key} = {}", p(1)),
+            clear,
+            ddl: ddl(""),
+            create_if_missing: ddl("IF NOT EXISTS ").join("\n"),
+        }
+    }
+}
+
+/// Purges expired rows `batch_size` at a time, each batch its own statement (and
+/// transaction) so no lock is held long, until a batch comes back short. `delete_batch` runs
+/// one batch of at most the given number of rows and returns how many it removed; `progress`
+/// hears the running total after each. Returns the total.
+///
+/// `delete_batch` returns a future rather than being an async closure: a store's trait
+/// methods must return `Send` futures, which the compiler cannot yet prove through one.
+pub(crate) async fn clear_in_batches<F, Fut>(
+    batch_size: usize,
+    progress: &(dyn Fn(u64) + Send + Sync),
+    mut delete_batch: F,
+) -> Result<u64, StoreError>
+where
+    F: FnMut(u64) -> Fut,
+    Fut: Future<Output = Result<u64, StoreError>>,
+{
+    let batch = batch_size.max(1) as u64;
+    let mut total = 0u64;
+    loop {
+        let removed = delete_batch(batch).await?;
+        total += removed;
+        progress(total);
+        if removed < batch {
+            return Ok(total);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_names_are_djangos() {
+        assert_eq!(
+            django_index_name("django_session", "expire_date", "", 200),
+            "django_session_expire_date_a5c62663"
+        );
+        assert_eq!(
+            django_index_name("django_session", "session_key", "_like", 63),
+            "django_session_session_key_c0390e0f_like"
+        );
+        // Long names are shortened as Django shortens them (values from Django's algorithm).
+        assert_eq!(
+            django_index_name(&"a".repeat(63), "expire_date", "", 63),
+            "aaaaaaaaaaaaaaaaaaaaaaaaaa_expire_date_045b053b"
+        );
+        assert_eq!(
+            django_index_name(
+                "_private_sessions_table_with_quite_a_long_name_here",
+                "session_key",
+                "_like",
+                63
+            ),
+            "D_private_sessions_table__session_key_8ef35030_lik"
+        );
+        assert_eq!(
+            django_index_name(
+                "sessions_of_a_rather_long_application_name_x",
+                "expire_date",
+                "",
+                64
+            ),
+            "sessions_of_a_rather_long_a_expire_date_eadd9554"
+        );
+    }
+
+    #[test]
+    fn one_table_name_rule_for_every_dialect() {
+        let longest = "a".repeat(MAX_TABLE_LEN);
+        for good in [
+            "django_session",
+            "_x9",
+            "9lives",
+            "123",
+            "MySessions",
+            &longest,
+        ] {
+            for dialect in [Dialect::Postgres, Dialect::Mysql, Dialect::Sqlite] {
+                assert!(
+                    Statements::new(dialect, good).is_ok(),
+                    "{good:?} {dialect:?}"
+                );
+            }
+        }
+        let too_long = "a".repeat(MAX_TABLE_LEN + 1);
+        for bad in [
+            "",
+            "a-b",
+            "a.b",
+            "a b",
+            "a\"b",
+            "a`b",
+            "x\"; DROP TABLE y; --",
+            "naïve",
+            &too_long,
+        ] {
+            for dialect in [Dialect::Postgres, Dialect::Mysql, Dialect::Sqlite] {
+                assert!(
+                    matches!(Statements::new(dialect, bad), Err(StoreError::Config(_))),
+                    "{bad:?} {dialect:?}"
+                );
+            }
+        }
+    }
+
+    /// The texts each store ran before they shared this module.
+    #[test]
+    fn statements_per_dialect() {
+        let pg = Statements::new(Dialect::Postgres, "t").unwrap();
+        assert_eq!(
+            pg.load,
+            "SELECT \"session_data\" FROM \"t\" WHERE \"session_key\" = $1 AND \"expire_date\" > $2"
+        );
+        assert_eq!(
+            pg.save,
+            "UPDATE \"t\" SET \"session_data\" = $1, \"expire_date\" = $2 \
+             WHERE \"session_key\" = $3 AND \"session_data\" = $4"
+        );
+        assert_eq!(
+            pg.clear,
+            "DELETE FROM \"t\" WHERE \"session_key\" IN \
+             (SELECT \"session_key\" FROM \"t\" WHERE \"expire_date\" < $1 LIMIT $2)"
+        );
+        let my = Statements::new(Dialect::Mysql, "t").unwrap();
+        assert_eq!(
+            my.create,
+            "INSERT INTO `t` (`session_key`, `session_data`, `expire_date`) VALUES (?, ?, ?)"
+        );
+        assert_eq!(
+            my.save,
+            "UPDATE `t` SET `session_data` = ?, `expire_date` = ? \
+             WHERE `session_key` = ? AND CAST(`session_data` AS BINARY) = CAST(? AS BINARY)"
+        );
+        assert_eq!(my.clear, "DELETE FROM `t` WHERE `expire_date` < ? LIMIT ?");
+        assert_eq!(
+            my.ddl,
+            [
+                "CREATE TABLE `t` (`session_key` varchar(40) NOT NULL PRIMARY KEY, \
+                 `session_data` longtext NOT NULL, `expire_date` datetime(6) NOT NULL);",
+                "CREATE INDEX `t_expire_date_859af005` ON `t` (`expire_date`);",
+            ]
+        );
+        let lite = Statements::new(Dialect::Sqlite, "t").unwrap();
+        assert_eq!(
+            lite.exists,
+            "SELECT 1 FROM \"t\" WHERE \"session_key\" = ?1"
+        );
+        assert_eq!(
+            lite.clear,
+            "DELETE FROM \"t\" WHERE rowid IN \
+             (SELECT rowid FROM \"t\" WHERE \"expire_date\" <= ?1 LIMIT ?2)"
+        );
+        assert_eq!(
+            lite.create_if_missing,
+            "CREATE TABLE IF NOT EXISTS \"t\" (\"session_key\" varchar(40) NOT NULL PRIMARY KEY, \
+             \"session_data\" text NOT NULL, \"expire_date\" datetime NOT NULL);\n\
+             CREATE INDEX IF NOT EXISTS \"t_expire_date_859af005\" ON \"t\" (\"expire_date\");"
+        );
+    }
+
+    #[tokio::test]
+    async fn batches_run_until_one_comes_back_short() {
+        let seen = std::sync::Mutex::new(Vec::new());
+        let mut left = 7u64;
+        let total = clear_in_batches(3, &|n| seen.lock().unwrap().push(n), |limit| {
+            let n = left.min(limit);
+            left -= n;
+            async move { Ok(n) }
+        })
+        .await
+        .unwrap();
+        assert_eq!(total, 7);
+        assert_eq!(*seen.lock().unwrap(), [3, 6, 7]);
+        // An exact multiple costs one empty batch; a batch size of 0 means 1.
+        let mut calls = 0;
+        let total = clear_in_batches(0, &|_| {}, |limit| {
+            calls += 1;
+            let n = if calls <= 2 { limit } else { 0 };
+            async move { Ok(n) }
+        })
+        .await
+        .unwrap();
+        assert_eq!((total, calls), (2, 3));
+        let failed = clear_in_batches(5, &|_| {}, |_| async {
+            Err(StoreError::Unavailable("down".to_owned()))
+        })
+        .await;
+        assert!(matches!(failed, Err(StoreError::Unavailable(_))));
+    }
+}
