@@ -9,7 +9,7 @@ use std::hint::black_box;
 
 use common::*;
 use criterion::{criterion_group, criterion_main, Criterion};
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 use tessera::cookie::{v2_salt, CookieSigner, COOKIE_KEY_PREFIX};
 use tessera::signing::{self, SecretKeys, Signer, TimestampSigner};
@@ -85,7 +85,7 @@ fn signed_cookie(c: &mut Criterion) {
     let (msg, _sig) = cookie_value.rsplit_once(':').unwrap();
     let msg = msg.as_bytes().to_vec();
     let key: [u8; 32] = Sha256::digest([b'x'; 32]).into();
-    let keyed = <Hmac<Sha256> as Mac>::new_from_slice(&key).unwrap();
+    let keyed = <Hmac<Sha256> as KeyInit>::new_from_slice(&key).unwrap();
 
     let mut g = c.benchmark_group("signed_cookie");
     g.bench_function("signed_cookie_get", |b| {
@@ -101,7 +101,7 @@ fn signed_cookie(c: &mut Criterion) {
     // One HMAC-SHA256 from the key: what Python's `hmac.new(key, msg, sha256).digest()` does.
     g.bench_function("hmac_sha256_raw", |b| {
         b.iter(|| {
-            let mut m = <Hmac<Sha256> as Mac>::new_from_slice(black_box(&key)).unwrap();
+            let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(black_box(&key)).unwrap();
             m.update(black_box(&msg));
             m.finalize().into_bytes()
         })

@@ -36,8 +36,8 @@ pub struct SessionKey(String);
 #[error("cannot generate a session key: OS random number generator failed: {0}")]
 pub struct KeyGenError(getrandom::Error);
 
-// Not `#[from]`: without its `std` feature, `getrandom::Error` is not a `std::error::Error`, so
-// it cannot be a `source()`; its message is kept in ours instead.
+// Not `#[from]`: the getrandom error's message is already in ours, and as a `source()` too it
+// would print twice in an error chain.
 impl From<getrandom::Error> for KeyGenError {
     fn from(e: getrandom::Error) -> Self {
         KeyGenError(e)
