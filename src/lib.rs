@@ -19,6 +19,7 @@ pub mod cookie;
 pub mod extract;
 pub mod json;
 pub mod middleware;
+pub(crate) mod py;
 pub mod session;
 pub mod signing;
 pub mod store;
