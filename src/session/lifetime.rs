@@ -7,6 +7,7 @@ use super::error::SessionError;
 use super::expiry;
 use super::expiry::SESSION_EXPIRY_KEY as EXPIRY_KEY;
 use crate::json::{Map, Value};
+use crate::py::datetime::PyDateTime;
 
 fn expiry_settings(config: &SessionConfig) -> expiry::ExpirySettings {
     expiry::ExpirySettings {
@@ -33,7 +34,7 @@ pub(crate) fn expiry_age_of(
         return Ok(config.cookie_age as f64);
     }
     let settings = expiry_settings(config);
-    let modification = expiry::PyDateTime::from_timestamp(now, config.use_tz)?;
+    let modification = PyDateTime::from_timestamp(now, config.use_tz)?;
     let age = expiry::get_expiry_age(&modification, data.get(EXPIRY_KEY), &settings)?;
     Ok(age.as_f64().unwrap_or(config.cookie_age as f64))
 }
@@ -49,7 +50,7 @@ pub(crate) fn expiry_date_of(
         return Ok(now + config.cookie_age as f64);
     }
     let settings = expiry_settings(config);
-    let modification = expiry::PyDateTime::from_timestamp(now, config.use_tz)?;
+    let modification = PyDateTime::from_timestamp(now, config.use_tz)?;
     let date = expiry::get_expiry_date(&modification, data.get(EXPIRY_KEY), &settings)?;
     let utc = date
         .to_utc()

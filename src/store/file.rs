@@ -98,8 +98,9 @@ use async_trait::async_trait;
 
 use super::{Loaded, Record, SaveOutcome, SessionStore, StoreError, Version};
 use crate::json::{Map, Value};
+use crate::py::datetime::PyDateTime;
 use crate::session::codec::SessionCodec;
-use crate::session::expiry::{PyDateTime, DEFAULT_COOKIE_AGE, SESSION_EXPIRY_KEY};
+use crate::session::expiry::{DEFAULT_COOKIE_AGE, SESSION_EXPIRY_KEY};
 use crate::session::key::SessionKey;
 
 /// In-process lock stripes: two keys share a stripe with probability 1/64, which only makes

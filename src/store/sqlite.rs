@@ -112,8 +112,8 @@ use tokio::sync::oneshot;
 
 use super::sql::{self, django_index_name, Dialect, Statements};
 use super::{Loaded, Record, SaveOutcome, SessionStore, StoreError, Version};
+use crate::py::datetime::PyDateTime;
 use crate::session::codec::SessionCodec;
-use crate::session::expiry::PyDateTime;
 use crate::session::key::SessionKey;
 
 // Thread names fit Linux's 15 bytes, so `top -H` and `perf` tell the threads apart.
