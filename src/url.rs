@@ -2,10 +2,10 @@
 //!
 //! | URL | backend | query parameters |
 //! |---|---|---|
-//! | `sqlite://tessera.sqlite3` (relative), `sqlite:///var/lib/app/s.db` (absolute) | [`SqliteStore`](crate::store::sqlite::SqliteStore) | `table` |
-//! | `postgres://user@host:5432/db`, `postgresql://…` | [`PostgresStore`](crate::store::postgres::PostgresStore) | `table`, `pool_max_size`, and tokio-postgres's own (`sslmode`, `connect_timeout`, `application_name`, `options`…) |
-//! | `mysql://root@127.0.0.1:3306/test` | [`MysqlStore`](crate::store::mysql::MysqlStore) | `table`, and mysql_async's own (`pool_min`, `pool_max`, `prefer_socket`…) |
-//! | `redis://host:6379/0`, `redis+sentinel://h:26379,h2:26379/master`, `redis+cluster://h:7000,h:7001` | [`RedisStore`](crate::store::redis::RedisStore) | `prefix`, `response_timeout_ms`, `connect_timeout_ms` |
+//! | `sqlite://tessera.sqlite3` (relative), `sqlite:///var/lib/app/s.db` (absolute) | `SqliteStore` | `table` |
+//! | `postgres://user@host:5432/db`, `postgresql://…` | `PostgresStore` | `table`, `pool_max_size`, and tokio-postgres's own (`sslmode`, `connect_timeout`, `application_name`, `options`…) |
+//! | `mysql://root@127.0.0.1:3306/test` | `MysqlStore` | `table`, and mysql_async's own (`pool_min`, `pool_max`, `prefer_socket`…) |
+//! | `redis://host:6379/0`, `redis+sentinel://h:26379,h2:26379/master`, `redis+cluster://h:7000,h:7001` | `RedisStore` | `prefix`, `response_timeout_ms`, `connect_timeout_ms` |
 //! | `memory://`, `memory://?max_sessions=100000` | [`MemoryStore`] | `max_sessions` |
 //! | `file:///var/lib/app/sessions`, `file://relative/dir` | [`FileStore`](crate::store::file::FileStore) | none |
 //! | `cookie://` | the whole session in a signed cookie | none |

@@ -73,7 +73,7 @@ pub enum CookiePart {
     Expires,
     /// The `SameSite` attribute.
     SameSite,
-    /// A whole `Set-Cookie` header given to [`browser_rejections`].
+    /// A whole `Set-Cookie` header given to [`browser_rejections`](super::browser_rejections).
     Header,
 }
 

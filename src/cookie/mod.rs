@@ -63,9 +63,12 @@ pub use jar::CookieJar;
 pub use layer::{CookieLayer, CookieService, Cookies};
 pub use morsel::Morsel;
 pub use options::{CookieOptions, DeleteOptions, Expires, MaxAge, SameSite};
+/// Python's `str.strip()` whitespace, for the conformance tests and fuzz targets: not part
+/// of the API.
+#[doc(hidden)]
+pub use parse::is_python_whitespace;
 pub use parse::{
-    is_python_whitespace, parse_cookie, parse_cookie_bytes, parse_request_cookies, unquote,
-    MAX_REQUEST_COOKIES,
+    parse_cookie, parse_cookie_bytes, parse_request_cookies, unquote, MAX_REQUEST_COOKIES,
 };
 pub use policy::{browser_rejections, violations, CookiePolicy, MAX_NAME_VALUE_BYTES};
 pub use quote::{quote_value, validate_name};

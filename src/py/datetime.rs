@@ -28,6 +28,7 @@ const MAX_TIMEDELTA_DAYS: i64 = 999_999_999;
 /// `ValueError`, `TypeError` or `OverflowError` (see [`Self::python_exception`]), with
 /// CPython's message as its `Display`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum DateTimeError {
     /// A stored string that `datetime.fromisoformat` rejects (`ValueError`), including
     /// out-of-range fields such as month 13 or an offset of 24 hours.

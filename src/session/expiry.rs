@@ -32,6 +32,8 @@ use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeDelta, TimeZone};
 
 use crate::json::{Map, Value};
 use crate::py::datetime::{floor_micros, int_seconds_micros, timedelta_micros, US_PER_SEC};
+/// Python's datetime emulation, for the conformance tests: not part of the API.
+#[doc(hidden)]
 pub use crate::py::datetime::{timedelta_from_seconds, PyDateTime};
 
 /// Why an expiry could not be computed. Django's getters fail only where Python's `datetime`
@@ -109,6 +111,7 @@ impl ExpiryAge {
 
 /// An argument to Django's `session.set_expiry(value)`.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Expiry {
     /// `None`: remove the custom expiry, so the settings apply again.
     Default,

@@ -4,6 +4,7 @@ const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmn
 
 /// Why a base62 string could not be read (Django raises `IndexError` / `ValueError`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum B62Error {
     /// The empty string (Python: `IndexError`).
     #[error("IndexError: empty base62 string")]

@@ -7,6 +7,7 @@ use base64::Engine as _;
 
 /// Why base64 text could not be decoded (Python: `binascii.Error`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum B64Error {
     /// One data character more than a multiple of four.
     #[error("binascii.Error: number of data characters cannot be 1 more than a multiple of 4")]

@@ -54,6 +54,7 @@ pub fn now() -> f64 {
 /// Everything that can go wrong while signing or verifying. The first word of each message is
 /// the Django exception it corresponds to.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SigningError {
     /// The separator does not occur in the signed value.
     #[error("BadSignature: No {0:?} found in value")]

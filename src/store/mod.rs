@@ -126,6 +126,7 @@ pub enum SaveOutcome {
 
 /// Why a store call failed. None of these carry a session key.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     /// `create` found the key taken; the caller draws a new key.
     #[error("session key already exists")]
