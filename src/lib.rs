@@ -91,6 +91,8 @@ pub mod url;
 pub use middleware::SessionLayer;
 
 /// The guides: one page per concept, each with the Django call and the Rust one side by side.
+// The pages are written for a Markdown viewer too, whose list rules are looser than clippy's.
+#[allow(clippy::doc_lazy_continuation, clippy::doc_overindented_list_items)]
 pub mod guide {
     #[doc = include_str!("../docs/cookies.md")]
     pub mod cookies {}
