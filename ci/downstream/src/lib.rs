@@ -45,11 +45,11 @@ async fn add_to_cart(session: Session, item: String) -> Result<Json<Cart>, Sessi
 }
 
 /// The app: `/area` (no session involved) and `/cart` (a session-held typed value).
-pub fn app() -> Router {
-    let layer = SessionLayer::new(Arc::new(MemoryStore::new()), SessionConfig::default());
-    Router::new()
+pub fn app() -> Result<Router, tessera::session::ConfigError> {
+    let layer = SessionLayer::new(Arc::new(MemoryStore::new()), SessionConfig::default())?;
+    Ok(Router::new()
         .route("/area", post(area))
         .route("/cart", post(add_to_cart).get(|| async { "POST an item" }))
         .route("/", get(|| async { "ok" }))
-        .layer(layer)
+        .layer(layer))
 }

@@ -6,7 +6,7 @@ use http_body_util::BodyExt;
 use tower::ServiceExt;
 
 async fn call(req: Request<Body>) -> (StatusCode, Option<String>, String) {
-    let resp = downstream_app::app().oneshot(req).await.unwrap();
+    let resp = downstream_app::app().unwrap().oneshot(req).await.unwrap();
     let status = resp.status();
     let cookie = resp
         .headers()
@@ -30,7 +30,7 @@ async fn an_internally_tagged_enum_with_a_float_parses() {
 
 #[tokio::test]
 async fn a_typed_session_value_round_trips_over_http() {
-    let app = downstream_app::app();
+    let app = downstream_app::app().unwrap();
     let first = app
         .clone()
         .oneshot(Request::post("/cart").body(Body::from("apple")).unwrap())
