@@ -4,8 +4,8 @@
 //! |---|---|---|
 //! | `sqlite://tessera.sqlite3` (relative), `sqlite:///var/lib/app/s.db` (absolute) | `SqliteStore` | `table` |
 //! | `postgres://user@host:5432/db`, `postgresql://…` | `PostgresStore` | `table`, `pool_max_size`, and tokio-postgres's own (`sslmode`, `connect_timeout`, `application_name`, `options`…) |
-//! | `mysql://root@127.0.0.1:3306/test` | `MysqlStore` | `table`, and mysql_async's own (`pool_min`, `pool_max`, `prefer_socket`…) |
-//! | `redis://host:6379/0`, `redis+sentinel://h:26379,h2:26379/master`, `redis+cluster://h:7000,h:7001` | `RedisStore` | `prefix`, `response_timeout_ms`, `connect_timeout_ms` |
+//! | `mysql://root@127.0.0.1:3306/test` | `MysqlStore` | `table`, `tls_ca` (with `require_ssl=true`), and mysql_async's own (`pool_min`, `pool_max`, `prefer_socket`, `require_ssl`…) |
+//! | `redis://host:6379/0`, `redis+sentinel://h:26379,h2:26379/master`, `redis+cluster://h:7000,h:7001`; over TLS `rediss://…`, `rediss+sentinel://…`, `rediss+cluster://…` | `RedisStore` | `prefix`, `response_timeout_ms`, `connect_timeout_ms`; `tls_ca` for `rediss` |
 //! | `memory://`, `memory://?max_sessions=100000` | [`MemoryStore`] | `max_sessions` |
 //! | `file:///var/lib/app/sessions`, `file://relative/dir` | [`FileStore`](crate::store::file::FileStore) | none |
 //! | `cookie://` | the whole session in a signed cookie | none |
@@ -113,7 +113,8 @@ async fn open_parsed(mut url: StoreUrl<'_>, keys: &SecretKeys) -> Result<Session
         #[cfg(feature = "mysql")]
         "mysql" => Arc::new(crate::store::mysql::MysqlStore::from_url(url, codec()?).await?),
         #[cfg(feature = "redis")]
-        "redis" | "redis+sentinel" | "redis+cluster" => {
+        "redis" | "redis+sentinel" | "redis+cluster" | "rediss" | "rediss+sentinel"
+        | "rediss+cluster" => {
             Arc::new(crate::store::redis::RedisStore::from_url(url, codec()?).await?)
         }
         cached if cached.starts_with("cached+") => {
@@ -132,12 +133,28 @@ async fn open_parsed(mut url: StoreUrl<'_>, keys: &SecretKeys) -> Result<Session
             }
         }
         other => {
+            let hint = match feature_of(other) {
+                Some(feature) => format!("turn on tessera's \"{feature}\" cargo feature"),
+                None => "is its cargo feature on?".to_owned(),
+            };
             return Err(config_error(format!(
-                "unknown or disabled store scheme {other:?} (is its cargo feature on?)"
-            )))
+                "unknown or disabled store scheme {other:?} ({hint})"
+            )));
         }
     };
     Ok(Sessions::Store(store))
+}
+
+/// The cargo feature that brings a scheme's store.
+fn feature_of(scheme: &str) -> Option<&'static str> {
+    Some(match scheme {
+        "sqlite" => "sqlite",
+        "postgres" | "postgresql" => "postgres",
+        "mysql" => "mysql",
+        "redis" | "redis+sentinel" | "redis+cluster" => "redis",
+        "rediss" | "rediss+sentinel" | "rediss+cluster" => "redis-tls",
+        _ => return None,
+    })
 }
 
 #[cfg(test)]
@@ -192,7 +209,7 @@ mod tests {
         cases.push((
             "mysql://u@127.0.0.1:1/d?bogus=1",
             "mysql://",
-            "table, pool_min",
+            "table, tls_ca, pool_min",
         ));
         #[cfg(feature = "redis")]
         cases.extend([
@@ -215,6 +232,19 @@ mod tests {
                 "cached+redis://127.0.0.1:1?bogus=1&db=memory://",
                 "redis://",
                 "prefix",
+            ),
+        ]);
+        #[cfg(feature = "redis-tls")]
+        cases.extend([
+            (
+                "rediss://127.0.0.1:1?bogus=1",
+                "rediss://",
+                "connect_timeout_ms, tls_ca",
+            ),
+            (
+                "cached+rediss+cluster://127.0.0.1:1?bogus=1&db=memory://",
+                "rediss+cluster://",
+                "tls_ca",
             ),
         ]);
         for (url, scheme, known) in cases {
@@ -277,6 +307,39 @@ mod tests {
             );
         }
     }
+
+    /// A scheme whose store or TLS is not compiled in names the cargo feature to turn on.
+    #[tokio::test]
+    async fn a_disabled_scheme_names_its_feature() {
+        let keys = SecretKeys::new("k");
+        // With every feature on, only the first case is left.
+        #[allow(unused_mut)]
+        let mut cases = vec![("ftp://x", "(is its cargo feature on?)")];
+        #[cfg(not(feature = "redis"))]
+        cases.extend([
+            ("redis://127.0.0.1:1", "\"redis\" cargo feature"),
+            ("cached+rediss://127.0.0.1:1?db=memory://", "\"redis-tls\""),
+        ]);
+        #[cfg(all(feature = "redis", not(feature = "redis-tls")))]
+        cases.extend([
+            ("rediss://127.0.0.1:1", "\"redis-tls\" cargo feature"),
+            ("rediss+sentinel://127.0.0.1:1/m", "\"redis-tls\""),
+        ]);
+        #[cfg(not(feature = "mysql"))]
+        cases.push(("mysql://u@127.0.0.1:1/d", "\"mysql\" cargo feature"));
+        #[cfg(all(feature = "mysql", not(feature = "mysql-tls")))]
+        cases.push((
+            "mysql://u@127.0.0.1:1/d?require_ssl=true",
+            "\"mysql-tls\" cargo feature",
+        ));
+        for (url, hint) in cases {
+            let Err(StoreError::Config(msg)) = open(url, &keys).await else {
+                panic!("{url} opened");
+            };
+            assert!(msg.contains(hint), "{url}: {msg}");
+        }
+    }
+
     /// `table=` picks the table the store reads and writes (here SQLite; the PostgreSQL and
     /// MySQL paths are checked by `tests/cli_ops.rs`).
     #[cfg(feature = "sqlite")]

@@ -22,6 +22,8 @@ pub mod redis;
 pub mod sql;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+#[cfg(any(feature = "redis", feature = "mysql"))]
+pub(crate) mod tls;
 pub(crate) mod url;
 
 use std::fmt;

@@ -40,6 +40,17 @@
 //!   loopback or local server), reconnects through it. So a `127.0.0.1` URL bypasses whatever
 //!   listens on that TCP port (a proxy, a fault injector, a port forward); add
 //!   `prefer_socket=false` to the URL to stay on TCP.
+//! - **TLS** (the `mysql-tls` feature): `require_ssl=true` in the URL, and mysql_async checks
+//!   the server's certificate against its built-in (Mozilla) roots and its name against the
+//!   URL's host. For a private CA (as MySQL's and MariaDB's self-made certificates are), add
+//!   `tls_ca=/path/ca.pem`: then that PEM file's certificates are the only roots
+//!   (`built_in_roots=true` keeps the built-in ones too); the file is read, and must hold a
+//!   certificate, when the store is built. mysql_async's `verify_ca=false` and
+//!   `verify_identity=false` skip the checks (for tests, not production). These parameters
+//!   are refused without `require_ssl=true`, where mysql_async would ignore them and connect
+//!   without TLS; and without the feature, `require_ssl=true` is a [`StoreError::Config`]
+//!   naming it. A server on this machine is reached through its Unix socket unless the URL
+//!   says `prefer_socket=false` (above), and mysql_async sends no TLS over a socket.
 //! - **Errors.** Every failed call is [`StoreError::Unavailable`] with the operation and the
 //!   server's error code, its message with every quoted value blanked out (MySQL quotes
 //!   values, such as a duplicate session key, in its messages); a bad URL or table name is
@@ -70,6 +81,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder, Pool, PoolConstraints, Row, Value};
 
 use super::sql::{self, Dialect, Statements};
+use super::tls::TLS_CA;
 use super::url::StoreUrl;
 use super::{Loaded, Record, SaveOutcome, SessionStore, StoreError, Version};
 use crate::session::codec::SessionCodec;
@@ -87,11 +99,12 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// MySQL's "Duplicate entry" error.
 const ER_DUP_ENTRY: u16 = 1062;
 /// The URL parameter that names the table (tessera's own, removed before mysql_async sees
-/// the URL).
+/// the URL; so is `tls_ca`).
 const TABLE: &str = "table";
 /// Every query parameter a `mysql://` URL takes: tessera's, then mysql_async's.
-const URL_PARAMS: [&str; 24] = [
+const URL_PARAMS: [&str; 25] = [
     TABLE,
+    TLS_CA,
     "pool_min",
     "pool_max",
     "inactive_connection_ttl",
@@ -118,7 +131,9 @@ const URL_PARAMS: [&str; 24] = [
 ];
 /// The query parameters mysql_async 0.37 reads from a URL (`Opts::from_url`), passed to it as
 /// written.
-pub const DRIVER_PARAMS: &[&str] = URL_PARAMS.split_at(1).1;
+pub const DRIVER_PARAMS: &[&str] = URL_PARAMS.split_at(2).1;
+/// mysql_async's parameters that only mean something with `require_ssl=true`.
+const TLS_PARAMS: [&str; 3] = ["verify_ca", "verify_identity", "built_in_roots"];
 
 /// Sessions in a MySQL or MariaDB table laid out as Django's `django_session`. Cheap to
 /// clone (clones share the pool).
@@ -547,6 +562,29 @@ fn opts_of(mut url: StoreUrl<'_>) -> Result<(OptsBuilder, Option<String>), Store
     }
     url.only(&URL_PARAMS)?;
     let table = url.take(TABLE);
+    let tls_ca = url.take(TLS_CA);
+    let value = |name: &str| {
+        let last = url.params().iter().rev().find(|p| p.name == name);
+        last.map(|p| p.value.as_str())
+    };
+    // TLS: `require_ssl=true`, with the other TLS parameters only beside it (mysql_async
+    // ignores them otherwise, so a URL that seems to ask for TLS would connect without it).
+    let require_ssl = value("require_ssl") == Some("true");
+    let tls_param = TLS_PARAMS.iter().find(|p| value(p).is_some()).copied();
+    if !require_ssl {
+        if let Some(name) = tls_param.or(tls_ca.as_ref().map(|_| TLS_CA)) {
+            return Err(StoreError::Config(format!(
+                "mysql://: {name} applies only with require_ssl=true"
+            )));
+        }
+    }
+    #[cfg(not(feature = "mysql-tls"))]
+    if require_ssl {
+        return Err(super::tls::not_built(
+            "mysql:// with require_ssl=true",
+            "mysql-tls",
+        ));
+    }
     let given = |name: &str| url.params().iter().any(|p| p.name == name);
     let (pool_min, pool_max) = (given("pool_min"), given("pool_max"));
     let (ttl, reset) = (given("inactive_connection_ttl"), given("reset_connection"));
@@ -573,7 +611,20 @@ fn opts_of(mut url: StoreUrl<'_>) -> Result<(OptsBuilder, Option<String>), Store
         // The reset would also drop every prepared statement after each request.
         pool_opts = pool_opts.with_reset_connection(false);
     }
-    Ok((OptsBuilder::from_opts(opts).pool_opts(pool_opts), table))
+    let builder = OptsBuilder::from_opts(opts.clone()).pool_opts(pool_opts);
+    #[cfg(feature = "mysql-tls")]
+    let builder = match (opts.ssl_opts(), tls_ca) {
+        (Some(ssl), Some(path)) => {
+            // Only this CA, unless the URL also says `built_in_roots=true`.
+            let ssl = ssl
+                .clone()
+                .with_root_certs(vec![super::tls::read_ca(&path)?.into()])
+                .with_disable_built_in_roots(value("built_in_roots") != Some("true"));
+            builder.ssl_opts(ssl)
+        }
+        _ => builder,
+    };
+    Ok((builder, table))
 }
 
 /// The `session_data` column of a row.
@@ -698,7 +749,7 @@ mod tests {
         };
         assert!(
             msg.starts_with(
-                "unknown parameter \"pool_size\" for mysql:// (known: table, pool_min,"
+                "unknown parameter \"pool_size\" for mysql:// (known: table, tls_ca, pool_min,"
             ),
             "{msg}"
         );
@@ -738,8 +789,83 @@ mod tests {
             DRIVER_PARAMS
         );
         for (name, value) in values {
-            let url = format!("mysql://u@h/db?table=t&{name}={value}");
-            assert!(opts(&url).is_ok(), "{url}: {:?}", opts(&url));
+            // The TLS parameters go with `require_ssl=true` (tls_urls checks them).
+            let tls = if TLS_PARAMS.contains(&name) {
+                "require_ssl=true&"
+            } else {
+                ""
+            };
+            let url = format!("mysql://u@h/db?table=t&{tls}{name}={value}");
+            if cfg!(feature = "mysql-tls") || tls.is_empty() {
+                assert!(opts(&url).is_ok(), "{url}: {:?}", opts(&url));
+            }
+        }
+    }
+
+    /// The TLS parameters come only with `require_ssl=true`, which takes the `mysql-tls`
+    /// feature; they reach mysql_async's `SslOpts`, and `tls_ca=` makes its file the only
+    /// root unless `built_in_roots=true` keeps the built-in ones too.
+    #[test]
+    fn tls_urls() {
+        for name in [
+            "verify_ca=false",
+            "verify_identity=false",
+            "built_in_roots=true",
+        ]
+        .into_iter()
+        .chain(["tls_ca=/x.pem", "require_ssl=false&verify_ca=false"])
+        {
+            let url = format!("mysql://u:hunter2@h/db?{name}");
+            let Err(StoreError::Config(msg)) = opts(&url) else {
+                panic!("{url}: a TLS parameter without require_ssl=true");
+            };
+            assert!(msg.ends_with("applies only with require_ssl=true"), "{msg}");
+            assert!(!msg.contains("hunter2"), "{msg}");
+        }
+        let (o, _) = opts("mysql://u@h/db?require_ssl=false").unwrap();
+        assert!(o.ssl_opts().is_none());
+        #[cfg(not(feature = "mysql-tls"))]
+        {
+            let Err(StoreError::Config(msg)) = opts("mysql://u@h/db?require_ssl=true") else {
+                panic!("require_ssl=true without the mysql-tls feature");
+            };
+            assert!(msg.contains("\"mysql-tls\" cargo feature"), "{msg}");
+        }
+        #[cfg(feature = "mysql-tls")]
+        {
+            use mysql_async::SslOpts;
+            let ssl = |url: &str| -> SslOpts {
+                let (o, _) = opts(url).unwrap_or_else(|e| panic!("{url}: {e:?}"));
+                o.ssl_opts().expect("TLS is on").clone()
+            };
+            let base = "mysql://u@h/db?require_ssl=true";
+            let s = ssl(base);
+            assert!(!s.accept_invalid_certs() && !s.skip_domain_validation());
+            assert!(!s.disable_built_in_roots() && s.root_certs().is_empty());
+            let s = ssl(&format!("{base}&verify_ca=false&verify_identity=false"));
+            assert!(s.accept_invalid_certs() && s.skip_domain_validation());
+            let ca = super::super::tls::test_ca_file("mysql-url");
+            let with_ca = format!("{base}&tls_ca={}", ca.path.display());
+            let s = ssl(&with_ca);
+            assert!(s.disable_built_in_roots(), "tls_ca alone: only that CA");
+            assert!(s.root_certs() == [ca.pem.as_bytes().to_vec().into()]);
+            let s = ssl(&format!("{with_ca}&built_in_roots=true"));
+            assert!(
+                !s.disable_built_in_roots(),
+                "built_in_roots=true keeps them"
+            );
+            assert_eq!(s.root_certs().len(), 1);
+            assert!(!s.accept_invalid_certs() && !s.skip_domain_validation());
+            let Err(StoreError::Config(msg)) = opts(&format!("{base}&tls_ca=/nonexistent.pem"))
+            else {
+                panic!("a missing tls_ca file");
+            };
+            assert!(
+                msg.starts_with("tls_ca=/nonexistent.pem: cannot read it"),
+                "{msg}"
+            );
+            // Not in the driver's URL: mysql_async would refuse a parameter it does not know.
+            assert!(opts(&format!("{with_ca}&pool_max=2")).is_ok());
         }
     }
 }

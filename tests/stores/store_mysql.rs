@@ -798,7 +798,9 @@ async fn url_parameters_are_taken_or_refused_by_name() {
         panic!("pool_size is no parameter");
     };
     assert!(
-        msg.starts_with("unknown parameter \"pool_size\" for mysql:// (known: table, pool_min,"),
+        msg.starts_with(
+            "unknown parameter \"pool_size\" for mysql:// (known: table, tls_ca, pool_min,"
+        ),
         "{msg}"
     );
 }

@@ -399,7 +399,7 @@ async fn bad_urls_and_unreachable_servers_fail_cleanly() {
         "redis//x",
         "redis://h:1/x",
         "redis://h?nope=1",
-        "rediss://h",
+        "rediss://h?tls_ca=/nonexistent/ca.pem",
     ] {
         let e = RedisStore::connect(url, codec(SECRET)).await.unwrap_err();
         assert!(matches!(e, StoreError::Config(_)), "{url}: {e:?}");
@@ -424,7 +424,7 @@ async fn bad_urls_and_unreachable_servers_fail_cleanly() {
 // Private servers
 
 /// Whether `redis-server` and `redis-cli` can be run; skips loudly, or fails under CI=true.
-fn have_redis_binaries() -> bool {
+pub(crate) fn have_redis_binaries() -> bool {
     let ok = ["redis-server", "redis-cli"].iter().all(|b| {
         Command::new(b)
             .arg("--version")
@@ -445,7 +445,7 @@ fn have_redis_binaries() -> bool {
 
 /// `n` loopback ports, each free together with its cluster bus port (+10000), and not
 /// handed out before in this process.
-fn free_ports(n: usize) -> Vec<u16> {
+pub(crate) fn free_ports(n: usize) -> Vec<u16> {
     static NEXT: AtomicU16 = AtomicU16::new(0);
     if NEXT.load(Ordering::Relaxed) == 0 {
         let nanos = SystemTime::now()
@@ -469,13 +469,13 @@ fn free_ports(n: usize) -> Vec<u16> {
 
 /// Redis processes started by a test, killed (and their files removed) when it ends, even
 /// on panic.
-struct Servers {
-    dir: PathBuf,
+pub(crate) struct Servers {
+    pub(crate) dir: PathBuf,
     children: Vec<(u16, Child)>,
 }
 
 impl Servers {
-    fn new(name: &str) -> Servers {
+    pub(crate) fn new(name: &str) -> Servers {
         static N: AtomicUsize = AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
             "tessera-redis-{name}-{}-{}",
@@ -493,16 +493,32 @@ impl Servers {
     /// Starts `redis-server [config] --port P <extra>` in the foreground, and waits until it
     /// answers PING.
     fn start(&mut self, port: u16, config: Option<PathBuf>, extra: &[&str]) {
+        let port_arg = port.to_string();
+        let args = [&["--port", port_arg.as_str()], extra].concat();
+        self.spawn(port, config, &args, || {
+            cli(port, &["PING"]).trim() == "PONG"
+        });
+    }
+
+    /// Starts `redis-server [config] <args>` in the foreground, known by `port`, and waits
+    /// until `ready`.
+    pub(crate) fn spawn(
+        &mut self,
+        port: u16,
+        config: Option<PathBuf>,
+        args: &[&str],
+        ready: impl FnMut() -> bool,
+    ) {
         let log = fs::File::create(self.dir.join(format!("{port}.log"))).unwrap();
         let mut cmd = Command::new("redis-server");
         if let Some(config) = config {
             cmd.arg(config);
         }
-        cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        cmd.args(["--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
             .arg("--dir")
             .arg(&self.dir)
-            .args(extra)
+            .args(args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log);
@@ -511,7 +527,7 @@ impl Servers {
         wait_until(
             Duration::from_secs(10),
             &format!("redis on {port} answers"),
-            || cli(port, &["PING"]).trim() == "PONG",
+            ready,
         );
     }
 
@@ -559,7 +575,7 @@ fn cli(port: u16, args: &[&str]) -> String {
         .unwrap_or_default()
 }
 
-fn wait_until(limit: Duration, what: &str, mut ok: impl FnMut() -> bool) {
+pub(crate) fn wait_until(limit: Duration, what: &str, mut ok: impl FnMut() -> bool) {
     let started = Instant::now();
     while !ok() {
         assert!(started.elapsed() < limit, "timed out waiting until {what}");

@@ -53,13 +53,21 @@
 //! | `redis://[user:pass@]host[:port][/db]` | one server, through redis-rs's auto-reconnecting, multiplexed `ConnectionManager` |
 //! | `redis+cluster://[user:pass@]host:port,host:port,…` | a Redis Cluster (multiplexed, follows `MOVED`/`ASK` and topology changes) |
 //! | `redis+sentinel://[user:pass@]host:port,host:port/master_name[/db]` | the master that the Sentinels name; asked again after any connection failure or `READONLY` |
+//! | `rediss://…`, `rediss+cluster://…`, `rediss+sentinel://…` | the same over TLS (the `redis-tls` feature), to every node (and, with Sentinel, to the Sentinels too) |
 //!
 //! Sentinel does not announce the new master to clients until its failover is complete (a few
 //! hundred ms after a promotion), so calls in that window fail.
 //!
 //! The credentials are the Redis nodes' (not the Sentinels'). The query string may carry
 //! `prefix=…` (percent-encoded), `response_timeout_ms=…` and `connect_timeout_ms=…`; any other
-//! parameter is a [`StoreError::Config`] naming it, so a typo never goes unnoticed. TLS (`rediss://`) is not compiled in.
+//! parameter is a [`StoreError::Config`] naming it, so a typo never goes unnoticed.
+//!
+//! TLS (`rediss…`, with the `redis-tls` feature) checks the server's certificate and name
+//! against the system's root certificates, or, with `tls_ca=/path/ca.pem`, against the CA
+//! certificates in that PEM file alone (a private CA, as a self-hosted Redis usually has; the
+//! file is read, and must hold a certificate, when the store is built). There is no option to
+//! skip the check. Without the feature, a `rediss` URL is a [`StoreError::Config`] that says
+//! to turn it on.
 //!
 //! Every command has a response timeout and every connection attempt a connect timeout (1 s
 //! each by default), and each store call as a whole is bounded too (2 × connect + 3 × response),
@@ -222,7 +230,12 @@ impl RedisStoreBuilder {
             .unwrap_or_else(|| DEFAULT_PREFIX.to_owned());
         // Room for a reconnect (two attempts) and a `NOSCRIPT` reload (three round trips).
         let call_timeout = connect_timeout * 2 + response_timeout * 3;
-        let connecting = Backend::connect(&url.topology, response_timeout, connect_timeout);
+        let connecting = Backend::connect(
+            &url.topology,
+            url.tls.as_ref(),
+            response_timeout,
+            connect_timeout,
+        );
         let backend = match tokio::time::timeout(call_timeout * 2, connecting).await {
             Ok(backend) => backend.map_err(|e| connect_error(&e))?,
             Err(_) => return Err(StoreError::Timeout(call_timeout * 2)),

@@ -17,11 +17,12 @@ use redis::aio::{
 use redis::cluster_async::ClusterConnection;
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
 use redis::{
-    AsyncConnectionConfig, Cmd, ConnectionAddr, ConnectionInfo, ErrorKind, IntoConnectionInfo,
-    RedisConnectionInfo, RedisError, RedisFuture, RedisResult, ServerErrorKind, Value,
+    AsyncConnectionConfig, Cmd, ConnectionInfo, ErrorKind, IntoConnectionInfo, RedisConnectionInfo,
+    RedisError, RedisFuture, RedisResult, ServerErrorKind, Value,
 };
 
 use super::url::{Auth, Node, Topology};
+use crate::store::tls::RedisTls;
 
 /// The three topologies behind one interface.
 pub(super) enum Backend {
@@ -90,13 +91,14 @@ impl Backend {
 
     pub(super) async fn connect(
         topology: &Topology,
+        tls: Option<&RedisTls>,
         response_timeout: Duration,
         connect_timeout: Duration,
     ) -> RedisResult<Backend> {
         match topology {
             Topology::Standalone { node, auth, db } => {
-                let info = node_info(node, auth, *db)?;
-                let client = redis::Client::open(info)?;
+                let info = node_info(node, auth, *db, tls)?;
+                let client = RedisTls::client(tls, info)?;
                 // Reconnect quickly and give up quickly: during an outage each call fails in
                 // about one connect attempt, and the next call tries again.
                 let config = ConnectionManagerConfig::new()
@@ -111,9 +113,10 @@ impl Backend {
             Topology::Cluster { nodes, auth } => {
                 let infos = nodes
                     .iter()
-                    .map(|n| node_info(n, auth, 0))
+                    .map(|n| node_info(n, auth, 0, tls))
                     .collect::<RedisResult<Vec<_>>>()?;
-                let client = redis::cluster::ClusterClientBuilder::new(infos)
+                let builder = redis::cluster::ClusterClientBuilder::new(infos);
+                let client = RedisTls::cluster(tls, builder)
                     .connection_timeout(connect_timeout)
                     .response_timeout(response_timeout)
                     .overall_response_timeout(Some(connect_timeout + response_timeout * 2))
@@ -131,10 +134,11 @@ impl Backend {
             } => {
                 let addrs = sentinels
                     .iter()
-                    .map(|n| ConnectionAddr::Tcp(n.host.clone(), n.port));
-                let mut builder =
+                    .map(|n| RedisTls::addr(tls, &n.host, n.port));
+                let builder =
                     SentinelClientBuilder::new(addrs, master, SentinelServerType::Master)?
                         .set_client_to_redis_db(*db);
+                let mut builder = RedisTls::sentinel(tls, builder);
                 if let Some(user) = &auth.user {
                     builder = builder.set_client_to_redis_username(user);
                 }
@@ -221,7 +225,12 @@ impl SentinelBackend {
     }
 }
 
-fn node_info(node: &Node, auth: &Auth, db: i64) -> RedisResult<ConnectionInfo> {
+fn node_info(
+    node: &Node,
+    auth: &Auth,
+    db: i64,
+    tls: Option<&RedisTls>,
+) -> RedisResult<ConnectionInfo> {
     let mut redis = RedisConnectionInfo::default().set_db(db);
     if let Some(user) = &auth.user {
         redis = redis.set_username(user);
@@ -229,7 +238,7 @@ fn node_info(node: &Node, auth: &Auth, db: i64) -> RedisResult<ConnectionInfo> {
     if let Some(pass) = &auth.pass {
         redis = redis.set_password(pass);
     }
-    Ok(ConnectionAddr::Tcp(node.host.clone(), node.port)
+    Ok(RedisTls::addr(tls, &node.host, node.port)
         .into_connection_info()?
         .set_redis_settings(redis))
 }

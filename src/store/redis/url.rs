@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::store::tls::{RedisTls, TLS_CA};
 use crate::store::url::{percent_decode, StoreUrl};
 use crate::store::StoreError;
 
@@ -40,6 +41,8 @@ pub(super) enum Topology {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct ParsedUrl {
     pub(super) topology: Topology,
+    /// `rediss`: TLS to every node.
+    pub(super) tls: Option<RedisTls>,
     pub(super) prefix: Option<String>,
     pub(super) response_timeout: Option<Duration>,
     pub(super) connect_timeout: Option<Duration>,
@@ -51,11 +54,22 @@ fn config_err(msg: impl Into<String>) -> StoreError {
 
 /// The query parameters a Redis URL takes.
 const URL_PARAMS: [&str; 3] = ["prefix", "response_timeout_ms", "connect_timeout_ms"];
+/// The query parameters a TLS (`rediss`) URL takes.
+const TLS_URL_PARAMS: [&str; 4] = [
+    "prefix",
+    "response_timeout_ms",
+    "connect_timeout_ms",
+    TLS_CA,
+];
 
 /// Parses the three URL forms of [the store's docs](super). Messages never echo the URL (it
 /// may hold a password).
 pub(super) fn parse_url(mut url: StoreUrl<'_>) -> Result<ParsedUrl, StoreError> {
-    let scheme = url.scheme;
+    // `rediss`, `rediss+cluster`, `rediss+sentinel`: the same topologies over TLS.
+    let (scheme, tls) = match url.scheme.strip_prefix("rediss") {
+        Some(topology) => (format!("redis{topology}"), true),
+        None => (url.scheme.to_owned(), false),
+    };
     let (authority, path) = url.target.split_once('/').unwrap_or((url.target, ""));
     let (auth, hosts) = match authority.rsplit_once('@') {
         Some((userinfo, hosts)) => {
@@ -78,7 +92,7 @@ pub(super) fn parse_url(mut url: StoreUrl<'_>) -> Result<ParsedUrl, StoreError> 
             .filter(|d| *d >= 0)
             .ok_or_else(|| config_err("the database must be a non-negative number"))
     };
-    let topology = match scheme {
+    let topology = match scheme.as_str() {
         "redis" => {
             let nodes = parse_hosts(hosts, 6379)?;
             let [node] = <[Node; 1]>::try_from(nodes)
@@ -116,16 +130,20 @@ pub(super) fn parse_url(mut url: StoreUrl<'_>) -> Result<ParsedUrl, StoreError> 
                 db,
             }
         }
-        "rediss" | "rediss+cluster" | "rediss+sentinel" => {
-            return Err(config_err("TLS is not supported by this build"))
-        }
         _ => {
             return Err(config_err(
-                "the scheme must be redis, redis+cluster or redis+sentinel",
+                "the scheme must be redis, redis+cluster or redis+sentinel \
+                 (rediss… with TLS)",
             ))
         }
     };
-    url.only(&URL_PARAMS)?;
+    let tls = if tls {
+        url.only(&TLS_URL_PARAMS)?;
+        Some(RedisTls::from_url(&mut url)?)
+    } else {
+        url.only(&URL_PARAMS)?;
+        None
+    };
     let mut ms = |name: &str| match url.take(name) {
         None => Ok(None),
         Some(value) => value
@@ -139,6 +157,7 @@ pub(super) fn parse_url(mut url: StoreUrl<'_>) -> Result<ParsedUrl, StoreError> 
     let connect_timeout = ms("connect_timeout_ms")?;
     Ok(ParsedUrl {
         topology,
+        tls,
         prefix: url.take("prefix"),
         response_timeout,
         connect_timeout,
@@ -293,7 +312,9 @@ mod tests {
         for bad in [
             "127.0.0.1:6379",
             "http://x",
-            "rediss://x",
+            "rediss://x?tls_ca=/nonexistent/ca.pem",
+            "redis://x?tls_ca=/etc/ssl/certs/ca-certificates.crt",
+            "redis+tls://x",
             "redis://a,b",
             "redis://h:0",
             "redis://h:99999",
@@ -308,6 +329,40 @@ mod tests {
             match parse(bad) {
                 Err(StoreError::Config(msg)) => assert!(!msg.contains("hunter2"), "{msg}"),
                 other => panic!("{bad}: {other:?}"),
+            }
+        }
+    }
+
+    /// `rediss…`: the same three topologies over TLS, with `tls_ca=` read at once; a build
+    /// without the `redis-tls` feature names it.
+    #[test]
+    fn rediss_urls_are_the_same_topologies_over_tls() {
+        let urls = [
+            "redis://u:p@h:1/2?prefix=x",
+            "redis+cluster://a:1,b:2?connect_timeout_ms=5",
+            "redis+sentinel://s1,s2/m/1",
+        ];
+        for url in urls {
+            let tls_url = url.replacen("redis", "rediss", 1);
+            #[cfg(feature = "redis-tls")]
+            {
+                let (plain, tls) = (parse(url).unwrap(), parse(&tls_url).unwrap());
+                assert_eq!(plain.tls, None);
+                assert_eq!(tls.tls.as_ref().map(|t| t.ca_pem.clone()), Some(None));
+                assert_eq!((tls.topology, tls.prefix), (plain.topology, plain.prefix));
+                let ca = crate::store::tls::test_ca_file("rediss-url");
+                let sep = if tls_url.contains('?') { '&' } else { '?' };
+                let with_ca = format!("{tls_url}{sep}tls_ca={}", ca.path.display());
+                let tls = parse(&with_ca).unwrap().tls.unwrap();
+                assert_eq!(tls.ca_pem.as_deref(), Some(ca.pem.as_bytes()), "{with_ca}");
+            }
+            #[cfg(not(feature = "redis-tls"))]
+            {
+                let Err(StoreError::Config(msg)) = parse(&tls_url) else {
+                    panic!("{tls_url} parsed without the redis-tls feature");
+                };
+                assert!(msg.contains("\"redis-tls\" cargo feature"), "{msg}");
+                assert!(!msg.contains(":p@"), "{msg}");
             }
         }
     }
