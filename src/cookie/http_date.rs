@@ -106,10 +106,6 @@ pub(crate) fn split_timestamp(t: f64) -> (i64, u32) {
     (seconds, micros.clamp(0.0, 999_999.0) as u32)
 }
 
-/// The current time as fractional Unix seconds, the `now` every formatting
-/// function takes. Returns 0.0 if the system clock is before 1970.
-pub fn unix_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
+/// The current time as fractional Unix seconds, the `now` every formatting function takes:
+/// the one clock the whole crate reads ([`signing::now`](crate::signing::now)).
+pub use crate::signing::now as unix_now;
