@@ -39,7 +39,9 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 
 fuzz_target!(|data: &[u8]| {
     let store = Arc::new(MemoryStore::new());
-    let mut service = SessionLayer::new(store.clone(), SessionConfig::default()).layer(Echo);
+    let layer = SessionLayer::new(store.clone(), SessionConfig::default())
+        .expect("the default settings are valid");
+    let mut service = layer.layer(Echo);
     let Ok(header) = http::HeaderValue::from_bytes(data) else {
         return;
     };
