@@ -820,6 +820,7 @@ async fn slow_link(mut t: Target, proxy: Arc<Proxy>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_outages_fail_fast_lose_nothing_and_heal() {
+    let _turn = crate::common::exclusive().await;
     let Some(url) = postgres_url() else { return };
     let proxy = Arc::new(Proxy::start(&host_port(&url)).await);
     let t = postgres(&url, &proxy, false).await;
@@ -828,6 +829,7 @@ async fn postgres_outages_fail_fast_lose_nothing_and_heal() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_outages_fail_fast_lose_nothing_and_heal() {
+    let _turn = crate::common::exclusive().await;
     let Some(url) = mysql_url() else { return };
     let proxy = Arc::new(Proxy::start(&host_port(&url)).await);
     let t = mysql(&url, &proxy, false).await;
@@ -836,6 +838,7 @@ async fn mysql_outages_fail_fast_lose_nothing_and_heal() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_outages_fail_fast_lose_nothing_and_heal() {
+    let _turn = crate::common::exclusive().await;
     let Some(url) = redis_url() else { return };
     let proxy = Arc::new(Proxy::start(&host_port(&url)).await);
     let t = redis_target(&url, &proxy).await;
@@ -844,6 +847,7 @@ async fn redis_outages_fail_fast_lose_nothing_and_heal() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_small_pool_on_a_slow_link_never_hangs() {
+    let _turn = crate::common::exclusive().await;
     let Some(url) = postgres_url() else { return };
     let proxy = Arc::new(Proxy::start(&host_port(&url)).await);
     let t = postgres(&url, &proxy, true).await;
@@ -852,6 +856,7 @@ async fn postgres_small_pool_on_a_slow_link_never_hangs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_small_pool_on_a_slow_link_never_hangs() {
+    let _turn = crate::common::exclusive().await;
     let Some(url) = mysql_url() else { return };
     let proxy = Arc::new(Proxy::start(&host_port(&url)).await);
     let t = mysql(&url, &proxy, true).await;
@@ -860,6 +865,7 @@ async fn mysql_small_pool_on_a_slow_link_never_hangs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_on_a_slow_link_never_hangs() {
+    let _turn = crate::common::exclusive().await;
     let Some(url) = redis_url() else { return };
     let proxy = Arc::new(Proxy::start(&host_port(&url)).await);
     let t = redis_target(&url, &proxy).await;
@@ -869,6 +875,7 @@ async fn redis_on_a_slow_link_never_hangs() {
 /// The proxy itself: forwards, refuses, blackholes, freezes and restores as promised.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_proxy_does_what_it_says() {
+    let _turn = crate::common::exclusive().await;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     // An echo server.
     let echo = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -1147,6 +1154,7 @@ async fn timed_send(app: &Router, uri: &str, cookie: &str) -> (StatusCode, Durat
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_locked_row_stalls_no_other_session() {
+    let _turn = crate::common::exclusive().await;
     let Some(url) = postgres_url() else { return };
     let proxy = Proxy::start(&host_port(&url)).await;
     let t = postgres(&url, &proxy, false).await;
@@ -1155,6 +1163,7 @@ async fn postgres_a_locked_row_stalls_no_other_session() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_write_that_timed_out_on_a_lock_is_not_applied_later() {
+    let _turn = crate::common::exclusive().await;
     let Some(url) = postgres_url() else { return };
     let proxy = Proxy::start(&host_port(&url)).await;
     let t = postgres(&url, &proxy, false).await;
@@ -1163,6 +1172,7 @@ async fn postgres_a_write_that_timed_out_on_a_lock_is_not_applied_later() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_a_locked_row_stalls_no_other_session() {
+    let _turn = crate::common::exclusive().await;
     let Some(url) = mysql_url() else { return };
     let proxy = Proxy::start(&host_port(&url)).await;
     let t = mysql(&url, &proxy, false).await;
@@ -1171,6 +1181,7 @@ async fn mysql_a_locked_row_stalls_no_other_session() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_a_write_that_timed_out_on_a_lock_is_not_applied_later() {
+    let _turn = crate::common::exclusive().await;
     let Some(url) = mysql_url() else { return };
     let proxy = Proxy::start(&host_port(&url)).await;
     let t = mysql(&url, &proxy, false).await;
@@ -1254,6 +1265,7 @@ async fn sqlite_write_lock() -> SqliteLocked {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_a_write_lock_held_elsewhere_fails_writes_fast_and_not_reads() {
+    let _turn = crate::common::exclusive().await;
     let r = sqlite_write_lock().await;
     assert_eq!(r.blocked.0, StatusCode::SERVICE_UNAVAILABLE);
     assert!(r.blocked.1 < REQUEST_BOUND, "{:?}", r.blocked);
@@ -1266,6 +1278,7 @@ async fn sqlite_a_write_lock_held_elsewhere_fails_writes_fast_and_not_reads() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_a_write_that_timed_out_on_the_lock_is_not_applied_later() {
+    let _turn = crate::common::exclusive().await;
     let r = sqlite_write_lock().await;
     assert!(
         !r.applied_late,
@@ -1314,11 +1327,13 @@ async fn file_lock_held_elsewhere() -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn file_store_a_held_lock_fails_that_session_fast_and_no_other() {
+    let _turn = crate::common::exclusive().await;
     file_lock_held_elsewhere().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn file_store_a_write_that_timed_out_on_a_lock_is_not_applied_later() {
+    let _turn = crate::common::exclusive().await;
     assert!(
         !file_lock_held_elsewhere().await,
         "a write answered 503 was applied once the lock was released"

@@ -167,6 +167,7 @@ impl Drop for TlsMariadb {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_over_tls_with_a_private_ca() {
+    let _turn = crate::common::exclusive().await;
     let Some(server) = TlsMariadb::start() else {
         return;
     };
@@ -184,6 +185,7 @@ async fn conformance_over_tls_with_a_private_ca() {
 /// and a plain session cannot get in at all (`--require-secure-transport`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_are_encrypted_and_verified() {
+    let _turn = crate::common::exclusive().await;
     let Some(server) = TlsMariadb::start() else {
         return;
     };
@@ -217,6 +219,7 @@ async fn connections_are_encrypted_and_verified() {
 /// `verify_ca=false` (mysql_async's own, dangerous) the wrong CA is let through.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plain_clients_and_untrusted_certificates_fail_fast() {
+    let _turn = crate::common::exclusive().await;
     let Some(server) = TlsMariadb::start() else {
         return;
     };

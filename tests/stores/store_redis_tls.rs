@@ -111,6 +111,7 @@ fn tls_cli(port: u16, pki: &Pki, args: &[&str]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_over_tls_with_a_private_ca() {
+    let _turn = crate::common::exclusive().await;
     let Some(redis) = TlsRedis::start() else {
         return;
     };
@@ -127,6 +128,7 @@ async fn conformance_over_tls_with_a_private_ca() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_builder_connects_over_tls_and_a_record_round_trips() {
+    let _turn = crate::common::exclusive().await;
     let Some(redis) = TlsRedis::start() else {
         return;
     };
@@ -153,6 +155,7 @@ async fn the_builder_connects_over_tls_and_a_record_round_trips() {
 /// connect, quickly, with a store error (and nothing hangs until the call timeout).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plain_clients_and_untrusted_certificates_fail_fast() {
+    let _turn = crate::common::exclusive().await;
     let Some(redis) = TlsRedis::start() else {
         return;
     };
@@ -194,6 +197,7 @@ async fn plain_clients_and_untrusted_certificates_fail_fast() {
 /// and `tls_ca=` on a plain `redis://` URL is an unknown parameter.
 #[tokio::test]
 async fn tls_ca_is_checked_at_startup() {
+    let _turn = crate::common::exclusive().await;
     let keys = SecretKeys::new(SECRET);
     for (url, says) in [
         (
@@ -216,6 +220,7 @@ async fn tls_ca_is_checked_at_startup() {
 /// over them, and the sessions really spread over the three.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_on_a_tls_cluster() {
+    let _turn = crate::common::exclusive().await;
     if !have_redis_binaries() {
         return;
     }
@@ -282,6 +287,7 @@ async fn conformance_on_a_tls_cluster() {
 /// runs the suite on the master over TLS.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_through_a_tls_sentinel() {
+    let _turn = crate::common::exclusive().await;
     if !have_redis_binaries() {
         return;
     }

@@ -508,6 +508,7 @@ async fn clear_expired_removes_ten_thousand_rows_in_batches() {
 /// the store rewinds it once it passes `max_wal_bytes`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wal_stays_bounded_under_steady_reads_and_writes() {
+    let _turn = crate::common::exclusive().await;
     const SAVES: usize = 6000;
     const LIMIT: u64 = 256 * 1024;
     // Every save is its own commit of at least one 4 KiB page: what the WAL would hold if
