@@ -83,6 +83,7 @@ async fn prefill(
             let record = Record {
                 data: &data,
                 expires_at,
+                now: tessera::time::now(),
             };
             store.create(&key, record).await?;
             Ok::<_, BoxError>(key)

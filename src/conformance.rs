@@ -331,6 +331,7 @@ pub async fn create_load_save_delete(store: &dyn SessionStore) {
             Record {
                 data: &data,
                 expires_at: t,
+                now: crate::time::now(),
             },
         )
         .await
@@ -353,6 +354,7 @@ pub async fn create_load_save_delete(store: &dyn SessionStore) {
             Record {
                 data: &data2,
                 expires_at: t,
+                now: crate::time::now(),
             },
             &v1,
         )
@@ -386,6 +388,7 @@ pub async fn create_is_insert_only(store: &dyn SessionStore) {
             Record {
                 data: &first,
                 expires_at: t,
+                now: crate::time::now(),
             },
         )
         .await
@@ -397,6 +400,7 @@ pub async fn create_is_insert_only(store: &dyn SessionStore) {
             Record {
                 data: &second,
                 expires_at: t,
+                now: crate::time::now(),
             },
         )
         .await;
@@ -423,6 +427,7 @@ pub async fn expiry_is_honoured(store: &dyn SessionStore) {
             Record {
                 data: &data,
                 expires_at: t + 2.0,
+                now: crate::time::now(),
             },
         )
         .await
@@ -451,6 +456,7 @@ pub async fn clear_expired_removes_only_expired(store: &dyn SessionStore) {
                 Record {
                     data: &data,
                     expires_at: t - 10.0,
+                    now: crate::time::now(),
                 },
             )
             .await
@@ -462,6 +468,7 @@ pub async fn clear_expired_removes_only_expired(store: &dyn SessionStore) {
             Record {
                 data: &data,
                 expires_at: t + 3600.0,
+                now: crate::time::now(),
             },
         )
         .await
@@ -497,6 +504,7 @@ pub async fn save_is_compare_and_swap(store: &dyn SessionStore) {
             Record {
                 data: &data,
                 expires_at: t,
+                now: crate::time::now(),
             },
         )
         .await
@@ -508,6 +516,7 @@ pub async fn save_is_compare_and_swap(store: &dyn SessionStore) {
             Record {
                 data: &d1,
                 expires_at: t,
+                now: crate::time::now(),
             },
             &v0,
         )
@@ -523,6 +532,7 @@ pub async fn save_is_compare_and_swap(store: &dyn SessionStore) {
             Record {
                 data: &d2,
                 expires_at: t,
+                now: crate::time::now(),
             },
             &v0,
         )
@@ -545,6 +555,7 @@ pub async fn save_is_compare_and_swap(store: &dyn SessionStore) {
             Record {
                 data: &d2,
                 expires_at: t,
+                now: crate::time::now(),
             },
             &v0,
         )
@@ -562,7 +573,8 @@ pub async fn save_is_compare_and_swap(store: &dyn SessionStore) {
                 &k,
                 Record {
                     data: &d2,
-                    expires_at: t
+                    expires_at: t,
+                    now: crate::time::now(),
                 },
                 &bogus
             )
@@ -632,6 +644,7 @@ pub async fn concurrent_saves_lose_nothing(store: Arc<dyn SessionStore>) {
             Record {
                 data: &Map::new(),
                 expires_at: t,
+                now: crate::time::now(),
             },
         )
         .await
@@ -670,6 +683,7 @@ pub async fn logout_is_not_resurrected(store: Arc<dyn SessionStore>) {
             Record {
                 data: &dict(&[("u", Value::from(1))]),
                 expires_at: t,
+                now: crate::time::now(),
             },
         )
         .await

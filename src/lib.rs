@@ -59,6 +59,7 @@
 //!
 //! Each module uses only the ones above it (a test reads the source to hold this):
 //!
+//! - [`time`]: the one clock every layer and store reads, and `max_age` durations.
 //! - [`json`]: Python-exact JSON; [`signing`]: `Signer`, `TimestampSigner`, `dumps`/`loads`,
 //!   key rotation.
 //! - [`cookie`]: reading `Cookie`, writing `Set-Cookie` exactly as Django, signed cookies.
@@ -86,6 +87,7 @@ pub(crate) mod py;
 pub mod session;
 pub mod signing;
 pub mod store;
+pub mod time;
 pub mod url;
 
 pub use middleware::SessionLayer;

@@ -23,6 +23,7 @@
 //! # Ok::<(), tessera::session::ConfigError>(())
 //! ```
 
+use crate::time::Clock;
 use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
@@ -112,8 +113,9 @@ impl SessionLayer {
         })
     }
 
-    /// Replaces the clock (Unix seconds), so tests can pin time.
-    pub fn with_clock(self, clock: fn() -> f64) -> Self {
+    /// Replaces the clock that every session, backend and store call of this layer reads, so
+    /// tests can pin time.
+    pub fn with_clock(self, clock: Clock) -> Self {
         SessionLayer {
             shared: Arc::new(self.shared.with_clock(clock)),
             on_error: self.on_error,

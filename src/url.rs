@@ -357,6 +357,7 @@ mod tests {
         let record = crate::store::Record {
             data: &data,
             expires_at: crate::signing::now() + 60.0,
+            now: crate::time::now(),
         };
         store.create(&key, record).await.unwrap();
         drop(store);

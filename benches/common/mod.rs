@@ -14,7 +14,7 @@ pub const VALUE: &str = "theme=dark|lang=en-us|tz=UTC+1";
 /// The signed cookie's name and salt, and the `max_age` it is read with.
 pub const COOKIE_NAME: &str = "prefs";
 pub const COOKIE_SALT: &str = "ui";
-pub const MAX_AGE: f64 = 3600.0;
+pub const MAX_AGE: tessera::time::MaxAge = tessera::time::MaxAge::whole(3600);
 /// A session key as Django generates them.
 pub const SESSION_KEY: &str = "8uled5e9is94foa9gd2207wnyxf5an5j";
 /// Ten cookies, two of them quoted (one with an octal escape), as a browser sends them.

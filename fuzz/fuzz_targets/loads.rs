@@ -26,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
         // Raw text, as it arrives from a client.
         0 => {
             let text = String::from_utf8_lossy(rest);
-            let _ = signing::loads_at(&text, &KEYS, DUMPS_SALT, Some(60.0), NOW);
+            let _ = signing::loads_at(&text, &KEYS, DUMPS_SALT, Some(60.0.into()), NOW);
             return;
         }
         // The text as the payload (base64 decoding, with Django's leniency).
@@ -36,7 +36,7 @@ fuzz_target!(|data: &[u8]| {
         // The bytes as the zlib stream.
         _ => TS.sign_at(&format!(".{}", b64::encode(rest)), NOW),
     };
-    match signing::loads_at(&signed, &KEYS, DUMPS_SALT, Some(60.0), NOW) {
+    match signing::loads_at(&signed, &KEYS, DUMPS_SALT, Some(60.0.into()), NOW) {
         Ok(value) => {
             // What loads returns, dumps writes and loads reads back the same.
             let again = signing::dumps_at(&value, &KEYS, DUMPS_SALT, mode & 4 != 0, NOW).unwrap();

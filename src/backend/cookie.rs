@@ -67,7 +67,7 @@ impl SignedCookieSessions {
     pub fn decode_at(&self, cookie: &str, config: &SessionConfig, now: f64) -> Option<Map> {
         let value = self
             .signer
-            .unsign_object_at(cookie, Some(config.cookie_age as f64), now)
+            .unsign_object_at(cookie, Some(config.cookie_age.into()), now)
             .ok()?;
         let Value::Dict(data) = value else {
             return None;

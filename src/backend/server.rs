@@ -40,7 +40,11 @@ impl StoreBackend {
         for _ in 0..8 {
             let key =
                 SessionKey::generate().map_err(|e| SessionError::KeyGeneration(e.to_string()))?;
-            let record = Record { data, expires_at };
+            let record = Record {
+                data,
+                expires_at,
+                now: cx.now,
+            };
             match timed(cx.config, self.store.create(&key, record)).await {
                 Ok(version) => {
                     return Ok(Saved {
@@ -93,6 +97,7 @@ impl SessionBackend for StoreBackend {
             let record = Record {
                 data: pending.data,
                 expires_at,
+                now: cx.now,
             };
             match timed(cx.config, self.store.save(key, record, &version)).await? {
                 SaveOutcome::Saved(version) => {

@@ -8,6 +8,7 @@
 //!
 //! ```
 //! use tessera::cookie::{CookieJar, CookieOptions, CookieSigner, SignedCookieError};
+//! use std::time::Duration;
 //! use tessera::signing::SecretKeys;
 //!
 //! let signer = CookieSigner::new(&SecretKeys::new("secret"));
@@ -17,10 +18,10 @@
 //!
 //! // The browser sends it back on the next request.
 //! let request = CookieJar::from_request_cookies([("theme".to_owned(), signed)].into());
-//! let read = request.get_signed_at(&signer, "theme", "ui", Some(60.0), 1_700_000_030.0);
+//! let read = request.get_signed_at(&signer, "theme", "ui", Some(Duration::from_secs(60).into()), 1_700_000_030.0);
 //! assert_eq!(read.unwrap(), "dark");
 //! // Expired, a wrong salt or a missing cookie give the default, as `default=` in Django.
-//! let late = request.get_signed_or_at(&signer, "theme", "ui", Some(10.0), 1_700_000_030.0, None);
+//! let late = request.get_signed_or_at(&signer, "theme", "ui", Some(10.into()), 1_700_000_030.0, None);
 //! assert_eq!(late.unwrap(), None::<String>);
 //! assert!(matches!(
 //!     request.get_signed(&signer, "lang", "ui", None),
@@ -31,7 +32,7 @@
 
 use super::error::CookieError;
 use super::jar::CookieJar;
-use super::options::CookieOptions;
+use super::options::{CookieOptions, MaxAge};
 use super::signed::{CookieSigner, SignedCookieError};
 use crate::signing::now;
 
@@ -92,7 +93,7 @@ impl CookieJar {
         signer: &CookieSigner,
         name: &str,
         salt: &str,
-        max_age: Option<f64>,
+        max_age: Option<MaxAge>,
     ) -> Result<String, SignedCookieError> {
         self.get_signed_at(signer, name, salt, max_age, now())
     }
@@ -107,7 +108,7 @@ impl CookieJar {
         signer: &CookieSigner,
         name: &str,
         salt: &str,
-        max_age: Option<f64>,
+        max_age: Option<MaxAge>,
         now: f64,
     ) -> Result<String, SignedCookieError> {
         signer.get_at(self.get(name), name, salt, max_age, now)
@@ -127,7 +128,7 @@ impl CookieJar {
         signer: &CookieSigner,
         name: &str,
         salt: &str,
-        max_age: Option<f64>,
+        max_age: Option<MaxAge>,
         default: T,
     ) -> Result<T, SignedCookieError> {
         self.get_signed_or_at(signer, name, salt, max_age, now(), default)
@@ -143,7 +144,7 @@ impl CookieJar {
         signer: &CookieSigner,
         name: &str,
         salt: &str,
-        max_age: Option<f64>,
+        max_age: Option<MaxAge>,
         now: f64,
         default: T,
     ) -> Result<T, SignedCookieError> {

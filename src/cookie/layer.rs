@@ -47,7 +47,7 @@ use tower_service::Service;
 use super::error::CookieError;
 use super::http_date::unix_now;
 use super::jar::CookieJar;
-use super::options::{CookieOptions, DeleteOptions};
+use super::options::{CookieOptions, DeleteOptions, MaxAge};
 use super::parse::parse_request_cookies;
 use super::policy::CookiePolicy;
 use super::signed::{CookieSigner, SignedCookieError};
@@ -310,7 +310,7 @@ impl Cookies {
         &self,
         name: &str,
         salt: &str,
-        max_age: Option<f64>,
+        max_age: Option<MaxAge>,
     ) -> Result<String, SignedCookieError> {
         let signer = self.inner.signer.as_deref().ok_or_else(no_signer)?;
         self.with_jar(|jar| jar.get_signed(signer, name, salt, max_age))
@@ -327,7 +327,7 @@ impl Cookies {
         &self,
         name: &str,
         salt: &str,
-        max_age: Option<f64>,
+        max_age: Option<MaxAge>,
         default: T,
     ) -> Result<T, SignedCookieError> {
         let signer = self.inner.signer.as_deref().ok_or_else(no_signer)?;

@@ -7,95 +7,9 @@
 
 use std::fmt;
 
-use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeDelta, TimeZone};
+use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone};
 
-/// A `max_age` argument: whole seconds, or fractional seconds as Python
-/// `int`/`float`/`timedelta` give them.
-///
-/// The distinction matters: `Max-Age` is the value truncated toward zero,
-/// while `expires` is computed from the untruncated value, and a whole
-/// number keeps all its digits (`Max-Age=18446744073709551615`).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct MaxAge(MaxAgeRepr);
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum MaxAgeRepr {
-    Whole(i128),
-    Seconds(f64),
-}
-
-impl MaxAge {
-    /// A whole number of seconds (Python `int`).
-    pub const fn whole(seconds: i128) -> Self {
-        MaxAge(MaxAgeRepr::Whole(seconds))
-    }
-
-    /// Fractional seconds (Python `float`).
-    pub const fn seconds(seconds: f64) -> Self {
-        MaxAge(MaxAgeRepr::Seconds(seconds))
-    }
-
-    /// The value as a float, as Python uses it in `time.time() + max_age`.
-    pub fn as_f64(self) -> f64 {
-        match self.0 {
-            MaxAgeRepr::Whole(n) => n as f64,
-            MaxAgeRepr::Seconds(s) => s,
-        }
-    }
-
-    /// The `Max-Age` attribute text: Python's `"%d" % int(max_age)`, every
-    /// digit kept. `None` for NaN or infinity (Python's `int()` raises).
-    pub fn attribute_value(self) -> Option<String> {
-        match self.0 {
-            MaxAgeRepr::Whole(n) => Some(n.to_string()),
-            MaxAgeRepr::Seconds(s) if !s.is_finite() => None,
-            // `{:.0}` prints the exact integer value of the float, like
-            // Python's arbitrary-precision `int(float)`.
-            MaxAgeRepr::Seconds(s) if s.trunc() == 0.0 => Some("0".to_owned()),
-            MaxAgeRepr::Seconds(s) => Some(format!("{:.0}", s.trunc())),
-        }
-    }
-
-    /// Python's `timedelta.total_seconds()` for a number of microseconds.
-    fn from_micros(micros: i128) -> Self {
-        MaxAge::seconds(micros as f64 / 1e6)
-    }
-}
-
-macro_rules! max_age_from_int {
-    ($($t:ty),*) => {$(
-        impl From<$t> for MaxAge {
-            fn from(seconds: $t) -> Self {
-                MaxAge::whole(i128::from(seconds))
-            }
-        }
-    )*};
-}
-max_age_from_int!(i8, i16, i32, i64, u8, u16, u32, u64);
-
-impl From<f64> for MaxAge {
-    fn from(seconds: f64) -> Self {
-        MaxAge::seconds(seconds)
-    }
-}
-
-/// Like a Python `timedelta`: `total_seconds()`, a float, at microsecond
-/// precision (sub-microsecond digits are dropped).
-impl From<std::time::Duration> for MaxAge {
-    fn from(d: std::time::Duration) -> Self {
-        MaxAge::from_micros(i128::from(d.as_secs()) * 1_000_000 + i128::from(d.subsec_micros()))
-    }
-}
-
-/// Like a Python `timedelta`: `total_seconds()`, a float, at microsecond
-/// precision (sub-microsecond digits are truncated toward zero).
-impl From<TimeDelta> for MaxAge {
-    fn from(d: TimeDelta) -> Self {
-        MaxAge::from_micros(
-            i128::from(d.num_seconds()) * 1_000_000 + i128::from(d.subsec_nanos() / 1000),
-        )
-    }
-}
+pub use crate::time::MaxAge;
 
 /// An `expires` argument.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,7 +12,7 @@
 //!
 //! let signer = CookieSigner::new(&SecretKeys::new("secret"));
 //! let value = signer.sign_at("theme", "dark", "", 1_700_000_000.0);
-//! assert_eq!(signer.unsign_at("theme", &value, "", Some(60.0), 1_700_000_010.0).unwrap(), "dark");
+//! assert_eq!(signer.unsign_at("theme", &value, "", Some(60.into()), 1_700_000_010.0).unwrap(), "dark");
 //! // Bound to its name: the same value under another cookie name does not verify.
 //! assert!(signer.unsign_at("lang", &value, "", None, 1_700_000_010.0).is_err());
 //! ```
@@ -22,6 +22,7 @@ use std::fmt;
 use std::sync::{Arc, RwLock};
 
 use crate::signing::{now, SecretKeys, SigningError, TimestampSigner};
+use crate::time::MaxAge;
 
 /// The prefix Django puts on the secret of its cookie signer.
 pub const COOKIE_KEY_PREFIX: &[u8] = b"django.http.cookies";
@@ -227,7 +228,7 @@ impl CookieSigner {
         name: &str,
         value: &str,
         salt: &str,
-        max_age: Option<f64>,
+        max_age: Option<MaxAge>,
     ) -> Result<String, SignedCookieError> {
         self.unsign_at(name, value, salt, max_age, now())
     }
@@ -238,7 +239,7 @@ impl CookieSigner {
         name: &str,
         value: &str,
         salt: &str,
-        max_age: Option<f64>,
+        max_age: Option<MaxAge>,
         now: f64,
     ) -> Result<String, SignedCookieError> {
         let v2 = self.signer(name, salt, false)?;
@@ -258,7 +259,7 @@ impl CookieSigner {
         cookie: Option<&str>,
         name: &str,
         salt: &str,
-        max_age: Option<f64>,
+        max_age: Option<MaxAge>,
         now: f64,
     ) -> Result<String, SignedCookieError> {
         let value = cookie.ok_or_else(|| SignedCookieError::Missing(name.to_owned()))?;
@@ -272,7 +273,7 @@ impl CookieSigner {
         cookie: Option<&str>,
         name: &str,
         salt: &str,
-        max_age: Option<f64>,
+        max_age: Option<MaxAge>,
         now: f64,
         default: T,
     ) -> Result<T, SignedCookieError> {

@@ -67,7 +67,7 @@ impl SessionCodec {
     /// Decodes stored text as Django's `SessionBase.decode` (no max age: the store's expiry
     /// date governs). Validly signed JSON that is not a dict is treated as unreadable.
     pub fn decode(&self, stored: &str) -> Decoded {
-        match self.signer.unsign_object_at(stored, None, 0.0) {
+        match self.signer.unsign_object(stored, None) {
             Ok(Value::Dict(data)) => Decoded {
                 data,
                 corrupt: false,

@@ -10,14 +10,14 @@ use crate::cookie::{CookieOptions, SameSite, SetCookieTemplate};
 /// use tessera::session::SessionConfig;
 /// let config = SessionConfig::default();
 /// assert_eq!(config.cookie_name, "sessionid");
-/// assert_eq!(config.cookie_age, 1_209_600);
+/// assert_eq!(config.cookie_age.as_secs(), 1_209_600);
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct SessionConfig {
     /// `SESSION_COOKIE_NAME`: `sessionid`.
     pub cookie_name: String,
-    /// `SESSION_COOKIE_AGE` in seconds: two weeks.
-    pub cookie_age: i64,
+    /// `SESSION_COOKIE_AGE`: two weeks. Whole seconds, as Django's setting is an `int`.
+    pub cookie_age: Duration,
     /// `SESSION_COOKIE_DOMAIN`: none.
     pub cookie_domain: Option<String>,
     /// `SESSION_COOKIE_PATH`: `/`.
@@ -44,7 +44,7 @@ impl Default for SessionConfig {
     fn default() -> Self {
         SessionConfig {
             cookie_name: "sessionid".to_owned(),
-            cookie_age: 1_209_600,
+            cookie_age: Duration::from_secs(1_209_600),
             cookie_domain: None,
             cookie_path: "/".to_owned(),
             cookie_secure: false,
@@ -124,6 +124,14 @@ impl SessionConfig {
                 "SESSION_COOKIE_SAMESITE=None without SESSION_COOKIE_SECURE: current browsers drop the session cookie"
             );
         }
+        if self.cookie_age.subsec_nanos() != 0 || i64::try_from(self.cookie_age.as_secs()).is_err()
+        {
+            return Err(ConfigError::new(
+                "SESSION_COOKIE_AGE",
+                format!("{:?}", self.cookie_age),
+                "expected whole seconds (Django's setting is an int)",
+            ));
+        }
         if self.store_timeout.is_zero() {
             return Err(ConfigError::new(
                 "store_timeout",
@@ -132,6 +140,12 @@ impl SessionConfig {
             ));
         }
         Ok(())
+    }
+
+    /// `SESSION_COOKIE_AGE` as Django's int (saturating; [`validate`](Self::validate) refuses
+    /// what does not fit).
+    pub(crate) fn cookie_age_secs(&self) -> i64 {
+        i64::try_from(self.cookie_age.as_secs()).unwrap_or(i64::MAX)
     }
 
     /// The session cookie's `Set-Cookie` line with its fixed attributes, checked once.
@@ -173,6 +187,7 @@ impl SessionConfig {
             c.cookie_age = v
                 .trim()
                 .parse()
+                .map(Duration::from_secs)
                 .map_err(|_| err(n, v, "expected whole seconds"))?;
         }
         if let Some((_, v)) = var("COOKIE_DOMAIN") {
@@ -234,7 +249,7 @@ mod tests {
             ("TESSERA_SESSION_COOKIE_SECURE", "true"),
         ]))
         .unwrap();
-        assert_eq!(c.cookie_age, 60);
+        assert_eq!(c.cookie_age, Duration::from_secs(60));
         assert_eq!(c.cookie_samesite, Some(SameSite::Strict));
         assert!(c.cookie_secure);
         let e =

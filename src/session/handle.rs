@@ -5,6 +5,7 @@
 //! that when a concurrent request saved the same session first, the save reloads the record
 //! and re-applies just this request's changes instead of overwriting the other's.
 
+use crate::time::Clock;
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
@@ -69,8 +70,8 @@ pub(crate) struct Shared {
     config: SessionConfig,
     /// The session cookie's `Set-Cookie` line, checked when the layer was built.
     cookie: SetCookieTemplate,
-    /// The clock, replaceable so tests can pin it.
-    clock: fn() -> f64,
+    /// The clock every backend and store call reads, replaceable so tests can pin it.
+    clock: Clock,
 }
 
 impl Shared {
@@ -89,12 +90,12 @@ impl Shared {
             backend,
             config,
             cookie,
-            clock: crate::signing::now,
+            clock: Clock::system(),
         })
     }
 
     /// The same, with another clock.
-    pub(crate) fn with_clock(&self, clock: fn() -> f64) -> Self {
+    pub(crate) fn with_clock(&self, clock: Clock) -> Self {
         Shared {
             backend: self.backend.clone(),
             config: self.config.clone(),
@@ -200,7 +201,7 @@ impl Session {
     }
 
     fn now(&self) -> f64 {
-        (self.shared.clock)()
+        self.shared.clock.now()
     }
 
     fn context(&self) -> Context<'_> {
@@ -518,7 +519,7 @@ impl Session {
     }
 
     /// `SESSION_COOKIE_AGE`.
-    pub fn get_session_cookie_age(&self) -> i64 {
+    pub fn get_session_cookie_age(&self) -> std::time::Duration {
         self.shared.config.cookie_age
     }
 

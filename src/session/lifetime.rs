@@ -11,7 +11,7 @@ use crate::py::datetime::PyDateTime;
 
 fn expiry_settings(config: &SessionConfig) -> expiry::ExpirySettings {
     expiry::ExpirySettings {
-        cookie_age: config.cookie_age,
+        cookie_age: config.cookie_age_secs(),
         expire_at_browser_close: config.expire_at_browser_close,
         use_tz: config.use_tz,
     }
@@ -31,12 +31,12 @@ pub(crate) fn expiry_age_of(
 ) -> Result<f64, SessionError> {
     // The common case, no custom expiry: Django's `get_expiry_age` is the cookie age.
     if !has_custom_expiry(data) {
-        return Ok(config.cookie_age as f64);
+        return Ok(config.cookie_age_secs() as f64);
     }
     let settings = expiry_settings(config);
     let modification = PyDateTime::from_timestamp(now, config.use_tz)?;
     let age = expiry::get_expiry_age(&modification, data.get(EXPIRY_KEY), &settings)?;
-    Ok(age.as_f64().unwrap_or(config.cookie_age as f64))
+    Ok(age.as_f64().unwrap_or(config.cookie_age_secs() as f64))
 }
 
 /// `get_expiry_date()` of a dict at `now`, as Unix seconds (naive datetimes are UTC).
@@ -47,7 +47,7 @@ pub(crate) fn expiry_date_of(
 ) -> Result<f64, SessionError> {
     // The common case, no custom expiry: `modification + SESSION_COOKIE_AGE`.
     if !has_custom_expiry(data) {
-        return Ok(now + config.cookie_age as f64);
+        return Ok(now + config.cookie_age_secs() as f64);
     }
     let settings = expiry_settings(config);
     let modification = PyDateTime::from_timestamp(now, config.use_tz)?;

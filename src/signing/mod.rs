@@ -16,8 +16,8 @@
 //!
 //! let ts = TimestampSigner::builder(&keys).build().unwrap();
 //! let token = ts.sign_at("hi", 1_700_000_000.0);
-//! assert_eq!(ts.unsign_at(&token, Some(60.0), 1_700_000_030.0).unwrap(), "hi");
-//! assert!(ts.unsign_at(&token, Some(60.0), 1_700_000_061.0).unwrap_err().is_expired());
+//! assert_eq!(ts.unsign_at(&token, Some(60.into()), 1_700_000_030.0).unwrap(), "hi");
+//! assert!(ts.unsign_at(&token, Some(60.into()), 1_700_000_061.0).unwrap_err().is_expired());
 //! ```
 
 pub mod b62;
@@ -27,7 +27,6 @@ mod mac;
 use std::fmt;
 use std::io::Read as _;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use mac::KeyedMac;
 pub use mac::{salted_hmac, Algorithm};
@@ -44,12 +43,7 @@ pub const DUMPS_SALT: &str = "django.core.signing";
 /// expand into an unbounded allocation.
 pub const MAX_DECOMPRESSED_BYTES: u64 = 64 * 1024 * 1024;
 
-/// The current time as Django's `time.time()`: Unix seconds with a fraction.
-pub fn now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
+pub use crate::time::{now, MaxAge};
 
 /// Everything that can go wrong while signing or verifying. The first word of each message is
 /// the Django exception it corresponds to.
@@ -451,34 +445,43 @@ impl TimestampSigner {
     }
 
     /// Verifies with the current time; `max_age` in seconds (fractions and negatives allowed).
+    /// Without a `max_age` the clock plays no part and is not read.
     pub fn unsign<'a>(
         &self,
         signed: &'a str,
-        max_age: Option<f64>,
+        max_age: Option<MaxAge>,
     ) -> Result<&'a str, SigningError> {
-        self.unsign_at(signed, max_age, now())
+        match max_age {
+            None => self.verified(signed).map(|(value, _)| value),
+            Some(_) => self.unsign_at(signed, max_age, now()),
+        }
     }
 
     /// Verifies as if the clock read `now`. Expired means `now − timestamp > max_age`.
     pub fn unsign_at<'a>(
         &self,
         signed: &'a str,
-        max_age: Option<f64>,
+        max_age: Option<MaxAge>,
         now: f64,
     ) -> Result<&'a str, SigningError> {
-        let inner = self.signer.unsign(signed)?;
-        let (value, ts) = self
-            .signer
-            .split_last(inner)
-            .ok_or(SigningError::MissingTimestamp)?;
-        let ts = b62::decode(ts)?;
-        if let Some(max_age) = max_age {
+        let (value, ts) = self.verified(signed)?;
+        if let Some(max_age) = max_age.map(MaxAge::as_f64) {
             let age = now - ts as f64;
             if age > max_age {
                 return Err(SigningError::Expired { age, max_age });
             }
         }
         Ok(value)
+    }
+
+    /// The value and timestamp behind a valid signature.
+    fn verified<'a>(&self, signed: &'a str) -> Result<(&'a str, i128), SigningError> {
+        let inner = self.signer.unsign(signed)?;
+        let (value, ts) = self
+            .signer
+            .split_last(inner)
+            .ok_or(SigningError::MissingTimestamp)?;
+        Ok((value, b62::decode(ts)?))
     }
 
     /// `sign_object` with the current time.
@@ -496,16 +499,20 @@ impl TimestampSigner {
         self.sign_at(&encode_json_payload(json, compress), now)
     }
 
-    /// `unsign_object` with the current time.
-    pub fn unsign_object(&self, signed: &str, max_age: Option<f64>) -> Result<Value, SigningError> {
-        self.unsign_object_at(signed, max_age, now())
+    /// `unsign_object` with the current time (not read without a `max_age`).
+    pub fn unsign_object(
+        &self,
+        signed: &str,
+        max_age: Option<MaxAge>,
+    ) -> Result<Value, SigningError> {
+        decode_payload(self.unsign(signed, max_age)?)
     }
 
     /// `unsign_object` as if the clock read `now`.
     pub fn unsign_object_at(
         &self,
         signed: &str,
-        max_age: Option<f64>,
+        max_age: Option<MaxAge>,
         now: f64,
     ) -> Result<Value, SigningError> {
         decode_payload(self.unsign_at(signed, max_age, now)?)
@@ -646,7 +653,7 @@ pub fn loads(
     s: &str,
     keys: &SecretKeys,
     salt: &str,
-    max_age: Option<f64>,
+    max_age: Option<MaxAge>,
 ) -> Result<Value, SigningError> {
     loads_at(s, keys, salt, max_age, now())
 }
@@ -656,7 +663,7 @@ pub fn loads_at(
     s: &str,
     keys: &SecretKeys,
     salt: &str,
-    max_age: Option<f64>,
+    max_age: Option<MaxAge>,
     now: f64,
 ) -> Result<Value, SigningError> {
     let signer = TimestampSigner::builder(keys).salt(salt).build()?;

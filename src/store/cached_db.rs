@@ -29,6 +29,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use async_trait::async_trait;
 
@@ -47,7 +48,10 @@ pub const CACHE_TTL_CAP_SECS: f64 = 300.0;
 pub struct CachedDbStore {
     cache: Arc<dyn SessionStore>,
     db: Arc<dyn SessionStore>,
-    /// Until when (Unix seconds, as f64 bits) cache reads are skipped after a cache failure.
+    /// When this store was built: the origin of `bypass_until`.
+    started: Instant,
+    /// Until when (milliseconds after `started`) cache reads are skipped after a cache failure.
+    /// Elapsed time, not the session clock: it bounds how long a real cache entry may be stale.
     bypass_until: Arc<AtomicU64>,
 }
 
@@ -57,19 +61,23 @@ impl CachedDbStore {
         CachedDbStore {
             cache,
             db,
-            bypass_until: Arc::new(AtomicU64::new(0f64.to_bits())),
+            started: Instant::now(),
+            bypass_until: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    fn elapsed_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
     fn cache_failed(&self, what: &str, e: &StoreError) {
         tracing::warn!(target: "tessera::store::cached_db", error = %e, "cache {what} failed; using the database");
-        let until = crate::signing::now() + CACHE_TTL_CAP_SECS;
-        self.bypass_until
-            .fetch_max(until.to_bits(), Ordering::SeqCst);
+        let until = self.elapsed_ms() + (CACHE_TTL_CAP_SECS * 1000.0) as u64;
+        self.bypass_until.fetch_max(until, Ordering::SeqCst);
     }
 
     fn cache_trusted(&self) -> bool {
-        crate::signing::now() >= f64::from_bits(self.bypass_until.load(Ordering::SeqCst))
+        self.elapsed_ms() >= self.bypass_until.load(Ordering::SeqCst)
     }
 
     /// The version this store hands out: the data itself, as Django-exact JSON.
@@ -82,10 +90,8 @@ impl CachedDbStore {
             return self.cache_failed("delete", &e);
         }
         let capped = Record {
-            data: record.data,
-            expires_at: record
-                .expires_at
-                .min(crate::signing::now() + CACHE_TTL_CAP_SECS),
+            expires_at: record.expires_at.min(record.now + CACHE_TTL_CAP_SECS),
+            ..record
         };
         match self.cache.create(key, capped).await {
             Ok(_) | Err(StoreError::DuplicateKey) => {}
@@ -99,7 +105,7 @@ impl CachedDbStore {
     /// lands last is either current or removed by its own check: no stale entry survives.
     async fn fill_validated(&self, key: &SessionKey, record: Record<'_>, db_version: &Version) {
         self.refill(key, record).await;
-        match self.db.load(key, 0.0).await {
+        match self.db.load(key, record.now).await {
             Ok(Some(row)) if row.version == *db_version => {}
             _ => self.forget(key).await,
         }
@@ -137,6 +143,7 @@ impl SessionStore for CachedDbStore {
         let record = Record {
             data: &row.data,
             expires_at,
+            now,
         };
         self.fill_validated(key, record, &row.version).await;
         let version = Self::fingerprint(&row.data);
@@ -158,8 +165,8 @@ impl SessionStore for CachedDbStore {
         record: Record<'_>,
         expected: &Version,
     ) -> Result<SaveOutcome, StoreError> {
-        // As of 1970: an expired but present row still counts as present, as in a direct save.
-        let Some(row) = self.db.load(key, 0.0).await? else {
+        // A row that has expired by the time of the write is over: the save finds it gone.
+        let Some(row) = self.db.load(key, record.now).await? else {
             self.forget(key).await;
             return Ok(SaveOutcome::Gone);
         };

@@ -117,7 +117,7 @@ pub struct FileStoreBuilder {
     dir: PathBuf,
     codec: SessionCodec,
     cookie_name: String,
-    cookie_age: i64,
+    cookie_age: Duration,
     fsync: bool,
     lock_files: bool,
     lock_timeout: Duration,
@@ -132,10 +132,11 @@ impl FileStoreBuilder {
         self
     }
 
-    /// Django's `SESSION_COOKIE_AGE` in seconds (default 1209600), which turns expiry dates
-    /// into mtimes and back. It must match Django's setting for Django to read the same expiry.
-    pub fn cookie_age(mut self, seconds: i64) -> Self {
-        self.cookie_age = seconds;
+    /// Django's `SESSION_COOKIE_AGE` (default two weeks), which turns expiry dates into mtimes
+    /// and back. It must match Django's setting for Django to read the same expiry; whole
+    /// seconds, as Django's setting is an `int`.
+    pub fn cookie_age(mut self, age: Duration) -> Self {
+        self.cookie_age = age;
         self
     }
 
@@ -181,11 +182,14 @@ impl FileStoreBuilder {
                     .to_owned(),
             ));
         }
-        if self.cookie_age < 0 {
-            return Err(StoreError::Config(
-                "file store: the cookie age must not be negative".to_owned(),
-            ));
-        }
+        let cookie_age =
+            match i64::try_from(self.cookie_age.as_secs()) {
+                Ok(secs) if self.cookie_age.subsec_nanos() == 0 => secs,
+                _ => return Err(StoreError::Config(
+                    "file store: the cookie age must be whole seconds (Django's setting is an int)"
+                        .to_owned(),
+                )),
+            };
         fs::create_dir_all(&self.dir).map_err(|e| {
             StoreError::Config(format!("file store: cannot create the directory: {e}"))
         })?;
@@ -199,7 +203,7 @@ impl FileStoreBuilder {
                 dir: self.dir,
                 codec: self.codec,
                 cookie_name: self.cookie_name,
-                cookie_age: self.cookie_age,
+                cookie_age,
                 fsync: self.fsync,
                 lock_files: self.lock_files,
                 lock_timeout: self.lock_timeout,
@@ -242,7 +246,7 @@ impl FileStore {
             dir: dir.into(),
             codec,
             cookie_name: "sessionid".to_owned(),
-            cookie_age: DEFAULT_COOKIE_AGE,
+            cookie_age: Duration::from_secs(DEFAULT_COOKIE_AGE.unsigned_abs()),
             fsync: false,
             lock_files: true,
             lock_timeout: Duration::from_secs(5),

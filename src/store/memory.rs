@@ -138,7 +138,7 @@ impl SessionStore for MemoryStore {
             if map.contains_key(key) {
                 return Err(StoreError::DuplicateKey);
             }
-            make_room(&mut map, self.per_shard_cap, crate::signing::now());
+            make_room(&mut map, self.per_shard_cap, record.now);
         }
         match map.entry(key.clone()) {
             std::collections::hash_map::Entry::Occupied(_) => Err(StoreError::DuplicateKey),

@@ -70,12 +70,22 @@ pub fn spawn_clear_expired(
     every: std::time::Duration,
     batch_size: usize,
 ) -> tokio::task::JoinHandle<()> {
+    spawn_clear_expired_with_clock(store, every, batch_size, crate::time::Clock::system())
+}
+
+/// [`spawn_clear_expired`] reading `clock` (the layer's, when a test pins it).
+pub fn spawn_clear_expired_with_clock(
+    store: Arc<dyn SessionStore>,
+    every: std::time::Duration,
+    batch_size: usize,
+    clock: crate::time::Clock,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            match store.clear_expired(crate::signing::now(), batch_size).await {
+            match store.clear_expired(clock.now(), batch_size).await {
                 Ok(0) => {}
                 Ok(removed) => {
                     tracing::info!(target: "tessera::store", removed, "expired sessions cleared");
@@ -106,13 +116,16 @@ pub enum Version {
     Counter(u64),
 }
 
-/// A record to write: the dict and the moment it expires.
+/// A record to write: the dict, the moment it expires, and the moment of the write.
 #[derive(Clone, Copy, Debug)]
 pub struct Record<'a> {
     /// The session dict.
     pub data: &'a Map,
     /// Expiry as Unix seconds (Django's `get_expiry_date()` at save time).
     pub expires_at: f64,
+    /// The caller's clock at the write, in Unix seconds: stores never read a clock of their
+    /// own, so a pinned [`Clock`](crate::time::Clock) reaches every store.
+    pub now: f64,
 }
 
 /// The outcome of a compare-and-swap save.

@@ -117,6 +117,7 @@ async fn layout_is_djangos_and_paths_stay_inside() {
                 Record {
                     data: &data,
                     expires_at,
+                    now: tessera::time::now(),
                 },
             )
             .await
@@ -242,6 +243,7 @@ async fn custom_expiry_is_honoured_through_the_mtime() {
             Record {
                 data: &data,
                 expires_at: t + 300.0,
+                now: tessera::time::now(),
             },
         )
         .await
@@ -266,6 +268,7 @@ async fn writes_are_atomic_and_leave_no_temporary_files() {
             Record {
                 data: &dict(&[("n", Value::from(0))]),
                 expires_at: t,
+                now: tessera::time::now(),
             },
         )
         .await
@@ -297,6 +300,7 @@ async fn writes_are_atomic_and_leave_no_temporary_files() {
                 Record {
                     data: &data,
                     expires_at: t,
+                    now: tessera::time::now(),
                 },
                 &version,
             )
@@ -334,6 +338,7 @@ async fn concurrent_saves_across_instances_lose_nothing() {
             Record {
                 data: &dict(&[("n", Value::from(0))]),
                 expires_at: t,
+                now: tessera::time::now(),
             },
         )
         .await
@@ -355,6 +360,7 @@ async fn concurrent_saves_across_instances_lose_nothing() {
                             Record {
                                 data: &data,
                                 expires_at: t,
+                                now: tessera::time::now(),
                             },
                             &loaded.version,
                         )
@@ -407,6 +413,7 @@ async fn a_held_lock_times_out_and_a_stale_one_is_broken() {
             Record {
                 data: &data,
                 expires_at: now() + 600.0,
+                now: tessera::time::now(),
             },
         )
         .await
@@ -420,6 +427,7 @@ async fn a_held_lock_times_out_and_a_stale_one_is_broken() {
             Record {
                 data: &data,
                 expires_at: now() + 600.0,
+                now: tessera::time::now(),
             },
             &v,
         )
@@ -438,6 +446,7 @@ async fn a_held_lock_times_out_and_a_stale_one_is_broken() {
             Record {
                 data: &data,
                 expires_at: now() + 600.0,
+                now: tessera::time::now(),
             },
             &v,
         )
@@ -461,6 +470,7 @@ async fn clear_expired_works_in_batches() {
                 Record {
                     data: &data,
                     expires_at: if i < 200 { t - 5.0 } else { t + 600.0 },
+                    now: tessera::time::now(),
                 },
             )
             .await

@@ -337,6 +337,7 @@ async fn works_on_the_table_djangos_migrate_made() {
             Record {
                 data: &data,
                 expires_at: now() + 60.0,
+                now: tessera::time::now(),
             },
         )
         .await
@@ -442,6 +443,7 @@ async fn dates_are_utc_whatever_the_connection_time_zone() {
             Record {
                 data: &data,
                 expires_at: INSTANT,
+                now: tessera::time::now(),
             },
         )
         .await
@@ -465,6 +467,7 @@ async fn dates_are_utc_whatever_the_connection_time_zone() {
             Record {
                 data: &data,
                 expires_at: INSTANT + 3600.5,
+                now: tessera::time::now(),
             },
             &v,
         )
@@ -503,6 +506,7 @@ async fn saving_identical_data_is_saved_not_a_conflict() {
     let record = Record {
         data: &data,
         expires_at: now() + 600.0,
+        now: tessera::time::now(),
     };
     let mut version = f.store.create(&k, record).await.unwrap();
     let mut identical = 0;
@@ -527,6 +531,7 @@ async fn compare_and_swap_ignores_collation() {
     let record = Record {
         data: &data,
         expires_at: now() + 600.0,
+        now: tessera::time::now(),
     };
     let Version::Text(text) = f.store.create(&k, record).await.unwrap() else {
         panic!("a text version")
@@ -550,6 +555,7 @@ async fn compare_and_swap_ignores_collation() {
     let write = Record {
         data: &newer,
         expires_at: now() + 600.0,
+        now: tessera::time::now(),
     };
     for near_miss in [text.to_uppercase(), text.to_lowercase(), format!("{text} ")] {
         assert_eq!(
@@ -596,6 +602,7 @@ async fn clear_expired_removes_5000_rows_in_batches() {
         let record = Record {
             data: &data,
             expires_at: now() + 600.0,
+            now: tessera::time::now(),
         };
         f.store.create(k, record).await.unwrap();
     }
@@ -624,6 +631,7 @@ async fn errors_never_carry_the_session_key() {
     let record = Record {
         data: &data,
         expires_at: now() + 60.0,
+        now: tessera::time::now(),
     };
     let version = Version::Text("v".into());
     let errors = [
@@ -685,6 +693,7 @@ async fn the_pool_recovers_when_the_server_drops_its_connections() {
     let record = Record {
         data: &data,
         expires_at: now() + 600.0,
+        now: tessera::time::now(),
     };
     f.store.create(&k, record).await.unwrap();
     let loads: Vec<_> = (0..4)
@@ -791,6 +800,7 @@ async fn url_parameters_are_taken_or_refused_by_name() {
     let record = Record {
         data: &data,
         expires_at: now() + 60.0,
+        now: tessera::time::now(),
     };
     store.create(&k, record).await.unwrap();
     assert!(store.load(&k, now()).await.unwrap().is_some());

@@ -197,6 +197,7 @@ async fn connections_are_encrypted_and_verified() {
     let record = Record {
         data: &data,
         expires_at: now() + 60.0,
+        now: tessera::time::now(),
     };
     store.create(&k, record).await.unwrap();
     assert_eq!(store.load(&k, now()).await.unwrap().unwrap().data, data);

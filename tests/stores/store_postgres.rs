@@ -318,6 +318,7 @@ async fn works_on_the_table_djangos_migrate_made() {
             Record {
                 data: &data,
                 expires_at: now() + 60.0,
+                now: tessera::time::now(),
             },
         )
         .await
@@ -403,6 +404,7 @@ async fn dates_are_instants_whatever_the_session_time_zone() {
             Record {
                 data: &data,
                 expires_at: INSTANT,
+                now: tessera::time::now(),
             },
         )
         .await
@@ -436,6 +438,7 @@ async fn dates_are_instants_whatever_the_session_time_zone() {
             Record {
                 data: &data,
                 expires_at: INSTANT + 3600.5,
+                now: tessera::time::now(),
             },
             &v,
         )
@@ -475,6 +478,7 @@ async fn saving_identical_data_is_saved_not_a_conflict() {
     let record = Record {
         data: &data,
         expires_at: now() + 600.0,
+        now: tessera::time::now(),
     };
     let mut version = f.store.create(&k, record).await.unwrap();
     let mut identical = 0;
@@ -499,6 +503,7 @@ async fn compare_and_swap_is_byte_for_byte() {
     let record = Record {
         data: &data,
         expires_at: now() + 600.0,
+        now: tessera::time::now(),
     };
     let Version::Text(text) = f.store.create(&k, record).await.unwrap() else {
         panic!("a text version")
@@ -507,6 +512,7 @@ async fn compare_and_swap_is_byte_for_byte() {
     let write = Record {
         data: &newer,
         expires_at: now() + 600.0,
+        now: tessera::time::now(),
     };
     for near_miss in [text.to_uppercase(), text.to_lowercase(), format!("{text} ")] {
         assert_eq!(
@@ -543,6 +549,7 @@ async fn clear_expired_removes_5000_rows_in_batches() {
         let record = Record {
             data: &data,
             expires_at: now() + 600.0,
+            now: tessera::time::now(),
         };
         f.store.create(k, record).await.unwrap();
     }
@@ -573,6 +580,7 @@ async fn errors_never_carry_the_session_key() {
     let record = Record {
         data: &data,
         expires_at: now() + 60.0,
+        now: tessera::time::now(),
     };
     let version = Version::Text("v".into());
     let errors = [
@@ -632,6 +640,7 @@ async fn the_pool_recovers_when_the_server_drops_its_connections() {
     let record = Record {
         data: &data,
         expires_at: now() + 600.0,
+        now: tessera::time::now(),
     };
     f.store.create(&k, record).await.unwrap();
     // Several pooled connections, all idle afterwards.
@@ -713,6 +722,7 @@ async fn url_parameters_are_taken_or_refused_by_name() {
         let record = Record {
             data: &data,
             expires_at: now() + 60.0,
+            now: tessera::time::now(),
         };
         store.create(&k, record).await.unwrap();
         assert!(store.load(&k, now()).await.unwrap().is_some());

@@ -88,6 +88,7 @@ async fn expired_records_are_gone(store: &dyn SessionStore) {
                 Record {
                     data: &data,
                     expires_at: t - 10.0,
+                    now: tessera::time::now(),
                 },
             )
             .await
@@ -99,6 +100,7 @@ async fn expired_records_are_gone(store: &dyn SessionStore) {
             Record {
                 data: &data,
                 expires_at: t + 3600.0,
+                now: tessera::time::now(),
             },
         )
         .await
@@ -155,6 +157,7 @@ async fn keys_are_named_as_djangos_cache_backend_names_them() {
             Record {
                 data: &data,
                 expires_at: now() + 60.0,
+                now: tessera::time::now(),
             },
         )
         .await
@@ -184,6 +187,7 @@ async fn keys_are_named_as_djangos_cache_backend_names_them() {
             Record {
                 data: &data,
                 expires_at: now() + 60.0,
+                now: tessera::time::now(),
             },
         )
         .await
@@ -225,6 +229,7 @@ async fn ttl_follows_expires_at() {
             Record {
                 data: &data,
                 expires_at,
+                now: tessera::time::now(),
             },
         )
         .await
@@ -246,6 +251,7 @@ async fn ttl_follows_expires_at() {
             Record {
                 data: &data,
                 expires_at,
+                now: tessera::time::now(),
             },
             &v,
         )
@@ -284,6 +290,7 @@ async fn an_expiry_in_the_past_removes_the_record() {
             Record {
                 data: &data,
                 expires_at: now() - 1.0,
+                now: tessera::time::now(),
             },
         )
         .await
@@ -299,6 +306,7 @@ async fn an_expiry_in_the_past_removes_the_record() {
             Record {
                 data: &data,
                 expires_at: now() + 60.0,
+                now: tessera::time::now(),
             },
             &v,
         )
@@ -313,6 +321,7 @@ async fn an_expiry_in_the_past_removes_the_record() {
             Record {
                 data: &data,
                 expires_at: now() + 60.0,
+                now: tessera::time::now(),
             },
         )
         .await
@@ -323,6 +332,7 @@ async fn an_expiry_in_the_past_removes_the_record() {
             Record {
                 data: &data,
                 expires_at: 0.0,
+                now: tessera::time::now(),
             },
             &v,
         )
@@ -359,6 +369,7 @@ async fn foreign_values_load_empty_and_can_be_overwritten() {
             Record {
                 data: &data,
                 expires_at: now() + 60.0,
+                now: tessera::time::now(),
             },
             &loaded.version,
         )
@@ -374,6 +385,7 @@ async fn foreign_values_load_empty_and_can_be_overwritten() {
             Record {
                 data: &data,
                 expires_at: now() + 60.0,
+                now: tessera::time::now(),
             },
             &Version::Counter(1),
         )
@@ -602,6 +614,7 @@ async fn reconnects_by_itself_after_a_restart() {
     let record = Record {
         data: &data,
         expires_at: now() + 60.0,
+        now: tessera::time::now(),
     };
     store.create(&k, record).await.unwrap();
     assert!(store.load(&k, now()).await.unwrap().is_some());
@@ -728,6 +741,7 @@ async fn conformance_on_a_three_master_cluster() {
                 Record {
                     data: &int_dict("n", 1),
                     expires_at: now() + 60.0,
+                    now: tessera::time::now(),
                 },
             )
             .await
@@ -791,6 +805,7 @@ async fn conformance_through_sentinel_and_a_failover() {
             Record {
                 data: &data,
                 expires_at: now() + 60.0,
+                now: tessera::time::now(),
             },
         )
         .await
@@ -819,6 +834,7 @@ async fn conformance_through_sentinel_and_a_failover() {
             Record {
                 data: &data,
                 expires_at: now() + 60.0,
+                now: tessera::time::now(),
             },
         )
         .await
@@ -860,6 +876,7 @@ async fn url_parameters_are_taken_or_refused_by_name() {
     let record = Record {
         data: &data,
         expires_at: now() + 60.0,
+        now: tessera::time::now(),
     };
     store.create(&k, record).await.unwrap();
     let mut con = raw(&url).await;

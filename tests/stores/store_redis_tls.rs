@@ -141,6 +141,7 @@ async fn the_builder_connects_over_tls_and_a_record_round_trips() {
     let record = Record {
         data: &data,
         expires_at: now() + 60.0,
+        now: tessera::time::now(),
     };
     store.create(&k, record).await.unwrap();
     let loaded = store.load(&k, now()).await.unwrap().expect("stored");
@@ -269,6 +270,7 @@ async fn conformance_on_a_tls_cluster() {
         let record = Record {
             data: &data,
             expires_at: now() + 60.0,
+            now: tessera::time::now(),
         };
         store.create(k, record).await.unwrap();
     }
@@ -323,6 +325,7 @@ async fn conformance_through_a_tls_sentinel() {
     let record = Record {
         data: &data,
         expires_at: now() + 60.0,
+        now: tessera::time::now(),
     };
     store.create(&k, record).await.unwrap();
     let on_master = tls_cli(master, &pki, &["EXISTS", &store.redis_key(&k)]);

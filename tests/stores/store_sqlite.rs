@@ -249,6 +249,7 @@ async fn writes_store_djangos_date_text() {
             Record {
                 data: &data,
                 expires_at: expires,
+                now: tessera::time::now(),
             },
         )
         .await
@@ -285,6 +286,7 @@ async fn writes_store_djangos_date_text() {
             Record {
                 data: &data,
                 expires_at: expires + 0.5,
+                now: tessera::time::now(),
             },
             &v,
         )
@@ -390,6 +392,7 @@ async fn save_conflicts_with_a_row_changed_by_another_process() {
             Record {
                 data: &data,
                 expires_at: t,
+                now: tessera::time::now(),
             },
         )
         .await
@@ -410,6 +413,7 @@ async fn save_conflicts_with_a_row_changed_by_another_process() {
             Record {
                 data: &data,
                 expires_at: t,
+                now: tessera::time::now(),
             },
             &v,
         )
@@ -430,6 +434,7 @@ async fn save_conflicts_with_a_row_changed_by_another_process() {
             Record {
                 data: &data,
                 expires_at: t,
+                now: tessera::time::now(),
             },
         )
         .await;
@@ -531,6 +536,7 @@ async fn wal_stays_bounded_under_steady_reads_and_writes() {
             Record {
                 data: &data,
                 expires_at,
+                now: tessera::time::now(),
             },
         )
         .await
@@ -553,6 +559,7 @@ async fn wal_stays_bounded_under_steady_reads_and_writes() {
         let record = Record {
             data: &data,
             expires_at: now() + 3600.0,
+            now: tessera::time::now(),
         };
         match store.save(&k, record, &version).await.expect("save") {
             SaveOutcome::Saved(v) => version = v,
@@ -599,6 +606,7 @@ fn loads_from_many_threads_see_the_latest_write() {
             Record {
                 data: &data,
                 expires_at,
+                now: tessera::time::now(),
             },
         ))
         .expect("create");
@@ -610,6 +618,7 @@ fn loads_from_many_threads_see_the_latest_write() {
                 Record {
                     data: &data,
                     expires_at,
+                    now: tessera::time::now(),
                 },
                 &version,
             ))

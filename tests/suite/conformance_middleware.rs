@@ -155,7 +155,9 @@ fn config_for(settings: &Value) -> SessionConfig {
         for (k, v) in s {
             match k.as_str() {
                 "SESSION_COOKIE_NAME" => c.cookie_name = v.as_str().unwrap().to_owned(),
-                "SESSION_COOKIE_AGE" => c.cookie_age = v.as_i64().unwrap(),
+                "SESSION_COOKIE_AGE" => {
+                    c.cookie_age = std::time::Duration::from_secs(v.as_i64().unwrap() as u64)
+                }
                 "SESSION_COOKIE_DOMAIN" => c.cookie_domain = v.as_str().map(str::to_owned),
                 "SESSION_COOKIE_PATH" => c.cookie_path = v.as_str().unwrap().to_owned(),
                 "SESSION_COOKIE_SECURE" => c.cookie_secure = v.is_truthy(),
@@ -229,6 +231,7 @@ async fn middleware_scenarios() {
                         Record {
                             data: &data,
                             expires_at,
+                            now: tessera::time::now(),
                         },
                     )
                     .await
@@ -250,7 +253,7 @@ async fn middleware_scenarios() {
         let app = Router::new()
             .route("/", get(view))
             .with_state(ctx)
-            .layer(layer.with_clock(pinned_clock));
+            .layer(layer.with_clock(tessera::time::Clock::from_fn(pinned_clock)));
         let mut req = Request::get(text(&r["request"], "path"));
         if let Some(cookie) = r["request"]["cookie_header"].as_str() {
             req = req.header(http::header::COOKIE, cookie);

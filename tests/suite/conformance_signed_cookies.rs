@@ -326,7 +326,7 @@ fn check_get(fails: &mut Failures, r: &Value) {
     let signer = CookieSigner::new(&keys(settings)).legacy_salt_fallback(fallback);
     let jar = request_jar(text(r, "cookie_header"));
     let (name, salt, now) = (text(r, "name"), text(r, "salt"), number(r, "now"));
-    let max_age = optional_max_age(r);
+    let max_age = optional_max_age(r).map(tessera::time::MaxAge::seconds);
     let got = match field(r, "default") {
         Value::Str(s) if s == "RAISE_ERROR" => jar
             .get_signed_at(&signer, name, salt, max_age, now)

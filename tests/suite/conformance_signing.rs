@@ -2,6 +2,7 @@
 //! `TimestampSigner`, `dumps`/`loads`, and tampered inputs.
 
 use crate::common;
+use tessera::time::MaxAge;
 
 use common::vectors::{hex, records_py, to_hex, Failures};
 use tessera::json::{self, Value};
@@ -52,11 +53,12 @@ fn keys(key: &Value, fallbacks: Option<&Value>, settings: &Value) -> SecretKeys 
     SecretKeys::new(current).with_fallbacks(list)
 }
 
-fn max_age(v: &Value) -> Option<f64> {
+fn max_age(v: &Value) -> Option<MaxAge> {
     match v {
         Value::Null => None,
-        Value::Dict(_) => v["$timedelta_seconds"].as_f64(),
-        n => n.as_f64(),
+        Value::Dict(_) => v["$timedelta_seconds"].as_f64().map(MaxAge::seconds),
+        Value::Int(n) => Some(MaxAge::whole(i128::from(*n))),
+        n => n.as_f64().map(MaxAge::seconds),
     }
 }
 

@@ -98,7 +98,7 @@ fn app(layer: CookieLayer) -> Router {
         .route(
             "/read-signed",
             get(|c: Cookies| async move {
-                match c.get_signed("prefs", "ui", Some(60.0)) {
+                match c.get_signed("prefs", "ui", Some(60.0.into())) {
                     Ok(v) => format!("ok {v}"),
                     Err(SignedCookieError::Missing(_)) => "missing".to_owned(),
                     Err(SignedCookieError::BadSignature(_)) => "bad signature".to_owned(),

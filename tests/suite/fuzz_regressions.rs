@@ -200,7 +200,7 @@ fn json_nested_100k_deep_behind_a_valid_signature() {
         };
         let signed = signed_payload(&bytes, compressed);
         let r = quick("signed deep JSON", || {
-            signing::loads_at(&signed, &keys(), DUMPS_SALT, Some(60.0), NOW)
+            signing::loads_at(&signed, &keys(), DUMPS_SALT, Some(60.0.into()), NOW)
         });
         assert!(matches!(r, Err(SigningError::Json(_))), "{r:?}");
     }
@@ -236,13 +236,15 @@ fn huge_base62_timestamp_behind_a_valid_signature() {
         // value ‖ sep ‖ timestamp, signed by the same key: only a key holder can make this.
         let future = ts.signer().sign(&format!("value:{}", "z".repeat(digits)));
         let past = ts.signer().sign(&format!("value:-{}", "z".repeat(digits)));
-        let r = quick("huge timestamp", || ts.unsign_at(&future, Some(60.0), NOW));
+        let r = quick("huge timestamp", || {
+            ts.unsign_at(&future, Some(60.0.into()), NOW)
+        });
         // Python would overflow converting it to a float; a timestamp in the far future is
         // never expired here.
         assert_eq!(r, Ok("value"));
         assert_eq!(ts.unsign_at(&future, None, NOW), Ok("value"));
         assert!(ts
-            .unsign_at(&past, Some(60.0), NOW)
+            .unsign_at(&past, Some(60.0.into()), NOW)
             .unwrap_err()
             .is_expired());
         assert_eq!(ts.unsign_at(&past, None, NOW), Ok("value"));
@@ -264,7 +266,7 @@ fn one_mib_garbage_signed_cookie() {
     let colons = ":".repeat(MIB);
     for value in [&ascii, &lossy, &colons] {
         let r = quick("1 MiB garbage cookie", || {
-            cookies.get_at(Some(value), "c", "", Some(60.0), NOW)
+            cookies.get_at(Some(value), "c", "", Some(60.0.into()), NOW)
         });
         assert!(
             matches!(r, Err(SignedCookieError::BadSignature(_))),
@@ -290,7 +292,7 @@ fn garbage_through_unsign_and_loads() {
         let s = String::from_utf8_lossy(&garbage(len, i as u64 + 1)).into_owned();
         for s in [s.clone(), format!("{s}:{s}"), format!("{s}:{s}:{s}")] {
             assert!(ts.signer().unsign(&s).is_err());
-            assert!(ts.unsign_at(&s, Some(0.0), NOW).is_err());
+            assert!(ts.unsign_at(&s, Some(0.0.into()), NOW).is_err());
             assert!(signing::loads_at(&s, &k, DUMPS_SALT, None, NOW).is_err());
         }
     }

@@ -235,6 +235,7 @@ async fn the_sweeper_clears_expired_sessions_and_keeps_going_after_a_failure() {
     let record = |expires_at| Record {
         data: &data,
         expires_at,
+        now: tessera::time::now(),
     };
     store.create(&expired, record(now - 10.0)).await.unwrap();
     store.create(&live, record(now + 3600.0)).await.unwrap();

@@ -15,6 +15,7 @@ use tessera::session::SessionKey;
 use tessera::signing::SecretKeys;
 use tessera::store::memory::MemoryStore;
 use tessera::store::{Loaded, Record, SaveOutcome, SessionStore, StoreError, Version};
+use tessera::time::Clock;
 use tessera::{SessionConfig, SessionLayer};
 
 /// Wraps a store, counting calls and failing or stalling on demand.
@@ -379,5 +380,52 @@ async fn cached_db_survives_a_cache_outage() {
         send(&app, "/get?k=a", Some(&cookie)).await.body,
         "2",
         "no stale cache after the outage"
+    );
+}
+
+/// The layer's clock is the one the memory store culls by: with time pinned in 2001, sessions
+/// that are live by that clock are not purged as "expired" by the system's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pinned_clock_reaches_the_memory_store() {
+    let cap = 1024;
+    let store = Arc::new(MemoryStore::new().max_sessions(cap));
+    let layer = SessionLayer::new(store.clone(), SessionConfig::default())
+        .unwrap()
+        .with_clock(Clock::fixed(1_000_000_000.0));
+    let app = common::http::app_with(layer);
+    for i in 0..3 * cap {
+        assert_eq!(
+            send(&app, &format!("/set?a={i}"), None).await.status,
+            StatusCode::OK
+        );
+    }
+    // Full shards evict an eighth of themselves; purging everything as expired would leave
+    // about half the cap.
+    assert!(
+        store.len() * 8 >= cap * 7,
+        "{} of {cap} sessions kept",
+        store.len()
+    );
+}
+
+/// The layer's clock is the one `cached_db` caps cache entries by: with time pinned in 2096,
+/// a cached session is still served from the cache, not from the database on every read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pinned_clock_reaches_the_cached_db_store() {
+    use tessera::store::cached_db::CachedDbStore;
+    let db = Arc::new(Probe::default());
+    let store = Arc::new(CachedDbStore::new(Arc::new(MemoryStore::new()), db.clone()));
+    let layer = SessionLayer::new(store, SessionConfig::default())
+        .unwrap()
+        .with_clock(Clock::fixed(4_000_000_000.0));
+    let app = common::http::app_with(layer);
+    let cookie = send(&app, "/set?a=1", None).await.session_cookie().unwrap();
+    assert_eq!(send(&app, "/get?k=a", Some(&cookie)).await.body, "1");
+    let before = db.calls.load(Ordering::SeqCst);
+    assert_eq!(send(&app, "/get?k=a", Some(&cookie)).await.body, "1");
+    assert_eq!(
+        db.calls.load(Ordering::SeqCst),
+        before,
+        "a cache hit: the database is not read"
     );
 }

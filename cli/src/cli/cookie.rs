@@ -167,10 +167,21 @@ fn get(args: GetArgs) -> Result<String, CliError> {
     let signer = CookieSigner::new(&keys).legacy_salt_fallback(args.legacy_salt_fallback);
     let now = now_or_clock(args.now);
     let value = match args.default {
-        Some(default) => {
-            signer.get_or_at(cookie, &args.name, &args.salt, args.max_age, now, default)?
-        }
-        None => signer.get_at(cookie, &args.name, &args.salt, args.max_age, now)?,
+        Some(default) => signer.get_or_at(
+            cookie,
+            &args.name,
+            &args.salt,
+            args.max_age.map(Into::into),
+            now,
+            default,
+        )?,
+        None => signer.get_at(
+            cookie,
+            &args.name,
+            &args.salt,
+            args.max_age.map(Into::into),
+            now,
+        )?,
     };
     Ok(value)
 }

@@ -156,9 +156,11 @@ fn unsign(args: UnsignArgs) -> Result<String, CliError> {
     let keys = args.keys.keys()?;
     let value = match args.options.build(&keys)? {
         AnySigner::Plain(signer) => signer.unsign(&args.signed)?,
-        AnySigner::Timestamp(signer) => {
-            signer.unsign_at(&args.signed, args.max_age, now_or_clock(args.options.now))?
-        }
+        AnySigner::Timestamp(signer) => signer.unsign_at(
+            &args.signed,
+            args.max_age.map(Into::into),
+            now_or_clock(args.options.now),
+        )?,
     };
     Ok(value.to_owned())
 }
@@ -188,7 +190,7 @@ fn loads(args: LoadsArgs) -> Result<String, CliError> {
         &args.token,
         &keys,
         salt,
-        args.max_age,
+        args.max_age.map(Into::into),
         now_or_clock(args.now),
     )?;
     Ok(json::to_string(&obj))

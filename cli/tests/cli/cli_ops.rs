@@ -42,6 +42,7 @@ async fn fill(store: &Arc<dyn SessionStore>, expired: usize, live: usize) -> Vec
                 Record {
                     data: &data,
                     expires_at,
+                    now: tessera::time::now(),
                 },
             )
             .await

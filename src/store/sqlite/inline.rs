@@ -137,6 +137,7 @@ mod tests {
             Record {
                 data: &data,
                 expires_at,
+                now: crate::time::now(),
             },
         ))
         .unwrap();
