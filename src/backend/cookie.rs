@@ -8,9 +8,12 @@
 //! this backend cannot promise "no lost updates", and a flushed session cannot be revoked
 //! (an old cookie stays valid until it expires). Use a server-side store when that matters.
 //!
-//! One difference from Django, on purpose: Django only checks `SESSION_COOKIE_AGE` when it
-//! loads the cookie and ignores a per-session `set_expiry`; tessera also enforces the
-//! session's own expiry, counted from the moment the cookie was signed. The format is the same.
+//! One difference from Django by default, on purpose: Django only checks `SESSION_COOKIE_AGE`
+//! when it loads the cookie and ignores a per-session `set_expiry`, so a copy of a cookie that
+//! `set_expiry(60)` gave a one-minute life still loads for two weeks. tessera also enforces
+//! the session's own expiry, counted from the moment the cookie was signed;
+//! [`own_expiry(false)`](SignedCookieSessions::own_expiry) loads exactly as Django does. The
+//! format is the same either way.
 //!
 //! ```
 //! use tessera::json::{Map, Value};
@@ -46,6 +49,7 @@ pub const MAX_COOKIE_BYTES: usize = 4096;
 #[derive(Clone, Debug)]
 pub struct SignedCookieSessions {
     signer: TimestampSigner,
+    own_expiry: bool,
 }
 
 impl SignedCookieSessions {
@@ -53,7 +57,15 @@ impl SignedCookieSessions {
     pub fn new(keys: &SecretKeys) -> Result<Self, SigningError> {
         Ok(SignedCookieSessions {
             signer: TimestampSigner::builder(keys).salt(SALT).build()?,
+            own_expiry: true,
         })
+    }
+
+    /// Whether a cookie past the session's own `set_expiry` is refused (default `true`);
+    /// `false` checks only `SESSION_COOKIE_AGE`, exactly as Django's backend.
+    pub fn own_expiry(mut self, enforce: bool) -> Self {
+        self.own_expiry = enforce;
+        self
     }
 
     /// The cookie value for `data`, signed as if the clock read `now`.
@@ -63,7 +75,8 @@ impl SignedCookieSessions {
     }
 
     /// The session in `cookie` at `now`, or `None` when it is tampered, malformed, older than
-    /// `SESSION_COOKIE_AGE`, past its own `set_expiry`, or not a dict.
+    /// `SESSION_COOKIE_AGE`, not a dict, or past its own `set_expiry` (unless
+    /// [`own_expiry(false)`](Self::own_expiry)).
     pub fn decode_at(&self, cookie: &str, config: &SessionConfig, now: f64) -> Option<Map> {
         let value = self
             .signer
@@ -72,6 +85,9 @@ impl SignedCookieSessions {
         let Value::Dict(data) = value else {
             return None;
         };
+        if !self.own_expiry {
+            return Some(data);
+        }
         // The signing time is the timestamp field before the signature.
         let signed_at = cookie
             .rsplit(':')

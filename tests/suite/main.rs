@@ -8,6 +8,7 @@ mod conformance_copy;
 mod conformance_middleware;
 mod conformance_session_encoding;
 mod conformance_session_expiry;
+mod conformance_session_signed_cookies;
 mod conformance_signed_cookies;
 mod conformance_signing;
 mod cookies_http;
