@@ -21,12 +21,28 @@ pub fn load(name: &str) -> serde_json::Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// The records of one vector file.
+/// The file's own `record_count`: how many records a loop that runs the whole file must run.
+pub fn record_count(name: &str) -> usize {
+    load(name)
+        .get("record_count")
+        .and_then(serde_json::Value::as_u64)
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or_else(|| panic!("{name}: no record_count"))
+}
+
+/// The records of one vector file (as many as its `record_count` says, or a panic).
 pub fn records(name: &str) -> Vec<serde_json::Value> {
-    match load(name).get("records") {
+    let file = load(name);
+    let records = match file.get("records") {
         Some(serde_json::Value::Array(r)) => r.clone(),
         _ => panic!("{name}: no records"),
-    }
+    };
+    assert_eq!(
+        Some(records.len() as u64),
+        file.get("record_count").and_then(serde_json::Value::as_u64),
+        "{name}: the records do not match the file's record_count"
+    );
+    records
 }
 
 /// Collects failures so one run reports every failing id, then fails once.
@@ -44,15 +60,32 @@ impl Failures {
             self.push(id, format!("got {got:?}, want {want:?}"));
         }
     }
-    /// Panics listing every failure, if any.
-    pub fn assert_none(self, what: &str, total: usize) {
+    /// Panics listing every failure, if any, or unless `ran` is the whole of `file` (its
+    /// `record_count`): a loop that silently skips records cannot pass.
+    pub fn assert_none(self, file: &str, ran: usize) {
+        let count = record_count(file);
+        self.assert_none_in(file, ran);
+        assert_eq!(ran, count, "{file}: ran {ran} of its {count} records");
+    }
+
+    /// Panics listing every failure, if any, or if `ran` is not a non-empty part of `file`:
+    /// for loops that run the records of one kind (the library's loops run the whole file).
+    pub fn assert_none_of_part(self, what: &str, file: &str, ran: usize) {
+        let count = record_count(file);
+        assert!(
+            ran > 0 && ran <= count,
+            "{what}: ran {ran} records of {file}'s {count}"
+        );
+        self.assert_none_in(what, ran);
+    }
+
+    fn assert_none_in(self, what: &str, total: usize) {
         assert!(
             self.0.is_empty(),
             "{what}: {} of {total} records failed:\n{}",
             self.0.len(),
             self.0.join("\n")
         );
-        assert!(total > 0, "{what}: no records were run");
     }
 }
 
@@ -76,13 +109,19 @@ pub fn load_py(name: &str) -> tessera::json::Value {
     tessera::json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// The records of a vector file parsed with [`load_py`].
+/// The records of a vector file parsed with [`load_py`] (as many as its `record_count` says).
 pub fn records_py(name: &str) -> Vec<tessera::json::Value> {
-    match load_py(name) {
+    let records = match load_py(name) {
         tessera::json::Value::Dict(mut d) => match d.swap_remove("records") {
             Some(tessera::json::Value::List(r)) => r,
             _ => panic!("{name}: no records"),
         },
         _ => panic!("{name}: not an object"),
-    }
+    };
+    assert_eq!(
+        records.len(),
+        record_count(name),
+        "{name}: the records do not match the file's record_count"
+    );
+    records
 }

@@ -345,7 +345,7 @@ fn signer_vectors() {
         tessera(&args, secret_key(r)).check(&mut failures, id(r), &want, false);
         run += 1;
     }
-    failures.assert_none("signer.json via the CLI", run);
+    failures.assert_none_of_part("signer.json via the CLI", "signer.json", run);
 }
 
 #[test]
@@ -365,7 +365,11 @@ fn timestamp_signer_vectors() {
     for r in &picked {
         run_sign_unsign(r, &mut failures);
     }
-    failures.assert_none("timestamp_signer.json via the CLI", picked.len());
+    failures.assert_none_of_part(
+        "timestamp_signer.json via the CLI",
+        "timestamp_signer.json",
+        picked.len(),
+    );
 }
 
 /// Runs a `dumps`/`loads` record of dumps_loads.json or tampered.json.
@@ -425,7 +429,7 @@ fn dumps_loads_vectors() {
     }) {
         run += usize::from(run_dumps_loads(r, &mut failures));
     }
-    failures.assert_none("dumps_loads.json via the CLI", run);
+    failures.assert_none_of_part("dumps_loads.json via the CLI", "dumps_loads.json", run);
 }
 
 #[test]
@@ -451,7 +455,7 @@ fn tampered_vectors() {
             run += usize::from(run_dumps_loads(r, &mut failures));
         }
     }
-    failures.assert_none("tampered.json via the CLI", run);
+    failures.assert_none_of_part("tampered.json via the CLI", "tampered.json", run);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -530,7 +534,11 @@ fn signed_cookie_vectors() {
         tessera(&args, secret_key(r)).check(&mut failures, id(r), &want, false);
         run += 1;
     }
-    failures.assert_none("signed_cookies.json via the CLI", run);
+    failures.assert_none_of_part(
+        "signed_cookies.json via the CLI",
+        "signed_cookies.json",
+        run,
+    );
 }
 
 /// `cookie set|delete` arguments for a record's `kwargs`.
@@ -619,7 +627,7 @@ fn set_cookie_vectors() {
         tessera(set_cookie_args(r), None).check(&mut failures, id(r), &want, true);
         run += 1;
     }
-    failures.assert_none("set_cookie.json via the CLI", run);
+    failures.assert_none_of_part("set_cookie.json via the CLI", "set_cookie.json", run);
 }
 
 #[test]
@@ -659,7 +667,7 @@ fn parse_cookie_vectors() {
         tessera(args, None).check(&mut failures, id(r), &want, false);
         run += 1;
     }
-    failures.assert_none("parse_cookie.json via the CLI", run);
+    failures.assert_none_of_part("parse_cookie.json via the CLI", "parse_cookie.json", run);
 }
 
 /// Raw bytes as one command-line argument (they need not be UTF-8 on Unix).
@@ -1193,5 +1201,9 @@ fn session_decode_and_encode_match_django_vectors() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).starts_with("BadSignature"));
-    f.assert_none("session_encoding.json via the CLI", n);
+    f.assert_none_of_part(
+        "session_encoding.json via the CLI",
+        "session_encoding.json",
+        n,
+    );
 }
