@@ -15,15 +15,23 @@ CARGO_FUZZ_VERSION=0.13.2
 # Reuse builds between runs from a cache folder outside the clone.
 TARGET_DIR="${CARGO_TARGET_DIR:-${HOME:-/root}/.cache/tessera-ci-target}/fuzz"
 
+# A CI run: CI set to anything but empty, 0, false, no or off (any case), as in the tests.
+ci() {
+  case "$(printf '%s' "${CI:-}" | tr '[:upper:]' '[:lower:]')" in
+    "" | 0 | false | no | off) return 1 ;;
+    *) return 0 ;;
+  esac
+}
+
 missing() {
   echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!" >&2
   echo "!! fuzz smoke: $*" >&2
   local rc=0
-  if [ "${CI:-}" = true ]; then
-    echo "!! CI=true: failing the run" >&2
+  if ci; then
+    echo "!! CI=${CI}: failing the run" >&2
     rc=1
   else
-    echo "!! NOT RUN: skipping the fuzz smoke run (it fails under CI=true)" >&2
+    echo "!! NOT RUN: skipping the fuzz smoke run (it fails in CI)" >&2
   fi
   echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!" >&2
   exit "$rc"

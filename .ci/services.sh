@@ -1,22 +1,33 @@
 #!/usr/bin/env bash
-# Starts the local services the tests use, where this machine has them but they are stopped.
-# Tests skip loudly when a server is absent, except under CI=true, where that is a failure.
+# Checks, before anything is built, that the servers the store tests use are listening. CI runs
+# against the machine's own PostgreSQL, MariaDB and Redis; a missing one fails the run here, by
+# name, instead of minutes later in the tests (which fail too: in CI an absent server is never
+# a skip). The addresses are the tests' own defaults, or the URLs in their variables.
 set -uo pipefail
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
-if ! port_open 6379 && command -v redis-server >/dev/null; then
-  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
-    --dir /tmp --logfile /tmp/tessera-ci-redis.log || true
-fi
-if ! port_open 5432 && command -v pg_ctlcluster >/dev/null; then
-  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
-fi
-if ! port_open 3306 && [ -x /usr/sbin/mariadbd ]; then
-  start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd || true
-fi
-for _ in $(seq 1 30); do
-  port_open 6379 && port_open 5432 && port_open 3306 && break
-  sleep 1
+# host:port of a URL such as postgres://postgres@127.0.0.1:5432/test.
+host_port() {
+  local rest="${1#*://}"
+  rest="${rest%%/*}"
+  rest="${rest%%\?*}"
+  rest="${rest##*@}"
+  echo "${rest%%,*}"
+}
+
+missing=0
+for spec in \
+  "PostgreSQL TESSERA_TEST_POSTGRES_URL postgres://postgres@127.0.0.1:5432/test" \
+  "MariaDB TESSERA_TEST_MYSQL_URL mysql://root@127.0.0.1:3306/test" \
+  "Redis TESSERA_TEST_REDIS_URL redis://127.0.0.1:6379"; do
+  read -r name var default <<<"$spec"
+  addr=$(host_port "${!var:-$default}")
+  if port_open "${addr%:*}" "${addr##*:}"; then
+    echo "$name: listening on $addr"
+  else
+    echo "!! $name is not listening on $addr (set $var to its URL)" >&2
+    missing=1
+  fi
 done
-exit 0
+exit "$missing"

@@ -1,8 +1,8 @@
 //! Finding the real servers the store tests talk to.
 //!
 //! Each server's address comes from an environment variable with the standard loopback
-//! default. When a server is absent the test says so loudly and skips, except under
-//! `CI=true`, where an absent server is a failure.
+//! default. When a server (or a program a test needs) is absent the test says so loudly and
+//! skips, except in CI ([`ci`]), where that is a failure.
 #![allow(dead_code)]
 
 use std::net::{TcpStream, ToSocketAddrs};
@@ -20,12 +20,30 @@ pub fn require(service: &str, env_var: &str, default_url: &str) -> Option<String
     if reachable {
         return Some(url);
     }
-    let msg = format!("{service} is not reachable at {hostport} (set {env_var} to its URL)");
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{msg}: under CI=true an absent server is a failure");
-    }
-    eprintln!("\n!!!!!!!! SKIPPED: {msg} !!!!!!!!\n");
+    skip_or_fail(&format!(
+        "{service} is not reachable at {hostport} (set {env_var} to its URL)"
+    ));
     None
+}
+
+/// Whether this is a CI run: `CI` set to anything but empty, `0`, `false`, `no` or `off` (in
+/// any case), as CI services set it (`true`, `1`, `True`).
+pub fn ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| {
+        !matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "" | "0" | "false" | "no" | "off"
+        )
+    })
+}
+
+/// Says loudly that `missing` keeps a test from running, and returns so it can skip; in CI
+/// ([`ci`]) it fails the test instead.
+pub fn skip_or_fail(missing: &str) {
+    if ci() {
+        panic!("{missing}: in CI (CI is set) that is a failure, not a skip");
+    }
+    eprintln!("\n!!!!!!!! SKIPPED: {missing} !!!!!!!!\n");
 }
 
 /// `host:port` of a URL such as `postgres://user@127.0.0.1:5432/db` or `redis://127.0.0.1:6379`.

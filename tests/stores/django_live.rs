@@ -20,7 +20,7 @@
 //!    tessera's `clear_expired`; live sessions survive both.
 //!
 //! Without `python3`, or when pip cannot install Django (no network), the test skips loudly;
-//! under `CI=true` that is a failure. PostgreSQL (`TESSERA_TEST_POSTGRES_URL`) is skipped the
+//! in CI (any truthy `CI`) that is a failure. PostgreSQL (`TESSERA_TEST_POSTGRES_URL`) is skipped the
 //! same way when absent; each run works in a schema of its own, dropped at the end.
 
 #![cfg(all(feature = "sqlite", feature = "postgres"))]
@@ -61,17 +61,9 @@ const TESSERA_DATA: &str = r#"{"névé": "Ærøskøbing — ünïcödé ✓ 𝄞
 const TESSERA_CHANGE: &str = r#"{"name": "changed by tessera ✓", "added": [1, {"x": -1.5e-07}]}"#;
 const DJANGO_CHANGE: &str = r#"{"float": 0.30000000000000004, "from_django": "oui ☕", "big": -340282366920938463463374607431768211456}"#;
 
-fn ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-/// Skips loudly, or fails under `CI=true`.
+/// Skips loudly, or fails in CI.
 fn unavailable<T>(why: &str) -> Option<T> {
-    let msg = format!("the real Django is not available: {why}");
-    if ci() {
-        panic!("{msg}: under CI=true that is a failure");
-    }
-    eprintln!("\n!!!!!!!! SKIPPED: {msg} !!!!!!!!\n");
+    common::services::skip_or_fail(&format!("the real Django is not available: {why}"));
     None
 }
 
