@@ -214,6 +214,24 @@ async fn keys_are_named_as_djangos_cache_backend_names_them() {
     );
 }
 
+/// Sessions always sit under a prefix of their own: an empty one, from the builder or the URL,
+/// is refused before any connection is made (so no server is needed).
+#[tokio::test]
+async fn an_empty_key_prefix_is_refused() {
+    let url = "redis://127.0.0.1:1";
+    let from_builder = RedisStore::builder(url, codec(SECRET))
+        .prefix("")
+        .connect()
+        .await;
+    let from_url = RedisStore::connect(&format!("{url}/0?prefix="), codec(SECRET)).await;
+    for (how, result) in [("builder", from_builder), ("URL", from_url)] {
+        match result {
+            Err(StoreError::Config(why)) => assert!(why.contains("prefix"), "{how}: {why}"),
+            other => panic!("{how}: an empty prefix was not refused: {other:?}"),
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ttl_follows_expires_at() {
     let Some(url) = shared_url() else { return };
@@ -435,7 +453,7 @@ async fn bad_urls_and_unreachable_servers_fail_cleanly() {
 // ---------------------------------------------------------------------------------------------
 // Private servers
 
-/// Whether `redis-server` and `redis-cli` can be run; skips loudly, or fails under CI=true.
+/// Whether `redis-server` and `redis-cli` can be run; skips loudly, or fails in CI (any truthy CI).
 pub(crate) fn have_redis_binaries() -> bool {
     let ok = ["redis-server", "redis-cli"].iter().all(|b| {
         Command::new(b)
@@ -446,11 +464,9 @@ pub(crate) fn have_redis_binaries() -> bool {
             .is_ok_and(|s| s.success())
     });
     if !ok {
-        let msg = "redis-server/redis-cli are not on PATH (needed for the private-server tests)";
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("{msg}: under CI=true this is a failure");
-        }
-        eprintln!("\n!!!!!!!! SKIPPED: {msg} !!!!!!!!\n");
+        common::services::skip_or_fail(
+            "redis-server/redis-cli are not on PATH (needed for the private-server tests)",
+        );
     }
     ok
 }
@@ -626,7 +642,8 @@ async fn reconnects_by_itself_after_a_restart() {
     let took = started.elapsed();
     servers.signal(port, "CONT");
     assert!(matches!(e, StoreError::Timeout(_)), "{e:?}");
-    assert!(took < Duration::from_millis(1500), "took {took:?}");
+    // The response timeout (0.5 s), with room for a loaded machine: a hang never ends.
+    assert!(took < Duration::from_secs(3), "took {took:?}");
     assert!(store.load(&k, now()).await.unwrap().is_some());
 
     servers.kill(port);

@@ -191,7 +191,8 @@ impl fmt::Debug for RedisStoreBuilder {
 }
 
 impl RedisStoreBuilder {
-    /// The key prefix (default [`DEFAULT_PREFIX`]); overrides a `prefix=` in the URL.
+    /// The key prefix (default [`DEFAULT_PREFIX`]); overrides a `prefix=` in the URL. An
+    /// empty prefix is refused by [`connect`](Self::connect).
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = Some(prefix.into());
         self
@@ -228,6 +229,15 @@ impl RedisStoreBuilder {
             .prefix
             .or(url.prefix)
             .unwrap_or_else(|| DEFAULT_PREFIX.to_owned());
+        if prefix.is_empty() {
+            // Bare session keys would share the database's key space with everything else in
+            // it, and `clear_expired`-style scans could not tell sessions from other data.
+            return Err(StoreError::Config(
+                "redis store: the key prefix must not be empty (sessions would be mixed with \
+                 every other key in the database)"
+                    .to_owned(),
+            ));
+        }
         // Room for a reconnect (two attempts) and a `NOSCRIPT` reload (three round trips).
         let call_timeout = connect_timeout * 2 + response_timeout * 3;
         let connecting = Backend::connect(
