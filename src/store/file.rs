@@ -394,21 +394,25 @@ struct FileRead {
     mtime: f64,
 }
 
+/// `dir/name`, or an error unless that is a file directly in `dir`: the last defence (keys
+/// and the cookie name are validated before) against a name that walks out of the directory.
+fn contained_path(dir: &Path, name: &str) -> Result<PathBuf, StoreError> {
+    let path = dir.join(name);
+    if path.parent() != Some(dir) || path.file_name() != Some(OsStr::new(name)) {
+        return Err(StoreError::Config(
+            "file store: a session path would leave the store directory".to_owned(),
+        ));
+    }
+    Ok(path)
+}
+
 impl Inner {
     fn name_of(&self, key: &SessionKey) -> String {
         format!("{}{}", self.cookie_name, key.as_str())
     }
 
     fn path_of(&self, key: &SessionKey) -> Result<PathBuf, StoreError> {
-        let name = self.name_of(key);
-        let path = self.dir.join(&name);
-        if path.parent() != Some(self.dir.as_path()) || path.file_name() != Some(OsStr::new(&name))
-        {
-            return Err(StoreError::Config(
-                "file store: a session path would leave the store directory".to_owned(),
-            ));
-        }
-        Ok(path)
+        contained_path(&self.dir, &self.name_of(key))
     }
 
     fn stripe(&self, key: &SessionKey) -> &Mutex<()> {
@@ -826,5 +830,35 @@ impl SessionStore for FileStore {
             entries = rest;
         }
         Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_names_never_leave_the_store_directory() {
+        let dir = Path::new("/srv/sessions");
+        for name in [
+            "../x",
+            "..",
+            ".",
+            "",
+            "a/b",
+            "/etc/passwd",
+            "sessionid/../../etc/passwd",
+            "sessionidabc/",
+            "./sessionidabc",
+        ] {
+            assert!(
+                contained_path(dir, name).is_err(),
+                "{name:?} must be refused"
+            );
+        }
+        assert_eq!(
+            contained_path(dir, "sessionidabc").unwrap(),
+            Path::new("/srv/sessions/sessionidabc")
+        );
     }
 }
