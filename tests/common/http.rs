@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -136,60 +137,88 @@ pub async fn send(app: &Router, uri: &str, cookie: Option<&str>) -> Reply {
     }
 }
 
-/// Fifty concurrent requests on one session, each setting its own key, through the
-/// middleware into `store`: every key must be there afterwards (no lost updates).
+/// At most this many rounds are run to see a race happen (one is usually enough).
+const RACE_ROUNDS: usize = 40;
+
+/// Fifty concurrent requests, each setting its own key in one session, all land: the store's
+/// compare-and-swap turns each lost race into a reload and replay. Rounds repeat (bounded)
+/// until at least one save has met a conflict, so the replay path has really run.
 pub async fn fifty_concurrent_writers_lose_nothing(store: Arc<dyn SessionStore>) {
-    let app = app(store, SessionConfig::default());
-    let first = send(&app, "/set?seed=1", None).await;
-    let cookie = first.session_cookie().expect("a session cookie");
-    let mut tasks = Vec::new();
-    for i in 0..50 {
-        let app = app.clone();
-        let cookie = cookie.clone();
-        tasks.push(tokio::spawn(async move {
-            let r = send(&app, &format!("/set?k{i}=v{i}"), Some(&cookie)).await;
-            assert_eq!(r.status, StatusCode::OK, "request {i}: {}", r.body);
-        }));
+    let counted = Arc::new(super::probe::Probe::over(store));
+    let app = app(counted.clone(), SessionConfig::default());
+    for round in 1..=RACE_ROUNDS {
+        let first = send(&app, "/set?seed=1", None).await;
+        let cookie = first.session_cookie().expect("a session cookie");
+        let mut tasks = Vec::new();
+        for i in 0..50 {
+            let app = app.clone();
+            let cookie = cookie.clone();
+            tasks.push(tokio::spawn(async move {
+                let r = send(&app, &format!("/set?k{i}=v{i}"), Some(&cookie)).await;
+                assert_eq!(r.status, StatusCode::OK, "request {i}: {}", r.body);
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let all = send(&app, "/all", Some(&cookie)).await;
+        for i in 0..50 {
+            assert!(
+                all.body.contains(&format!("\"k{i}\":\"v{i}\"")),
+                "round {round}: k{i} lost: {}",
+                all.body
+            );
+        }
+        assert!(all.body.contains("\"seed\":\"1\""));
+        if counted.conflicts.load(Ordering::SeqCst) > 0 {
+            return;
+        }
     }
-    for t in tasks {
-        t.await.unwrap();
-    }
-    let all = send(&app, "/all", Some(&cookie)).await;
-    for i in 0..50 {
-        assert!(
-            all.body.contains(&format!("\"k{i}\":\"v{i}\"")),
-            "k{i} lost: {}",
-            all.body
-        );
-    }
-    assert!(all.body.contains("\"seed\":\"1\""));
+    panic!("no save met a compare-and-swap conflict in {RACE_ROUNDS} rounds of 50 writers");
 }
 
-/// A logout racing writes never brings the session back.
+/// A logout racing writes never brings the session back: a save that finds the record gone
+/// answers 400 and writes nothing. Rounds repeat (bounded) until at least one write has lost
+/// that race, so the `Gone` path has really run.
 pub async fn logout_race_never_resurrects(store: Arc<dyn SessionStore>) {
-    let app = app(store, SessionConfig::default());
-    let cookie = send(&app, "/set?u=1", None).await.session_cookie().unwrap();
-    let mut tasks = Vec::new();
-    for i in 0..20 {
-        let app = app.clone();
-        let cookie = cookie.clone();
-        tasks.push(tokio::spawn(async move {
-            if i == 10 {
-                send(&app, "/flush", Some(&cookie)).await.status
-            } else {
-                send(&app, &format!("/set?k{i}=v"), Some(&cookie))
-                    .await
-                    .status
+    let counted = Arc::new(super::probe::Probe::over(store));
+    let app = app(counted.clone(), SessionConfig::default());
+    let mut interrupted = 0;
+    for round in 1..=RACE_ROUNDS {
+        let cookie = send(&app, "/set?u=1", None).await.session_cookie().unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..20 {
+            let app = app.clone();
+            let cookie = cookie.clone();
+            tasks.push(tokio::spawn(async move {
+                if i == 10 {
+                    send(&app, "/flush", Some(&cookie)).await.status
+                } else {
+                    send(&app, &format!("/set?k{i}=v"), Some(&cookie))
+                        .await
+                        .status
+                }
+            }));
+        }
+        for t in tasks {
+            match t.await.unwrap() {
+                StatusCode::OK => {}
+                StatusCode::BAD_REQUEST => interrupted += 1,
+                other => panic!("round {round}: {other}"),
             }
-        }));
-    }
-    for t in tasks {
-        let status = t.await.unwrap();
-        assert!(
-            status == StatusCode::OK || status == StatusCode::BAD_REQUEST,
-            "{status}"
+        }
+        let after = send(&app, "/all", Some(&cookie)).await;
+        assert_eq!(
+            after.body, "{}",
+            "round {round}: the flushed session came back"
         );
+        if interrupted > 0 {
+            assert!(
+                counted.gone.load(Ordering::SeqCst) > 0,
+                "a 400 without the store reporting the record gone"
+            );
+            return;
+        }
     }
-    let after = send(&app, "/all", Some(&cookie)).await;
-    assert_eq!(after.body, "{}", "the flushed session came back");
+    panic!("no write lost the race against the logout in {RACE_ROUNDS} rounds");
 }

@@ -2,6 +2,8 @@
 #![allow(dead_code)]
 pub mod fixtures;
 pub mod http;
+pub mod logs;
+pub mod probe;
 pub mod proxy;
 pub mod services;
 #[cfg(any(feature = "redis-tls", feature = "mysql-tls"))]

@@ -86,6 +86,16 @@ async fn conformance_suite_without_lock_files_and_with_fsync() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_fifty_writers_and_logout_race() {
+    let dir = temp_dir("http-races");
+    let store: Arc<dyn SessionStore> =
+        Arc::new(FileStore::new(&dir, codec(SECRET)).expect("store"));
+    common::http::fifty_concurrent_writers_lose_nothing(store.clone()).await;
+    common::http::logout_race_never_resurrects(store).await;
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn layout_is_djangos_and_paths_stay_inside() {
     let dir = temp_dir("layout");
     let codec = codec(SECRET);

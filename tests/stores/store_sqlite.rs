@@ -90,6 +90,16 @@ async fn conformance_suite() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_fifty_writers_and_logout_race() {
+    let (db, dir) = temp_db("http-races");
+    let store: Arc<dyn SessionStore> =
+        Arc::new(SqliteStore::open(&db, codec(SECRET)).expect("open"));
+    common::http::fifty_concurrent_writers_lose_nothing(store.clone()).await;
+    common::http::logout_race_never_resurrects(store).await;
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_suite_with_one_reader_and_no_batching() {
     let (db, dir) = temp_db("conformance-small");
     let store = SqliteStore::builder(&db, codec(SECRET))

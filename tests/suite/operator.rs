@@ -1,106 +1,21 @@
 //! What an operator sees: settings checked when the layer is built, store failures logged
 //! once and without the key, generic error bodies, and an error response the app can shape.
 
-use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
-use async_trait::async_trait;
 use axum::routing::get;
 use axum::Router;
 use http::StatusCode;
 use tessera::backend::cookie::SignedCookieSessions;
 use tessera::session::SessionKey;
 use tessera::store::memory::MemoryStore;
-use tessera::store::{Loaded, Record, SaveOutcome, SessionStore, StoreError, Version};
+use tessera::store::{Record, SessionStore};
 use tessera::{Session, SessionConfig, SessionLayer};
 
 use crate::common::http::{app_with, send};
-
-/// A memory store whose every call fails while `down` is set, with a message a client must
-/// never see.
-#[derive(Debug, Default)]
-struct FlakyStore {
-    inner: MemoryStore,
-    down: AtomicBool,
-}
-
-const INTERNAL: &str = "connection refused by 10.1.2.3:5432 (internal detail)";
-
-impl FlakyStore {
-    fn check(&self) -> Result<(), StoreError> {
-        if self.down.load(Ordering::SeqCst) {
-            Err(StoreError::Unavailable(INTERNAL.to_owned()))
-        } else {
-            Ok(())
-        }
-    }
-}
-
-#[async_trait]
-impl SessionStore for FlakyStore {
-    async fn load(&self, key: &SessionKey, now: f64) -> Result<Option<Loaded>, StoreError> {
-        self.check()?;
-        self.inner.load(key, now).await
-    }
-    async fn create(&self, key: &SessionKey, record: Record<'_>) -> Result<Version, StoreError> {
-        self.check()?;
-        self.inner.create(key, record).await
-    }
-    async fn save(
-        &self,
-        key: &SessionKey,
-        record: Record<'_>,
-        expected: &Version,
-    ) -> Result<SaveOutcome, StoreError> {
-        self.check()?;
-        self.inner.save(key, record, expected).await
-    }
-    async fn delete(&self, key: &SessionKey) -> Result<(), StoreError> {
-        self.check()?;
-        self.inner.delete(key).await
-    }
-    async fn exists(&self, key: &SessionKey) -> Result<bool, StoreError> {
-        self.check()?;
-        self.inner.exists(key).await
-    }
-    async fn clear_expired(&self, now: f64, batch: usize) -> Result<u64, StoreError> {
-        self.check()?;
-        self.inner.clear_expired(now, batch).await
-    }
-}
-
-/// Everything the tracing subscriber writes.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Runs `work` on a one-thread runtime with a subscriber that captures every log line.
-fn with_logs<F: std::future::Future<Output = ()>>(work: impl FnOnce() -> F) -> String {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    tracing::subscriber::with_default(subscriber, || rt.block_on(work()));
-    let logs = captured.0.lock().unwrap().clone();
-    String::from_utf8(logs).unwrap()
-}
+use crate::common::logs::with_logs;
+use crate::common::probe::{Probe, INTERNAL_DETAIL};
 
 #[test]
 fn a_layer_with_settings_that_can_never_work_is_an_error() {
@@ -125,7 +40,7 @@ fn a_layer_with_settings_that_can_never_work_is_an_error() {
 
 #[test]
 fn a_failed_load_logs_one_line_without_the_key_and_answers_generically() {
-    let store = Arc::new(FlakyStore::default());
+    let store = Arc::new(Probe::default());
     let app = app_with(SessionLayer::new(store.clone(), SessionConfig::default()).unwrap());
     let mut cookie = String::new();
     let logs = with_logs(|| async {
@@ -148,7 +63,7 @@ fn a_failed_load_logs_one_line_without_the_key_and_answers_generically() {
         .collect();
     assert_eq!(failures.len(), 1, "one line for one failed load: {logs}");
     assert!(
-        failures[0].contains(INTERNAL),
+        failures[0].contains(INTERNAL_DETAIL),
         "the log says why: {}",
         failures[0]
     );
@@ -160,7 +75,7 @@ fn a_failed_load_logs_one_line_without_the_key_and_answers_generically() {
 
 #[test]
 fn a_failed_save_logs_and_answers_with_the_layers_response() {
-    let store = Arc::new(FlakyStore::default());
+    let store = Arc::new(Probe::default());
     let layer = SessionLayer::new(store.clone(), SessionConfig::default())
         .unwrap()
         .error_response(|e| {
@@ -203,7 +118,7 @@ async fn a_handler_that_handles_a_store_error_keeps_its_answer() {
             Err(_) => "sessions are down; carrying on".to_owned(),
         }
     }
-    let store = Arc::new(FlakyStore::default());
+    let store = Arc::new(Probe::default());
     let layer = SessionLayer::new(store.clone(), SessionConfig::default()).unwrap();
     let seed = app_with(layer.clone());
     let cookie = send(&seed, "/set?a=1", None)
@@ -224,7 +139,7 @@ async fn a_handler_that_handles_a_store_error_keeps_its_answer() {
 #[tokio::test]
 async fn the_sweeper_clears_expired_sessions_and_keeps_going_after_a_failure() {
     use tessera::json::{Map, Value};
-    let store = Arc::new(FlakyStore::default());
+    let store = Arc::new(Probe::default());
     let now = tessera::signing::now();
     let mut data = Map::new();
     data.insert("a".into(), Value::from(1));
@@ -253,7 +168,7 @@ async fn the_sweeper_clears_expired_sessions_and_keeps_going_after_a_failure() {
     );
     store.down.store(false, Ordering::SeqCst);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while store.inner.exists(&expired).await.unwrap() {
+    while store.exists(&expired).await.unwrap() {
         assert!(
             std::time::Instant::now() < deadline,
             "the expired session was never cleared"
@@ -261,7 +176,7 @@ async fn the_sweeper_clears_expired_sessions_and_keeps_going_after_a_failure() {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     assert!(
-        store.inner.exists(&live).await.unwrap(),
+        store.exists(&live).await.unwrap(),
         "a live session was cleared"
     );
     sweeper.abort();

@@ -2,11 +2,10 @@
 
 use crate::common;
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use common::http::{app, app_with, send};
 use http::StatusCode;
 use tessera::backend::cookie::SignedCookieSessions;
@@ -14,68 +13,10 @@ use tessera::conformance;
 use tessera::session::SessionKey;
 use tessera::signing::SecretKeys;
 use tessera::store::memory::MemoryStore;
-use tessera::store::{Loaded, Record, SaveOutcome, SessionStore, StoreError, Version};
 use tessera::time::Clock;
 use tessera::{SessionConfig, SessionLayer};
 
-/// Wraps a store, counting calls and failing or stalling on demand.
-#[derive(Debug, Default)]
-struct Probe {
-    inner: MemoryStore,
-    calls: AtomicUsize,
-    writes: AtomicUsize,
-    down: AtomicBool,
-    stall: AtomicBool,
-}
-
-impl Probe {
-    async fn gate(&self, write: bool) -> Result<(), StoreError> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        if write {
-            self.writes.fetch_add(1, Ordering::SeqCst);
-        }
-        if self.stall.load(Ordering::SeqCst) {
-            tokio::time::sleep(Duration::from_secs(30)).await;
-        }
-        if self.down.load(Ordering::SeqCst) {
-            return Err(StoreError::Unavailable("connection refused".into()));
-        }
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl SessionStore for Probe {
-    async fn load(&self, key: &SessionKey, now: f64) -> Result<Option<Loaded>, StoreError> {
-        self.gate(false).await?;
-        self.inner.load(key, now).await
-    }
-    async fn create(&self, key: &SessionKey, record: Record<'_>) -> Result<Version, StoreError> {
-        self.gate(true).await?;
-        self.inner.create(key, record).await
-    }
-    async fn save(
-        &self,
-        key: &SessionKey,
-        record: Record<'_>,
-        expected: &Version,
-    ) -> Result<SaveOutcome, StoreError> {
-        self.gate(true).await?;
-        self.inner.save(key, record, expected).await
-    }
-    async fn delete(&self, key: &SessionKey) -> Result<(), StoreError> {
-        self.gate(true).await?;
-        self.inner.delete(key).await
-    }
-    async fn exists(&self, key: &SessionKey) -> Result<bool, StoreError> {
-        self.gate(false).await?;
-        self.inner.exists(key).await
-    }
-    async fn clear_expired(&self, now: f64, batch: usize) -> Result<u64, StoreError> {
-        self.gate(true).await?;
-        self.inner.clear_expired(now, batch).await
-    }
-}
+use common::probe::Probe;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_store_passes_the_conformance_suite() {
