@@ -719,7 +719,26 @@ async fn the_pool_recovers_when_the_server_drops_its_connections() {
             .await
             .unwrap();
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Wait until the server has ended them (not a guess at how long that takes).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left: Vec<u64> = admin
+            .exec(
+                "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = ?",
+                (user.as_str(),),
+            )
+            .await
+            .unwrap();
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} killed connections still there",
+            left.len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     for _ in 0..5 {
         let loaded = f.store.load(&k, now()).await.expect("the pool reconnects");
         assert!(loaded.is_some());

@@ -663,7 +663,27 @@ async fn the_pool_recovers_when_the_server_drops_its_connections() {
         .unwrap()
         .get(0);
     assert!(killed >= 1, "the store's connections were found");
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Wait until the server has ended them (not a guess at how long that takes).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left: i64 = f
+            .raw
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+                &[&app],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if left == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{left} terminated backends still there"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     for _ in 0..5 {
         let loaded = f.store.load(&k, now()).await.expect("the pool reconnects");
         assert!(loaded.is_some());

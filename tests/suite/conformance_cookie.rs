@@ -479,8 +479,16 @@ fn extreme_datetimes_and_clocks_do_not_panic() {
         f64::MIN,
         -1e18,
     ] {
-        let _ = set_cookie_header("a", "b", &CookieOptions::new().max_age(60), now).unwrap();
-        let _ = set_cookie_header("a", "b", &CookieOptions::new().expires(far), now).unwrap();
+        let with_age = set_cookie_header("a", "b", &CookieOptions::new().max_age(60), now).unwrap();
+        let until = set_cookie_header("a", "b", &CookieOptions::new().expires(far), now).unwrap();
+        for header in [&with_age, &until] {
+            assert!(header.starts_with("a=b; expires="), "{now}: {header}");
+            assert!(
+                http::HeaderValue::from_str(header).is_ok(),
+                "{now}: {header}"
+            );
+        }
+        assert!(with_age.contains("; Max-Age=60; "), "{now}: {with_age}");
     }
 }
 
