@@ -139,8 +139,7 @@ impl SessionBackend for SignedCookieSessions {
     /// The data is the identity: re-signing it on the next save is the whole cycle.
     async fn cycle(
         &self,
-        _id: Option<&SessionId>,
-        _data: &Map,
+        _pending: Pending<'_>,
         _cx: Context<'_>,
     ) -> Result<Option<Saved>, SessionError> {
         Ok(None)

@@ -147,13 +147,19 @@ pub trait SessionBackend: Send + Sync + fmt::Debug + 'static {
     /// Deletes the session (a logout).
     async fn delete(&self, id: &SessionId, cx: Context<'_>) -> Result<(), StoreError>;
 
-    /// Moves `data` to a new identity and deletes the old one (`cycle_key`, against session
-    /// fixation). `None` when the backend has no identity apart from the data: the next save
-    /// is the whole cycle.
+    /// Moves the session to a new identity and retires the old one (`cycle_key`, against
+    /// session fixation). A write that another request made under the old identity meanwhile
+    /// is either carried over (and `pending.data` updated) or refused, never acknowledged and
+    /// dropped. `None` when the backend has no identity apart from the data: the next save is
+    /// the whole cycle.
+    ///
+    /// # Errors
+    ///
+    /// As [`save`](Self::save): [`SessionError::Interrupted`] when the old session was
+    /// deleted meanwhile (the new one is removed too).
     async fn cycle(
         &self,
-        id: Option<&SessionId>,
-        data: &Map,
+        pending: Pending<'_>,
         cx: Context<'_>,
     ) -> Result<Option<Saved>, SessionError>;
 

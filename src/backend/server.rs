@@ -3,8 +3,9 @@
 //! A save is a compare-and-swap against the version that was loaded. When another request
 //! saved first, the record is reloaded and this request's changes are re-applied on top, a
 //! bounded number of times; when the record was deleted meanwhile (a logout), the save is
-//! [`SessionError::Interrupted`] and the record is never brought back. Every store call runs
-//! under the settings' `store_timeout`.
+//! [`SessionError::Interrupted`] and the record is never brought back. `cycle_key` retires the
+//! old record the same way, by a compare-and-swap, so no write under the old key is dropped.
+//! Every store call runs under the settings' `store_timeout`.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use super::{Context, Pending, Saved, SessionBackend, SessionId};
 use crate::json::Map;
 use crate::session::lifetime::expiry_date_of;
 use crate::session::{SessionConfig, SessionError, SessionKey};
-use crate::store::{Loaded, Record, SaveOutcome, SessionStore, StoreError};
+use crate::store::{Loaded, Record, SaveOutcome, SessionStore, StoreError, Version};
 
 /// Sessions kept in a store.
 #[derive(Clone, Debug)]
@@ -59,6 +60,94 @@ impl StoreBackend {
         Err(SessionError::KeyGeneration(
             "eight key collisions in a row".to_owned(),
         ))
+    }
+}
+
+/// What a retired record holds: a dict no session has, so a compare-and-swap against any
+/// version a request loaded before it fails.
+fn tombstone() -> Map {
+    let mut data = Map::new();
+    data.insert(TOMBSTONE_KEY.into(), crate::json::Value::Bool(true));
+    data
+}
+
+/// The one key of [`tombstone`]'s dict.
+const TOMBSTONE_KEY: &str = "_tessera_cycled";
+
+impl StoreBackend {
+    /// Retires `old` once its session has moved to `moved` (`cycle_key`).
+    ///
+    /// Deleting `old` outright would drop a write another request saved under it after this
+    /// one loaded it. Instead a compare-and-swap against the version this request loaded
+    /// replaces the record with an already expired [`tombstone`]: from then on no request can
+    /// load it, and every save under the old key finds it changed or gone and is refused, not
+    /// acknowledged. When the swap loses to such a write, that write is carried over: the old
+    /// record is reloaded, this request's changes replayed on top, the result saved to the new
+    /// record, and the swap tried again. A logout that removed `old` meanwhile wins: the new
+    /// record is removed too.
+    async fn retire(
+        &self,
+        old: &SessionKey,
+        mut expected: Version,
+        mut moved: Saved,
+        pending: Pending<'_>,
+        cx: Context<'_>,
+    ) -> Result<Saved, SessionError> {
+        let new = moved.id.as_key().cloned().ok_or_else(|| {
+            SessionError::Store(StoreError::Unavailable("cycle_key made no key".to_owned()))
+        })?;
+        let tombstone = tombstone();
+        for _ in 0..=cx.config.max_save_retries {
+            let record = Record {
+                data: &tombstone,
+                expires_at: cx.now - 1.0,
+                now: cx.now,
+            };
+            match timed(cx.config, self.store.save(old, record, &expected)).await? {
+                SaveOutcome::Saved(_) => {
+                    // Nothing can load or save the tombstone: removing it is housekeeping, and
+                    // `clear_expired` removes it if this fails.
+                    if let Err(e) = timed(cx.config, self.store.delete(old)).await {
+                        tracing::warn!(target: "tessera::session", error = %e, "removing a cycled session's old record failed");
+                    }
+                    return Ok(moved);
+                }
+                SaveOutcome::Gone => return self.abandon(&new, cx).await,
+                SaveOutcome::Conflict => {
+                    let Some(fresh) = timed(cx.config, self.store.load(old, cx.now)).await? else {
+                        return self.abandon(&new, cx).await;
+                    };
+                    *pending.data = fresh.data;
+                    for change in pending.changes {
+                        change.apply(pending.data);
+                    }
+                    expected = fresh.version;
+                    let record = Record {
+                        data: pending.data,
+                        expires_at: expiry_date_of(pending.data, cx.config, cx.now)?,
+                        now: cx.now,
+                    };
+                    match timed(cx.config, self.store.save(&new, record, &moved.version)).await? {
+                        SaveOutcome::Saved(version) => moved.version = version,
+                        // Only this request knows the new key.
+                        _ => {
+                            return Err(SessionError::Store(StoreError::Unavailable(
+                                "the new session changed during cycle_key".to_owned(),
+                            )))
+                        }
+                    }
+                }
+            }
+        }
+        Err(SessionError::Store(StoreError::Unavailable(
+            "too many concurrent writers on one session".to_owned(),
+        )))
+    }
+
+    /// The old session was logged out during `cycle_key`: the logout wins.
+    async fn abandon(&self, new: &SessionKey, cx: Context<'_>) -> Result<Saved, SessionError> {
+        timed(cx.config, self.store.delete(new)).await?;
+        Err(SessionError::Interrupted)
     }
 }
 
@@ -135,15 +224,20 @@ impl SessionBackend for StoreBackend {
 
     async fn cycle(
         &self,
-        id: Option<&SessionId>,
-        data: &Map,
+        pending: Pending<'_>,
         cx: Context<'_>,
     ) -> Result<Option<Saved>, SessionError> {
-        let saved = self.create(data, cx).await?;
-        if let Some(old) = id {
-            self.delete(old, cx).await?;
+        let moved = self.create(pending.data, cx).await?;
+        match (pending.id.and_then(SessionId::as_key), pending.version) {
+            (Some(old), Some(version)) => {
+                let expected = version.clone();
+                self.retire(old, expected, moved, pending, cx)
+                    .await
+                    .map(Some)
+            }
+            // Never stored: there is nothing to retire.
+            _ => Ok(Some(moved)),
         }
-        Ok(Some(saved))
     }
 
     fn revocable(&self) -> bool {

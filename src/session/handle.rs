@@ -20,7 +20,7 @@ use super::expiry::{self, Expiry};
 use super::key::SessionKey;
 use super::lifetime::{browser_close_of, expiry_age_of, expiry_date_of};
 use crate::backend::server::StoreBackend;
-use crate::backend::{Change, Context, Pending, SessionBackend, SessionId};
+use crate::backend::{Change, Context, Pending, Saved, SessionBackend, SessionId};
 use crate::cookie::SetCookieTemplate;
 use crate::json::{Map, Value};
 use crate::store::{SessionStore, StoreError, Version};
@@ -53,6 +53,23 @@ struct State {
 }
 
 impl State {
+    /// The session as a backend writes it.
+    fn pending(&mut self) -> Pending<'_> {
+        Pending {
+            id: self.id.as_ref(),
+            version: self.version.as_ref(),
+            data: &mut self.data,
+            changes: &self.changes,
+        }
+    }
+
+    /// Where the backend wrote it: the identity and version the next write starts from.
+    fn written(&mut self, saved: Saved) {
+        self.id = Some(saved.id);
+        self.version = Some(saved.version);
+        self.changes.clear();
+    }
+
     /// Django's `is_empty()`: no key and no data.
     fn is_empty(&self) -> bool {
         self.id.is_none() && self.data.is_empty()
@@ -390,18 +407,13 @@ impl Session {
     /// session fixation.
     pub async fn cycle_key(&self) -> Result<(), SessionError> {
         let mut st = self.loaded().await?;
-        let data = st.data.clone();
         let cycled = self
             .shared
             .backend
-            .cycle(st.id.as_ref(), &data, self.context())
+            .cycle(st.pending(), self.context())
             .await;
         match cycled {
-            Ok(Some(saved)) => {
-                st.id = Some(saved.id);
-                st.version = Some(saved.version);
-                st.changes.clear();
-            }
+            Ok(Some(saved)) => st.written(saved),
             Ok(None) => {}
             Err(SessionError::Store(e)) => return Err(store_failure(&mut st, "cycle_key", e)),
             Err(e) => return Err(e),
@@ -423,24 +435,9 @@ impl Session {
     }
 
     async fn persist(&self, st: &mut State) -> Result<(), SessionError> {
-        let State {
-            id,
-            version,
-            data,
-            changes,
-            ..
-        } = &mut *st;
-        let pending = Pending {
-            id: id.as_ref(),
-            version: version.as_ref(),
-            data,
-            changes,
-        };
-        match self.shared.backend.save(pending, self.context()).await {
+        match self.shared.backend.save(st.pending(), self.context()).await {
             Ok(saved) => {
-                st.id = Some(saved.id);
-                st.version = Some(saved.version);
-                st.changes.clear();
+                st.written(saved);
                 Ok(())
             }
             Err(SessionError::Store(e)) => Err(store_failure(st, "save", e)),

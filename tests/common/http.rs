@@ -222,3 +222,80 @@ pub async fn logout_race_never_resurrects(store: Arc<dyn SessionStore>) {
     }
     panic!("no write lost the race against the logout in {RACE_ROUNDS} rounds");
 }
+
+/// A write that lands under the old key while `cycle_key` moves the session (a login racing
+/// another request) is never acknowledged and lost. The store wrapper makes the race happen
+/// every time: just before `cycle_key`'s first write to the old record, another writer saves a
+/// new key into it through the store's own compare-and-swap. The session under the new key
+/// must hold that write, and the old key must no longer load. Then twenty rounds of forty
+/// requests racing one `cycle_key` check the same without the help: every write answered 200
+/// under the old key is under the new one.
+pub async fn cycle_race_loses_no_acknowledged_write(store: Arc<dyn SessionStore>) {
+    let probe = Arc::new(super::probe::Probe::over(store));
+    let app = app(probe.clone(), SessionConfig::default());
+    let old = send(&app, "/set?seed=1", None)
+        .await
+        .session_cookie()
+        .unwrap();
+    let key = tessera::session::SessionKey::parse(old.trim_start_matches("sessionid=")).unwrap();
+    probe.race_before_write(key, "raced");
+    let r = send(&app, "/cycle", Some(&old)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(probe.race_happened(), "the racing write was not made");
+    let new = r.session_cookie().expect("cycle_key sends the new key");
+    let all = send(&app, "/all", Some(&new)).await.body;
+    assert!(
+        all.contains("\"raced\"") && all.contains("\"seed\""),
+        "the raced write was lost: {all}"
+    );
+    assert_eq!(
+        send(&app, "/all", Some(&old)).await.body,
+        "{}",
+        "the old key still loads"
+    );
+
+    for round in 1..=20 {
+        let old = send(&app, "/set?seed=1", None)
+            .await
+            .session_cookie()
+            .unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..41 {
+            let (app, old) = (app.clone(), old.clone());
+            tasks.push(tokio::spawn(async move {
+                let uri = if i == 20 {
+                    "/cycle".to_owned()
+                } else {
+                    format!("/set?k{i}=v")
+                };
+                (i, send(&app, &uri, Some(&old)).await)
+            }));
+        }
+        let (mut new, mut written) = (None, Vec::new());
+        for t in tasks {
+            let (i, r) = t.await.unwrap();
+            match (i, r.status) {
+                (20, StatusCode::OK) => new = r.session_cookie(),
+                (20, status) => panic!("round {round}: cycle_key answered {status}: {}", r.body),
+                // Saved under the old key (a later request, which found the old key retired,
+                // started a new anonymous session under a cookie of its own instead).
+                (_, StatusCode::OK) if r.session_cookie().as_deref() == Some(old.as_str()) => {
+                    written.push(i)
+                }
+                (_, StatusCode::OK | StatusCode::BAD_REQUEST) => {}
+                (_, status) => panic!("round {round}: request {i} answered {status}: {}", r.body),
+            }
+        }
+        let new = new.expect("cycle_key sends the new key");
+        let all = send(&app, "/all", Some(&new)).await.body;
+        let lost: Vec<String> = written
+            .iter()
+            .map(|i| format!("k{i}"))
+            .filter(|k| !all.contains(&format!("\"{k}\"")))
+            .collect();
+        assert!(
+            lost.is_empty(),
+            "round {round}: acknowledged and lost: {lost:?} ({all})"
+        );
+    }
+}

@@ -37,6 +37,10 @@ pub struct Probe {
     pub logout_before_save: AtomicBool,
     /// A load reads back a stored text whose signature does not verify.
     pub corrupt_loads: AtomicBool,
+    /// Armed by [`race_before_write`](Self::race_before_write): the session and the key
+    /// another writer sets in it just before the next write to it.
+    race: std::sync::Mutex<Option<(SessionKey, String)>>,
+    raced: AtomicBool,
 }
 
 impl Default for Probe {
@@ -59,10 +63,58 @@ impl Probe {
             stall: AtomicBool::new(false),
             logout_before_save: AtomicBool::new(false),
             corrupt_loads: AtomicBool::new(false),
+            race: std::sync::Mutex::new(None),
+            raced: AtomicBool::new(false),
         }
     }
 
+    /// Just before the next save or delete of `key`, another writer sets `name` in that
+    /// session through the store's own compare-and-swap, as a concurrent request would.
+    pub fn race_before_write(&self, key: SessionKey, name: &str) {
+        *self.race.lock().unwrap() = Some((key, name.to_owned()));
+    }
+
+    /// Whether the armed racing write was made.
+    pub fn race_happened(&self) -> bool {
+        self.raced.load(Ordering::SeqCst)
+    }
+
+    async fn maybe_race(&self, key: &SessionKey) -> Result<(), StoreError> {
+        let armed = {
+            let mut race = self.race.lock().unwrap();
+            match race.as_ref() {
+                Some((k, _)) if k == key => race.take(),
+                _ => None,
+            }
+        };
+        let Some((key, name)) = armed else {
+            return Ok(());
+        };
+        let now = tessera::time::now();
+        let loaded = self
+            .inner
+            .load(&key, now)
+            .await?
+            .expect("the raced session exists");
+        let mut data = loaded.data;
+        data.insert(name, tessera::json::Value::Bool(true));
+        let record = Record {
+            data: &data,
+            expires_at: now + 3600.0,
+            now,
+        };
+        let outcome = self.inner.save(&key, record, &loaded.version).await?;
+        assert!(
+            matches!(outcome, SaveOutcome::Saved(_)),
+            "the racing write: {outcome:?}"
+        );
+        self.raced.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
     async fn gate(&self, write: bool) -> Result<(), StoreError> {
+        // Every call is a point where other requests may run, as over a network.
+        tokio::task::yield_now().await;
         self.calls.fetch_add(1, Ordering::SeqCst);
         if write {
             self.writes.fetch_add(1, Ordering::SeqCst);
@@ -106,6 +158,7 @@ impl SessionStore for Probe {
         expected: &Version,
     ) -> Result<SaveOutcome, StoreError> {
         self.gate(true).await?;
+        self.maybe_race(key).await?;
         if self.saves_fail.load(Ordering::SeqCst) {
             return Err(StoreError::Unavailable("connection reset".into()));
         }
@@ -123,6 +176,7 @@ impl SessionStore for Probe {
     }
     async fn delete(&self, key: &SessionKey) -> Result<(), StoreError> {
         self.gate(true).await?;
+        self.maybe_race(key).await?;
         self.inner.delete(key).await
     }
     async fn exists(&self, key: &SessionKey) -> Result<bool, StoreError> {

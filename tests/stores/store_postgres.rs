@@ -152,6 +152,7 @@ async fn http_logout_race_never_resurrects() {
     let Some(url) = server() else { return };
     let f = fixture(&url).await;
     logout_race_never_resurrects(Arc::new(f.store.clone())).await;
+    common::http::cycle_race_loses_no_acknowledged_write(Arc::new(f.store.clone())).await;
 }
 
 /// The statements Django's migration runs, from `db_schema.json`.

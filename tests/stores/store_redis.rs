@@ -141,7 +141,8 @@ async fn http_fifty_writers_and_logout_race() {
     let store: Arc<dyn SessionStore> =
         Arc::new(RedisStore::connect(&url, codec(SECRET)).await.unwrap());
     fifty_concurrent_writers_lose_nothing(store.clone()).await;
-    logout_race_never_resurrects(store).await;
+    logout_race_never_resurrects(store.clone()).await;
+    common::http::cycle_race_loses_no_acknowledged_write(store).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -224,6 +224,11 @@ async fn logout_race_on_memory_store_never_resurrects() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cycle_race_on_memory_store_loses_no_acknowledged_write() {
+    common::http::cycle_race_loses_no_acknowledged_write(Arc::new(MemoryStore::new())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn save_every_request_and_browser_close_settings() {
     let config = SessionConfig {
         save_every_request: true,
@@ -296,6 +301,7 @@ async fn cached_db_over_memory_passes_conformance_and_http_checks() {
     conformance::run(store(), None).await;
     common::http::fifty_concurrent_writers_lose_nothing(store()).await;
     common::http::logout_race_never_resurrects(store()).await;
+    common::http::cycle_race_loses_no_acknowledged_write(store()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
