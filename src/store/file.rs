@@ -87,7 +87,7 @@
 //! ```
 
 use std::ffi::OsStr;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -190,7 +190,7 @@ impl FileStoreBuilder {
                         .to_owned(),
                 )),
             };
-        fs::create_dir_all(&self.dir).map_err(|e| {
+        create_dir_owner_only(&self.dir).map_err(|e| {
             StoreError::Config(format!("file store: cannot create the directory: {e}"))
         })?;
         if !self.dir.is_dir() {
@@ -361,17 +361,6 @@ fn random_suffix() -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-fn new_file_options() -> OpenOptions {
-    let mut o = OpenOptions::new();
-    o.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.mode(0o600);
-    }
-    o
-}
-
 /// A held per-key lock; dropping it removes the lock file and frees the stripe.
 struct KeyLock<'a> {
     _stripe: MutexGuard<'a, ()>,
@@ -392,6 +381,19 @@ impl Drop for KeyLock<'_> {
 struct FileRead {
     text: String,
     mtime: f64,
+}
+
+/// Creates the session directory (and any missing parents) for its owner only: the file names
+/// are session keys. An existing directory keeps the mode its owner gave it.
+fn create_dir_owner_only(dir: &Path) -> std::io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
 }
 
 /// `dir/name`, or an error unless that is a file directly in `dir`: the last defence (keys
@@ -440,7 +442,7 @@ impl Inner {
         let deadline = Instant::now() + self.lock_timeout;
         let mut pause = Duration::from_micros(50);
         loop {
-            match new_file_options().open(&path) {
+            match super::owner_only_new_file().open(&path) {
                 Ok(_) => {
                     return Ok(KeyLock {
                         _stripe: stripe,
@@ -515,7 +517,7 @@ impl Inner {
             let tmp = self
                 .dir
                 .join(format!("{base}{TEMP_INFIX}{}", random_suffix()));
-            let mut file = match new_file_options().open(&tmp) {
+            let mut file = match super::owner_only_new_file().open(&tmp) {
                 Ok(f) => f,
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(io_err(e)),
@@ -604,7 +606,7 @@ impl Inner {
                         return Err(e);
                     }
                 };
-                match new_file_options().open(&path) {
+                match super::owner_only_new_file().open(&path) {
                     Ok(_) => {}
                     Err(e) => {
                         let _ = fs::remove_file(&tmp);

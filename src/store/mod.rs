@@ -98,6 +98,19 @@ pub fn spawn_clear_expired_with_clock(
     })
 }
 
+/// Options that create a new file (never open an existing one) readable by its owner only:
+/// session files and databases hold live session keys.
+pub(crate) fn owner_only_new_file() -> std::fs::OpenOptions {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options
+}
+
 /// What a store returns for a live session.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Loaded {

@@ -44,3 +44,17 @@ pub fn with_param(url: &str, param: &str) -> String {
     let sep = if url.contains('?') { '&' } else { '?' };
     format!("{url}{sep}{param}")
 }
+
+/// Stores a fresh session (`{"n": 1}`, a minute to live) in `store`, checks it loads, and
+/// returns its key.
+pub async fn stored_session(store: &dyn tessera::store::SessionStore) -> SessionKey {
+    let (k, data) = (key(), int_dict("n", 1));
+    let record = tessera::store::Record {
+        data: &data,
+        expires_at: now() + 60.0,
+        now: now(),
+    };
+    store.create(&k, record).await.expect("create");
+    assert!(store.load(&k, now()).await.expect("load").is_some());
+    k
+}

@@ -96,6 +96,19 @@ async fn http_fifty_writers_and_logout_race() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// The session directory's file names are session keys: a directory the store creates is
+/// for its owner only (its files already are, 0600).
+#[test]
+fn a_new_session_directory_is_for_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = temp_dir("dir-mode");
+    let dir = parent.join("sessions/nested");
+    FileStore::new(&dir, codec(SECRET)).expect("store");
+    let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+    assert_eq!(mode & 0o077, 0, "mode {:o}", mode & 0o777);
+    std::fs::remove_dir_all(&parent).ok();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn layout_is_djangos_and_paths_stay_inside() {
     let dir = temp_dir("layout");

@@ -100,6 +100,32 @@ async fn http_fifty_writers_and_logout_race() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// The database, its `-wal` and its `-shm` hold live session keys: only their owner may read
+/// them (other local users could otherwise take over any session).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_files_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let (db, dir) = temp_db("modes");
+    let store = SqliteStore::open(&db, codec(SECRET)).expect("open");
+    common::fixtures::stored_session(&store).await;
+    for suffix in ["", "-wal", "-shm"] {
+        let path = PathBuf::from(format!("{}{suffix}", db.display()));
+        let mode = std::fs::metadata(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "{} is mode {:o}",
+            path.display(),
+            mode & 0o777
+        );
+    }
+    drop(store);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_suite_with_one_reader_and_no_batching() {
     let (db, dir) = temp_db("conformance-small");

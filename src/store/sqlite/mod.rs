@@ -204,6 +204,7 @@ impl SqliteStoreBuilder {
         // The statements run here wait with this store's timeout; the caller's thread gets its
         // own setting back when `open` returns.
         let _busy = BusyTimeoutScope::set(self.busy_timeout);
+        create_owner_only(&self.path)?;
         let write_conn = connection::open_writer(&self.path)?;
         if self.create_table {
             write_conn
@@ -273,6 +274,19 @@ pub struct SqliteStore {
     codec: SessionCodec,
     table: Arc<str>,
     inline: Arc<InlineReads>,
+}
+
+/// Creates the database file readable by its owner only, if it does not exist yet: it holds
+/// live session keys. SQLite gives the `-wal` and `-shm` files the database file's mode. An
+/// existing file keeps the mode its owner gave it.
+fn create_owner_only(path: &std::path::Path) -> Result<(), StoreError> {
+    match crate::store::owner_only_new_file().open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Config(format!(
+            "sqlite store: cannot create the database file: {e}"
+        ))),
+    }
 }
 
 impl SqliteStore {
