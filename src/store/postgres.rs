@@ -108,6 +108,33 @@ const URL_PARAMS: [&str; 21] = [
 /// as written.
 pub const DRIVER_PARAMS: &[&str] = URL_PARAMS.split_at(2).1;
 
+/// A text parameter that prints as `<redacted>`: tokio-postgres logs every statement's
+/// parameters at `debug`, and session keys and data must never reach a log.
+#[derive(Clone, Copy)]
+struct Redacted<'a>(&'a str);
+
+impl std::fmt::Debug for Redacted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl tokio_postgres::types::ToSql for Redacted<'_> {
+    fn to_sql(
+        &self,
+        ty: &tokio_postgres::types::Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<tokio_postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        self.0.to_sql(ty, out)
+    }
+
+    fn accepts(ty: &tokio_postgres::types::Type) -> bool {
+        <&str as tokio_postgres::types::ToSql>::accepts(ty)
+    }
+
+    tokio_postgres::types::to_sql_checked!();
+}
+
 /// Sessions in a PostgreSQL table laid out as Django's `django_session`. Cheap to clone
 /// (clones share the pool).
 #[derive(Clone)]
@@ -326,7 +353,7 @@ impl PostgresStore {
             .await
             .map_err(|e| pg_err(OP, &e))?;
         let row = client
-            .query_opt(&stmt, &[&key.as_str()])
+            .query_opt(&stmt, &[&Redacted(key.as_str())])
             .await
             .map_err(|e| pg_err(OP, &e))?;
         Ok(if row.is_some() {
@@ -352,7 +379,7 @@ impl SessionStore for PostgresStore {
                     .await
                     .map_err(|e| pg_err(OP, &e))?;
                 client
-                    .query_opt(&stmt, &[&key.as_str(), &instant(now)])
+                    .query_opt(&stmt, &[&Redacted(key.as_str()), &instant(now)])
                     .await
                     .map_err(|e| pg_err(OP, &e))
             })
@@ -375,7 +402,14 @@ impl SessionStore for PostgresStore {
                 .await
                 .map_err(|e| pg_err(OP, &e))?;
             client
-                .execute(&stmt, &[&key.as_str(), &text, &instant(record.expires_at)])
+                .execute(
+                    &stmt,
+                    &[
+                        &Redacted(key.as_str()),
+                        &Redacted(&text),
+                        &instant(record.expires_at),
+                    ],
+                )
                 .await
                 .map_err(|e| match e.code() {
                     Some(&SqlState::UNIQUE_VIOLATION) => StoreError::DuplicateKey,
@@ -407,10 +441,10 @@ impl SessionStore for PostgresStore {
                 .execute(
                     &stmt,
                     &[
-                        &text,
+                        &Redacted(&text),
                         &instant(record.expires_at),
-                        &key.as_str(),
-                        &&**expected,
+                        &Redacted(key.as_str()),
+                        &Redacted(expected),
                     ],
                 )
                 .await
@@ -431,7 +465,7 @@ impl SessionStore for PostgresStore {
                 .await
                 .map_err(|e| pg_err(OP, &e))?;
             client
-                .execute(&stmt, &[&key.as_str()])
+                .execute(&stmt, &[&Redacted(key.as_str())])
                 .await
                 .map_err(|e| pg_err(OP, &e))?;
             Ok(())
@@ -447,7 +481,7 @@ impl SessionStore for PostgresStore {
                 .await
                 .map_err(|e| pg_err(OP, &e))?;
             let row = client
-                .query_opt(&stmt, &[&key.as_str()])
+                .query_opt(&stmt, &[&Redacted(key.as_str())])
                 .await
                 .map_err(|e| pg_err(OP, &e))?;
             Ok(row.is_some())
