@@ -29,14 +29,19 @@ pub enum SessionError {
     /// A cookie-held session grew past what a browser keeps (4096 bytes).
     #[error("the session is {0} bytes in its cookie; browsers drop cookies over 4096 bytes")]
     TooLarge(usize),
+    /// The data could never be read back (nested too deep, or too large): the write is
+    /// refused, 400, and the stored session keeps what it had.
+    #[error("session not saved: {0}")]
+    Unstorable(String),
 }
 
 /// The HTTP status a session error answers with: 503 when the store failed or timed out
-/// (try again later), 400 for `SessionInterrupted` (as Django), 500 for anything else.
+/// (try again later), 400 for `SessionInterrupted` (as Django) and for data that could never be
+/// read back, 500 for anything else.
 pub fn error_status(e: &SessionError) -> http::StatusCode {
     match e {
         SessionError::Store(_) => http::StatusCode::SERVICE_UNAVAILABLE,
-        SessionError::Interrupted => http::StatusCode::BAD_REQUEST,
+        SessionError::Interrupted | SessionError::Unstorable(_) => http::StatusCode::BAD_REQUEST,
         _ => http::StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

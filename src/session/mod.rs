@@ -8,6 +8,7 @@ pub mod expiry;
 pub mod handle;
 pub mod key;
 pub(crate) mod lifetime;
+pub(crate) mod limits;
 mod random;
 
 pub use config::{ConfigError, SessionConfig};

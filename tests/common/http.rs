@@ -48,6 +48,17 @@ async fn cycle(session: Session) -> Result<&'static str, SessionError> {
     Ok("cycled")
 }
 
+/// Stores `deep`: a value nested `depth` levels below the session dict.
+async fn nest(session: Session, Query(q): Q) -> Result<&'static str, SessionError> {
+    let depth: usize = q.get("depth").and_then(|d| d.parse().ok()).unwrap_or(1);
+    let mut value = tessera::json::Value::Int(1);
+    for _ in 1..depth {
+        value = tessera::json::Value::List(vec![value]);
+    }
+    session.insert("deep", &value).await?;
+    Ok("ok")
+}
+
 async fn fail(session: Session) -> impl IntoResponse {
     let _ = session.insert("x", &1).await;
     (StatusCode::INTERNAL_SERVER_ERROR, "boom")
@@ -67,6 +78,7 @@ pub fn app_with(layer: SessionLayer) -> Router {
         .route("/cycle", get(cycle))
         .route("/fail", get(fail))
         .route("/plain", get(plain))
+        .route("/nest", get(nest))
         .layer(layer)
 }
 

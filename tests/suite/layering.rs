@@ -267,7 +267,7 @@ fn each_layer_only_looks_down() {
         .map(|(m, above)| (std::slice::from_ref(m), above.as_slice()))
         .collect();
     // The session model sits below the stores and the handle.
-    let model = ["key", "codec", "config", "expiry", "lifetime"];
+    let model = ["key", "codec", "config", "expiry", "lifetime", "limits"];
     let above_model: &[&str] = &["store", "backend", "middleware", "session::handle"];
     let model_paths: Vec<[&str; 2]> = model.iter().map(|m| ["session", m]).collect();
     rules.extend(model_paths.iter().map(|p| (p.as_slice(), above_model)));

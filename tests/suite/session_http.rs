@@ -13,6 +13,7 @@ use tessera::conformance;
 use tessera::session::SessionKey;
 use tessera::signing::SecretKeys;
 use tessera::store::memory::MemoryStore;
+use tessera::store::SessionStore;
 use tessera::time::Clock;
 use tessera::{SessionConfig, SessionLayer};
 
@@ -375,4 +376,58 @@ async fn a_pinned_clock_reaches_the_cached_db_store() {
         before,
         "a cache hit: the database is not read"
     );
+}
+
+/// A write whose data could never be read back (nested deeper than the reader accepts) is
+/// refused with a 400, and the session keeps what it had: nothing acknowledged, nothing lost.
+/// The deepest value the reader accepts is stored and read back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_that_could_never_be_read_back_is_refused_at_write() {
+    let dir = std::env::temp_dir().join(format!(
+        "tessera-unstorable-{}-{}",
+        std::process::id(),
+        tessera::session::SessionKey::generate().unwrap().as_str()
+    ));
+    let codec = tessera::session::codec::SessionCodec::new(&SecretKeys::new("t")).unwrap();
+    let sessions: [(&str, Arc<dyn SessionStore>); 3] = [
+        ("memory", Arc::new(MemoryStore::new())),
+        (
+            "file",
+            Arc::new(tessera::store::file::FileStore::new(&dir, codec).unwrap()),
+        ),
+        (
+            "cached_db",
+            Arc::new(tessera::store::cached_db::CachedDbStore::new(
+                Arc::new(MemoryStore::new()),
+                Arc::new(MemoryStore::new()),
+            )),
+        ),
+    ];
+    for (name, store) in sessions {
+        let app = app(store, SessionConfig::default());
+        let cookie = send(&app, "/set?a=1", None).await.session_cookie().unwrap();
+        let r = send(&app, "/nest?depth=513", Some(&cookie)).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{name}: {}", r.body);
+        assert!(
+            r.set_cookies().is_empty(),
+            "{name}: no cookie for a refused write"
+        );
+        assert_eq!(
+            send(&app, "/get?k=a", Some(&cookie)).await.body,
+            "1",
+            "{name}"
+        );
+        let r = send(&app, "/nest?depth=512", Some(&cookie)).await;
+        assert_eq!(r.status, StatusCode::OK, "{name}: {}", r.body);
+        let all = send(&app, "/all", Some(&cookie)).await.body;
+        assert!(
+            all.contains("\"a\":\"1\"") && all.contains("\"deep\""),
+            "{name}: {all}"
+        );
+        // A new session too: nothing is created for it.
+        let r = send(&app, "/nest?depth=600", None).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{name}");
+        assert!(r.session_cookie().is_none(), "{name}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
 }
