@@ -214,7 +214,7 @@ fn key_file(path: &Path) -> Result<String, CliError> {
             Ok(key)
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            let mut file = std::fs::File::open(path).map_err(|e| os_error(path, &e))?;
+            let mut file = open_own_private_file(path)?;
             let mut text = String::new();
             file.read_to_string(&mut text)
                 .map_err(|e| os_error(path, &e))?;
@@ -228,19 +228,49 @@ fn key_file(path: &Path) -> Result<String, CliError> {
                     ),
                 ));
             }
-            let mode = file.metadata().map(|m| m.permissions().mode()).unwrap_or(0);
-            if mode & 0o077 != 0 {
-                tracing::warn!(
-                    "{} is readable by others (mode {:o}): chmod 600 it",
-                    path.display(),
-                    mode & 0o777
-                );
-            }
             tracing::info!("using the secret key in {}", path.display());
             Ok(key)
         }
         Err(e) => Err(os_error(path, &e)),
     }
+}
+
+/// Opens an existing key file only if it can be trusted: a plain file (not a symbolic link),
+/// owned by this process's user, that no other user can read or write. Anyone who can plant or
+/// read the key can forge every signed-cookie session.
+fn open_own_private_file(path: &Path) -> Result<std::fs::File, CliError> {
+    use std::os::unix::fs::MetadataExt as _;
+    let refuse = |why: String| {
+        Err(CliError::usage(
+            "ImproperlyConfigured",
+            format!("{}: {why}", path.display()),
+        ))
+    };
+    let link = std::fs::symlink_metadata(path).map_err(|e| os_error(path, &e))?;
+    if link.file_type().is_symlink() {
+        return refuse("the key file is a symbolic link; it must be a plain file".to_owned());
+    }
+    let file = std::fs::File::open(path).map_err(|e| os_error(path, &e))?;
+    let meta = file.metadata().map_err(|e| os_error(path, &e))?;
+    if (meta.dev(), meta.ino()) != (link.dev(), link.ino()) || !meta.is_file() {
+        return refuse("the key file changed while it was opened".to_owned());
+    }
+    if let Ok(me) = std::fs::metadata("/proc/self").map(|m| m.uid()) {
+        if meta.uid() != me {
+            return refuse(format!(
+                "the key file belongs to another user (uid {}); it must be this user's own",
+                meta.uid()
+            ));
+        }
+    }
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return refuse(format!(
+            "other users can read or write the key file (mode {mode:o}): chmod 600 it, or \
+             delete it to generate a new key"
+        ));
+    }
+    Ok(file)
 }
 
 /// 50 characters from the alphabet of Django's `get_random_secret_key`, drawn uniformly.
@@ -283,5 +313,41 @@ mod tests {
         assert_eq!(redact_url("sqlite://a@b/c"), "sqlite://a@b/c");
         let key = generate_key().unwrap();
         assert_eq!(key.len(), 50);
+    }
+}
+
+#[cfg(test)]
+mod key_file_tests {
+    use super::*;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "tessera-keyfile-{name}-{}-{}",
+            std::process::id(),
+            generate_key()
+                .unwrap()
+                .replace(|c: char| !c.is_ascii_alphanumeric(), "")
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_key_file_others_can_read_or_a_symlink_is_refused() {
+        let dir = temp_dir("refuse");
+        let path = dir.join(KEY_FILE);
+        let made = key_file(&path).expect("made");
+        assert_eq!(key_file(&path).expect("read back"), made);
+
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = key_file(&path).expect_err("mode 644 is refused");
+        assert!(e.to_string().contains("mode 644"), "{e}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+        let link = dir.join("link");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        let e = key_file(&link).expect_err("a symlink is refused");
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        std::fs::remove_dir_all(&dir).ok();
     }
 }
