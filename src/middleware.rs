@@ -23,7 +23,6 @@
 //! # Ok::<(), tessera::session::ConfigError>(())
 //! ```
 
-use crate::time::Clock;
 use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
@@ -42,6 +41,7 @@ use crate::cookie::{delete_cookie_header, is_python_whitespace, unquote, DeleteO
 use crate::session::handle::{Commit, Shared};
 use crate::session::{ConfigError, Session, SessionConfig, SessionError};
 use crate::store::SessionStore;
+use crate::time::Clock;
 use crate::url::Sessions;
 
 /// Shapes the response for a session that could not be loaded or saved (see

@@ -30,6 +30,14 @@ pub fn now() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
+/// `d` as a whole number of seconds, or `None` when it has a fraction or does not fit in an
+/// `i64`: the durations that stand for Django's integer settings (`SESSION_COOKIE_AGE`).
+pub(crate) fn whole_seconds(d: Duration) -> Option<i64> {
+    i64::try_from(d.as_secs())
+        .ok()
+        .filter(|_| d.subsec_nanos() == 0)
+}
+
 /// Where "now" comes from: the system clock, or one a test controls.
 ///
 /// Cloning is cheap (an `Arc`), so the layer hands the same clock to every request.

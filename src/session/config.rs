@@ -124,8 +124,7 @@ impl SessionConfig {
                 "SESSION_COOKIE_SAMESITE=None without SESSION_COOKIE_SECURE: current browsers drop the session cookie"
             );
         }
-        if self.cookie_age.subsec_nanos() != 0 || i64::try_from(self.cookie_age.as_secs()).is_err()
-        {
+        if crate::time::whole_seconds(self.cookie_age).is_none() {
             return Err(ConfigError::new(
                 "SESSION_COOKIE_AGE",
                 format!("{:?}", self.cookie_age),
@@ -145,7 +144,7 @@ impl SessionConfig {
     /// `SESSION_COOKIE_AGE` as Django's int (saturating; [`validate`](Self::validate) refuses
     /// what does not fit).
     pub(crate) fn cookie_age_secs(&self) -> i64 {
-        i64::try_from(self.cookie_age.as_secs()).unwrap_or(i64::MAX)
+        crate::time::whole_seconds(self.cookie_age).unwrap_or(i64::MAX)
     }
 
     /// The session cookie's `Set-Cookie` line with its fixed attributes, checked once.

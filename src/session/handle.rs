@@ -5,7 +5,6 @@
 //! that when a concurrent request saved the same session first, the save reloads the record
 //! and re-applies just this request's changes instead of overwriting the other's.
 
-use crate::time::Clock;
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
@@ -24,6 +23,7 @@ use crate::backend::{Change, Context, Pending, Saved, SessionBackend, SessionId}
 use crate::cookie::SetCookieTemplate;
 use crate::json::{Map, Value};
 use crate::store::{SessionStore, StoreError, Version};
+use crate::time::Clock;
 
 /// The key Django stores a custom expiry under, inside the session dict.
 pub const EXPIRY_KEY: &str = expiry::SESSION_EXPIRY_KEY;

@@ -14,35 +14,14 @@ use crate::signing::MAX_DECOMPRESSED_BYTES;
 /// exactly, so an ordinary session costs a walk, not a second serialization.
 pub(crate) fn check_storable(data: &Map) -> Result<(), SessionError> {
     let mut bound = 2usize;
-    let mut stack: Vec<(&Value, usize)> = Vec::new();
     for (k, v) in data {
         bound = bound.saturating_add(text_bound(k) + 2);
-        stack.push((v, 1));
-    }
-    while let Some((value, depth)) = stack.pop() {
-        if depth > json::MAX_DEPTH {
-            return Err(SessionError::Unstorable(format!(
+        walk(v, 1, &mut bound).map_err(|()| {
+            SessionError::Unstorable(format!(
                 "the session nests deeper than {} levels, which could never be read back",
                 json::MAX_DEPTH
-            )));
-        }
-        bound = bound.saturating_add(match value {
-            Value::Null | Value::Bool(_) => 5,
-            Value::Int(_) | Value::Float(_) => 25,
-            Value::BigInt(digits) => digits.len(),
-            Value::Str(s) => text_bound(s),
-            Value::List(items) => {
-                stack.extend(items.iter().map(|v| (v, depth + 1)));
-                2 + 2 * items.len()
-            }
-            Value::Dict(map) => {
-                for (k, v) in map {
-                    bound = bound.saturating_add(text_bound(k) + 4);
-                    stack.push((v, depth + 1));
-                }
-                2
-            }
-        });
+            ))
+        })?;
     }
     let limit = usize::try_from(MAX_DECOMPRESSED_BYTES).unwrap_or(usize::MAX);
     if bound > limit {
@@ -53,6 +32,35 @@ pub(crate) fn check_storable(data: &Map) -> Result<(), SessionError> {
             )));
         }
     }
+    Ok(())
+}
+
+/// Adds `value`'s size bound to `bound`; `Err` past [`json::MAX_DEPTH`]. The recursion stops
+/// there, so its depth is bounded whatever the input (and it allocates nothing).
+fn walk(value: &Value, depth: usize, bound: &mut usize) -> Result<(), ()> {
+    if depth > json::MAX_DEPTH {
+        return Err(());
+    }
+    let own = match value {
+        Value::Null | Value::Bool(_) => 5,
+        Value::Int(_) | Value::Float(_) => 25,
+        Value::BigInt(digits) => digits.len(),
+        Value::Str(s) => text_bound(s),
+        Value::List(items) => {
+            for item in items {
+                walk(item, depth + 1, bound)?;
+            }
+            2 + 2 * items.len()
+        }
+        Value::Dict(map) => {
+            for (k, v) in map {
+                *bound = bound.saturating_add(text_bound(k) + 4);
+                walk(v, depth + 1, bound)?;
+            }
+            2
+        }
+    };
+    *bound = bound.saturating_add(own);
     Ok(())
 }
 

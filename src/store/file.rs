@@ -182,14 +182,12 @@ impl FileStoreBuilder {
                     .to_owned(),
             ));
         }
-        let cookie_age =
-            match i64::try_from(self.cookie_age.as_secs()) {
-                Ok(secs) if self.cookie_age.subsec_nanos() == 0 => secs,
-                _ => return Err(StoreError::Config(
-                    "file store: the cookie age must be whole seconds (Django's setting is an int)"
-                        .to_owned(),
-                )),
-            };
+        let Some(cookie_age) = crate::time::whole_seconds(self.cookie_age) else {
+            return Err(StoreError::Config(
+                "file store: the cookie age must be whole seconds (Django's setting is an int)"
+                    .to_owned(),
+            ));
+        };
         create_dir_owner_only(&self.dir).map_err(|e| {
             StoreError::Config(format!("file store: cannot create the directory: {e}"))
         })?;

@@ -834,3 +834,13 @@ async fn url_parameters_are_taken_or_refused_by_name() {
         "{msg}"
     );
 }
+
+/// No session key or session data in any log, at `TRACE`, for every crate (mysql_async too).
+#[test]
+fn no_session_key_or_data_reaches_the_logs() {
+    let Some(url) = server() else { return };
+    common::logs::assert_secrets_stay_out_of_logs(|| async {
+        let f = fixture(&url).await;
+        common::logs::session_round_trip(&f.store).await
+    });
+}

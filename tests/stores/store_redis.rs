@@ -913,3 +913,13 @@ async fn url_parameters_are_taken_or_refused_by_name() {
         "unknown parameter \"db\" for redis:// (known: prefix, response_timeout_ms, connect_timeout_ms)"
     );
 }
+
+/// No session key or session data in any log, at `TRACE`, for every crate (redis-rs too).
+#[test]
+fn no_session_key_or_data_reaches_the_logs() {
+    let Some(url) = shared_url() else { return };
+    common::logs::assert_secrets_stay_out_of_logs(|| async {
+        let store = RedisStore::connect(&url, codec(SECRET)).await.unwrap();
+        common::logs::session_round_trip(&store).await
+    });
+}
