@@ -154,12 +154,16 @@ impl SessionLayer {
 /// gives, and a body that says nothing internal.
 fn default_error_response(e: &SessionError) -> Response<String> {
     let status = crate::session::error_status(e);
-    let body = match status {
-        StatusCode::SERVICE_UNAVAILABLE => "Service Unavailable\n",
-        StatusCode::BAD_REQUEST => "Bad Request: the session was ended by another request\n",
-        _ => "Internal Server Error\n",
+    let body = match (e, status) {
+        // Says which limit the client's data ran into; nothing internal.
+        (SessionError::Unstorable(_), _) => format!("Bad Request: {e}\n"),
+        (_, StatusCode::SERVICE_UNAVAILABLE) => "Service Unavailable\n".to_owned(),
+        (_, StatusCode::BAD_REQUEST) => {
+            "Bad Request: the session was ended by another request\n".to_owned()
+        }
+        _ => "Internal Server Error\n".to_owned(),
     };
-    let mut r = Response::new(body.to_owned());
+    let mut r = Response::new(body);
     *r.status_mut() = status;
     r.headers_mut().insert(
         http::header::CONTENT_TYPE,

@@ -6,7 +6,7 @@
 //! | `postgres://user@host:5432/db`, `postgresql://…` | `PostgresStore` | `table`, `pool_max_size`, and tokio-postgres's own (`sslmode`, `connect_timeout`, `application_name`, `options`…) |
 //! | `mysql://root@127.0.0.1:3306/test` | `MysqlStore` | `table`, `tls_ca` (with `require_ssl=true`), and mysql_async's own (`pool_min`, `pool_max`, `prefer_socket`, `require_ssl`…) |
 //! | `redis://host:6379/0`, `redis+sentinel://h:26379,h2:26379/master`, `redis+cluster://h:7000,h:7001`; over TLS `rediss://…`, `rediss+sentinel://…`, `rediss+cluster://…` | `RedisStore` | `prefix`, `response_timeout_ms`, `connect_timeout_ms`; `tls_ca` for `rediss` |
-//! | `memory://`, `memory://?max_sessions=100000` | [`MemoryStore`] | `max_sessions` |
+//! | `memory://`, `memory://?max_sessions=100000&max_bytes=67108864` | [`MemoryStore`] | `max_sessions`, `max_bytes` |
 //! | `file:///var/lib/app/sessions`, `file://relative/dir` | [`FileStore`](crate::store::file::FileStore) | none |
 //! | `cookie://` | the whole session in a signed cookie | none |
 //! | `cached+redis://host:6379?db=postgres://…` (any cache URL after `cached+`, the database URL last, in `db=`) | [`CachedDbStore`](crate::store::cached_db::CachedDbStore) | the cache's, then `db` |
@@ -82,10 +82,13 @@ async fn open_parsed(mut url: StoreUrl<'_>, keys: &SecretKeys) -> Result<Session
             return Ok(Sessions::SignedCookie(s));
         }
         "memory" => {
-            url.only(&["max_sessions"])?;
+            url.only(&["max_sessions", "max_bytes"])?;
             let mut store = MemoryStore::new();
             if let Some(max) = url.take_parsed("max_sessions", "a number")? {
                 store = store.max_sessions(max);
+            }
+            if let Some(max) = url.take_parsed("max_bytes", "a number")? {
+                store = store.max_bytes(max);
             }
             Arc::new(store)
         }
@@ -173,7 +176,7 @@ mod tests {
                 "max_sessions",
             ),
             ("cookie://?bogus=1", "cookie://", "it takes none"),
-            ("memory://?table=sessions", "memory://", "max_sessions"),
+            ("memory://?table=sessions", "memory://", "max_bytes"),
         ];
         let file_url = format!("file://{}?bogus=1", dir.display());
         cases.push((&file_url, "file://", "it takes none"));

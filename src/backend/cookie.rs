@@ -119,7 +119,7 @@ impl SessionBackend for SignedCookieSessions {
     }
 
     async fn save(&self, pending: Pending<'_>, cx: Context<'_>) -> Result<Saved, SessionError> {
-        crate::session::limits::check_storable(pending.data)?;
+        crate::session::limits::check_writable(pending.data, cx.config, cx.now)?;
         let value = self.encode_at(pending.data, cx.now);
         let size = cx.config.cookie_name.len() + value.len();
         if size > MAX_COOKIE_BYTES {

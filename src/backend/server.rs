@@ -14,8 +14,7 @@ use async_trait::async_trait;
 
 use super::{Context, Pending, Saved, SessionBackend, SessionId};
 use crate::json::Map;
-use crate::session::lifetime::expiry_date_of;
-use crate::session::limits::check_storable;
+use crate::session::limits::check_writable;
 use crate::session::{SessionConfig, SessionError, SessionKey};
 use crate::store::{Loaded, Record, SaveOutcome, SessionStore, StoreError, Version};
 
@@ -38,8 +37,7 @@ impl StoreBackend {
 
     /// Inserts `data` under a fresh key, drawing again on the (astronomically rare) collision.
     async fn create(&self, data: &Map, cx: Context<'_>) -> Result<Saved, SessionError> {
-        check_storable(data)?;
-        let expires_at = expiry_date_of(data, cx.config, cx.now)?;
+        let expires_at = check_writable(data, cx.config, cx.now)?;
         for _ in 0..8 {
             let key =
                 SessionKey::generate().map_err(|e| SessionError::KeyGeneration(e.to_string()))?;
@@ -124,10 +122,9 @@ impl StoreBackend {
                         change.apply(pending.data);
                     }
                     expected = fresh.version;
-                    check_storable(pending.data)?;
                     let record = Record {
                         data: pending.data,
-                        expires_at: expiry_date_of(pending.data, cx.config, cx.now)?,
+                        expires_at: check_writable(pending.data, cx.config, cx.now)?,
                         now: cx.now,
                     };
                     match timed(cx.config, self.store.save(&new, record, &moved.version)).await? {
@@ -185,8 +182,7 @@ impl SessionBackend for StoreBackend {
         };
         let mut version = version.clone();
         for _ in 0..=cx.config.max_save_retries {
-            check_storable(pending.data)?;
-            let expires_at = expiry_date_of(pending.data, cx.config, cx.now)?;
+            let expires_at = check_writable(pending.data, cx.config, cx.now)?;
             let record = Record {
                 data: pending.data,
                 expires_at,

@@ -443,20 +443,34 @@ pub const MAX_DEPTH: usize = 512;
 
 /// Parses bytes as Django does: decoded as latin-1, then Python's `json.loads`.
 pub fn from_slice(input: &[u8]) -> Result<Value, JsonError> {
-    parse(input, false)
+    parse(input, false, usize::MAX)
 }
 
 /// Parses UTF-8 text with Python's `json.loads` rules (ints and floats kept apart, integers of
 /// any size, `NaN`/`Infinity`, key order kept): for JSON typed by a person or another program.
 pub fn from_str(input: &str) -> Result<Value, JsonError> {
-    parse(input.as_bytes(), true)
+    parse(input.as_bytes(), true, usize::MAX)
 }
 
-fn parse(input: &[u8], utf8: bool) -> Result<Value, JsonError> {
+/// As [`from_str`], but an error once more than `max_values` values (at any depth) have been
+/// read, before they are all in memory: for input from a visitor, whose every `[]` (2 bytes)
+/// becomes a 32-byte [`Value`].
+///
+/// ```
+/// use tessera::json;
+/// assert!(json::from_str_limited("[1, 2]", 3).is_ok());
+/// assert!(json::from_str_limited("[1, 2, 3]", 3).is_err());
+/// ```
+pub fn from_str_limited(input: &str, max_values: usize) -> Result<Value, JsonError> {
+    parse(input.as_bytes(), true, max_values)
+}
+
+fn parse(input: &[u8], utf8: bool, max_values: usize) -> Result<Value, JsonError> {
     let mut p = Parser {
         s: input,
         pos: 0,
         utf8,
+        values_left: max_values,
     };
     p.skip_ws();
     let v = p.value(0)?;
@@ -472,6 +486,8 @@ struct Parser<'a> {
     pos: usize,
     /// Read non-ASCII bytes as UTF-8 (`from_str`) instead of latin-1 (`from_slice`).
     utf8: bool,
+    /// How many more values may be read.
+    values_left: usize,
 }
 
 impl Parser<'_> {
@@ -501,6 +517,10 @@ impl Parser<'_> {
         if depth > MAX_DEPTH {
             return Err(self.err("Nesting too deep"));
         }
+        self.values_left = match self.values_left.checked_sub(1) {
+            Some(left) => left,
+            None => return Err(self.err("Too many values")),
+        };
         match self.s.get(self.pos) {
             Some(b'"') => Ok(Value::Str(self.string()?)),
             Some(b'{') => self.object(depth),

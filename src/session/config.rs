@@ -38,6 +38,16 @@ pub struct SessionConfig {
     pub store_timeout: Duration,
     /// How often a save that lost a compare-and-swap race reloads and re-applies: 64.
     pub max_save_retries: u32,
+    /// The largest session a write stores, in bytes of its JSON before compression: 1 MiB.
+    /// A larger write is refused (400) and the stored session keeps what it had, so no
+    /// visitor can grow a record that costs every later request a large decompression. At
+    /// most [`MAX_DECOMPRESSED_BYTES`](crate::signing::MAX_DECOMPRESSED_BYTES), what a read
+    /// accepts; records Django wrote are read up to that, whatever this says.
+    pub max_data_bytes: usize,
+    /// The most values a written session holds, counting every string, number, bool, null,
+    /// list and dict at any depth: 100,000. Each costs memory whenever the session is loaded,
+    /// far more than its bytes of JSON (`[]` is 2 bytes of text, 32 in memory).
+    pub max_data_values: usize,
 }
 
 impl Default for SessionConfig {
@@ -55,6 +65,8 @@ impl Default for SessionConfig {
             use_tz: true,
             store_timeout: Duration::from_secs(3),
             max_save_retries: 64,
+            max_data_bytes: 1024 * 1024,
+            max_data_values: 100_000,
         }
     }
 }
@@ -105,16 +117,30 @@ impl SessionConfig {
                 _ => ConfigError::new("session cookie", &self.cookie_name, e.to_string()),
             }
         })?;
+        // Django writes these two verbatim: a `;` would add attributes of its own, a control
+        // character would make the header invalid (the cookie silently not sent).
+        let attributes = [
+            (
+                "SESSION_COOKIE_DOMAIN",
+                self.cookie_domain.as_deref().unwrap_or(""),
+            ),
+            ("SESSION_COOKIE_PATH", self.cookie_path.as_str()),
+        ];
+        for (name, value) in attributes {
+            if value.bytes().any(|b| b < 0x20 || b == 0x7f || b == b';') {
+                return Err(ConfigError::new(
+                    name,
+                    value,
+                    "a `;` or a control character cannot go into a Set-Cookie attribute",
+                ));
+            }
+        }
         let sample = template.render("0123456789abcdefghijklmnopqrstuv", 0.0, 0.0);
         if http::HeaderValue::try_from(sample).is_err() {
-            let (name, value) = match &self.cookie_domain {
-                Some(d) if d.bytes().any(|b| b < 0x20 || b == 0x7f) => ("SESSION_COOKIE_DOMAIN", d),
-                _ => ("SESSION_COOKIE_PATH", &self.cookie_path),
-            };
             return Err(ConfigError::new(
-                name,
-                value,
-                "control characters cannot go into a Set-Cookie header",
+                "session cookie",
+                &self.cookie_name,
+                "the Set-Cookie header would not be valid",
             ));
         }
         if self.cookie_samesite == Some(SameSite::None) && !self.cookie_secure {
@@ -124,11 +150,37 @@ impl SessionConfig {
                 "SESSION_COOKIE_SAMESITE=None without SESSION_COOKIE_SECURE: current browsers drop the session cookie"
             );
         }
-        if crate::time::whole_seconds(self.cookie_age).is_none() {
+        match crate::time::whole_seconds(self.cookie_age) {
+            None => {
+                return Err(ConfigError::new(
+                    "SESSION_COOKIE_AGE",
+                    format!("{:?}", self.cookie_age),
+                    "expected whole seconds (Django's setting is an int)",
+                ))
+            }
+            Some(age) if crate::time::now() + age as f64 >= crate::session::limits::LAST_EXPIRY => {
+                return Err(ConfigError::new(
+                    "SESSION_COOKIE_AGE",
+                    age.to_string(),
+                    "sessions would expire after the year 9999, which no database stores",
+                ))
+            }
+            Some(_) => {}
+        }
+        let read_limit =
+            usize::try_from(crate::signing::MAX_DECOMPRESSED_BYTES).unwrap_or(usize::MAX);
+        if self.max_data_bytes == 0 || self.max_data_bytes > read_limit {
             return Err(ConfigError::new(
-                "SESSION_COOKIE_AGE",
-                format!("{:?}", self.cookie_age),
-                "expected whole seconds (Django's setting is an int)",
+                "max_data_bytes",
+                self.max_data_bytes.to_string(),
+                format!("expected 1 to {read_limit} (what a read accepts)"),
+            ));
+        }
+        if self.max_data_values == 0 {
+            return Err(ConfigError::new(
+                "max_data_values",
+                "0",
+                "no session could be stored",
             ));
         }
         if self.store_timeout.is_zero() {
@@ -161,7 +213,8 @@ impl SessionConfig {
     /// Defaults overridden by `TESSERA_SESSION_COOKIE_NAME`, `…_COOKIE_AGE`, `…_COOKIE_DOMAIN`,
     /// `…_COOKIE_PATH`, `…_COOKIE_SECURE`, `…_COOKIE_HTTPONLY`, `…_COOKIE_SAMESITE` (`Lax`,
     /// `Strict`, `None`, or empty for no attribute), `…_SAVE_EVERY_REQUEST`,
-    /// `…_EXPIRE_AT_BROWSER_CLOSE` and `TESSERA_SESSION_STORE_TIMEOUT_MS`.
+    /// `…_EXPIRE_AT_BROWSER_CLOSE`, `TESSERA_SESSION_STORE_TIMEOUT_MS`,
+    /// `TESSERA_SESSION_MAX_DATA_BYTES` and `TESSERA_SESSION_MAX_DATA_VALUES`.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_vars(|name| std::env::var(name).ok())
     }
@@ -222,6 +275,17 @@ impl SessionConfig {
                 .parse()
                 .map_err(|_| err(n, v, "expected milliseconds"))?;
             c.store_timeout = Duration::from_millis(ms);
+        }
+        let count = |(n, v): (String, String)| {
+            v.trim()
+                .parse::<usize>()
+                .map_err(|_| err(n, v, "expected a whole number"))
+        };
+        if let Some(v) = var("MAX_DATA_BYTES") {
+            c.max_data_bytes = count(v)?;
+        }
+        if let Some(v) = var("MAX_DATA_VALUES") {
+            c.max_data_values = count(v)?;
         }
         c.validate()?;
         Ok(c)
@@ -286,6 +350,25 @@ mod tests {
             bad(|c| c.store_timeout = Duration::ZERO).name,
             "store_timeout"
         );
+        // Attributes smuggled into the domain or the path.
+        assert_eq!(
+            bad(|c| c.cookie_domain = Some("ex.com; Secure".into())).name,
+            "SESSION_COOKIE_DOMAIN"
+        );
+        assert_eq!(
+            bad(|c| c.cookie_path = "/;x".into()).name,
+            "SESSION_COOKIE_PATH"
+        );
+        // An age past the year 9999 (it gave `Max-Age=9223372036854775808`).
+        let e = bad(|c| c.cookie_age = Duration::from_secs(i64::MAX as u64));
+        assert_eq!(e.name, "SESSION_COOKIE_AGE");
+        assert!(e.why.contains("9999"), "{e}");
+        assert_eq!(bad(|c| c.max_data_bytes = 0).name, "max_data_bytes");
+        assert_eq!(
+            bad(|c| c.max_data_bytes = 65 * 1024 * 1024).name,
+            "max_data_bytes"
+        );
+        assert_eq!(bad(|c| c.max_data_values = 0).name, "max_data_values");
         let mut ok = SessionConfig {
             cookie_samesite: Some(SameSite::None),
             ..SessionConfig::default()

@@ -1,33 +1,47 @@
-//! An in-process store: sharded, bounded, with expired entries purged.
+//! An in-process store: sharded, bounded in sessions and in bytes, with expired entries
+//! purged.
 //!
 //! Sessions live in 64 shards, each behind its own `RwLock`, chosen by the key's first bytes
 //! (keys are uniformly random, so shards fill evenly and two cores rarely meet on one lock).
 //! Records are kept decoded: nothing is signed or serialized, since nothing leaves the process.
 //! Sessions are lost on restart and not shared between processes.
 //!
+//! When the store is full (in sessions or in bytes), room is made in this order: expired
+//! sessions, then anonymous sessions closest to expiry, and only for a new or growing session
+//! that holds a login (Django's `_auth_user_id`), logged-in sessions closest to expiry. An
+//! anonymous write that would need to evict a login is refused instead
+//! ([`StoreError::Full`], 503): visitors who never logged in cannot push out those who did.
+//!
 //! ```
 //! use tessera::store::memory::MemoryStore;
-//! let store = MemoryStore::new().max_sessions(100_000);
+//! let store = MemoryStore::new().max_sessions(100_000).max_bytes(64 * 1024 * 1024);
 //! # let _ = store;
 //! ```
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::RwLock;
 
 use async_trait::async_trait;
 
 use super::{Loaded, Record, SaveOutcome, SessionStore, StoreError, Version};
-use crate::json::Map;
+use crate::json::{Map, Value};
 use crate::session::key::SessionKey;
 
 const SHARDS: usize = 64;
+
+/// The session dict key Django's `login()` sets: a session holding it is a login.
+const LOGIN_KEY: &str = "_auth_user_id";
 
 #[derive(Debug)]
 struct Entry {
     data: Map,
     expires_at: f64,
     version: u64,
+    /// What the entry costs in memory, estimated by [`footprint`].
+    bytes: usize,
+    /// It holds a login, so anonymous sessions cannot evict it.
+    login: bool,
 }
 
 /// One shard's sessions. Keys are hashed with foldhash (seeded per process) rather than
@@ -43,6 +57,9 @@ type Shard = RwLock<Sessions>;
 pub struct MemoryStore {
     shards: Box<[Shard]>,
     per_shard_cap: usize,
+    max_bytes: usize,
+    /// The estimated bytes held by every shard together.
+    bytes: AtomicUsize,
     next_version: AtomicU64,
 }
 
@@ -52,23 +69,58 @@ impl Default for MemoryStore {
     }
 }
 
+/// Which sessions a write may evict to make room.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Evictable {
+    /// Expired and anonymous sessions.
+    Anonymous,
+    /// Any session, closest to expiry first (for a write that holds a login).
+    Any,
+}
+
+impl Evictable {
+    fn for_write(login: bool) -> Self {
+        if login {
+            Evictable::Any
+        } else {
+            Evictable::Anonymous
+        }
+    }
+
+    fn allows(self, entry: &Entry) -> bool {
+        self == Evictable::Any || !entry.login
+    }
+}
+
 impl MemoryStore {
-    /// A store holding at most 1,000,000 sessions.
+    /// A store holding at most 1,000,000 sessions and about 256 MiB of session data.
     pub fn new() -> Self {
         MemoryStore {
             shards: (0..SHARDS)
                 .map(|_| RwLock::new(Sessions::default()))
                 .collect(),
             per_shard_cap: 1_000_000 / SHARDS,
+            max_bytes: 256 * 1024 * 1024,
+            bytes: AtomicUsize::new(0),
             next_version: AtomicU64::new(1),
         }
     }
 
     /// Caps the number of sessions. When a shard is full, its expired sessions are purged
-    /// and, if that is not enough, the eighth of it closest to expiry is evicted (as Django's
-    /// local-memory cache culls), so memory stays bounded under any load.
+    /// and, if that is not enough, the eighth of it closest to expiry is evicted (anonymous
+    /// sessions only, unless the new session holds a login), so memory stays bounded under
+    /// any load.
     pub fn max_sessions(mut self, max: usize) -> Self {
         self.per_shard_cap = max.div_ceil(SHARDS).max(1);
+        self
+    }
+
+    /// Caps the memory the sessions take, as estimated from their decoded data (strings,
+    /// lists and dicts with their allocations, plus a fixed cost per session). A write that
+    /// would pass it first evicts as described in the [module docs](self), down to 7/8 of the
+    /// cap so the next writes do not evict again at once.
+    pub fn max_bytes(mut self, max: usize) -> Self {
+        self.max_bytes = max.max(1);
         self
     }
 
@@ -85,40 +137,169 @@ impl MemoryStore {
         self.len() == 0
     }
 
-    fn shard(&self, key: &SessionKey) -> &Shard {
+    /// The estimated bytes the sessions take (what [`max_bytes`](Self::max_bytes) caps).
+    pub fn bytes(&self) -> usize {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    fn shard_index(key: &SessionKey) -> usize {
         let b = key.as_str().as_bytes();
         let h = b
             .iter()
             .take(4)
             .fold(0usize, |h, &c| h.wrapping_mul(31).wrapping_add(c as usize));
-        &self.shards[h % SHARDS]
+        h % SHARDS
+    }
+
+    fn shard(&self, key: &SessionKey) -> &Shard {
+        &self.shards[Self::shard_index(key)]
     }
 
     fn version(&self) -> u64 {
         self.next_version.fetch_add(1, Ordering::Relaxed)
     }
+
+    /// Makes room for `growth` more bytes when the store would pass its cap, evicting what
+    /// `evictable` allows (never `keep`), shard by shard from `key`'s, holding one lock at a
+    /// time. Approximate under concurrency: writes racing it may pass the cap by their own size.
+    fn reserve(
+        &self,
+        key: &SessionKey,
+        growth: usize,
+        evictable: Evictable,
+        now: f64,
+    ) -> Result<(), StoreError> {
+        if growth > self.max_bytes {
+            return Err(StoreError::Full(format!(
+                "a session of ~{growth} bytes is larger than the memory store's cap of {} bytes",
+                self.max_bytes
+            )));
+        }
+        if self.bytes().saturating_add(growth) <= self.max_bytes {
+            return Ok(());
+        }
+        let target = (self.max_bytes - self.max_bytes / 8).min(self.max_bytes - growth);
+        let first = Self::shard_index(key);
+        // Anonymous sessions go first, from every shard; logins only if this write is one.
+        let passes: &[Evictable] = match evictable {
+            Evictable::Anonymous => &[Evictable::Anonymous],
+            Evictable::Any => &[Evictable::Anonymous, Evictable::Any],
+        };
+        for &pass in passes {
+            for i in 0..SHARDS {
+                let mut map = self.shards[(first + i) % SHARDS]
+                    .write()
+                    .map_err(poisoned)?;
+                self.evict(&mut map, key, pass, now, |store, _| store.bytes() <= target);
+                if self.bytes() <= target {
+                    return Ok(());
+                }
+            }
+        }
+        if self.bytes().saturating_add(growth) <= self.max_bytes {
+            return Ok(());
+        }
+        Err(full(evictable))
+    }
+
+    /// Removes `map`'s expired entries, then, until `enough` (given the store and the shard's
+    /// length), what `evictable` allows: anonymous sessions before logins, each closest to
+    /// expiry first; `keep` stays.
+    fn evict(
+        &self,
+        map: &mut Sessions,
+        keep: &SessionKey,
+        evictable: Evictable,
+        now: f64,
+        enough: impl Fn(&Self, usize) -> bool,
+    ) {
+        let mut freed = 0;
+        map.retain(|_, e| {
+            let live = e.expires_at > now;
+            if !live {
+                freed += e.bytes;
+            }
+            live
+        });
+        self.bytes.fetch_sub(freed, Ordering::Relaxed);
+        if enough(self, map.len()) {
+            return;
+        }
+        let mut candidates: Vec<(bool, f64, SessionKey)> = map
+            .iter()
+            .filter(|(k, e)| *k != keep && evictable.allows(e))
+            .map(|(k, e)| (e.login, e.expires_at, k.clone()))
+            .collect();
+        // Anonymous before logins, then closest to expiry first.
+        candidates.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+        for (_, _, k) in candidates {
+            if enough(self, map.len()) {
+                break;
+            }
+            if let Some(e) = map.remove(&k) {
+                self.bytes.fetch_sub(e.bytes, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Makes room for one more session in a shard at its session cap: expired entries first,
+    /// then an eighth of the shard, closest to expiry, of what `evictable` allows.
+    fn make_room(
+        &self,
+        map: &mut Sessions,
+        key: &SessionKey,
+        evictable: Evictable,
+        now: f64,
+    ) -> Result<(), StoreError> {
+        let cap = self.per_shard_cap;
+        let target = cap - (cap / 8).max(1).min(cap);
+        self.evict(map, key, evictable, now, |_, len| len <= target);
+        if map.len() < cap {
+            Ok(())
+        } else {
+            Err(full(evictable))
+        }
+    }
+}
+
+fn full(evictable: Evictable) -> StoreError {
+    StoreError::Full(
+        match evictable {
+            Evictable::Anonymous => {
+                "the memory store is full of logged-in sessions, which anonymous ones cannot evict"
+            }
+            Evictable::Any => "the memory store is full",
+        }
+        .to_owned(),
+    )
+}
+
+/// What an entry costs in memory, estimated: the entry, its key and the map's slot, then every
+/// value with its allocations.
+fn footprint(data: &Map) -> usize {
+    const VALUE: usize = std::mem::size_of::<Value>();
+    const ENTRY: usize = std::mem::size_of::<Entry>() + std::mem::size_of::<SessionKey>() + 40;
+    fn dict(map: &Map) -> usize {
+        // IndexMap: an entries vector (key, value, hash) and an index table.
+        map.capacity() * (std::mem::size_of::<String>() + VALUE + 16)
+            + map
+                .iter()
+                .map(|(k, v)| k.capacity() + value(v))
+                .sum::<usize>()
+    }
+    fn value(v: &Value) -> usize {
+        match v {
+            Value::Str(s) | Value::BigInt(s) => s.capacity(),
+            Value::List(items) => items.capacity() * VALUE + items.iter().map(value).sum::<usize>(),
+            Value::Dict(map) => dict(map),
+            _ => 0,
+        }
+    }
+    ENTRY + dict(data)
 }
 
 fn poisoned<T>(_: T) -> StoreError {
     StoreError::Unavailable("memory store lock poisoned".to_owned())
-}
-
-/// Makes room in a full shard: expired entries first, then the ones closest to expiry.
-fn make_room(map: &mut Sessions, cap: usize, now: f64) {
-    if map.len() < cap {
-        return;
-    }
-    map.retain(|_, e| e.expires_at > now);
-    if map.len() < cap {
-        return;
-    }
-    let mut by_expiry: Vec<(f64, SessionKey)> =
-        map.iter().map(|(k, e)| (e.expires_at, k.clone())).collect();
-    let evict = (map.len() / 8).max(1);
-    by_expiry.select_nth_unstable_by(evict - 1, |a, b| a.0.total_cmp(&b.0));
-    for (_, k) in by_expiry.into_iter().take(evict) {
-        map.remove(&k);
-    }
 }
 
 #[async_trait]
@@ -132,25 +313,30 @@ impl SessionStore for MemoryStore {
     }
 
     async fn create(&self, key: &SessionKey, record: Record<'_>) -> Result<Version, StoreError> {
+        let data = record.data.clone();
+        let bytes = footprint(&data);
+        let evictable = Evictable::for_write(data.contains_key(LOGIN_KEY));
+        self.reserve(key, bytes, evictable, record.now)?;
         let version = self.version();
         let mut map = self.shard(key).write().map_err(poisoned)?;
+        if map.contains_key(key) {
+            return Err(StoreError::DuplicateKey);
+        }
         if map.len() >= self.per_shard_cap {
-            if map.contains_key(key) {
-                return Err(StoreError::DuplicateKey);
-            }
-            make_room(&mut map, self.per_shard_cap, record.now);
+            self.make_room(&mut map, key, evictable, record.now)?;
         }
-        match map.entry(key.clone()) {
-            std::collections::hash_map::Entry::Occupied(_) => Err(StoreError::DuplicateKey),
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert(Entry {
-                    data: record.data.clone(),
-                    expires_at: record.expires_at,
-                    version,
-                });
-                Ok(Version::Counter(version))
-            }
-        }
+        map.insert(
+            key.clone(),
+            Entry {
+                login: evictable == Evictable::Any,
+                data,
+                expires_at: record.expires_at,
+                version,
+                bytes,
+            },
+        );
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        Ok(Version::Counter(version))
     }
 
     async fn save(
@@ -159,22 +345,44 @@ impl SessionStore for MemoryStore {
         record: Record<'_>,
         expected: &Version,
     ) -> Result<SaveOutcome, StoreError> {
-        let version = self.version();
-        let mut map = self.shard(key).write().map_err(poisoned)?;
-        let Some(entry) = map.get_mut(key) else {
-            return Ok(SaveOutcome::Gone);
-        };
-        if *expected != Version::Counter(entry.version) {
-            return Ok(SaveOutcome::Conflict);
+        let data = record.data.clone();
+        let bytes = footprint(&data);
+        let login = data.contains_key(LOGIN_KEY);
+        let mut reserved = false;
+        loop {
+            let version = self.version();
+            let mut map = self.shard(key).write().map_err(poisoned)?;
+            let Some(entry) = map.get_mut(key) else {
+                return Ok(SaveOutcome::Gone);
+            };
+            if *expected != Version::Counter(entry.version) {
+                return Ok(SaveOutcome::Conflict);
+            }
+            let growth = bytes.saturating_sub(entry.bytes);
+            if !reserved && growth > 0 && self.bytes().saturating_add(growth) > self.max_bytes {
+                // Room is made with this shard unlocked; the version check runs again after.
+                drop(map);
+                self.reserve(key, growth, Evictable::for_write(login), record.now)?;
+                reserved = true;
+                continue;
+            }
+            self.bytes.fetch_add(bytes, Ordering::Relaxed);
+            self.bytes.fetch_sub(entry.bytes, Ordering::Relaxed);
+            *entry = Entry {
+                data,
+                expires_at: record.expires_at,
+                version,
+                bytes,
+                login,
+            };
+            return Ok(SaveOutcome::Saved(Version::Counter(version)));
         }
-        entry.data = record.data.clone();
-        entry.expires_at = record.expires_at;
-        entry.version = version;
-        Ok(SaveOutcome::Saved(Version::Counter(version)))
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), StoreError> {
-        self.shard(key).write().map_err(poisoned)?.remove(key);
+        if let Some(e) = self.shard(key).write().map_err(poisoned)?.remove(key) {
+            self.bytes.fetch_sub(e.bytes, Ordering::Relaxed);
+        }
         Ok(())
     }
 
@@ -190,14 +398,17 @@ impl SessionStore for MemoryStore {
             loop {
                 let mut map = shard.write().map_err(poisoned)?;
                 let mut budget = batch;
+                let mut freed = 0;
                 map.retain(|_, e| {
                     if e.expires_at <= now && budget > 0 {
                         budget -= 1;
+                        freed += e.bytes;
                         false
                     } else {
                         true
                     }
                 });
+                self.bytes.fetch_sub(freed, Ordering::Relaxed);
                 let n = batch - budget;
                 removed += n as u64;
                 if n < batch {

@@ -168,6 +168,10 @@ pub enum StoreError {
     /// The store is misconfigured (bad URL, missing table…).
     #[error("session store misconfigured: {0}")]
     Config(String),
+    /// The store is at its capacity and may not evict what would make room (the memory store
+    /// never lets an anonymous session evict a login).
+    #[error("session store full: {0}")]
+    Full(String),
 }
 
 impl StoreError {

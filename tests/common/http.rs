@@ -59,6 +59,35 @@ async fn nest(session: Session, Query(q): Q) -> Result<&'static str, SessionErro
     Ok("ok")
 }
 
+/// `set_expiry`: `value` is whole seconds, or an RFC 3339 date with its offset.
+async fn expiry(session: Session, Query(q): Q) -> Result<&'static str, SessionError> {
+    let value = q.get("value").cloned().unwrap_or_default();
+    let expiry = match value.parse::<i64>() {
+        Ok(seconds) => tessera::session::Expiry::from(seconds),
+        Err(_) => tessera::session::Expiry::from(
+            chrono::DateTime::parse_from_rfc3339(&value).expect("an RFC 3339 date"),
+        ),
+    };
+    session.set_expiry(expiry).await?;
+    Ok("ok")
+}
+
+/// Stores `bytes` characters under `key`.
+async fn big(session: Session, Query(q): Q) -> Result<&'static str, SessionError> {
+    let bytes: usize = q.get("bytes").and_then(|n| n.parse().ok()).unwrap_or(0);
+    let key = q.get("key").cloned().unwrap_or_else(|| "big".to_owned());
+    session.insert(&key, &"x".repeat(bytes)).await?;
+    Ok("ok")
+}
+
+/// Stores `many`: a list of `n` nulls (`n + 1` values).
+async fn many(session: Session, Query(q): Q) -> Result<&'static str, SessionError> {
+    let n: usize = q.get("n").and_then(|n| n.parse().ok()).unwrap_or(0);
+    let list = tessera::json::Value::List(vec![tessera::json::Value::Null; n]);
+    session.insert("many", &list).await?;
+    Ok("ok")
+}
+
 async fn fail(session: Session) -> impl IntoResponse {
     let _ = session.insert("x", &1).await;
     (StatusCode::INTERNAL_SERVER_ERROR, "boom")
@@ -68,7 +97,8 @@ async fn plain() -> &'static str {
     "plain"
 }
 
-/// Routes: `/set?k=v…`, `/get?k=…`, `/all`, `/flush`, `/cycle`, `/fail` (500), `/plain`.
+/// Routes: `/set?k=v…`, `/get?k=…`, `/all`, `/flush`, `/cycle`, `/fail` (500), `/plain`,
+/// `/nest?depth=`, `/expiry?value=`, `/big?key=&bytes=`, `/many?n=`.
 pub fn app_with(layer: SessionLayer) -> Router {
     Router::new()
         .route("/set", get(set))
@@ -79,6 +109,9 @@ pub fn app_with(layer: SessionLayer) -> Router {
         .route("/fail", get(fail))
         .route("/plain", get(plain))
         .route("/nest", get(nest))
+        .route("/expiry", get(expiry))
+        .route("/big", get(big))
+        .route("/many", get(many))
         .layer(layer)
 }
 
@@ -310,4 +343,81 @@ pub async fn cycle_race_loses_no_acknowledged_write(store: Arc<dyn SessionStore>
             "round {round}: acknowledged and lost: {lost:?} ({all})"
         );
     }
+}
+
+/// An expiry outside the years 1 to 9999 is refused with the same 400 and message on every
+/// store, and the session keeps what it had (SQLite answered 503 with an ERROR log, PostgreSQL
+/// and MySQL silently stored 9999-12-31). The last storable second is stored and read back.
+pub async fn out_of_range_expiries_are_refused_alike(app: &Router) {
+    let cookie = send(app, "/set?a=1", None).await.session_cookie().unwrap();
+    for value in [
+        "9999-12-31T23:59:59-14:00",
+        "0001-01-01T00:00:00%2B14:00",
+        "9223372036854775",
+        "-9223372036854775",
+    ] {
+        let r = send(app, &format!("/expiry?value={value}"), Some(&cookie)).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{value}: {}", r.body);
+        assert!(r.body.contains("years 1 to 9999"), "{value}: {}", r.body);
+        assert!(r.set_cookies().is_empty(), "{value}");
+        assert_eq!(
+            send(app, "/get?k=a", Some(&cookie)).await.body,
+            "1",
+            "{value}"
+        );
+    }
+    let r = send(
+        app,
+        "/expiry?value=9999-12-31T23:59:59%2B00:00",
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let cookie = r.session_cookie().unwrap_or(cookie);
+    assert_eq!(send(app, "/get?k=a", Some(&cookie)).await.body, "1");
+    // Nothing is created for a new session either.
+    let r = send(app, "/expiry?value=9999-12-31T23:59:59-14:00", None).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.session_cookie().is_none());
+}
+
+/// Writes past the session budget (`max_data_bytes`, `max_data_values`) are refused with a
+/// 400 saying which, and the stored session keeps what it had: a visitor cannot grow a record
+/// that costs every later request a large decompression (33 PATCHes of 1.95 MB made a row
+/// that inflated to 64 MiB).
+pub async fn writes_past_the_session_budget_are_refused(store: Arc<dyn SessionStore>) {
+    let config = SessionConfig {
+        max_data_bytes: 200_000,
+        max_data_values: 1_000,
+        ..SessionConfig::default()
+    };
+    let app = app(store, config);
+    let cookie = send(&app, "/big?key=a&bytes=150000", None)
+        .await
+        .session_cookie()
+        .unwrap();
+    let r = send(&app, "/big?key=b&bytes=60000", Some(&cookie)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("a session may hold 200000"), "{}", r.body);
+    let r = send(&app, "/big?key=a&bytes=200001", Some(&cookie)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    let r = send(&app, "/many?n=1000", Some(&cookie)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("more than 1000 values"), "{}", r.body);
+    let all = send(&app, "/all", Some(&cookie)).await.body;
+    assert_eq!(
+        all.len(),
+        150_000 + r#"{"a":""}"#.len(),
+        "the session kept only a"
+    );
+    // Within the budget, exactly: the whole session may be 1,000 values.
+    let r = send(&app, "/many?n=998", Some(&cookie)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+}
+
+/// Both limit checks over `store`: expiries past the year 9999 and data past the budget.
+pub async fn writes_past_the_limits_are_refused(store: Arc<dyn SessionStore>) {
+    let app = app(store.clone(), SessionConfig::default());
+    out_of_range_expiries_are_refused_alike(&app).await;
+    writes_past_the_session_budget_are_refused(store).await;
 }

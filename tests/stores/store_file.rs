@@ -96,6 +96,16 @@ async fn http_fifty_writers_and_logout_race() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// Expiries past the year 9999 and data past the budget: 400, the same as every store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_writes_past_the_limits_are_refused() {
+    let dir = temp_dir("http-limits");
+    let store: Arc<dyn SessionStore> =
+        Arc::new(FileStore::new(&dir, codec(SECRET)).expect("store"));
+    common::http::writes_past_the_limits_are_refused(store).await;
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// The session directory's file names are session keys: a directory the store creates is
 /// for its owner only (its files already are, 0600).
 #[test]

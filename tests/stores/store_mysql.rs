@@ -176,6 +176,15 @@ async fn http_logout_race_never_resurrects() {
     common::http::cycle_race_loses_no_acknowledged_write(Arc::new(f.store.clone())).await;
 }
 
+/// Expiries past the year 9999 (stored as 9999-12-31 before, silently) and data past the
+/// budget: 400, the same as every store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_writes_past_the_limits_are_refused() {
+    let Some(url) = server() else { return };
+    let f = fixture(&url).await;
+    common::http::writes_past_the_limits_are_refused(Arc::new(f.store.clone())).await;
+}
+
 /// The statements Django's migration runs, from `db_schema.json`.
 fn django_statements() -> Vec<String> {
     common::vectors::records("db_schema.json")

@@ -145,6 +145,15 @@ async fn http_fifty_writers_and_logout_race() {
     common::http::cycle_race_loses_no_acknowledged_write(store).await;
 }
 
+/// Expiries past the year 9999 and data past the budget: 400, the same as every store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_writes_past_the_limits_are_refused() {
+    let Some(url) = shared_url() else { return };
+    let store: Arc<dyn SessionStore> =
+        Arc::new(RedisStore::connect(&url, codec(SECRET)).await.unwrap());
+    common::http::writes_past_the_limits_are_refused(store).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_are_named_as_djangos_cache_backend_names_them() {
     let Some(url) = shared_url() else { return };

@@ -100,6 +100,16 @@ async fn http_fifty_writers_and_logout_race() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// Expiries past the year 9999 and data past the budget: 400, the same as every store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_writes_past_the_limits_are_refused() {
+    let (db, dir) = temp_db("http-limits");
+    let store: Arc<dyn SessionStore> =
+        Arc::new(SqliteStore::open(&db, codec(SECRET)).expect("open"));
+    common::http::writes_past_the_limits_are_refused(store).await;
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// The database, its `-wal` and its `-shm` hold live session keys: only their owner may read
 /// them (other local users could otherwise take over any session).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

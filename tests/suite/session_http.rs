@@ -378,18 +378,20 @@ async fn a_pinned_clock_reaches_the_cached_db_store() {
     );
 }
 
-/// A write whose data could never be read back (nested deeper than the reader accepts) is
-/// refused with a 400, and the session keeps what it had: nothing acknowledged, nothing lost.
-/// The deepest value the reader accepts is stored and read back.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn data_that_could_never_be_read_back_is_refused_at_write() {
+/// The memory, file (in a fresh directory, returned for removal) and cached_db stores.
+fn in_process_stores(
+    name: &str,
+) -> (
+    std::path::PathBuf,
+    [(&'static str, Arc<dyn SessionStore>); 3],
+) {
     let dir = std::env::temp_dir().join(format!(
-        "tessera-unstorable-{}-{}",
+        "tessera-{name}-{}-{}",
         std::process::id(),
         tessera::session::SessionKey::generate().unwrap().as_str()
     ));
     let codec = tessera::session::codec::SessionCodec::new(&SecretKeys::new("t")).unwrap();
-    let sessions: [(&str, Arc<dyn SessionStore>); 3] = [
+    let stores: [(&str, Arc<dyn SessionStore>); 3] = [
         ("memory", Arc::new(MemoryStore::new())),
         (
             "file",
@@ -403,6 +405,15 @@ async fn data_that_could_never_be_read_back_is_refused_at_write() {
             )),
         ),
     ];
+    (dir, stores)
+}
+
+/// A write whose data could never be read back (nested deeper than the reader accepts) is
+/// refused with a 400, and the session keeps what it had: nothing acknowledged, nothing lost.
+/// The deepest value the reader accepts is stored and read back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_that_could_never_be_read_back_is_refused_at_write() {
+    let (dir, sessions) = in_process_stores("unstorable");
     for (name, store) in sessions {
         let app = app(store, SessionConfig::default());
         let cookie = send(&app, "/set?a=1", None).await.session_cookie().unwrap();
@@ -430,4 +441,115 @@ async fn data_that_could_never_be_read_back_is_refused_at_write() {
         assert!(r.session_cookie().is_none(), "{name}");
     }
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Expiries past the year 9999 and data past the budget are refused alike on the memory, file
+/// and cached_db stores and (expiries) in a signed cookie; the server stores run the same
+/// checks in their own test files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_past_the_limits_are_refused_alike() {
+    let (dir, stores) = in_process_stores("limits");
+    for (_, store) in stores {
+        common::http::writes_past_the_limits_are_refused(store).await;
+    }
+    let cookies = SignedCookieSessions::new(&SecretKeys::new("t")).unwrap();
+    let app = common::http::app_with(
+        SessionLayer::signed_cookie(cookies, SessionConfig::default()).unwrap(),
+    );
+    common::http::out_of_range_expiries_are_refused_alike(&app).await;
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `memory://` eviction is not a logout weapon: 3,000 anonymous sessions in a store capped at
+/// 640 evict each other, never the session holding a login (they used to evict it: it was the
+/// closest to expiry).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anonymous_sessions_cannot_evict_a_login_from_the_memory_store() {
+    let store = Arc::new(MemoryStore::new().max_sessions(640));
+    let app = app(store.clone(), SessionConfig::default());
+    let user = send(&app, "/set?_auth_user_id=42", None)
+        .await
+        .session_cookie()
+        .unwrap();
+    for _ in 0..3_000 {
+        let r = send(&app, "/set?a=1", None).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+    assert!(store.len() <= 640, "{} sessions", store.len());
+    assert_eq!(
+        send(&app, "/get?k=_auth_user_id", Some(&user)).await.body,
+        "42"
+    );
+}
+
+/// The memory store holds to its byte budget: anonymous sessions make room by evicting each
+/// other, logins by evicting the logins closest to expiry, and an anonymous write that could
+/// only make room by evicting a login is refused (503) instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_memory_store_holds_to_its_byte_budget_and_keeps_logins() {
+    const BUDGET: usize = 4 * 1024 * 1024;
+    const SLACK: usize = 200 * 1024;
+    let store = Arc::new(MemoryStore::new().max_bytes(BUDGET));
+    let app = app(store.clone(), SessionConfig::default());
+    let login = |id: usize| {
+        let app = app.clone();
+        async move {
+            let cookie = send(&app, &format!("/set?_auth_user_id={id}"), None)
+                .await
+                .session_cookie()
+                .unwrap();
+            let r = send(&app, "/big?bytes=100000", Some(&cookie)).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            cookie
+        }
+    };
+    let first = login(1).await;
+    for _ in 0..200 {
+        let r = send(&app, "/big?bytes=100000", None).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert!(store.bytes() <= BUDGET + SLACK, "{} bytes", store.bytes());
+    }
+    assert_eq!(
+        send(&app, "/get?k=_auth_user_id", Some(&first)).await.body,
+        "1",
+        "200 anonymous sessions of 100 KB did not evict the login"
+    );
+    // 60 logins of 100 KB are past the budget: they evict every anonymous session, then
+    // the logins closest to expiry.
+    let mut logins = vec![first];
+    for id in 2..=60 {
+        logins.push(login(id).await);
+        assert!(store.bytes() <= BUDGET + SLACK, "{} bytes", store.bytes());
+    }
+    let kept = |logins: Vec<String>| {
+        let app = app.clone();
+        async move {
+            let mut kept = 0;
+            for (i, cookie) in logins.iter().enumerate() {
+                let id = send(&app, "/get?k=_auth_user_id", Some(cookie)).await.body;
+                if id != "None" {
+                    assert_eq!(id, (i + 1).to_string());
+                    kept += 1;
+                }
+            }
+            kept
+        }
+    };
+    let before = kept(logins.clone()).await;
+    assert!((20..60).contains(&before), "{before} of 60 logins kept");
+    // Full of logins: anonymous writes share what is free, evicting each other, and one that
+    // could only fit by evicting a login is refused.
+    for _ in 0..30 {
+        let r = send(&app, "/big?bytes=100000", None).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert!(store.bytes() <= BUDGET + SLACK, "{} bytes", store.bytes());
+    }
+    let r = send(&app, "/big?bytes=900000", None).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
+    assert_eq!(kept(logins.clone()).await, before, "no login was evicted");
+    let last = logins.last().unwrap();
+    assert_eq!(
+        send(&app, "/get?k=_auth_user_id", Some(last)).await.body,
+        "60"
+    );
 }
