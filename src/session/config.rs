@@ -158,7 +158,7 @@ impl SessionConfig {
                     "expected whole seconds (Django's setting is an int)",
                 ))
             }
-            Some(age) if crate::time::now() + age as f64 >= crate::session::limits::LAST_EXPIRY => {
+            Some(age) if crate::time::now() + age as f64 >= crate::time::END_OF_DATES => {
                 return Err(ConfigError::new(
                     "SESSION_COOKIE_AGE",
                     age.to_string(),

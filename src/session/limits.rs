@@ -6,12 +6,7 @@ use super::config::SessionConfig;
 use super::error::SessionError;
 use super::lifetime::expiry_date_of;
 use crate::json::{self, Map, Value};
-
-/// The first instant past what Django's `datetime` and every database can hold
-/// (10000-01-01T00:00:00Z), in Unix seconds.
-pub(crate) const LAST_EXPIRY: f64 = 253_402_300_800.0;
-/// 0001-01-01T00:00:00Z, the first instant they can hold.
-const FIRST_EXPIRY: f64 = -62_135_596_800.0;
+use crate::time::{END_OF_DATES, START_OF_DATES};
 
 /// Checks that `data`, written at `now`, can be stored and read back, and gives its expiry
 /// date (Unix seconds): every store refuses the same writes, with the same message.
@@ -37,7 +32,7 @@ pub(crate) fn check_writable(
         SessionError::Expiry(e) => out_of_range(&format!("cannot be computed ({e})")),
         e => e,
     })?;
-    if !(FIRST_EXPIRY..LAST_EXPIRY).contains(&expires_at) {
+    if !(START_OF_DATES..END_OF_DATES).contains(&expires_at) {
         return Err(out_of_range("is out of range"));
     }
     Ok(expires_at)
@@ -208,7 +203,7 @@ mod tests {
         );
         assert_eq!(
             check_writable(&data, &config, now).unwrap(),
-            LAST_EXPIRY - 1.0
+            END_OF_DATES - 1.0
         );
     }
 }
