@@ -91,11 +91,15 @@ pub(super) async fn delete_session(session: Session) -> ApiResult {
     Ok(Json(view(&session).await?))
 }
 
+/// Whether a path is the JSON API's (its errors are JSON).
+pub(super) fn is_api(path: &str) -> bool {
+    path == "/api" || path.starts_with("/api/")
+}
+
 /// Under `/api/`, turns any error answer that is not JSON (the session middleware's 503 and
 /// 400, axum's 404, 405 and 413) into `{"error": "…"}` with the same status.
 pub(super) async fn json_errors(req: Request, next: Next) -> Response {
-    let path = req.uri().path();
-    let api = path == "/api" || path.starts_with("/api/");
+    let api = is_api(req.uri().path());
     let response = next.run(req).await;
     let status = response.status();
     let is_json = response
