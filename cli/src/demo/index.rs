@@ -139,11 +139,22 @@ pub(super) struct CookieForm {
     samesite: String,
 }
 
-/// Sets the cookie the form describes, then back to `/`; a refused cookie is a 400 page.
+/// Sets the cookie the form describes, then back to `/`; a refused cookie is a 400 page. The
+/// session cookie is refused: a form that sets it lets whoever gets a visitor to submit it
+/// choose their session key, and read that session later (session fixation).
 pub(super) async fn form_cookie(
+    State(state): State<Arc<DemoState>>,
     cookies: Cookies,
     Form(form): Form<CookieForm>,
 ) -> Result<Response, PageError> {
+    let name = form.name.trim();
+    if name == state.config.cookie_name {
+        return Err(PageError::BadRequest(format!(
+            "{name} is the session cookie: this form does not set it. Whoever chooses a \
+             visitor's session key can use that session too (session fixation); the server \
+             gives out keys, and /cycle_key/ changes yours."
+        )));
+    }
     let mut options = CookieOptions::new()
         .path(form.path.trim())
         .secure(form.secure.is_some())
@@ -160,7 +171,7 @@ pub(super) async fn form_cookie(
     if !form.samesite.is_empty() {
         options = options.samesite(form.samesite);
     }
-    cookies.set(form.name.trim(), &form.value, &options)?;
+    cookies.set(name, &form.value, &options)?;
     Ok(Redirect::to("/").into_response())
 }
 

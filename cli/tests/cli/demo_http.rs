@@ -824,3 +824,29 @@ async fn links_from_other_sites_cannot_change_state() {
     let api = get(&app, "/api/session", Some(&cookie)).await.json();
     assert_eq!(api["data"], serde_json::json!({}));
 }
+
+#[tokio::test]
+async fn the_cookie_form_does_not_set_the_session_cookie() {
+    let (app, store) = memory_app();
+    for body in [
+        "name=sessionid&value=abcdefghijklmnopqrstuvwxyz012345&path=%2F",
+        "name=+sessionid+&value=x&path=%2F&max_age=60",
+    ] {
+        let r = browser_post(&app, "/form/cookie", None, &[("origin", OWN_ORIGIN)], body).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}: {}", r.body);
+        assert!(r.set_cookies().is_empty(), "{:?}", r.set_cookies());
+        assert!(r.result().contains("session fixation"), "{}", r.result());
+    }
+    assert!(store.is_empty());
+    // The session cookie is whatever the settings name it.
+    let config = SessionConfig {
+        cookie_name: "sid".to_owned(),
+        ..SessionConfig::default()
+    };
+    let app = tessera_cli::demo::router(&Sessions::Store(store), &keys(), config).unwrap();
+    let form = |name: &str| format!("name={name}&value=x&path=%2F");
+    let r = send(&app, "POST", "/form/cookie", None, &form("sid")).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = send(&app, "POST", "/form/cookie", None, &form("sessionid")).await;
+    assert_eq!(r.set_cookies(), ["sessionid=x; Path=/"], "an ordinary one");
+}
