@@ -42,7 +42,8 @@ pub(super) async fn index(
     }
     body.push_str(
         "</ol></nav><p>And for scripts: <a href=\"/api/session\">GET /api/session</a>, \
-         <code>PATCH</code> it with a JSON object to merge keys, <code>DELETE</code> it to flush.</p>",
+         <code>PATCH</code> it with a JSON object (<code>Content-Type: application/json</code>) \
+         to merge keys, <code>DELETE</code> it to flush.</p>",
     );
     body.push_str(FORMS);
     Ok(page("Cookies and sessions, live", &body))

@@ -8,7 +8,7 @@
 //! | `/check_salt_cookie/` | `set_signed_cookie` / `get_signed_cookie` with `salt="nice"` |
 //! | `/set_session/`, `/delete_session/`, `/clear_session/`, `/flush_session/`, `/cycle_key/`, `/set_expiry/?value=…` | `request.session` |
 //! | `POST /form/cookie`, `POST /form/session` | the forms on `/` (any cookie but the session's, any session key) |
-//! | `GET`/`PATCH`/`DELETE /api/session` | the session as JSON, merged into, flushed |
+//! | `GET`/`PATCH`/`DELETE /api/session` | the session as JSON, merged into (`Content-Type: application/json`), flushed |
 //!
 //! The pages that change a cookie or the session on a `GET` (all of the walkthrough but
 //! `/get_cookie/` and `/check_cookie/`), the forms and the API refuse what another site's page

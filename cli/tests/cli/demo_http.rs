@@ -61,11 +61,12 @@ impl Reply {
     }
 }
 
-/// `method uri` with the cookie (a `POST` body typed as a form), no `Origin` and no Fetch
-/// Metadata: as a script sends it.
+/// `method uri` with the cookie, a body typed as its method's usual one (a form for `POST`,
+/// JSON for `PATCH`), no `Origin` and no Fetch Metadata: as a script sends it.
 async fn send(app: &Router, method: &str, uri: &str, cookie: Option<&str>, body: &str) -> Reply {
     let content_type = match method {
         "POST" => Some("application/x-www-form-urlencoded"),
+        "PATCH" => Some("application/json"),
         _ => None,
     };
     let mut headers = Vec::new();
@@ -849,4 +850,57 @@ async fn the_cookie_form_does_not_set_the_session_cookie() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     let r = send(&app, "POST", "/form/cookie", None, &form("sessionid")).await;
     assert_eq!(r.set_cookies(), ["sessionid=x; Path=/"], "an ordinary one");
+}
+
+#[tokio::test]
+async fn api_patch_needs_a_json_content_type() {
+    let (app, store) = memory_app();
+    let refused = |r: &Reply, what: &str| {
+        assert_eq!(
+            r.status,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "{what}: {}",
+            r.body
+        );
+        assert!(r.content_type().starts_with("application/json"), "{what}");
+        let error = r.json()["error"].as_str().unwrap().to_owned();
+        assert!(
+            error.contains("Content-Type: application/json"),
+            "{what}: {error}"
+        );
+        assert!(r.set_cookies().is_empty(), "{what}");
+    };
+    // What a form or a simple fetch on another site can send without a preflight, and worse.
+    let body = r#"{"a": 1}"#;
+    for content_type in [
+        Some("text/plain"),
+        Some("text/plain; charset=utf-8"),
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=x"),
+        Some("application/jsonp"),
+        None,
+    ] {
+        let headers: Vec<_> = content_type
+            .map(|t| ("content-type", t))
+            .into_iter()
+            .collect();
+        let r = send_with(&app, "PATCH", "/api/session", &headers, body).await;
+        refused(&r, &format!("{content_type:?}"));
+    }
+    assert!(store.is_empty(), "nothing was written");
+
+    let cookie = send(&app, "PATCH", "/api/session", None, body)
+        .await
+        .cookie("sessionid")
+        .unwrap();
+    let headers = [("cookie", cookie.as_str()), ("content-type", "text/plain")];
+    let r = send_with(&app, "PATCH", "/api/session", &headers, r#"{"a": 2}"#).await;
+    refused(&r, "text/plain on a session");
+    let headers = [
+        ("cookie", cookie.as_str()),
+        ("content-type", "Application/JSON; charset=utf-8"),
+    ];
+    let r = send_with(&app, "PATCH", "/api/session", &headers, r#"{"b": 2}"#).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.json()["data"], serde_json::json!({"a": 1, "b": 2}));
 }
