@@ -1,8 +1,9 @@
 //! `/api/session` for scripts: the session as JSON, merged into with `PATCH`, flushed with
-//! `DELETE`. Every error is JSON too: `{"error": "…"}` with the status code.
+//! `DELETE`, its key changed with `POST /api/session/cycle_key`. Every error is JSON too:
+//! `{"error": "…"}` with the status code.
 //!
 //! Scripts need no token. A page on another site cannot use the API through a visitor's
-//! browser: [`super::cross_site`] refuses its `PATCH` and `DELETE`, and a `PATCH` must
+//! browser: [`super::cross_site`] refuses its `PATCH`, `DELETE` and `POST`, and a `PATCH` must
 //! say `Content-Type: application/json`, which a cross-site HTML form cannot send and `fetch`
 //! sends only after a CORS preflight this site never answers (it sends no CORS headers).
 
@@ -109,6 +110,21 @@ pub(super) async fn patch_session(session: Session, headers: HeaderMap, body: By
 /// `DELETE /api/session`: flushes (deletes the record; the response deletes the cookie).
 pub(super) async fn delete_session(session: Session) -> ApiResult {
     session.flush().await?;
+    Ok(Json(view(&session).await?))
+}
+
+/// `POST /api/session/cycle_key`: Django's `cycle_key()`, as its `login()` calls it against
+/// session fixation. The same data under a new key, answered as `GET /api/session` shows it,
+/// with the new key's cookie; the old key no longer loads.
+///
+/// An empty session (none yet, an unknown or expired key, a flushed one) has no key worth
+/// protecting: nothing is created or changed, and the answer is what `GET` shows, `"key": null`
+/// and no cookie. Cycling it would store an empty record that no cookie points to, one per
+/// request.
+pub(super) async fn cycle_key(session: Session) -> ApiResult {
+    if !session.is_empty().await? {
+        session.cycle_key().await?;
+    }
     Ok(Json(view(&session).await?))
 }
 

@@ -43,7 +43,8 @@ pub(super) async fn index(
     body.push_str(
         "</ol></nav><p>And for scripts: <a href=\"/api/session\">GET /api/session</a>, \
          <code>PATCH</code> it with a JSON object (<code>Content-Type: application/json</code>) \
-         to merge keys, <code>DELETE</code> it to flush.</p>",
+         to merge keys, <code>DELETE</code> it to flush, <code>POST /api/session/cycle_key</code> \
+         for a new key.</p>",
     );
     body.push_str(FORMS);
     Ok(page("Cookies and sessions, live", &body))

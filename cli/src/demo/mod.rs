@@ -9,6 +9,7 @@
 //! | `/set_session/`, `/delete_session/`, `/clear_session/`, `/flush_session/`, `/cycle_key/`, `/set_expiry/?value=…` | `request.session` |
 //! | `POST /form/cookie`, `POST /form/session` | the forms on `/` (any cookie but the session's, any session key) |
 //! | `GET`/`PATCH`/`DELETE /api/session` | the session as JSON, merged into (`Content-Type: application/json`), flushed |
+//! | `POST /api/session/cycle_key` | `cycle_key()`, answered as `GET /api/session` |
 //!
 //! The pages that change a cookie or the session on a `GET` (all of the walkthrough but
 //! `/get_cookie/` and `/check_cookie/`), the forms and the API refuse what another site's page
@@ -76,6 +77,7 @@ pub fn router(
                 .patch(api::patch_session)
                 .delete(api::delete_session),
         )
+        .route("/api/session/cycle_key", post(api::cycle_key))
         .fallback(pages::not_found)
         .with_state(state)
         .layer(sessions)

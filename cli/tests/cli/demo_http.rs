@@ -722,6 +722,7 @@ async fn cross_site_api_calls_are_refused_as_json() {
     for (method, uri, body) in [
         ("PATCH", "/api/session", r#"{"a": 2}"#),
         ("DELETE", "/api/session", ""),
+        ("POST", "/api/session/cycle_key", ""),
     ] {
         for &hostile in HOSTILE {
             let mut headers = vec![
@@ -903,4 +904,48 @@ async fn api_patch_needs_a_json_content_type() {
     let r = send_with(&app, "PATCH", "/api/session", &headers, r#"{"b": 2}"#).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.json()["data"], serde_json::json!({"a": 1, "b": 2}));
+}
+
+#[tokio::test]
+async fn api_cycle_key_moves_the_data_to_a_new_key() {
+    let (app, store) = memory_app();
+    let created = send(&app, "PATCH", "/api/session", None, r#"{"user": "ada"}"#).await;
+    let old = created.cookie("sessionid").unwrap();
+    let old_key = old.strip_prefix("sessionid=").unwrap().to_owned();
+
+    let r = send(&app, "POST", "/api/session/cycle_key", Some(&old), "").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let new = r.cookie("sessionid").expect("the new key's cookie");
+    let new_key = new.strip_prefix("sessionid=").unwrap().to_owned();
+    assert_ne!(new_key, old_key);
+    let answer = r.json();
+    assert_eq!(answer["key"], new_key.as_str(), "answered as GET shows it");
+    assert_eq!(answer["data"], serde_json::json!({"user": "ada"}));
+    assert_eq!(answer, get(&app, "/api/session", Some(&new)).await.json());
+
+    let stale = get(&app, "/api/session", Some(&old)).await.json();
+    assert_eq!(
+        stale["key"],
+        serde_json::Value::Null,
+        "the old key no longer loads"
+    );
+    assert_eq!(stale["data"], serde_json::json!({}));
+    assert!(!store
+        .exists(&SessionKey::parse(&old_key).unwrap())
+        .await
+        .unwrap());
+    assert_eq!(store.len(), 1);
+}
+
+#[tokio::test]
+async fn api_cycle_key_of_no_session_makes_none() {
+    let (app, store) = memory_app();
+    for cookie in [None, Some("sessionid=abcdefghijklmnopqrstuvwxyz012345")] {
+        let r = send(&app, "POST", "/api/session/cycle_key", cookie, "").await;
+        assert_eq!(r.status, StatusCode::OK, "{cookie:?}: {}", r.body);
+        assert_eq!(r.json()["key"], serde_json::Value::Null, "{cookie:?}");
+        assert_eq!(r.json()["data"], serde_json::json!({}));
+        assert_eq!(r.cookie("sessionid"), None, "{cookie:?}: no key handed out");
+    }
+    assert!(store.is_empty(), "no empty record was stored");
 }
