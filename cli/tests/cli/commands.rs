@@ -1150,6 +1150,52 @@ fn cookie_set_and_delete() {
 }
 
 #[test]
+fn cookie_headers_that_would_carry_more_than_the_cookie_exit_65() {
+    // What Django writes raw: a CR or LF starts another header, a ';' another attribute.
+    let set = |option: &str| tessera(["cookie", "set", NOW, option, "--", "a", "b"], None);
+    for option in [
+        "--expires=x\r\nSet-Cookie: a=b",
+        "--expires=Wed, 21 Oct 2037 07:28:00 GMT; HttpOnly",
+        "--path=/\r\nX-Injected: 1",
+        "--path=/\n",
+        "--path=/;x",
+        "--path=/x; Domain=evil.example",
+        "--domain=example.com\r\nSet-Cookie: a=b",
+        "--domain=ex.com; Secure",
+        "--domain=a;b",
+        "--domain=\u{1b}[31m",
+        "--path=/\u{7f}",
+        // A first bad character that is only a warning does not hide a line break after it.
+        "--domain=\u{e9}\r\n",
+    ] {
+        let out = set(option);
+        assert_err(&out, 65, "ValueError");
+        assert!(
+            out.stderr.contains("cookie \"a\" rejected: the "),
+            "{option:?}: {out:?}"
+        );
+    }
+    let delete = |option: &str| tessera(["cookie", "delete", option, "--", "a"], None);
+    for option in [
+        "--path=/\r\nSet-Cookie: a=b",
+        "--path=/;x",
+        "--domain=ex.com\n",
+        "--domain=ex.com; Secure",
+    ] {
+        assert_err(&delete(option), 65, "ValueError");
+    }
+    // What a browser only drops stays a warning, with the header printed.
+    let none = set("--samesite=None");
+    assert_eq!(none.code, 0, "{none:?}");
+    assert_eq!(none.stdout, "a=b; Path=/; SameSite=None\n");
+    assert!(none.stderr.starts_with("warning: "), "{none:?}");
+    let idn = set("--domain=\u{e9}.example");
+    assert_eq!(idn.code, 0, "{idn:?}");
+    assert!(idn.stderr.starts_with("warning: "), "{idn:?}");
+    assert_ok(&set("--path=/a\tb"), "a=b; Path=/a\tb");
+}
+
+#[test]
 fn cookie_parse_prints_a_json_object() {
     assert_ok(
         &tessera(["cookie", "parse", "b=2; a=\"x\\073y\"; b=3; café=é"], None),
