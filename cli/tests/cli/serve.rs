@@ -229,3 +229,53 @@ fn the_log_has_one_line_per_request_and_never_a_session_key() {
         assert!(!log.contains(k), "a session key in the log:\n{log}");
     }
 }
+
+#[test]
+fn a_secret_key_file_gives_the_key_the_option_gives() {
+    let dir = TempDir::new("serve-key-file");
+    let key_file = dir.path().join("my-key");
+    std::fs::write(&key_file, "file-key\n").unwrap();
+    let mut opts = ServerOptions::sqlite_in(dir.path());
+    opts.args = vec![
+        "--secret-key-file".to_owned(),
+        key_file.display().to_string(),
+    ];
+    let server = Server::start(&opts);
+    let salt = server
+        .request("GET", "/check_salt_cookie/", &[], "")
+        .cookie("salt_cookie")
+        .unwrap();
+    assert!(!server.log_text().contains("file-key"), "never logged");
+    drop(server);
+    assert!(
+        !dir.path().join("tessera-secret-key").exists(),
+        "no key generated"
+    );
+
+    opts.port = free_port();
+    opts.args = vec!["--secret-key".to_owned(), "file-key".to_owned()];
+    let server = Server::start(&opts);
+    let r = server.request("GET", "/check_salt_cookie/", &[("Cookie", &salt)], "");
+    assert!(r.body.contains("salt_cookie = hello salt"), "{}", r.body);
+    drop(server);
+
+    // The harness's standard input is empty: no key there, and the server does not start.
+    for (args, why) in [
+        (
+            vec!["--secret-key-file", "-"],
+            "standard input holds no secret key",
+        ),
+        (
+            vec!["--secret-key-file", "my-key", "--secret-key", "k"],
+            "cannot be used with",
+        ),
+    ] {
+        opts.port = free_port();
+        opts.args = args.into_iter().map(str::to_owned).collect();
+        let Err((status, log)) = Server::try_start(&opts) else {
+            panic!("{:?} must not start", opts.args);
+        };
+        assert_eq!(status.and_then(|s| s.code()), Some(64), "{log}");
+        assert!(log.contains(why), "{log}");
+    }
+}
