@@ -13,7 +13,7 @@
 //!
 //! The pages that change a cookie or the session on a `GET` (all of the walkthrough but
 //! `/get_cookie/` and `/check_cookie/`), the forms and the API refuse what another site's page
-//! asks a visitor's browser to do: see [`cross_site`].
+//! asks a visitor's browser to do: Fetch Metadata, then `Origin` (`demo/cross_site.rs`).
 //!
 //! ```
 //! use tessera::{signing::SecretKeys, url::Sessions, SessionConfig};
