@@ -9,8 +9,8 @@ use chrono::{DateTime, NaiveDateTime};
 use clap::{Args, Subcommand};
 use indexmap::IndexMap;
 use tessera::cookie::{
-    browser_rejections, delete_cookie_header, parse_cookie_bytes, set_cookie_header, validate_name,
-    CookieOptions, CookieSigner, DeleteOptions, Expires, MaxAge,
+    browser_rejections, parse_cookie_bytes, validate_name, violations, CookieError, CookieOptions,
+    CookiePart, CookieSigner, DeleteOptions, Expires, MaxAge, Morsel, PolicyViolation,
 };
 use tessera::json::{self, Value};
 
@@ -27,9 +27,11 @@ pub enum CookieCommand {
     Get(GetArgs),
     /// The cookies Django's parse_cookie reads from a Cookie header, as a JSON object.
     Parse(ParseArgs),
-    /// The Set-Cookie header value set_cookie sends (warns on stderr if browsers drop it).
+    /// The Set-Cookie header value set_cookie sends (warns on stderr if browsers drop it;
+    /// refuses a CR, LF or other control character, or a ';' in an attribute).
     Set(SetArgs),
-    /// The Set-Cookie header value delete_cookie sends (warns on stderr if browsers drop it).
+    /// The Set-Cookie header value delete_cookie sends (warns on stderr if browsers drop it;
+    /// refuses a CR, LF or other control character, or a ';' in an attribute).
     Delete(DeleteArgs),
 }
 
@@ -206,9 +208,9 @@ fn set(args: SetArgs) -> Result<String, CliError> {
         samesite: args.samesite,
         partitioned: args.partitioned,
     };
-    let header = set_cookie_header(&args.name, &args.value, &options, now_or_clock(args.now))?;
-    warn_if_dropped(&header);
-    Ok(header)
+    let mut morsel = Morsel::new(&args.name)?;
+    morsel.set(&args.value, &options)?;
+    header(&morsel, now_or_clock(args.now))
 }
 
 fn delete(args: DeleteArgs) -> Result<String, CliError> {
@@ -217,16 +219,48 @@ fn delete(args: DeleteArgs) -> Result<String, CliError> {
         domain: args.domain,
         samesite: args.samesite,
     };
-    let header = delete_cookie_header(&args.name, &options)?;
-    warn_if_dropped(&header);
+    let mut morsel = Morsel::new(&args.name)?;
+    morsel.delete(&options)?;
+    // A deletion has a fixed `expires`, so the clock does not matter.
+    header(&morsel, 0.0)
+}
+
+/// The `Set-Cookie` value Django writes for `morsel`, unless it would carry more than one
+/// cookie's attributes (an error, exit 65: nothing is printed). Warns, once per reason, when a
+/// browser would merely drop the cookie.
+fn header(morsel: &Morsel, now: f64) -> Result<String, CliError> {
+    let header = morsel.output_string(now);
+    if let Some(reason) = injection(morsel, &header) {
+        return Err(CookieError::Policy {
+            name: morsel.name().to_owned(),
+            reason,
+        }
+        .into());
+    }
+    for reason in browser_rejections(&header) {
+        exit::warn(&format!("a browser would drop this cookie: {reason}"));
+    }
     Ok(header)
 }
 
-/// Warns, once per reason, when a browser would drop the cookie this header sets.
-fn warn_if_dropped(header: &str) {
-    for reason in browser_rejections(header) {
-        exit::warn(&format!("a browser would drop this cookie: {reason}"));
-    }
+/// What Django writes raw and would break out of the cookie: a `;` in an attribute starts
+/// attributes nobody asked for, and a CR, LF or other control character ends the header, starts
+/// another one, or makes the stack refuse it (tab is allowed, as in any header). Named by the
+/// part it is in when that is the part's first bad character, else found in the whole header.
+fn injection(morsel: &Morsel, header: &str) -> Option<PolicyViolation> {
+    let is_control = |c: &char| c.is_control() && *c != '\t';
+    let breaks_out = |v: &PolicyViolation| match v {
+        PolicyViolation::AttributeInjection { .. } => true,
+        PolicyViolation::ForbiddenChar { ch, .. } => is_control(ch),
+        _ => false,
+    };
+    violations(morsel).into_iter().find(breaks_out).or_else(|| {
+        let ch = header.chars().find(is_control)?;
+        Some(PolicyViolation::ForbiddenChar {
+            part: CookiePart::Header,
+            ch,
+        })
+    })
 }
 
 /// The cookies of one request with these `Cookie` headers, joined with `"; "` as HTTP/2

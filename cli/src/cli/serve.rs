@@ -19,7 +19,7 @@ use tessera::signing::{Secret, SecretKeys};
 use tessera::url::{open, DEFAULT_URL};
 
 use super::exit::CliError;
-use super::keys::SECRET_KEY_ENV;
+use super::keys::{read_key_file, SECRET_KEY_ENV};
 
 /// Old keys that still verify, comma-separated (Django's `SECRET_KEY_FALLBACKS`).
 pub const FALLBACKS_ENV: &str = "TESSERA_SECRET_KEY_FALLBACKS";
@@ -38,9 +38,13 @@ pub struct ServeArgs {
     #[arg(long, default_value = DEFAULT_URL)]
     store: String,
     /// The secret key [default: $TESSERA_SECRET_KEY, else a key generated once and kept in a
-    /// file beside the database]
+    /// file beside the database]. Other users can see it in `ps`: prefer --secret-key-file or
+    /// TESSERA_SECRET_KEY
     #[arg(long, value_name = "KEY", allow_hyphen_values = true)]
     secret_key: Option<String>,
+    /// Read the secret key from this file (`-`: standard input), less one trailing newline
+    #[arg(long, value_name = "PATH", conflicts_with = "secret_key")]
+    secret_key_file: Option<PathBuf>,
 }
 
 /// Runs the demo site until Ctrl-C or SIGTERM; prints nothing on stdout.
@@ -54,7 +58,13 @@ pub fn run(args: ServeArgs) -> Result<String, CliError> {
             std::fs::create_dir_all(dir).map_err(|e| os_error(dir, &e))?;
         }
     }
-    let keys = secret_keys(args.secret_key.as_deref(), db.as_deref())?;
+    let from_file = args
+        .secret_key_file
+        .as_deref()
+        .map(read_key_file)
+        .transpose()?;
+    let option = from_file.as_deref().or(args.secret_key.as_deref());
+    let keys = secret_keys(option, db.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -1,10 +1,16 @@
 //! `/api/session` for scripts: the session as JSON, merged into with `PATCH`, flushed with
-//! `DELETE`. Every error is JSON too: `{"error": "…"}` with the status code.
+//! `DELETE`, its key changed with `POST /api/session/cycle_key`. Every error is JSON too:
+//! `{"error": "…"}` with the status code.
+//!
+//! Scripts need no token. A page on another site cannot use the API through a visitor's
+//! browser: [`super::cross_site`] refuses its `PATCH`, `DELETE` and `POST`, and a `PATCH` must
+//! say `Content-Type: application/json`, which a cross-site HTML form cannot send and `fetch`
+//! sends only after a CORS preflight this site never answers (it sends no CORS headers).
 
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -22,6 +28,17 @@ pub(super) struct ApiError(StatusCode, String);
 impl ApiError {
     fn bad_request(message: impl Into<String>) -> Self {
         ApiError(StatusCode::BAD_REQUEST, message.into())
+    }
+
+    fn unsupported_type(headers: &HeaderMap) -> Self {
+        let sent = headers.get(CONTENT_TYPE).map_or_else(
+            || "none".to_owned(),
+            |v| format!("{:?}", String::from_utf8_lossy(v.as_bytes())),
+        );
+        ApiError(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("the body must be sent as Content-Type: application/json (got {sent})"),
+        )
     }
 }
 
@@ -65,8 +82,13 @@ pub(super) async fn get_session(session: Session) -> ApiResult {
 }
 
 /// `PATCH /api/session`: merges a JSON object's keys into the session, keeping its key.
-/// Concurrent patches naming different keys all land (the save is a compare-and-swap).
-pub(super) async fn patch_session(session: Session, body: Bytes) -> ApiResult {
+/// Concurrent patches naming different keys all land (the save is a compare-and-swap). The
+/// body must be labelled `application/json` (415 otherwise, nothing read or written): the
+/// type an HTML form on another site cannot send.
+pub(super) async fn patch_session(session: Session, headers: HeaderMap, body: Bytes) -> ApiResult {
+    if !is_json(headers.get(CONTENT_TYPE)) {
+        return Err(ApiError::unsupported_type(&headers));
+    }
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError::bad_request("the body is not UTF-8 text"))?;
     let value = json::from_str(text)
@@ -91,18 +113,42 @@ pub(super) async fn delete_session(session: Session) -> ApiResult {
     Ok(Json(view(&session).await?))
 }
 
+/// `POST /api/session/cycle_key`: Django's `cycle_key()`, as its `login()` calls it against
+/// session fixation. The same data under a new key, answered as `GET /api/session` shows it,
+/// with the new key's cookie; the old key no longer loads.
+///
+/// An empty session (none yet, an unknown or expired key, a flushed one) has no key worth
+/// protecting: nothing is created or changed, and the answer is what `GET` shows, `"key": null`
+/// and no cookie. Cycling it would store an empty record that no cookie points to, one per
+/// request.
+pub(super) async fn cycle_key(session: Session) -> ApiResult {
+    if !session.is_empty().await? {
+        session.cycle_key().await?;
+    }
+    Ok(Json(view(&session).await?))
+}
+
+/// Whether a path is the JSON API's (its errors are JSON).
+pub(super) fn is_api(path: &str) -> bool {
+    path == "/api" || path.starts_with("/api/")
+}
+
+/// Whether a `Content-Type` says JSON: `application/json`, in any case, parameters allowed.
+fn is_json(content_type: Option<&HeaderValue>) -> bool {
+    content_type
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+}
+
 /// Under `/api/`, turns any error answer that is not JSON (the session middleware's 503 and
 /// 400, axum's 404, 405 and 413) into `{"error": "…"}` with the same status.
 pub(super) async fn json_errors(req: Request, next: Next) -> Response {
-    let path = req.uri().path();
-    let api = path == "/api" || path.starts_with("/api/");
+    let api = is_api(req.uri().path());
     let response = next.run(req).await;
     let status = response.status();
-    let is_json = response
-        .headers()
-        .get(CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if !api || is_json || !(status.is_client_error() || status.is_server_error()) {
+    let json = is_json(response.headers().get(CONTENT_TYPE));
+    if !api || json || !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
     let (mut parts, body) = response.into_parts();

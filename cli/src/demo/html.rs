@@ -162,13 +162,19 @@ impl IntoResponse for PageError {
                 (status, e.to_string())
             }
         };
-        let body = format!(
-            "<p class=\"result warn\" id=\"result\">{}</p><p><a href=\"/\">Back to the index</a></p>",
-            escape_html(&message)
-        );
-        let title = status.canonical_reason().unwrap_or("Error");
-        (status, page(title, &body)).into_response()
+        error_page(status, &message, "")
     }
+}
+
+/// An error page: `message` (text, escaped here) in the warning box, then `more_html` and a link
+/// back to the index.
+pub(super) fn error_page(status: StatusCode, message: &str, more_html: &str) -> Response {
+    let body = format!(
+        "<p class=\"result warn\" id=\"result\">{}</p>{more_html}<p><a href=\"/\">Back to the index</a></p>",
+        escape_html(message)
+    );
+    let title = status.canonical_reason().unwrap_or("Error");
+    (status, page(title, &body)).into_response()
 }
 
 /// What a handler returns.

@@ -42,7 +42,9 @@ pub(super) async fn index(
     }
     body.push_str(
         "</ol></nav><p>And for scripts: <a href=\"/api/session\">GET /api/session</a>, \
-         <code>PATCH</code> it with a JSON object to merge keys, <code>DELETE</code> it to flush.</p>",
+         <code>PATCH</code> it with a JSON object (<code>Content-Type: application/json</code>) \
+         to merge keys, <code>DELETE</code> it to flush, <code>POST /api/session/cycle_key</code> \
+         for a new key.</p>",
     );
     body.push_str(FORMS);
     Ok(page("Cookies and sessions, live", &body))
@@ -139,11 +141,22 @@ pub(super) struct CookieForm {
     samesite: String,
 }
 
-/// Sets the cookie the form describes, then back to `/`; a refused cookie is a 400 page.
+/// Sets the cookie the form describes, then back to `/`; a refused cookie is a 400 page. The
+/// session cookie is refused: a form that sets it lets whoever gets a visitor to submit it
+/// choose their session key, and read that session later (session fixation).
 pub(super) async fn form_cookie(
+    State(state): State<Arc<DemoState>>,
     cookies: Cookies,
     Form(form): Form<CookieForm>,
 ) -> Result<Response, PageError> {
+    let name = form.name.trim();
+    if name == state.config.cookie_name {
+        return Err(PageError::BadRequest(format!(
+            "{name} is the session cookie: this form does not set it. Whoever chooses a \
+             visitor's session key can use that session too (session fixation); the server \
+             gives out keys, and /cycle_key/ changes yours."
+        )));
+    }
     let mut options = CookieOptions::new()
         .path(form.path.trim())
         .secure(form.secure.is_some())
@@ -160,7 +173,7 @@ pub(super) async fn form_cookie(
     if !form.samesite.is_empty() {
         options = options.samesite(form.samesite);
     }
-    cookies.set(form.name.trim(), &form.value, &options)?;
+    cookies.set(name, &form.value, &options)?;
     Ok(Redirect::to("/").into_response())
 }
 

@@ -7,7 +7,13 @@
 //! | `/set_cookie/`, `/get_cookie/`, `/check_cookie/`, `/delete_cookie/` | `set_cookie`, `request.COOKIES`, `delete_cookie` |
 //! | `/check_salt_cookie/` | `set_signed_cookie` / `get_signed_cookie` with `salt="nice"` |
 //! | `/set_session/`, `/delete_session/`, `/clear_session/`, `/flush_session/`, `/cycle_key/`, `/set_expiry/?value=…` | `request.session` |
-//! | `GET`/`PATCH`/`DELETE /api/session` | the session as JSON, merged into, flushed |
+//! | `POST /form/cookie`, `POST /form/session` | the forms on `/` (any cookie but the session's, any session key) |
+//! | `GET`/`PATCH`/`DELETE /api/session` | the session as JSON, merged into (`Content-Type: application/json`), flushed |
+//! | `POST /api/session/cycle_key` | `cycle_key()`, answered as `GET /api/session` |
+//!
+//! The pages that change a cookie or the session on a `GET` (all of the walkthrough but
+//! `/get_cookie/` and `/check_cookie/`), the forms and the API refuse what another site's page
+//! asks a visitor's browser to do: Fetch Metadata, then `Origin` (`demo/cross_site.rs`).
 //!
 //! ```
 //! use tessera::{signing::SecretKeys, url::Sessions, SessionConfig};
@@ -21,13 +27,14 @@
 //! are whatever a visitor sent.
 
 mod api;
+mod cross_site;
 mod html;
 mod index;
 mod pages;
 
 use std::sync::Arc;
 
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 
 use tessera::cookie::CookieLayer;
@@ -51,31 +58,51 @@ pub fn router(
     let state = Arc::new(DemoState {
         config: config.clone(),
     });
-    Ok(Router::new()
+    let changing = changing_pages();
+    let guard = cross_site::ChangingPages::new(changing.iter().map(|(path, _)| *path));
+    let router = changing
+        .into_iter()
+        .fold(Router::new(), |router, (path, page)| {
+            router.route(path, page)
+        });
+    Ok(router
         .route("/", get(index::index))
         .route("/form/cookie", post(index::form_cookie))
         .route("/form/session", post(index::form_session))
-        .route("/set_cookie/", get(pages::set_cookie))
         .route("/get_cookie/", get(pages::get_cookie))
         .route("/check_cookie/", get(pages::check_cookie))
-        .route("/delete_cookie/", get(pages::delete_cookie))
-        .route("/check_salt_cookie/", get(pages::check_salt_cookie))
-        .route("/set_session/", get(pages::set_session))
-        .route("/delete_session/", get(pages::delete_session))
-        .route("/clear_session/", get(pages::clear_session))
-        .route("/flush_session/", get(pages::flush_session))
-        .route("/cycle_key/", get(pages::cycle_key))
-        .route("/set_expiry/", get(pages::set_expiry))
         .route(
             "/api/session",
             get(api::get_session)
                 .patch(api::patch_session)
                 .delete(api::delete_session),
         )
+        .route("/api/session/cycle_key", post(api::cycle_key))
         .fallback(pages::not_found)
         .with_state(state)
         .layer(sessions)
         .layer(CookieLayer::signed(keys))
+        // Outside the session and cookie layers: a refused request touches neither.
+        .layer(axum::middleware::from_fn_with_state(
+            guard,
+            cross_site::guard,
+        ))
         // Outside the session layer, so its plain-text 503 and 400 become JSON under /api/.
         .layer(axum::middleware::from_fn(api::json_errors)))
+}
+
+/// The pages whose `GET` changes a cookie or the session, as Django's tutorial views do: the
+/// routes [`cross_site`] refuses to a link from another site.
+fn changing_pages() -> Vec<(&'static str, MethodRouter<Arc<DemoState>>)> {
+    vec![
+        ("/set_cookie/", get(pages::set_cookie)),
+        ("/delete_cookie/", get(pages::delete_cookie)),
+        ("/check_salt_cookie/", get(pages::check_salt_cookie)),
+        ("/set_session/", get(pages::set_session)),
+        ("/delete_session/", get(pages::delete_session)),
+        ("/clear_session/", get(pages::clear_session)),
+        ("/flush_session/", get(pages::flush_session)),
+        ("/cycle_key/", get(pages::cycle_key)),
+        ("/set_expiry/", get(pages::set_expiry)),
+    ]
 }

@@ -92,7 +92,11 @@ impl Browser {
     }
 
     fn goto(&self, path: &str) {
-        let url = format!("{}{path}", self.base);
+        self.open(&format!("{}{path}", self.base));
+    }
+
+    /// Opens any URL, as if typed into the address bar.
+    fn open(&self, url: &str) {
         self.session_call("POST", "/url", Some(json!({ "url": url })));
     }
 
@@ -382,6 +386,29 @@ fn walkthrough_in_chromium() {
     let shot = artifacts_dir().join("index.png");
     std::fs::write(&shot, b.screenshot()).expect("save screenshot");
     eprintln!("screenshot of / saved to {}", shot.display());
+
+    // Another site's page (a data: URL, so a cross-site, "null" origin) can neither plant a
+    // cookie with the form nor flush the session with a link: the browser says where they come
+    // from, and the demo refuses.
+    let hostile = format!(
+        "data:text/html,<form id=f method=post action='{base}/form/cookie'>\
+         <input name=name value=planted><input name=value value=K><input name=path value=/>\
+         </form><a id=l href='{base}/flush_session/'>win a prize</a>",
+        base = b.base
+    );
+    b.open(&hostile);
+    b.script("document.getElementById('f').submit();");
+    b.wait_for("the form refused", |b| {
+        b.text("#result").is_some_and(|t| t.starts_with("Refused"))
+    });
+    b.open(&hostile);
+    b.script("document.getElementById('l').click();");
+    b.wait_for("the link refused", |b| {
+        b.text("#result").is_some_and(|t| t.starts_with("Refused"))
+    });
+    assert_eq!(b.path(), "/flush_session/");
+    assert!(b.cookie("planted").is_none(), "no cookie planted");
+    assert_eq!(session_cookie_value(&b), key, "the session was not flushed");
 
     // The rest of the walkthrough.
     b.goto("/delete_session/");

@@ -804,6 +804,89 @@ fn keys_from_options_and_environment() {
     assert_eq!(dash.code, 0, "{dash:?}");
 }
 
+/// `tessera args…` with `stdin` on its standard input and no key in the environment.
+fn tessera_with_stdin(args: &[&str], stdin: &str) -> Output {
+    use std::io::Write as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(args)
+        .env_remove(KEY_ENV)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the tessera binary runs");
+    let mut pipe = child.stdin.take().unwrap();
+    pipe.write_all(stdin.as_bytes()).unwrap();
+    drop(pipe);
+    let out = child.wait_with_output().unwrap();
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn keys_from_a_file_or_stdin_sign_as_the_key_option_does() {
+    let dir = common::serve::TempDir::new("key-file");
+    let file = |name: &str, content: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        format!("--key-file={}", path.display())
+    };
+    let signed = result(&tessera(["signing", "sign", "--key", KEY, "--", "v"], None));
+    // One trailing newline, as `echo` leaves, is not part of the key; nor is a CRLF.
+    for content in [format!("{KEY}\n"), format!("{KEY}\r\n"), KEY.to_owned()] {
+        let key_file = file("key", &content);
+        assert_ok(
+            &tessera(["signing", "sign", &key_file, "--", "v"], None),
+            &signed,
+        );
+        assert_ok(
+            &tessera_with_stdin(&["signing", "sign", "--key-file", "-", "--", "v"], &content),
+            &signed,
+        );
+    }
+    // Verifying commands take it too, beside the environment's key.
+    let key_file = file("key", &format!("{KEY}\n"));
+    assert_ok(
+        &tessera(
+            ["signing", "unsign", &key_file, "--", &signed],
+            Some("other"),
+        ),
+        "v",
+    );
+    // Only one newline goes: a second one is part of the key, which then does not verify.
+    let two = file("two", &format!("{KEY}\n\n"));
+    assert_err(
+        &tessera(["signing", "unsign", &two, "--", &signed], None),
+        1,
+        "BadSignature",
+    );
+    for empty in ["", "\n", "\r\n"] {
+        let key_file = file("empty", empty);
+        let out = tessera(["signing", "sign", &key_file, "--", "v"], Some(KEY));
+        assert_err(&out, 64, "ImproperlyConfigured");
+        let out = tessera_with_stdin(&["signing", "sign", "--key-file=-", "--", "v"], empty);
+        assert_err(&out, 64, "ImproperlyConfigured");
+        assert!(out.stderr.contains("standard input"), "{out:?}");
+    }
+    let missing = format!("--key-file={}", dir.path().join("missing").display());
+    assert_err(
+        &tessera(["signing", "sign", &missing, "v"], None),
+        65,
+        "OSError",
+    );
+    let key_file = file("key", KEY);
+    for other in ["--key=k", "--key-hex=00"] {
+        assert_err(
+            &tessera(["signing", "sign", &key_file, other, "v"], None),
+            64,
+            "UsageError",
+        );
+    }
+}
+
 #[test]
 fn fallback_keys_verify_everywhere() {
     let old_hex = format!("--fallback-key-hex={}", to_hex(OLD_KEY.as_bytes()));
@@ -1147,6 +1230,52 @@ fn cookie_set_and_delete() {
         65,
         "ValueError",
     );
+}
+
+#[test]
+fn cookie_headers_that_would_carry_more_than_the_cookie_exit_65() {
+    // What Django writes raw: a CR or LF starts another header, a ';' another attribute.
+    let set = |option: &str| tessera(["cookie", "set", NOW, option, "--", "a", "b"], None);
+    for option in [
+        "--expires=x\r\nSet-Cookie: a=b",
+        "--expires=Wed, 21 Oct 2037 07:28:00 GMT; HttpOnly",
+        "--path=/\r\nX-Injected: 1",
+        "--path=/\n",
+        "--path=/;x",
+        "--path=/x; Domain=evil.example",
+        "--domain=example.com\r\nSet-Cookie: a=b",
+        "--domain=ex.com; Secure",
+        "--domain=a;b",
+        "--domain=\u{1b}[31m",
+        "--path=/\u{7f}",
+        // A first bad character that is only a warning does not hide a line break after it.
+        "--domain=\u{e9}\r\n",
+    ] {
+        let out = set(option);
+        assert_err(&out, 65, "ValueError");
+        assert!(
+            out.stderr.contains("cookie \"a\" rejected: the "),
+            "{option:?}: {out:?}"
+        );
+    }
+    let delete = |option: &str| tessera(["cookie", "delete", option, "--", "a"], None);
+    for option in [
+        "--path=/\r\nSet-Cookie: a=b",
+        "--path=/;x",
+        "--domain=ex.com\n",
+        "--domain=ex.com; Secure",
+    ] {
+        assert_err(&delete(option), 65, "ValueError");
+    }
+    // What a browser only drops stays a warning, with the header printed.
+    let none = set("--samesite=None");
+    assert_eq!(none.code, 0, "{none:?}");
+    assert_eq!(none.stdout, "a=b; Path=/; SameSite=None\n");
+    assert!(none.stderr.starts_with("warning: "), "{none:?}");
+    let idn = set("--domain=\u{e9}.example");
+    assert_eq!(idn.code, 0, "{idn:?}");
+    assert!(idn.stderr.starts_with("warning: "), "{idn:?}");
+    assert_ok(&set("--path=/a\tb"), "a=b; Path=/a\tb");
 }
 
 #[test]

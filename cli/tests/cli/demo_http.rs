@@ -61,16 +61,31 @@ impl Reply {
     }
 }
 
+/// `method uri` with the cookie, a body typed as its method's usual one (a form for `POST`,
+/// JSON for `PATCH`), no `Origin` and no Fetch Metadata: as a script sends it.
 async fn send(app: &Router, method: &str, uri: &str, cookie: Option<&str>, body: &str) -> Reply {
+    let content_type = match method {
+        "POST" => Some("application/x-www-form-urlencoded"),
+        "PATCH" => Some("application/json"),
+        _ => None,
+    };
+    let mut headers = Vec::new();
+    headers.extend(cookie.map(|c| ("cookie", c)));
+    headers.extend(content_type.map(|t| ("content-type", t)));
+    send_with(app, method, uri, &headers, body).await
+}
+
+/// `method uri` with exactly these headers.
+async fn send_with(
+    app: &Router,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Reply {
     let mut req = Request::builder().method(method).uri(uri);
-    if let Some(c) = cookie {
-        req = req.header(http::header::COOKIE, c);
-    }
-    if method == "POST" {
-        req = req.header(
-            http::header::CONTENT_TYPE,
-            "application/x-www-form-urlencoded",
-        );
+    for (name, value) in headers {
+        req = req.header(*name, *value);
     }
     let resp = app
         .clone()
@@ -594,4 +609,343 @@ async fn fifty_concurrent_patches_on_one_sqlite_session_all_land() {
     for i in 0..50 {
         assert_eq!(data[format!("k{i}")], i, "k{i} lost");
     }
+}
+
+/// The `Host` the tests' browser sends, and the demo's origin as that browser names it.
+const HOST: &str = "demo.test:8000";
+const OWN_ORIGIN: &str = "http://demo.test:8000";
+
+/// A form POST as a browser sends it to the demo: its `Host`, the cookie, and `extra` (the
+/// `Origin` and Fetch Metadata under test).
+async fn browser_post(
+    app: &Router,
+    uri: &str,
+    cookie: Option<&str>,
+    extra: &[(&str, &str)],
+    body: &str,
+) -> Reply {
+    let mut headers = vec![
+        ("host", HOST),
+        ("content-type", "application/x-www-form-urlencoded"),
+    ];
+    headers.extend(cookie.map(|c| ("cookie", c)));
+    headers.extend_from_slice(extra);
+    send_with(app, "POST", uri, &headers, body).await
+}
+
+/// What a page on another site can make a browser send (each is refused).
+const HOSTILE: &[&[(&str, &str)]] = &[
+    &[("origin", "https://evil.example")],
+    &[("sec-fetch-site", "cross-site")],
+    &[
+        ("sec-fetch-site", "same-site"),
+        ("origin", "http://other.demo.test:8000"),
+    ],
+    &[("origin", "null")],
+    &[("origin", "http://demo.test:8001")],
+    // Fetch Metadata decides when present, even beside an Origin that looks right.
+    &[("sec-fetch-site", "cross-site"), ("origin", OWN_ORIGIN)],
+];
+
+#[tokio::test]
+async fn cross_site_form_posts_are_refused() {
+    let (app, store) = memory_app();
+    let plant = "name=theme&value=K&path=%2F";
+    for &hostile in HOSTILE {
+        let r = browser_post(&app, "/form/cookie", None, hostile, plant).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{hostile:?}: {}", r.body);
+        assert!(
+            r.set_cookies().is_empty(),
+            "{hostile:?}: {:?}",
+            r.set_cookies()
+        );
+        assert!(
+            r.result().starts_with("Refused:") && r.result().contains("site"),
+            "{hostile:?}: says why: {}",
+            r.result()
+        );
+        let r = browser_post(&app, "/form/session", None, hostile, "key=k&value=1").await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{hostile:?}: {}", r.body);
+        assert!(r.set_cookies().is_empty(), "{hostile:?}");
+    }
+    // The attack of the report: another site plants its session key in the visitor's browser.
+    let fixation = "name=sessionid&value=abcdefghijklmnopqrstuvwxyz012345&path=%2F";
+    let r = browser_post(
+        &app,
+        "/form/cookie",
+        None,
+        &[("origin", "https://evil.example")],
+        fixation,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.set_cookies().is_empty());
+    assert!(store.is_empty(), "no session was made");
+
+    // The same forms from the demo's own pages (any browser), a typed-in request, or a script.
+    for own in [
+        &[("sec-fetch-site", "same-origin"), ("origin", OWN_ORIGIN)][..],
+        &[("origin", OWN_ORIGIN)],
+        &[("origin", "https://demo.test:8000")],
+        &[("sec-fetch-site", "same-origin")],
+        &[("sec-fetch-site", "none")],
+        &[],
+    ] {
+        let r = browser_post(&app, "/form/cookie", None, own, plant).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{own:?}: {}", r.body);
+        assert_eq!(r.cookie("theme").as_deref(), Some("theme=K"), "{own:?}");
+    }
+    let r = browser_post(
+        &app,
+        "/form/session",
+        None,
+        &[("origin", OWN_ORIGIN)],
+        "key=k&value=1",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let cookie = r.cookie("sessionid").expect("a session");
+    assert_eq!(
+        get(&app, "/api/session", Some(&cookie)).await.json()["data"],
+        serde_json::json!({"k": 1})
+    );
+}
+
+#[tokio::test]
+async fn cross_site_api_calls_are_refused_as_json() {
+    let (app, store) = memory_app();
+    let cookie = send(&app, "PATCH", "/api/session", None, r#"{"a": 1}"#)
+        .await
+        .cookie("sessionid")
+        .unwrap();
+    let key = cookie.strip_prefix("sessionid=").unwrap().to_owned();
+    for (method, uri, body) in [
+        ("PATCH", "/api/session", r#"{"a": 2}"#),
+        ("DELETE", "/api/session", ""),
+        ("POST", "/api/session/cycle_key", ""),
+    ] {
+        for &hostile in HOSTILE {
+            let mut headers = vec![
+                ("host", HOST),
+                ("cookie", cookie.as_str()),
+                ("content-type", "application/json"),
+            ];
+            headers.extend_from_slice(hostile);
+            let r = send_with(&app, method, uri, &headers, body).await;
+            assert_eq!(r.status, StatusCode::FORBIDDEN, "{method} {hostile:?}");
+            assert!(r.content_type().starts_with("application/json"));
+            let error = r.json()["error"].as_str().unwrap().to_owned();
+            assert!(
+                error.starts_with("Refused:"),
+                "{method} {hostile:?}: {error}"
+            );
+            assert!(r.set_cookies().is_empty(), "{method} {hostile:?}");
+        }
+    }
+    let api = get(&app, "/api/session", Some(&cookie)).await.json();
+    assert_eq!(api["key"], key.as_str(), "neither deleted nor cycled");
+    assert_eq!(api["data"], serde_json::json!({"a": 1}), "not patched");
+    assert_eq!(store.len(), 1);
+}
+
+/// The pages whose `GET` changes a cookie or the session.
+const CHANGING_PAGES: [&str; 9] = [
+    "/set_cookie/",
+    "/delete_cookie/",
+    "/check_salt_cookie/",
+    "/set_session/",
+    "/delete_session/",
+    "/clear_session/",
+    "/flush_session/",
+    "/cycle_key/",
+    "/set_expiry/?value=300",
+];
+
+#[tokio::test]
+async fn links_from_other_sites_cannot_change_state() {
+    let (app, store) = memory_app();
+    let first = get(&app, "/set_session/", None).await;
+    let cookie = first.cookie("sessionid").unwrap();
+    let before = get(&app, "/api/session", Some(&cookie)).await.json();
+    let jar = format!("{cookie}; test=\"hello cookie\"");
+    for site in ["cross-site", "same-site"] {
+        for method in ["GET", "HEAD"] {
+            for page in CHANGING_PAGES {
+                let headers = [
+                    ("host", HOST),
+                    ("cookie", jar.as_str()),
+                    ("sec-fetch-site", site),
+                    ("sec-fetch-mode", "navigate"),
+                ];
+                let r = send_with(&app, method, page, &headers, "").await;
+                assert_eq!(
+                    r.status,
+                    StatusCode::FORBIDDEN,
+                    "{method} {page} from {site}"
+                );
+                assert!(
+                    r.set_cookies().is_empty(),
+                    "{method} {page}: {:?}",
+                    r.set_cookies()
+                );
+                if method == "GET" {
+                    assert!(r.result().starts_with("Refused:"), "{}", r.result());
+                    assert!(
+                        r.body
+                            .contains(&format!("<a href=\"{page}\">continue here</a>")),
+                        "{page}: one click from here opens it: {}",
+                        r.body
+                    );
+                }
+            }
+        }
+    }
+    let after = get(&app, "/api/session", Some(&cookie)).await.json();
+    assert_eq!(after, before, "the session did not change");
+    assert_eq!(store.len(), 1);
+
+    // Pages that only read open from anywhere.
+    for page in ["/", "/get_cookie/", "/check_cookie/", "/api/session"] {
+        let headers = [
+            ("cookie", cookie.as_str()),
+            ("sec-fetch-site", "cross-site"),
+        ];
+        let r = send_with(&app, "GET", page, &headers, "").await;
+        assert_eq!(r.status, StatusCode::OK, "{page}");
+    }
+    // A typed URL, and links within the site, change what they say they change.
+    let typed = [("cookie", cookie.as_str()), ("sec-fetch-site", "none")];
+    let r = send_with(&app, "GET", "/set_cookie/", &typed, "").await;
+    assert_eq!(r.cookie("test").as_deref(), Some("test=\"hello cookie\""));
+    let within = [
+        ("cookie", cookie.as_str()),
+        ("sec-fetch-site", "same-origin"),
+    ];
+    let r = send_with(&app, "GET", "/clear_session/", &within, "").await;
+    assert!(r.result().starts_with("Cleared"), "{}", r.result());
+    let api = get(&app, "/api/session", Some(&cookie)).await.json();
+    assert_eq!(api["data"], serde_json::json!({}));
+}
+
+#[tokio::test]
+async fn the_cookie_form_does_not_set_the_session_cookie() {
+    let (app, store) = memory_app();
+    for body in [
+        "name=sessionid&value=abcdefghijklmnopqrstuvwxyz012345&path=%2F",
+        "name=+sessionid+&value=x&path=%2F&max_age=60",
+    ] {
+        let r = browser_post(&app, "/form/cookie", None, &[("origin", OWN_ORIGIN)], body).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}: {}", r.body);
+        assert!(r.set_cookies().is_empty(), "{:?}", r.set_cookies());
+        assert!(r.result().contains("session fixation"), "{}", r.result());
+    }
+    assert!(store.is_empty());
+    // The session cookie is whatever the settings name it.
+    let config = SessionConfig {
+        cookie_name: "sid".to_owned(),
+        ..SessionConfig::default()
+    };
+    let app = tessera_cli::demo::router(&Sessions::Store(store), &keys(), config).unwrap();
+    let form = |name: &str| format!("name={name}&value=x&path=%2F");
+    let r = send(&app, "POST", "/form/cookie", None, &form("sid")).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = send(&app, "POST", "/form/cookie", None, &form("sessionid")).await;
+    assert_eq!(r.set_cookies(), ["sessionid=x; Path=/"], "an ordinary one");
+}
+
+#[tokio::test]
+async fn api_patch_needs_a_json_content_type() {
+    let (app, store) = memory_app();
+    let refused = |r: &Reply, what: &str| {
+        assert_eq!(
+            r.status,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "{what}: {}",
+            r.body
+        );
+        assert!(r.content_type().starts_with("application/json"), "{what}");
+        let error = r.json()["error"].as_str().unwrap().to_owned();
+        assert!(
+            error.contains("Content-Type: application/json"),
+            "{what}: {error}"
+        );
+        assert!(r.set_cookies().is_empty(), "{what}");
+    };
+    // What a form or a simple fetch on another site can send without a preflight, and worse.
+    let body = r#"{"a": 1}"#;
+    for content_type in [
+        Some("text/plain"),
+        Some("text/plain; charset=utf-8"),
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=x"),
+        Some("application/jsonp"),
+        None,
+    ] {
+        let headers: Vec<_> = content_type
+            .map(|t| ("content-type", t))
+            .into_iter()
+            .collect();
+        let r = send_with(&app, "PATCH", "/api/session", &headers, body).await;
+        refused(&r, &format!("{content_type:?}"));
+    }
+    assert!(store.is_empty(), "nothing was written");
+
+    let cookie = send(&app, "PATCH", "/api/session", None, body)
+        .await
+        .cookie("sessionid")
+        .unwrap();
+    let headers = [("cookie", cookie.as_str()), ("content-type", "text/plain")];
+    let r = send_with(&app, "PATCH", "/api/session", &headers, r#"{"a": 2}"#).await;
+    refused(&r, "text/plain on a session");
+    let headers = [
+        ("cookie", cookie.as_str()),
+        ("content-type", "Application/JSON; charset=utf-8"),
+    ];
+    let r = send_with(&app, "PATCH", "/api/session", &headers, r#"{"b": 2}"#).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.json()["data"], serde_json::json!({"a": 1, "b": 2}));
+}
+
+#[tokio::test]
+async fn api_cycle_key_moves_the_data_to_a_new_key() {
+    let (app, store) = memory_app();
+    let created = send(&app, "PATCH", "/api/session", None, r#"{"user": "ada"}"#).await;
+    let old = created.cookie("sessionid").unwrap();
+    let old_key = old.strip_prefix("sessionid=").unwrap().to_owned();
+
+    let r = send(&app, "POST", "/api/session/cycle_key", Some(&old), "").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let new = r.cookie("sessionid").expect("the new key's cookie");
+    let new_key = new.strip_prefix("sessionid=").unwrap().to_owned();
+    assert_ne!(new_key, old_key);
+    let answer = r.json();
+    assert_eq!(answer["key"], new_key.as_str(), "answered as GET shows it");
+    assert_eq!(answer["data"], serde_json::json!({"user": "ada"}));
+    assert_eq!(answer, get(&app, "/api/session", Some(&new)).await.json());
+
+    let stale = get(&app, "/api/session", Some(&old)).await.json();
+    assert_eq!(
+        stale["key"],
+        serde_json::Value::Null,
+        "the old key no longer loads"
+    );
+    assert_eq!(stale["data"], serde_json::json!({}));
+    assert!(!store
+        .exists(&SessionKey::parse(&old_key).unwrap())
+        .await
+        .unwrap());
+    assert_eq!(store.len(), 1);
+}
+
+#[tokio::test]
+async fn api_cycle_key_of_no_session_makes_none() {
+    let (app, store) = memory_app();
+    for cookie in [None, Some("sessionid=abcdefghijklmnopqrstuvwxyz012345")] {
+        let r = send(&app, "POST", "/api/session/cycle_key", cookie, "").await;
+        assert_eq!(r.status, StatusCode::OK, "{cookie:?}: {}", r.body);
+        assert_eq!(r.json()["key"], serde_json::Value::Null, "{cookie:?}");
+        assert_eq!(r.json()["data"], serde_json::json!({}));
+        assert_eq!(r.cookie("sessionid"), None, "{cookie:?}: no key handed out");
+    }
+    assert!(store.is_empty(), "no empty record was stored");
 }

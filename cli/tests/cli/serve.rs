@@ -8,6 +8,9 @@ use std::sync::{Arc, Barrier};
 
 use common::serve::{free_port, http, Server, ServerOptions, TempDir};
 
+/// The type `PATCH /api/session` requires.
+const JSON: (&str, &str) = ("Content-Type", "application/json");
+
 #[test]
 fn key_file_is_made_once_0600_and_sessions_survive_a_restart() {
     let dir = TempDir::new("serve-key");
@@ -27,7 +30,7 @@ fn key_file_is_made_once_0600_and_sessions_survive_a_restart() {
         "the key is never logged"
     );
 
-    let r = server.request("PATCH", "/api/session", &[], r#"{"user": "ada"}"#);
+    let r = server.request("PATCH", "/api/session", &[JSON], r#"{"user": "ada"}"#);
     let cookie = r.cookie("sessionid").expect("a session");
     let salt = server.request("GET", "/check_salt_cookie/", &[], "");
     let salt = salt.cookie("salt_cookie").unwrap();
@@ -86,7 +89,7 @@ fn relative_and_absolute_sqlite_urls() {
     let mut opts = ServerOptions::sqlite_in(&elsewhere);
     opts.store = format!("sqlite://{}", abs.display());
     let server = Server::start(&opts);
-    let r = server.request("PATCH", "/api/session", &[], "{\"x\": 1}");
+    let r = server.request("PATCH", "/api/session", &[JSON], "{\"x\": 1}");
     assert_eq!(r.status, 200);
     assert!(abs.is_file());
     assert!(dir.path().join("abs/tessera-secret-key").is_file());
@@ -168,7 +171,7 @@ fn a_hundred_concurrent_connections_all_succeed() {
                     &addr,
                     "PATCH",
                     "/api/session",
-                    &[],
+                    &[JSON],
                     &format!("{{\"n\": {i}}}"),
                 );
                 assert_eq!(r.status, 200, "{i}: {}", r.body);
@@ -199,7 +202,7 @@ fn the_log_has_one_line_per_request_and_never_a_session_key() {
     );
     let cycled = server.request("GET", "/cycle_key/", &[("Cookie", &cookie)], "");
     let new_key = cycled.cookie("sessionid").unwrap();
-    server.request("PATCH", "/api/session", &[("Cookie", &new_key)], "[]");
+    server.request("PATCH", "/api/session", &[("Cookie", &new_key), JSON], "[]");
     server.stop();
 
     let log = server.log_text();
@@ -224,5 +227,55 @@ fn the_log_has_one_line_per_request_and_never_a_session_key() {
     let new_key = new_key.strip_prefix("sessionid=").unwrap();
     for k in [key.as_str(), new_key] {
         assert!(!log.contains(k), "a session key in the log:\n{log}");
+    }
+}
+
+#[test]
+fn a_secret_key_file_gives_the_key_the_option_gives() {
+    let dir = TempDir::new("serve-key-file");
+    let key_file = dir.path().join("my-key");
+    std::fs::write(&key_file, "file-key\n").unwrap();
+    let mut opts = ServerOptions::sqlite_in(dir.path());
+    opts.args = vec![
+        "--secret-key-file".to_owned(),
+        key_file.display().to_string(),
+    ];
+    let server = Server::start(&opts);
+    let salt = server
+        .request("GET", "/check_salt_cookie/", &[], "")
+        .cookie("salt_cookie")
+        .unwrap();
+    assert!(!server.log_text().contains("file-key"), "never logged");
+    drop(server);
+    assert!(
+        !dir.path().join("tessera-secret-key").exists(),
+        "no key generated"
+    );
+
+    opts.port = free_port();
+    opts.args = vec!["--secret-key".to_owned(), "file-key".to_owned()];
+    let server = Server::start(&opts);
+    let r = server.request("GET", "/check_salt_cookie/", &[("Cookie", &salt)], "");
+    assert!(r.body.contains("salt_cookie = hello salt"), "{}", r.body);
+    drop(server);
+
+    // The harness's standard input is empty: no key there, and the server does not start.
+    for (args, why) in [
+        (
+            vec!["--secret-key-file", "-"],
+            "standard input holds no secret key",
+        ),
+        (
+            vec!["--secret-key-file", "my-key", "--secret-key", "k"],
+            "cannot be used with",
+        ),
+    ] {
+        opts.port = free_port();
+        opts.args = args.into_iter().map(str::to_owned).collect();
+        let Err((status, log)) = Server::try_start(&opts) else {
+            panic!("{:?} must not start", opts.args);
+        };
+        assert_eq!(status.and_then(|s| s.code()), Some(64), "{log}");
+        assert!(log.contains(why), "{log}");
     }
 }
