@@ -23,13 +23,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chrono::TimeDelta;
 
-/// The system time as Django's `time.time()`: Unix seconds with a fraction.
 /// The first instant past what Python's `datetime` and every database can hold
 /// (10000-01-01T00:00:00Z), in Unix seconds.
 pub(crate) const END_OF_DATES: f64 = 253_402_300_800.0;
 /// 0001-01-01T00:00:00Z, the first instant they can hold.
 pub(crate) const START_OF_DATES: f64 = -62_135_596_800.0;
 
+/// The system time as Django's `time.time()`: Unix seconds with a fraction.
 pub fn now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
