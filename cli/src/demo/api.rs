@@ -7,8 +7,10 @@
 //! say `Content-Type: application/json`, which a cross-site HTML form cannot send and `fetch`
 //! sends only after a CORS preflight this site never answers (it sends no CORS headers).
 
+use std::sync::Arc;
+
 use axum::body::{Body, Bytes};
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
@@ -18,6 +20,7 @@ use serde_json::json;
 
 use super::html::rfc3339;
 use super::index::check_session_key;
+use super::DemoState;
 use tessera::json::{self, Value};
 use tessera::session::{Session, SessionError};
 
@@ -49,6 +52,10 @@ impl From<SessionError> for ApiError {
         let status = tessera::session::error_status(&e);
         let message = match status {
             StatusCode::SERVICE_UNAVAILABLE => "the session store is not responding",
+            // Which limit the data ran into: the client's to fix, nothing internal.
+            StatusCode::BAD_REQUEST if matches!(e, SessionError::Unstorable(_)) => {
+                return ApiError(status, e.to_string());
+            }
             StatusCode::BAD_REQUEST => "the session was ended by another request",
             _ => "the session could not be read or written",
         };
@@ -85,13 +92,19 @@ pub(super) async fn get_session(session: Session) -> ApiResult {
 /// Concurrent patches naming different keys all land (the save is a compare-and-swap). The
 /// body must be labelled `application/json` (415 otherwise, nothing read or written): the
 /// type an HTML form on another site cannot send.
-pub(super) async fn patch_session(session: Session, headers: HeaderMap, body: Bytes) -> ApiResult {
+pub(super) async fn patch_session(
+    State(state): State<Arc<DemoState>>,
+    session: Session,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
     if !is_json(headers.get(CONTENT_TYPE)) {
         return Err(ApiError::unsupported_type(&headers));
     }
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError::bad_request("the body is not UTF-8 text"))?;
-    let value = json::from_str(text)
+    // Parsing stops past the session's value budget: 2 bytes of `[]` are 32 in memory.
+    let value = json::from_str_limited(text, state.config.max_data_values)
         .map_err(|e| ApiError::bad_request(format!("the body is not JSON: {e}")))?;
     let Value::Dict(changes) = value else {
         return Err(ApiError::bad_request("the body must be a JSON object"));

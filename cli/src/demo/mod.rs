@@ -34,6 +34,7 @@ mod pages;
 
 use std::sync::Arc;
 
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 
@@ -80,6 +81,9 @@ pub fn router(
         .route("/api/session/cycle_key", post(api::cycle_key))
         .fallback(pages::not_found)
         .with_state(state)
+        // No body larger than a session may be (axum's default is 2 MB): the JSON of a PATCH
+        // or a form's value can never be stored past it.
+        .layer(DefaultBodyLimit::max(config.max_data_bytes))
         .layer(sessions)
         .layer(CookieLayer::signed(keys))
         // Outside the session and cookie layers: a refused request touches neither.
