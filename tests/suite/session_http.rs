@@ -378,20 +378,18 @@ async fn a_pinned_clock_reaches_the_cached_db_store() {
     );
 }
 
+/// Stores by name.
+type NamedStores = [(&'static str, Arc<dyn SessionStore>); 3];
+
 /// The memory, file (in a fresh directory, returned for removal) and cached_db stores.
-fn in_process_stores(
-    name: &str,
-) -> (
-    std::path::PathBuf,
-    [(&'static str, Arc<dyn SessionStore>); 3],
-) {
+fn in_process_stores(name: &str) -> (std::path::PathBuf, NamedStores) {
     let dir = std::env::temp_dir().join(format!(
         "tessera-{name}-{}-{}",
         std::process::id(),
         tessera::session::SessionKey::generate().unwrap().as_str()
     ));
     let codec = tessera::session::codec::SessionCodec::new(&SecretKeys::new("t")).unwrap();
-    let stores: [(&str, Arc<dyn SessionStore>); 3] = [
+    let stores: NamedStores = [
         ("memory", Arc::new(MemoryStore::new())),
         (
             "file",
