@@ -7,6 +7,7 @@
 //! New subcommands (`serve`, `migrate`, `clearsessions`, `session …`) are added as variants of
 //! [`Command`] and dispatched in [`run`]; key options are shared through [`keys`].
 
+pub mod connections;
 pub mod cookie;
 pub mod exit;
 pub mod keys;

@@ -1,13 +1,12 @@
 //! `tessera serve`: the demo site ([`crate::demo`]) on a real socket.
 //!
 //! Startup only: the secret key (option, environment, or a generated key file beside the
-//! database), the store, the one-line request log, and a clean stop on Ctrl-C or SIGTERM.
+//! database), the store, the one-line request log, and a clean stop on Ctrl-C or SIGTERM. The
+//! connections are served within the limits of [`super::connections`].
 
-use std::future::IntoFuture as _;
 use std::io::{IsTerminal as _, Read as _, Write as _};
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::Request;
@@ -18,6 +17,7 @@ use tessera::session::SessionConfig;
 use tessera::signing::{Secret, SecretKeys};
 use tessera::url::{open, DEFAULT_URL};
 
+use super::connections::{self, Limits};
 use super::exit::CliError;
 use super::keys::{read_key_file, SECRET_KEY_ENV};
 
@@ -25,8 +25,6 @@ use super::keys::{read_key_file, SECRET_KEY_ENV};
 pub const FALLBACKS_ENV: &str = "TESSERA_SECRET_KEY_FALLBACKS";
 /// The file a generated key is kept in, beside the SQLite database.
 pub const KEY_FILE: &str = "tessera-secret-key";
-/// How long open connections may take to finish once a stop is asked for.
-const GRACE: Duration = Duration::from_secs(5);
 
 /// `serve`.
 #[derive(Debug, Args)]
@@ -45,6 +43,18 @@ pub struct ServeArgs {
     /// Read the secret key from this file (`-`: standard input), less one trailing newline
     #[arg(long, value_name = "PATH", conflicts_with = "secret_key")]
     secret_key_file: Option<PathBuf>,
+    /// Connections open at once; a new one past it closes the longest-idle one [default: the
+    /// file-descriptor limit, raised to its hard limit, less 256]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    max_connections: Option<u64>,
+    /// Seconds a connection has to send a whole request head, from connect and after each
+    /// response (also the keep-alive idle time)
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    header_timeout: u64,
+    /// Seconds a whole request may take (its body read, the page, the session saved); later
+    /// it is answered 408
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    request_timeout: u64,
 }
 
 /// Runs the demo site until Ctrl-C or SIGTERM; prints nothing on stdout.
@@ -90,19 +100,14 @@ async fn serve(args: &ServeArgs, keys: &SecretKeys, config: SessionConfig) -> Re
         "tessera demo on http://{local}/ (sessions in {}); Ctrl-C stops it",
         redact_url(&args.store)
     );
-    let stopping = Arc::new(tokio::sync::Notify::new());
-    let signalled = stopping.clone();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        stop_signal().await;
-        tracing::info!("stopping: finishing open requests");
-        signalled.notify_one();
-    });
-    tokio::select! {
-        result = server.into_future() => result.map_err(|e| CliError::data("OSError", e.to_string()))?,
-        () = async { stopping.notified().await; tokio::time::sleep(GRACE).await } => {
-            tracing::warn!("connections still open after {GRACE:?}: closing them");
-        }
-    }
+    let limits = Limits {
+        max_connections: args
+            .max_connections
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+        header_timeout: Duration::from_secs(args.header_timeout),
+        request_timeout: Duration::from_secs(args.request_timeout),
+    };
+    connections::serve(listener, app, limits, stop_signal()).await;
     tracing::info!("stopped");
     Ok(())
 }

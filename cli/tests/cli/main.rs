@@ -7,3 +7,4 @@ mod cli_ops;
 mod commands;
 mod demo_http;
 mod serve;
+mod serve_limits;

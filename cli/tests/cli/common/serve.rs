@@ -64,6 +64,8 @@ pub struct ServerOptions<'a> {
     pub cwd: &'a Path,
     pub env: Vec<(&'a str, String)>,
     pub args: Vec<String>,
+    /// Run under this file-descriptor limit (soft and hard, as `ulimit -n`).
+    pub descriptor_limit: Option<u64>,
 }
 
 impl<'a> ServerOptions<'a> {
@@ -75,6 +77,7 @@ impl<'a> ServerOptions<'a> {
             cwd: dir,
             env: Vec::new(),
             args: Vec::new(),
+            descriptor_limit: None,
         }
     }
 }
@@ -93,7 +96,15 @@ impl Server {
         let n = rand_u32();
         let log = opts.cwd.join(format!("serve-{n}.log"));
         let out = opts.cwd.join(format!("serve-{n}.out"));
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tessera"));
+        let mut cmd = match opts.descriptor_limit {
+            None => Command::new(env!("CARGO_BIN_EXE_tessera")),
+            Some(limit) => {
+                let mut sh = Command::new("sh");
+                sh.args(["-c", &format!("ulimit -n {limit} && exec \"$0\" \"$@\"")])
+                    .arg(env!("CARGO_BIN_EXE_tessera"));
+                sh
+            }
+        };
         cmd.args(["serve", "--addr", &addr, "--store", &opts.store])
             .args(&opts.args)
             .current_dir(opts.cwd)
@@ -134,6 +145,11 @@ impl Server {
             log,
             out,
         })
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, std::process::Child::id)
     }
 
     /// The log so far.
