@@ -5,7 +5,10 @@
 //! that writer alone, every read must show its last acknowledged write, and at the end every
 //! key must hold it: any difference is a lost update. Churn tasks meanwhile create, write,
 //! flush and replay sessions (a flushed cookie must read as an empty session). With
-//! `--server-pid`, the server's resident memory is sampled, to show it stays flat.
+//! `--server-pid`, the server's resident memory is sampled, to show it stays flat. Hostile
+//! clients can run beside: `--idle N` holds N connections open that never send a byte, and
+//! `--max-bodies N` runs N tasks PATCHing maximal bodies (1 MiB of `[[],[],…]`, refused, and a
+//! 1 MB string, stored in a new session each time).
 //!
 //! ```text
 //! cargo run --release --example load_demo -- --addr 127.0.0.1:8000 --seconds 60
@@ -53,6 +56,12 @@ struct Args {
     /// Seconds between progress lines
     #[arg(long, default_value_t = 10)]
     report_every: u64,
+    /// Connections opened before the load and held, silent, until the end
+    #[arg(long, default_value_t = 0)]
+    idle: usize,
+    /// Tasks sending maximal bodies in a loop (their answers are counted, not checked)
+    #[arg(long, default_value_t = 0)]
+    max_bodies: usize,
 }
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
@@ -172,14 +181,15 @@ impl Driver {
     }
 }
 
-/// Creates a session holding `{"created": 1}` and returns its key.
+/// Creates a session holding `{"created": 1}` and a login (Django's `_auth_user_id`, which
+/// the memory store never evicts for an anonymous session) and returns its key.
 async fn create(driver: &Driver, latencies: &mut Vec<u32>) -> Option<String> {
     let answer = driver
         .ok(
             "create",
             Method::PATCH,
             None,
-            Some(json!({"created": 1})),
+            Some(json!({"created": 1, "_auth_user_id": "1"})),
             latencies,
         )
         .await?;
@@ -283,6 +293,38 @@ async fn churn(driver: Arc<Driver>, stop: Arc<AtomicBool>) {
 }
 
 /// Resident set size of a process, in KiB, from /proc.
+/// PATCHes maximal bodies until `stop`: 1 MiB of empty lists (past the value budget: a 400
+/// or 413) and a 1 MB string (stored, in a new anonymous session each time). Counts answers
+/// by status.
+async fn max_bodies(
+    driver: Arc<Driver>,
+    stop: Arc<AtomicBool>,
+    answers: Arc<Mutex<BTreeMap<u16, u64>>>,
+) {
+    let lists = format!("{{\"l\": [{}]}}", vec!["[]"; 349_000].join(","));
+    let string = format!("{{\"s\": \"{}\"}}", "x".repeat(1_000_000));
+    let bodies = [Bytes::from(lists), Bytes::from(string)];
+    let mut turn = 0;
+    while !stop.load(Ordering::Relaxed) {
+        turn += 1;
+        let request = Request::builder()
+            .method(Method::PATCH)
+            .uri(format!("{}/api/session", driver.base))
+            .header(CONTENT_TYPE, "application/json")
+            .body(Full::new(bodies[turn % 2].clone()));
+        let Ok(request) = request else { return };
+        let status = match driver.client.request(request).await {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let _ = response.into_body().collect().await;
+                status
+            }
+            Err(_) => 0,
+        };
+        *answers.lock().unwrap().entry(status).or_default() += 1;
+    }
+}
+
 fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
@@ -323,7 +365,31 @@ async fn main() {
         }
     }
 
+    let mut idle = Vec::with_capacity(args.idle);
+    for i in 0..args.idle {
+        match tokio::net::TcpStream::connect(&args.addr).await {
+            Ok(stream) => idle.push(stream),
+            Err(e) => {
+                eprintln!("idle connection {i}: {e}");
+                break;
+            }
+        }
+    }
+    if args.idle > 0 {
+        println!("holding {} idle connections", idle.len());
+    }
+
     let stop = Arc::new(AtomicBool::new(false));
+    let body_answers = Arc::new(Mutex::new(BTreeMap::new()));
+    let hostile: Vec<_> = (0..args.max_bodies)
+        .map(|_| {
+            tokio::spawn(max_bodies(
+                driver.clone(),
+                stop.clone(),
+                body_answers.clone(),
+            ))
+        })
+        .collect();
     let started = Instant::now();
     let mut writers = Vec::new();
     for key in &keys {
@@ -373,9 +439,20 @@ async fn main() {
     for (key, name, task) in writers {
         final_acks.push((key, name, task.await.unwrap_or(0)));
     }
-    for task in churners {
+    for task in churners.into_iter().chain(hostile) {
         let _ = task.await;
     }
+    // How many of the idle connections the server has closed by now.
+    let closed = idle
+        .iter()
+        .filter(|s| {
+            let mut buf = [0u8; 1];
+            match s.try_read(&mut buf) {
+                Ok(n) => n == 0,
+                Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+            }
+        })
+        .count();
     let elapsed = started.elapsed().as_secs_f64();
     let total = driver.tally.requests.load(Ordering::Relaxed);
 
@@ -425,6 +502,18 @@ async fn main() {
         percentile(&latencies, 1.0),
     );
     println!("acknowledged counter writes: {writes}; lost updates: {lost}");
+    if args.idle > 0 {
+        println!(
+            "idle connections: {} held, {closed} closed by the server",
+            idle.len()
+        );
+    }
+    if args.max_bodies > 0 {
+        println!(
+            "maximal-body answers by status: {:?}",
+            body_answers.lock().unwrap()
+        );
+    }
     if let (Some(first), Some(last), Some(max)) = (
         rss_samples.first(),
         rss_samples.last(),

@@ -3,6 +3,8 @@
 #
 #   scripts/load_demo.sh STORE_URL [SECONDS] [load_demo options…]
 #   scripts/load_demo.sh sqlite:///tmp/load.sqlite3 300      # the five-minute soak
+#   SERVER_NOFILE=4096 scripts/load_demo.sh memory:// 30 --idle 5000 --max-bodies 100
+#                                  # more idle connections than the server has descriptors
 #
 # Starts `tessera serve` on a free loopback port (server on core 0, load on core 1), runs
 # examples/load_demo.rs against it with the server's pid (its memory is sampled), then stops
@@ -22,8 +24,10 @@ log=$(mktemp /tmp/tessera-load-XXXXXX.log)
 cleanup() { [ -n "${server:-}" ] && kill -INT "$server" 2>/dev/null && wait "$server" 2>/dev/null; true; }
 trap cleanup EXIT
 
+# SERVER_NOFILE: the server's file-descriptor limit (soft and hard), as `ulimit -n`.
 RUST_LOG=warn TESSERA_SECRET_KEY="load-run-$(date +%s%N)" \
-  taskset -c 0 "$target/tessera" serve --addr "127.0.0.1:$port" --store "$store" 2>"$log" &
+  taskset -c 0 sh -c 'ulimit -n "${SERVER_NOFILE:-$(ulimit -Hn)}" && exec "$0" "$@"' \
+  "$target/tessera" serve --addr "127.0.0.1:$port" --store "$store" 2>"$log" &
 server=$!
 for _ in $(seq 100); do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi

@@ -69,6 +69,9 @@ struct Connection {
 struct Registry {
     started: Instant,
     open: Mutex<HashMap<u64, Arc<Connection>>>,
+    /// Connections whose socket is still open: an evicted one leaves `open` at once but holds
+    /// its descriptor until its task ends.
+    live: AtomicUsize,
     /// Notified whenever a connection ends (for the stop's wait).
     ended: Notify,
 }
@@ -78,8 +81,22 @@ impl Registry {
         u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
-    fn len(&self) -> usize {
-        self.open.lock().map_or(0, |m| m.len())
+    fn live(&self) -> usize {
+        self.live.load(Ordering::Acquire)
+    }
+
+    /// Waits (at most `limit`) until fewer than `cap` sockets are open.
+    async fn below(&self, cap: usize, limit: Duration) {
+        let wait = async {
+            loop {
+                let ended = self.ended.notified();
+                if self.live() < cap {
+                    return;
+                }
+                ended.await;
+            }
+        };
+        let _ = tokio::time::timeout(limit, wait).await;
     }
 
     fn add(&self, id: u64) -> Arc<Connection> {
@@ -91,13 +108,16 @@ impl Registry {
         if let Ok(mut open) = self.open.lock() {
             open.insert(id, conn.clone());
         }
+        self.live.fetch_add(1, Ordering::AcqRel);
         conn
     }
 
+    /// A connection's task ended: its socket is closed.
     fn remove(&self, id: u64) {
         if let Ok(mut open) = self.open.lock() {
             open.remove(&id);
         }
+        self.live.fetch_sub(1, Ordering::AcqRel);
         self.ended.notify_waiters();
     }
 
@@ -155,6 +175,7 @@ pub async fn serve(
     let registry = Arc::new(Registry {
         started: Instant::now(),
         open: Mutex::new(HashMap::new()),
+        live: AtomicUsize::new(0),
         ended: Notify::new(),
     });
     let (stopping, stopped) = watch::channel(false);
@@ -178,10 +199,15 @@ pub async fn serve(
                 }
             },
         };
-        if registry.len() >= cap && !registry.evict_oldest_idle() {
-            // A best-effort answer, without waiting: the socket buffer takes it or not.
-            let _ = stream.try_write(BUSY);
-            continue;
+        if registry.live() >= cap {
+            if !registry.evict_oldest_idle() {
+                // A best-effort answer, without waiting: the socket buffer takes it or not.
+                let _ = stream.try_write(BUSY);
+                continue;
+            }
+            // The evicted socket closes when its task runs: wait for it (briefly), so the
+            // descriptors in use stay at the cap however fast connections arrive.
+            registry.below(cap, Duration::from_millis(100)).await;
         }
         next_id += 1;
         let conn = registry.add(next_id);
@@ -200,16 +226,8 @@ pub async fn serve(
     drop(listener);
     tracing::info!("stopping: finishing open requests");
     let _ = stopping.send(true);
-    let drained = async {
-        while registry.len() > 0 {
-            let ended = registry.ended.notified();
-            if registry.len() == 0 {
-                break;
-            }
-            ended.await;
-        }
-    };
-    if tokio::time::timeout(GRACE, drained).await.is_err() {
+    registry.below(1, GRACE).await;
+    if registry.live() > 0 {
         tracing::warn!("connections still open after {GRACE:?}: closing them");
     }
 }
