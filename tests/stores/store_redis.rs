@@ -715,11 +715,9 @@ async fn reconnects_by_itself_after_a_restart() {
     assert!(store.load(&k, now()).await.unwrap().is_some());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn conformance_on_a_three_master_cluster() {
-    if !have_redis_binaries() {
-        return;
-    }
+/// Three masters on free loopback ports, clustered; their servers (stopped on drop) and
+/// addresses.
+fn three_master_cluster() -> (Servers, Vec<String>) {
     let ports = free_ports(3);
     let mut servers = Servers::new("cluster");
     for &p in &ports {
@@ -748,7 +746,33 @@ async fn conformance_on_a_three_master_cluster() {
             cli(p, &["CLUSTER", "INFO"]).contains("cluster_state:ok")
         });
     }
+    (servers, nodes)
+}
 
+/// No session key or session data in any log at `TRACE` through the cluster client either.
+#[test]
+fn no_session_key_or_data_reaches_the_logs_on_a_cluster() {
+    if !have_redis_binaries() {
+        return;
+    }
+    let (_servers, nodes) = three_master_cluster();
+    let url = format!("redis+cluster://{}", nodes.join(","));
+    common::logs::assert_secrets_stay_out_of_logs(|| async {
+        let store = RedisStore::connect(&url, codec(SECRET)).await.unwrap();
+        common::logs::session_round_trip(&store).await
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_on_a_three_master_cluster() {
+    if !have_redis_binaries() {
+        return;
+    }
+    let (_servers, nodes) = three_master_cluster();
+    let ports: Vec<u16> = nodes
+        .iter()
+        .map(|n| n.rsplit(':').next().unwrap().parse().unwrap())
+        .collect();
     let url = format!("redis+cluster://{}", nodes.join(","));
     let store = Arc::new(RedisStore::connect(&url, codec(SECRET)).await.unwrap());
     let raw = redis::cluster::ClusterClient::new(nodes.iter().map(|n| format!("redis://{n}")))

@@ -62,6 +62,14 @@ pub fn run(args: ServeArgs) -> Result<String, CliError> {
     init_logging();
     let config = SessionConfig::from_env()
         .map_err(|e| CliError::usage("ImproperlyConfigured", e.to_string()))?;
+    // The library only warns (Django sends it); the demo is for browsers, which drop it.
+    if config.cookie_samesite == Some(tessera::cookie::SameSite::None) && !config.cookie_secure {
+        return Err(CliError::usage(
+            "ImproperlyConfigured",
+            "TESSERA_SESSION_COOKIE_SAMESITE=None needs TESSERA_SESSION_COOKIE_SECURE=true: \
+             browsers drop a SameSite=None cookie that is not Secure",
+        ));
+    }
     let db = sqlite_path(&args.store);
     if let Some(dir) = db.as_deref().and_then(Path::parent) {
         if !dir.as_os_str().is_empty() {

@@ -155,6 +155,26 @@ fn keys_and_settings_from_the_environment() {
         log.contains("ImproperlyConfigured") && log.contains("TESSERA_SESSION_COOKIE_AGE"),
         "{log}"
     );
+
+    // Settings no browser could use stop the server, one clear error each (a cookie name
+    // with a space started, then answered every save with 503; the others went into every
+    // Set-Cookie as written).
+    for (name, value) in [
+        ("TESSERA_SESSION_COOKIE_NAME", "my session"),
+        ("TESSERA_SESSION_COOKIE_NAME", ""),
+        ("TESSERA_SESSION_COOKIE_DOMAIN", "ex.com; Secure"),
+        ("TESSERA_SESSION_COOKIE_PATH", "/;x"),
+        ("TESSERA_SESSION_COOKIE_AGE", "9223372036854775807"),
+        ("TESSERA_SESSION_COOKIE_SAMESITE", "None"),
+    ] {
+        opts.port = free_port();
+        opts.env = vec![(name, value.to_owned())];
+        let Err((status, log)) = Server::try_start(&opts) else {
+            panic!("{name}={value:?} must stop the server");
+        };
+        assert_eq!(status.and_then(|s| s.code()), Some(64), "{name}: {log}");
+        assert!(log.contains("ImproperlyConfigured"), "{name}: {log}");
+    }
 }
 
 #[test]
