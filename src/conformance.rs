@@ -28,7 +28,7 @@ use crate::session::{Expiry, Session, SessionConfig, SessionError};
 use crate::store::{Record, SaveOutcome, SessionStore, StoreError, Version};
 
 /// Writes a record that does not decode (a bad signature) under a key, for stores that hold
-/// encoded data. The suite then checks that loading it yields an empty session.
+/// encoded data. The suite then checks that it loads as no session and is never overwritten.
 pub type Corruptor =
     Arc<dyn Fn(SessionKey) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
@@ -55,7 +55,7 @@ pub async fn run(store: Arc<dyn SessionStore>, corrupt: Option<Corruptor>) {
     clear_expired_removes_only_expired(&*store).await;
     save_is_compare_and_swap(&*store).await;
     if let Some(corrupt) = corrupt {
-        corrupt_record_loads_empty(&*store, corrupt).await;
+        unreadable_record_is_never_overwritten(store.clone(), corrupt).await;
     }
     cycle_key_and_flush(store.clone()).await;
     concurrent_saves_lose_nothing(store.clone()).await;
@@ -584,20 +584,35 @@ pub async fn save_is_compare_and_swap(store: &dyn SessionStore) {
     );
 }
 
-/// A record that does not verify loads as an empty session (and the store warns).
-pub async fn corrupt_record_loads_empty(store: &dyn SessionStore, corrupt: Corruptor) {
+/// A record that does not verify loads as no session (and the store warns), so a session
+/// started on its key gets a new key and the record stays as it was: Django loads it as an
+/// empty session and its next save destroys it (a pickle in a shared Redis, a row signed with
+/// another key).
+pub async fn unreadable_record_is_never_overwritten(
+    store: Arc<dyn SessionStore>,
+    corrupt: Corruptor,
+) {
     let k = key();
     corrupt(k.clone()).await;
-    let loaded = store
-        .load(&k, now())
-        .await
-        .unwrap()
-        .expect("a corrupt but live record loads");
     assert!(
-        loaded.data.is_empty(),
-        "a corrupt record is an empty session"
+        store.load(&k, now()).await.unwrap().is_none(),
+        "an unreadable record is no session"
+    );
+    let s = session(store.clone(), Some(k.clone()));
+    s.insert("user", &42).await.unwrap();
+    s.save().await.unwrap();
+    let new = s.session_key().await.expect("saved under a key");
+    assert_ne!(new, k, "the write went to a new key");
+    assert!(
+        store.exists(&k).await.unwrap(),
+        "the unreadable record is still there"
+    );
+    assert!(
+        store.load(&k, now()).await.unwrap().is_none(),
+        "and was not overwritten with readable data"
     );
     store.delete(&k).await.unwrap();
+    store.delete(&new).await.unwrap();
 }
 
 fn session(store: Arc<dyn SessionStore>, key: Option<SessionKey>) -> Session {

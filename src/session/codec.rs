@@ -83,4 +83,34 @@ impl SessionCodec {
             Err(_) => Decoded::default(),
         }
     }
+
+    /// Decodes a stored record for a store's `load`: `None` when it cannot be read, whatever
+    /// the reason: a bad signature (another `SECRET_KEY`; Django's "corrupted", logged as
+    /// Django logs it), or a payload that is not a JSON dict (a pickle from Django's cache
+    /// backend, another framework's format), logged once. The store then reports no session,
+    /// so the request starts a new one under a new key and the record is never overwritten:
+    /// Django loads such a record as an empty session and its next save destroys it.
+    pub fn decode_record(&self, stored: &str) -> Option<Map> {
+        match self.signer.unsign_object(stored, None) {
+            Ok(Value::Dict(data)) => Some(data),
+            Err(e) if e.is_bad_signature() => {
+                tracing::warn!(target: "tessera::security::SuspiciousSession", "Session data corrupted");
+                None
+            }
+            Ok(_) | Err(_) => {
+                unreadable();
+                None
+            }
+        }
+    }
+}
+
+/// The one line logged for a record that verifies (or is not signed text at all) but is not a
+/// session dict in Django's JSON: never the key, never the data.
+pub(crate) fn unreadable() {
+    tracing::warn!(
+        target: "tessera::session",
+        "Session data unreadable (not a signed JSON dict: a pickle or another format?): a new \
+         session is started and the stored record is left as it is"
+    );
 }

@@ -560,7 +560,16 @@ impl Inner {
         let Some(file) = self.read(&self.path_of(key)?)? else {
             return Ok(None);
         };
-        let data = self.decode(&file.text);
+        // An unreadable record is no session: it is never overwritten (`clear_expired` still
+        // removes it once its mtime says it expired, as Django's does).
+        let data = if file.text.is_empty() {
+            Map::new()
+        } else {
+            match self.codec.decode_record(&file.text) {
+                Some(data) => data,
+                None => return Ok(None),
+            }
+        };
         if expiry_of(&data, file.mtime, self.cookie_age) <= now {
             return Ok(None);
         }

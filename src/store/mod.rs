@@ -114,7 +114,8 @@ pub(crate) fn owner_only_new_file() -> std::fs::OpenOptions {
 /// What a store returns for a live session.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Loaded {
-    /// The session dict (empty for a corrupt record, which the store logged).
+    /// The session dict. A record the store cannot read (a bad signature, a pickle) is no
+    /// session at all: `load` gives `None` and logs why, so it is never overwritten.
     pub data: Map,
     /// What [`SessionStore::save`] compares against, so no concurrent change is overwritten.
     pub version: Version,

@@ -430,9 +430,9 @@ impl SessionStore for MysqlStore {
             .await?;
         let Some(row) = row else { return Ok(None) };
         let text = text_of(row, OP)?;
-        let decoded = self.codec.decode(&text);
-        Ok(Some(Loaded {
-            data: decoded.data,
+        // An unreadable record is no session: it is never overwritten.
+        Ok(self.codec.decode_record(&text).map(|data| Loaded {
+            data,
             version: Version::Text(text.into()),
         }))
     }

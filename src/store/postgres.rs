@@ -386,9 +386,9 @@ impl SessionStore for PostgresStore {
             .await?;
         let Some(row) = row else { return Ok(None) };
         let text: String = row.try_get(0).map_err(|e| pg_err(OP, &e))?;
-        let decoded = self.codec.decode(&text);
-        Ok(Some(Loaded {
-            data: decoded.data,
+        // An unreadable record is no session: it is never overwritten.
+        Ok(self.codec.decode_record(&text).map(|data| Loaded {
+            data,
             version: Version::Text(text.into()),
         }))
     }

@@ -370,11 +370,14 @@ async fn an_expiry_in_the_past_removes_the_record() {
     assert!(!store.exists(&k).await.unwrap());
 }
 
+/// A value tessera cannot read (Django's cache backend pickles) is no session, and a request
+/// that writes with its key gets a new key: the pickle stays as Django wrote it (tessera used to
+/// load it as `{}` and overwrite it, destroying Django's session).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn foreign_values_load_empty_and_can_be_overwritten() {
+async fn foreign_values_are_no_session_and_are_never_overwritten() {
     let Some(url) = shared_url() else { return };
     let mut con = raw(&url).await;
-    let store = RedisStore::connect(&url, codec(SECRET)).await.unwrap();
+    let store = Arc::new(RedisStore::connect(&url, codec(SECRET)).await.unwrap());
     let k = key();
     let name = store.redis_key(&k);
     // A pickle (what Django's cache backend writes): not UTF-8, not signed.
@@ -388,35 +391,27 @@ async fn foreign_values_load_empty_and_can_be_overwritten() {
             .arg(60_000),
     )
     .await;
-    let loaded = store.load(&k, now()).await.unwrap().expect("a live record");
-    assert!(loaded.data.is_empty());
-    let data = int_dict("n", 2);
-    let saved = store
-        .save(
-            &k,
-            Record {
-                data: &data,
-                expires_at: now() + 60.0,
-                now: tessera::time::now(),
-            },
-            &loaded.version,
-        )
-        .await
-        .unwrap();
-    assert!(matches!(saved, SaveOutcome::Saved(_)), "{saved:?}");
-    assert_eq!(store.load(&k, now()).await.unwrap().unwrap().data, data);
+    assert!(store.load(&k, now()).await.unwrap().is_none());
+    let app = common::http::app(store.clone(), tessera::SessionConfig::default());
+    let cookie = format!("sessionid={}", k.as_str());
+    let r = common::http::send(&app, "/set?a=1", Some(&cookie)).await;
+    assert_eq!(r.status, http::StatusCode::OK);
+    let new = r.session_cookie().expect("a new session");
+    assert_ne!(new, cookie, "the write went to a new key");
+    let kept: Vec<u8> = query(&mut con, redis::cmd("GET").arg(&name)).await;
+    assert_eq!(kept, pickle, "Django's pickle is untouched");
 
     // A version from another store never matches.
+    store.delete(&k).await.unwrap();
+    let data = int_dict("n", 2);
+    let record = || Record {
+        data: &data,
+        expires_at: now() + 60.0,
+        now: tessera::time::now(),
+    };
+    store.create(&k, record()).await.unwrap();
     let stale = store
-        .save(
-            &k,
-            Record {
-                data: &data,
-                expires_at: now() + 60.0,
-                now: tessera::time::now(),
-            },
-            &Version::Counter(1),
-        )
+        .save(&k, record(), &Version::Counter(1))
         .await
         .unwrap();
     assert_eq!(stale, SaveOutcome::Conflict);

@@ -416,12 +416,16 @@ impl SessionStore for RedisStore {
             return Ok(None);
         }
         let (version, text) = version_of(&stored);
+        // Not UTF-8 (a pickle): not signed session text either. Unreadable records are no
+        // session, so they are never overwritten.
         let data = match text {
-            Some(text) => self.codec.decode(text).data,
-            // Not UTF-8, so not signed session text: unreadable, as Django treats it.
-            None => Default::default(),
+            Some(text) => self.codec.decode_record(text),
+            None => {
+                crate::session::codec::unreadable();
+                None
+            }
         };
-        Ok(Some(Loaded { data, version }))
+        Ok(data.map(|data| Loaded { data, version }))
     }
 
     async fn create(&self, key: &SessionKey, record: Record<'_>) -> Result<Version, StoreError> {

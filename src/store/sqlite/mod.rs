@@ -361,9 +361,12 @@ impl SessionStore for SqliteStore {
                 self.read(|reply| ReadJob::Load { key, now, reply }).await?
             }
         };
-        Ok(text.map(|text| Loaded {
-            data: self.codec.decode(&text).data,
-            version: Version::Text(text.into()),
+        // An unreadable record is no session: it is never overwritten.
+        Ok(text.and_then(|text| {
+            self.codec.decode_record(&text).map(|data| Loaded {
+                data,
+                version: Version::Text(text.into()),
+            })
         }))
     }
 
