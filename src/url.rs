@@ -5,7 +5,7 @@
 //! | `sqlite://tessera.sqlite3` (relative), `sqlite:///var/lib/app/s.db` (absolute) | `SqliteStore` | `table` |
 //! | `postgres://user@host:5432/db`, `postgresql://…` | `PostgresStore` | `table`, `pool_max_size`, and tokio-postgres's own (`sslmode`, `connect_timeout`, `application_name`, `options`…) |
 //! | `mysql://root@127.0.0.1:3306/test` | `MysqlStore` | `table`, `tls_ca` (with `require_ssl=true`), and mysql_async's own (`pool_min`, `pool_max`, `prefer_socket`, `require_ssl`…) |
-//! | `redis://host:6379/0`, `redis+sentinel://h:26379,h2:26379/master`, `redis+cluster://h:7000,h:7001`; over TLS `rediss://…`, `rediss+sentinel://…`, `rediss+cluster://…` | `RedisStore` | `prefix`, `response_timeout_ms`, `connect_timeout_ms`; `tls_ca` for `rediss` |
+//! | `redis://host:6379/0`, `redis+sentinel://h:26379,h2:26379/master`, `redis+cluster://h:7000,h:7001`; over TLS `rediss://…`, `rediss+sentinel://…`, `rediss+cluster://…` | `RedisStore` | `key_prefix`, `version` (Django's `CACHES` settings), `prefix` (the whole prefix), `response_timeout_ms`, `connect_timeout_ms`; `tls_ca` for `rediss` |
 //! | `memory://`, `memory://?max_sessions=100000&max_bytes=67108864` | [`MemoryStore`] | `max_sessions`, `max_bytes` |
 //! | `file:///var/lib/app/sessions`, `file://relative/dir` | [`FileStore`](crate::store::file::FileStore) | none |
 //! | `cookie://` | the whole session in a signed cookie | none |
@@ -118,7 +118,7 @@ async fn open_parsed(mut url: StoreUrl<'_>, keys: &SecretKeys) -> Result<Session
         #[cfg(feature = "redis")]
         "redis" | "redis+sentinel" | "redis+cluster" | "rediss" | "rediss+sentinel"
         | "rediss+cluster" => {
-            Arc::new(crate::store::redis::RedisStore::from_url(url, codec()?).await?)
+            Arc::new(crate::store::redis::RedisStore::from_url(url, codec()?, false).await?)
         }
         cached if cached.starts_with("cached+") => {
             let db_url = url.take("db").ok_or_else(|| {
@@ -126,7 +126,15 @@ async fn open_parsed(mut url: StoreUrl<'_>, keys: &SecretKeys) -> Result<Session
             })?;
             // What is left is the cache's URL, checked by its own scheme's rules.
             url.scheme = &cached["cached+".len()..];
-            let cache = Box::pin(open_parsed(url, keys)).await?;
+            let cache = match url.scheme {
+                // Named as Django's cached_db backend names its cache entries.
+                #[cfg(feature = "redis")]
+                "redis" | "redis+sentinel" | "redis+cluster" | "rediss" | "rediss+sentinel"
+                | "rediss+cluster" => Sessions::Store(Arc::new(
+                    crate::store::redis::RedisStore::from_url(url, codec()?, true).await?,
+                )),
+                _ => Box::pin(open_parsed(url, keys)).await?,
+            };
             let db = Box::pin(open(&db_url, keys)).await?;
             match (cache, db) {
                 (Sessions::Store(cache), Sessions::Store(db)) => {
@@ -219,7 +227,7 @@ mod tests {
             (
                 "redis://127.0.0.1:1?bogus=1",
                 "redis://",
-                "prefix, response_timeout_ms",
+                "prefix, key_prefix, version, response_timeout_ms",
             ),
             (
                 "redis+sentinel://127.0.0.1:1/m?bogus=1",

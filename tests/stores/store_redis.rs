@@ -172,10 +172,13 @@ async fn keys_are_named_as_djangos_cache_backend_names_them() {
         )
         .await
         .unwrap();
-    let name = format!("django.contrib.sessions.cache{}", k.as_str());
+    // Django's `make_key` with its defaults (KEY_PREFIX "", VERSION 1), then the backend's
+    // prefix: what Django's RedisCache names the entry (it wrote bare
+    // `django.contrib.sessions.cache<key>` before, so the two sides never met).
+    let name = format!(":1:django.contrib.sessions.cache{}", k.as_str());
     assert_eq!(store.redis_key(&k), name);
     let stored: Option<String> = query(&mut con, redis::cmd("GET").arg(&name)).await;
-    let stored = stored.expect("the record is under django.contrib.sessions.cache<key>");
+    let stored = stored.expect("the record is under :1:django.contrib.sessions.cache<key>");
     let decoded = codec(SECRET).decode(&stored);
     assert!(
         !decoded.corrupt && decoded.data == data,
@@ -214,13 +217,33 @@ async fn keys_are_named_as_djangos_cache_backend_names_them() {
     );
     store.delete(&k).await.unwrap();
     let store = RedisStore::builder(&url, codec(SECRET))
-        .prefix(":1:django.contrib.sessions.cache")
+        .prefix("other.")
+        .connect()
+        .await
+        .unwrap();
+    assert_eq!(store.redis_key(&k), format!("other.{}", k.as_str()));
+
+    // Django's CACHES KEY_PREFIX and VERSION, from the URL and from the builder.
+    let store = RedisStore::connect(
+        &with_param(&url, "key_prefix=site&version=3"),
+        codec(SECRET),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        store.redis_key(&k),
+        format!("site:3:django.contrib.sessions.cache{}", k.as_str())
+    );
+    let store = RedisStore::builder(&url, codec(SECRET))
+        .key_prefix("a")
+        .version(2)
+        .for_cached_db()
         .connect()
         .await
         .unwrap();
     assert_eq!(
         store.redis_key(&k),
-        format!(":1:django.contrib.sessions.cache{}", k.as_str())
+        format!("a:2:django.contrib.sessions.cached_db{}", k.as_str())
     );
 }
 
@@ -938,7 +961,7 @@ async fn url_parameters_are_taken_or_refused_by_name() {
     };
     assert_eq!(
         msg,
-        "unknown parameter \"db\" for redis:// (known: prefix, response_timeout_ms, connect_timeout_ms)"
+        "unknown parameter \"db\" for redis:// (known: prefix, key_prefix, version, response_timeout_ms, connect_timeout_ms)"
     );
 }
 
@@ -950,4 +973,26 @@ fn no_session_key_or_data_reaches_the_logs() {
         let store = RedisStore::connect(&url, codec(SECRET)).await.unwrap();
         common::logs::session_round_trip(&store).await
     });
+}
+
+/// The cache of a `cached+redis://` store names its entries as Django's `cached_db` backend
+/// does (`:1:django.contrib.sessions.cached_db<key>`: it used the cache backend's names, so
+/// Django read its own stale cache and its next save dropped tessera's keys).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_db_cache_is_named_as_djangos_cached_db_names_it() {
+    let Some(url) = shared_url() else { return };
+    let dir = std::env::temp_dir().join(format!("tessera-cached-names-{}", key().as_str()));
+    let db = format!("file://{}", dir.display());
+    let cached = with_param(&format!("cached+{url}"), &format!("db={db}"));
+    let Ok(tessera::url::Sessions::Store(store)) = open(&cached, &SecretKeys::new(SECRET)).await
+    else {
+        panic!("cached+redis opens");
+    };
+    let k = common::fixtures::stored_session(&*store).await;
+    let mut con = raw(&url).await;
+    let name = format!(":1:django.contrib.sessions.cached_db{}", k.as_str());
+    let exists: i64 = query(&mut con, redis::cmd("EXISTS").arg(&name)).await;
+    assert_eq!(exists, 1, "the cache entry is {name}");
+    store.delete(&k).await.unwrap();
+    fs::remove_dir_all(&dir).ok();
 }

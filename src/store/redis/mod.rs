@@ -4,15 +4,19 @@
 //!
 //! # Layout
 //!
-//! One Redis string per session, under `<prefix><session key>`. The prefix defaults to
-//! [`DEFAULT_PREFIX`], `django.contrib.sessions.cache`, the name Django's cache backend gives
-//! its entries (spec §8), so `django.contrib.sessions.cache8ulez…`. Django's cache framework
-//! then adds its own `KEY_PREFIX:VERSION:` in front (`:1:` by default), and stores a *pickled*
-//! dict; tessera never reads or writes pickle. The value here is the
-//! [`SessionCodec`] text instead (Django's signed `session_data`, as its db and file backends
-//! store it), so any Django-side code that calls `SessionStore().decode()` can read it. Set the
-//! prefix to `:1:django.contrib.sessions.cache` to share exactly the names Django's
-//! `RedisCache` uses (but not the values).
+//! One Redis string per session, under the name Django's cache framework gives the entry:
+//! `KEY_PREFIX:VERSION:` (Django's `make_key`, `:1:` with its defaults), then the session
+//! backend's own prefix, `django.contrib.sessions.cache` (or `…cached_db` for the cache of a
+//! `cached+redis://` store), then the session key: `:1:django.contrib.sessions.cache8ulez…`
+//! ([`DEFAULT_PREFIX`]). `key_prefix=` and `version=` in the URL (or the builder) follow
+//! Django's `CACHES` settings of the same names; `prefix=` replaces the whole prefix, for a
+//! custom `KEY_FUNCTION`.
+//!
+//! The value is the [`SessionCodec`] text (Django's signed `session_data`, as its db and file
+//! backends store it), not the pickle Django's cache backend writes by default: a pickle is
+//! never read, and never overwritten (it loads as no session, so a request that writes gets a
+//! new key). Django reads and writes the same text through the serializer of the companion
+//! package (docs/django-interop.md).
 //!
 //! # Expiry
 //!
@@ -59,7 +63,8 @@
 //! hundred ms after a promotion), so calls in that window fail.
 //!
 //! The credentials are the Redis nodes' (not the Sentinels'). The query string may carry
-//! `prefix=…` (percent-encoded), `response_timeout_ms=…` and `connect_timeout_ms=…`; any other
+//! `key_prefix=…`, `version=…`, `prefix=…` (percent-encoded), `response_timeout_ms=…` and
+//! `connect_timeout_ms=…`; any other
 //! parameter is a [`StoreError::Config`] naming it, so a typo never goes unnoticed.
 //!
 //! TLS (`rediss…`, with the `redis-tls` feature) checks the server's certificate and name
@@ -105,9 +110,14 @@ use crate::session::codec::SessionCodec;
 use crate::session::key::SessionKey;
 use crate::store::url::StoreUrl;
 
-/// The key prefix Django's cache session backend uses (`KEY_PREFIX` in
+/// The prefix of Django's cache session backend (`KEY_PREFIX` in
 /// `django.contrib.sessions.backends.cache`).
-pub const DEFAULT_PREFIX: &str = "django.contrib.sessions.cache";
+pub const CACHE_BACKEND_PREFIX: &str = "django.contrib.sessions.cache";
+/// The prefix of Django's cached_db session backend, for the cache in front of the database.
+pub const CACHED_DB_BACKEND_PREFIX: &str = "django.contrib.sessions.cached_db";
+/// The whole default prefix: Django's `make_key` with `KEY_PREFIX = ""` and `VERSION = 1`,
+/// then [`CACHE_BACKEND_PREFIX`].
+pub const DEFAULT_PREFIX: &str = ":1:django.contrib.sessions.cache";
 
 /// Default per-command response timeout and per-attempt connect timeout.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -176,6 +186,9 @@ pub struct RedisStoreBuilder {
     url: String,
     codec: SessionCodec,
     prefix: Option<String>,
+    key_prefix: Option<String>,
+    version: Option<i64>,
+    backend_prefix: &'static str,
     response_timeout: Option<Duration>,
     connect_timeout: Option<Duration>,
 }
@@ -184,6 +197,12 @@ impl fmt::Debug for RedisStoreBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisStoreBuilder")
             .field("prefix", &self.prefix)
+            .field("key_prefix", &self.key_prefix)
+            .field("version", &self.version)
+            .field("backend_prefix", &self.backend_prefix)
+            .field("key_prefix", &self.key_prefix)
+            .field("version", &self.version)
+            .field("backend_prefix", &self.backend_prefix)
             .field("response_timeout", &self.response_timeout)
             .field("connect_timeout", &self.connect_timeout)
             .finish_non_exhaustive()
@@ -191,10 +210,30 @@ impl fmt::Debug for RedisStoreBuilder {
 }
 
 impl RedisStoreBuilder {
-    /// The key prefix (default [`DEFAULT_PREFIX`]); overrides a `prefix=` in the URL. An
-    /// empty prefix is refused by [`connect`](Self::connect).
+    /// The whole key prefix, replacing Django's layout (default [`DEFAULT_PREFIX`]);
+    /// overrides a `prefix=` in the URL. An empty prefix is refused by
+    /// [`connect`](Self::connect).
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = Some(prefix.into());
+        self
+    }
+
+    /// Django's `CACHES[…]["KEY_PREFIX"]` (default empty); overrides a `key_prefix=` in the URL.
+    pub fn key_prefix(mut self, key_prefix: impl Into<String>) -> Self {
+        self.key_prefix = Some(key_prefix.into());
+        self
+    }
+
+    /// Django's `CACHES[…]["VERSION"]` (default 1); overrides a `version=` in the URL.
+    pub fn version(mut self, version: i64) -> Self {
+        self.version = Some(version);
+        self
+    }
+
+    /// Names keys as Django's `cached_db` backend names its cache entries
+    /// ([`CACHED_DB_BACKEND_PREFIX`]), for the cache in front of a database.
+    pub fn for_cached_db(mut self) -> Self {
+        self.backend_prefix = CACHED_DB_BACKEND_PREFIX;
         self
     }
 
@@ -225,10 +264,12 @@ impl RedisStoreBuilder {
             .connect_timeout
             .or(url.connect_timeout)
             .unwrap_or(DEFAULT_TIMEOUT);
-        let prefix = self
-            .prefix
-            .or(url.prefix)
-            .unwrap_or_else(|| DEFAULT_PREFIX.to_owned());
+        let prefix = self.prefix.or(url.prefix).unwrap_or_else(|| {
+            // Django's `make_key`: f"{KEY_PREFIX}:{VERSION}:{key}".
+            let key_prefix = self.key_prefix.or(url.key_prefix).unwrap_or_default();
+            let version = self.version.or(url.version).unwrap_or(1);
+            format!("{key_prefix}:{version}:{}", self.backend_prefix)
+        });
         if prefix.is_empty() {
             // Bare session keys would share the database's key space with everything else in
             // it, and `clear_expired`-style scans could not tell sessions from other data.
@@ -277,14 +318,22 @@ impl RedisStore {
         Self::builder(url, codec).connect().await
     }
 
-    /// [`connect`](Self::connect) for a URL split by [`store::url`](super::url).
+    /// [`connect`](Self::connect) for a URL split by [`store::url`](super::url), named as
+    /// Django's cache backend names its entries, or its `cached_db` backend when `cached_db`.
     pub(crate) async fn from_url(
         url: StoreUrl<'_>,
         codec: SessionCodec,
+        cached_db: bool,
     ) -> Result<RedisStore, StoreError> {
         let url = parse_url(url)?;
         // The builder's own URL is not read: `url` is already parsed.
-        Self::builder(String::new(), codec).connect_to(url).await
+        let builder = Self::builder(String::new(), codec);
+        let builder = if cached_db {
+            builder.for_cached_db()
+        } else {
+            builder
+        };
+        builder.connect_to(url).await
     }
 
     /// A builder, for options beyond the URL's.
@@ -293,6 +342,9 @@ impl RedisStore {
             url: url.into(),
             codec,
             prefix: None,
+            key_prefix: None,
+            version: None,
+            backend_prefix: CACHE_BACKEND_PREFIX,
             response_timeout: None,
             connect_timeout: None,
         }

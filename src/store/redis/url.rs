@@ -44,6 +44,9 @@ pub(super) struct ParsedUrl {
     /// `rediss`: TLS to every node.
     pub(super) tls: Option<RedisTls>,
     pub(super) prefix: Option<String>,
+    /// Django's `CACHES[…]["KEY_PREFIX"]` and `["VERSION"]`.
+    pub(super) key_prefix: Option<String>,
+    pub(super) version: Option<i64>,
     pub(super) response_timeout: Option<Duration>,
     pub(super) connect_timeout: Option<Duration>,
 }
@@ -53,10 +56,18 @@ fn config_err(msg: impl Into<String>) -> StoreError {
 }
 
 /// The query parameters a Redis URL takes.
-const URL_PARAMS: [&str; 3] = ["prefix", "response_timeout_ms", "connect_timeout_ms"];
-/// The query parameters a TLS (`rediss`) URL takes.
-const TLS_URL_PARAMS: [&str; 4] = [
+const URL_PARAMS: [&str; 5] = [
     "prefix",
+    "key_prefix",
+    "version",
+    "response_timeout_ms",
+    "connect_timeout_ms",
+];
+/// The query parameters a TLS (`rediss`) URL takes.
+const TLS_URL_PARAMS: [&str; 6] = [
+    "prefix",
+    "key_prefix",
+    "version",
     "response_timeout_ms",
     "connect_timeout_ms",
     TLS_CA,
@@ -155,10 +166,19 @@ pub(super) fn parse_url(mut url: StoreUrl<'_>) -> Result<ParsedUrl, StoreError> 
     };
     let response_timeout = ms("response_timeout_ms")?;
     let connect_timeout = ms("connect_timeout_ms")?;
+    let version = match url.take("version") {
+        None => None,
+        Some(v) => Some(
+            v.parse::<i64>()
+                .map_err(|_| config_err("version must be an integer, as Django's VERSION"))?,
+        ),
+    };
     Ok(ParsedUrl {
         topology,
         tls,
         prefix: url.take("prefix"),
+        key_prefix: url.take("key_prefix"),
+        version,
         response_timeout,
         connect_timeout,
     })
@@ -301,7 +321,7 @@ mod tests {
                 msg,
                 format!(
                     "unknown parameter \"db\" for {scheme}:// \
-                     (known: prefix, response_timeout_ms, connect_timeout_ms)"
+                     (known: prefix, key_prefix, version, response_timeout_ms, connect_timeout_ms)"
                 )
             );
         }
