@@ -4,10 +4,10 @@
 //! - **Schema.** [`MysqlStore::create_table`] runs exactly the statements of Django's migration
 //!   `sessions.0001_initial` (`longtext`, `datetime(6)`, `django_session_expire_date_a5c62663`,
 //!   no engine or charset clause), and nothing when the table already exists, so it is
-//!   harmless after Django's `migrate`. The other way round, once tessera has created the
-//!   table, run Django's `python manage.py migrate sessions --fake-initial`, which sees the
-//!   table and records `sessions.0001_initial` as applied (a plain `migrate` would fail with
-//!   "table already exists").
+//!   harmless after Django's `migrate`. The other way round, it records
+//!   `sessions.0001_initial` as applied in Django's `django_migrations` (created as Django
+//!   creates it when missing), so a plain `manage.py migrate` afterwards skips the migration
+//!   (it used to fail with "table already exists").
 //! - **Dates.** `expire_date` is a `datetime(6)` holding UTC wall-clock time, as Django writes
 //!   it with `USE_TZ=True`. Values are bound as UTC datetimes computed here and never pass
 //!   through `NOW()` or a `TIMESTAMP` column, so the server's or the connection's `time_zone`
@@ -260,8 +260,10 @@ impl MysqlStore {
     /// Returns whether it created the table.
     ///
     /// MySQL DDL is not transactional: should the process die between the two statements,
-    /// the index is missing; [`create_table_sql`](Self::create_table_sql) lists it.
-    /// Afterwards run Django's `migrate sessions --fake-initial`.
+    /// the index is missing; [`create_table_sql`](Self::create_table_sql) lists it. For
+    /// `django_session`, `sessions.0001_initial` is recorded as applied in Django's
+    /// `django_migrations` (made as Django makes it when missing), so Django's `migrate` skips
+    /// it in whatever order the two run.
     pub async fn create_table(&self) -> Result<bool, StoreError> {
         const OP: &str = "create_table";
         let mut lease = self.lease(OP).await?;
@@ -291,15 +293,25 @@ impl MysqlStore {
             )
             .await
             .map_err(|e| my_err(OP, &e))?;
-        if count.unwrap_or(0) > 0 {
-            return Ok(false);
+        let exists = count.unwrap_or(0) > 0;
+        if !exists {
+            for statement in &self.sql.ddl {
+                conn.query_drop(statement.as_str())
+                    .await
+                    .map_err(|e| my_err(OP, &e))?;
+            }
+            tracing::info!(
+                target: "tessera::store",
+                "created the {} table as Django's migration sessions.0001_initial does",
+                self.sql.table
+            );
         }
-        for statement in &self.sql.ddl {
+        for statement in &self.sql.record_migration {
             conn.query_drop(statement.as_str())
                 .await
                 .map_err(|e| my_err(OP, &e))?;
         }
-        Ok(true)
+        Ok(!exists)
     }
 
     /// Closes every pooled connection once the ones in use come back (mysql_async asks for

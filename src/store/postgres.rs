@@ -5,9 +5,9 @@
 //!   migration `sessions.0001_initial` (`timestamp with time zone`, the `_like`
 //!   `varchar_pattern_ops` index and `django_session_expire_date_a5c62663`), and nothing when
 //!   the table already exists, so it is harmless after Django's `migrate`. The other way round,
-//!   once tessera has created the table, Django's `migrate` must be told the table is there:
-//!   `python manage.py migrate sessions --fake-initial` records `sessions.0001_initial` as
-//!   applied (a plain `migrate` would fail with "relation already exists").
+//!   it records `sessions.0001_initial` as applied in Django's `django_migrations` (created as
+//!   Django creates it when missing), so a plain `manage.py migrate` afterwards skips the
+//!   migration (it used to fail with "relation already exists").
 //! - **Data.** `session_data` holds Django's signed text ([`SessionCodec`]); `expire_date` is a
 //!   `timestamptz` bound as an absolute instant, so the server's or the session's `TimeZone`
 //!   never shifts it (Django with `USE_TZ=True` stores the same instants).
@@ -292,8 +292,9 @@ impl PostgresStore {
     /// transaction, serialized by an advisory lock so concurrent callers cannot collide.
     /// Returns whether it created the table.
     ///
-    /// Afterwards run Django's `migrate sessions --fake-initial`, which sees the table and
-    /// marks the migration applied.
+    /// For `django_session`, `sessions.0001_initial` is recorded as applied in Django's
+    /// `django_migrations` (made as Django makes it when missing), so Django's `migrate` skips
+    /// it in whatever order the two run.
     pub async fn create_table(&self) -> Result<bool, StoreError> {
         const OP: &str = "create_table";
         self.with_client(OP, async |client| {
@@ -315,7 +316,19 @@ impl PostgresStore {
                         .map_err(|e| pg_err(OP, &e))?;
                 }
             }
+            for statement in &self.sql.record_migration {
+                tx.batch_execute(statement)
+                    .await
+                    .map_err(|e| pg_err(OP, &e))?;
+            }
             tx.commit().await.map_err(|e| pg_err(OP, &e))?;
+            if !exists {
+                tracing::info!(
+                    target: "tessera::store",
+                    "created the {} table as Django's migration sessions.0001_initial does",
+                    self.sql.table
+                );
+            }
             Ok(!exists)
         })
         .await

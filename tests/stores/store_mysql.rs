@@ -267,6 +267,15 @@ async fn schema_is_exactly_djangos() {
         !store.create_table().await.unwrap(),
         "a second run changes nothing"
     );
+    // Django's `migrate` finds its migration recorded, once (it failed with 1050 before).
+    let recorded: Vec<(String, String)> = admin
+        .query(format!("SELECT app, name FROM `{ours}`.django_migrations"))
+        .await
+        .unwrap();
+    assert_eq!(
+        recorded,
+        [("sessions".to_owned(), "0001_initial".to_owned())]
+    );
 
     // The same statements run by hand, as Django's migrate runs them.
     let mut django = raw(&djangos_url).await;

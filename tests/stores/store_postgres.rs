@@ -248,6 +248,22 @@ async fn schema_is_exactly_djangos() {
         !store.create_table().await.unwrap(),
         "a second run changes nothing"
     );
+    // Django's `migrate` finds its migration recorded, once (it failed with "relation
+    // already exists" before).
+    let recorded: Vec<(String, String)> = admin
+        .query(
+            &format!("SELECT app::text, name::text FROM \"{ours}\".django_migrations"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        recorded,
+        [("sessions".to_owned(), "0001_initial".to_owned())]
+    );
 
     // The same statements run by hand, as Django's migrate runs them.
     let django = raw(&djangos_url).await;

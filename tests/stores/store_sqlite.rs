@@ -214,6 +214,19 @@ async fn create_table_is_idempotent_and_leaves_djangos_exact_schema() {
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .expect("mode");
     assert_eq!(mode, "wal");
+    // Django's `migrate` finds its migration recorded, once (it failed with "table
+    // django_session already exists" before).
+    let recorded: Vec<(String, String)> = conn
+        .prepare("SELECT app, name FROM django_migrations")
+        .expect("django_migrations")
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("query")
+        .map(|r| r.expect("row"))
+        .collect();
+    assert_eq!(
+        recorded,
+        [("sessions".to_owned(), "0001_initial".to_owned())]
+    );
     drop((store, again));
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -207,9 +207,23 @@ impl SqliteStoreBuilder {
         create_owner_only(&self.path)?;
         let write_conn = connection::open_writer(&self.path)?;
         if self.create_table {
+            let existed: bool = write_conn
+                .query_row(
+                    "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                    [sql.table.as_str()],
+                    |row| row.get(0),
+                )
+                .map_err(config)?;
             write_conn
                 .execute_batch(&sql.create_if_missing)
                 .map_err(config)?;
+            if !existed {
+                tracing::info!(
+                    target: "tessera::store",
+                    "created the {} table as Django's migration sessions.0001_initial does",
+                    sql.table
+                );
+            }
         }
         // Fail now, not on the first request, if the table is missing or has other columns.
         write_conn.prepare(&sql.save).map_err(config)?;
