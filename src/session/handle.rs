@@ -491,6 +491,9 @@ impl Session {
         let mut st = self.loaded().await?;
         let change = match stored {
             Some(v) => Change::Set(EXPIRY_KEY.to_owned(), v),
+            // Django's `del self["_session_expiry"]` raises `KeyError` (swallowed) before it
+            // marks the session modified: back to the default when already there is no change.
+            None if !st.data.contains_key(EXPIRY_KEY) => return Ok(()),
             None => Change::Remove(EXPIRY_KEY.to_owned()),
         };
         Self::record(&mut st, change);

@@ -59,11 +59,13 @@ async fn nest(session: Session, Query(q): Q) -> Result<&'static str, SessionErro
     Ok("ok")
 }
 
-/// `set_expiry`: `value` is whole seconds, or an RFC 3339 date with its offset.
+/// `set_expiry`: `value` is whole seconds, `none` (back to the default), or an RFC 3339 date
+/// with its offset.
 async fn expiry(session: Session, Query(q): Q) -> Result<&'static str, SessionError> {
     let value = q.get("value").cloned().unwrap_or_default();
     let expiry = match value.parse::<i64>() {
         Ok(seconds) => tessera::session::Expiry::from(seconds),
+        Err(_) if value == "none" => tessera::session::Expiry::Default,
         Err(_) => tessera::session::Expiry::from(
             chrono::DateTime::parse_from_rfc3339(&value).expect("an RFC 3339 date"),
         ),

@@ -551,3 +551,24 @@ async fn the_memory_store_holds_to_its_byte_budget_and_keeps_logins() {
         "60"
     );
 }
+
+/// `set_expiry(None)` on a session without a custom expiry changes nothing, so no cookie is
+/// sent and nothing is saved, as in Django (its `del self["_session_expiry"]` fails before
+/// marking the session modified); with a custom expiry it removes it and saves.
+#[tokio::test]
+async fn set_expiry_none_without_a_custom_expiry_is_no_change() {
+    let store = Arc::new(Probe::default());
+    let app = app(store.clone(), SessionConfig::default());
+    let cookie = send(&app, "/set?a=1", None).await.session_cookie().unwrap();
+    let writes = store.writes.load(Ordering::SeqCst);
+    let r = send(&app, "/expiry?value=none", Some(&cookie)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.set_cookies().is_empty(), "{:?}", r.set_cookies());
+    assert_eq!(store.writes.load(Ordering::SeqCst), writes, "nothing saved");
+    // With a custom expiry, None removes it: a change, saved, with a cookie.
+    send(&app, "/expiry?value=300", Some(&cookie)).await;
+    let writes = store.writes.load(Ordering::SeqCst);
+    let r = send(&app, "/expiry?value=none", Some(&cookie)).await;
+    assert!(r.session_cookie().is_some());
+    assert_eq!(store.writes.load(Ordering::SeqCst), writes + 1);
+}

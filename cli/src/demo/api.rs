@@ -69,23 +69,46 @@ impl IntoResponse for ApiError {
     }
 }
 
-type ApiResult = Result<Json<serde_json::Value>, ApiError>;
+type ApiResult = Result<SessionJson, ApiError>;
+
+/// The session as JSON, written by tessera's writer as Python's `json` writes it: integers of
+/// any size and floats keep their exact text (serde_json turned `2**70` into
+/// `1.1805916207174113e+21` and NaN into `null`, which a script PATCHing the data back stored).
+#[derive(Debug)]
+pub(super) struct SessionJson(Value);
+
+impl IntoResponse for SessionJson {
+    fn into_response(self) -> Response {
+        let body = json::to_string(&self.0);
+        (
+            [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            body,
+        )
+            .into_response()
+    }
+}
 
 /// `{"key", "expiry", "expire_at_browser_close", "data"}` as the server sees the session now.
-async fn view(session: &Session) -> Result<serde_json::Value, SessionError> {
+async fn view(session: &Session) -> Result<SessionJson, SessionError> {
     let data = session.items().await?;
     let key = session.session_key().await.map(|k| k.as_str().to_owned());
-    Ok(json!({
-        "key": key,
-        "expiry": rfc3339(session.get_expiry_date().await?),
-        "expire_at_browser_close": session.get_expire_at_browser_close().await?,
-        "data": Value::Dict(data),
-    }))
+    let mut view = json::Map::new();
+    view.insert("key".into(), key.map_or(Value::Null, Value::Str));
+    view.insert(
+        "expiry".into(),
+        Value::Str(rfc3339(session.get_expiry_date().await?)),
+    );
+    view.insert(
+        "expire_at_browser_close".into(),
+        Value::Bool(session.get_expire_at_browser_close().await?),
+    );
+    view.insert("data".into(), Value::Dict(data));
+    Ok(SessionJson(Value::Dict(view)))
 }
 
 /// `GET /api/session`: an unknown or flushed key reads as a fresh, empty session.
 pub(super) async fn get_session(session: Session) -> ApiResult {
-    Ok(Json(view(&session).await?))
+    Ok(view(&session).await?)
 }
 
 /// `PATCH /api/session`: merges a JSON object's keys into the session, keeping its key.
@@ -117,13 +140,13 @@ pub(super) async fn patch_session(
         // A new session gets its key when saved: save now so the answer can show it.
         session.save().await?;
     }
-    Ok(Json(view(&session).await?))
+    Ok(view(&session).await?)
 }
 
 /// `DELETE /api/session`: flushes (deletes the record; the response deletes the cookie).
 pub(super) async fn delete_session(session: Session) -> ApiResult {
     session.flush().await?;
-    Ok(Json(view(&session).await?))
+    Ok(view(&session).await?)
 }
 
 /// `POST /api/session/cycle_key`: Django's `cycle_key()`, as its `login()` calls it against
@@ -138,7 +161,7 @@ pub(super) async fn cycle_key(session: Session) -> ApiResult {
     if !session.is_empty().await? {
         session.cycle_key().await?;
     }
-    Ok(Json(view(&session).await?))
+    Ok(view(&session).await?)
 }
 
 /// Whether a path is the JSON API's (its errors are JSON).

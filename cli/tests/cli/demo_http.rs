@@ -1020,3 +1020,23 @@ async fn requests_past_the_session_budget_are_refused_saying_why() {
     assert_eq!(r.json()["data"], serde_json::json!({"a": "kept"}));
     assert_eq!(store.len(), 1);
 }
+
+/// The JSON API writes the session with tessera's exact JSON, as Python's `json` does: ints of
+/// any size and floats keep their text, NaN and infinities are Python's, so a script that GETs
+/// the data and PATCHes it back changes nothing (`2**70` came back as
+/// `1.1805916207174113e+21`, NaN as `null`).
+#[tokio::test]
+async fn the_api_keeps_numbers_exact_both_ways() {
+    let (app, _) = memory_app();
+    let data = r#"{"big": 1180591620717411303424, "low": -9223372036854775809, "f": 0.1, "e": 1e+300, "nan": NaN, "inf": -Infinity}"#;
+    let r = send(&app, "PATCH", "/api/session", None, data).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.head());
+    let cookie = r.cookie("sessionid").unwrap();
+    let want = r#""data":{"big":1180591620717411303424,"low":-9223372036854775809,"f":0.1,"e":1e+300,"nan":NaN,"inf":-Infinity}"#;
+    assert!(r.body.contains(want), "{}", r.body);
+    // The data sent back as it came: nothing changes.
+    let start = r.body.find("\"data\":").unwrap() + "\"data\":".len();
+    let echoed = &r.body[start..r.body.len() - 1];
+    let again = send(&app, "PATCH", "/api/session", Some(&cookie), echoed).await;
+    assert!(again.body.contains(want), "{}", again.body);
+}
