@@ -13,6 +13,7 @@ use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::Response;
 use clap::Args;
+use tessera::cookie::CookieSigner;
 use tessera::session::SessionConfig;
 use tessera::signing::{Secret, SecretKeys};
 use tessera::url::{open, DEFAULT_URL};
@@ -51,6 +52,14 @@ pub struct ServeArgs {
     /// response (also the keep-alive idle time)
     #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     header_timeout: u64,
+    /// Accept signed cookies made with the legacy salt of Django 5.2.14 and older (Django's
+    /// SIGNED_COOKIE_LEGACY_SALT_FALLBACK) [env: TESSERA_SIGNED_COOKIE_LEGACY_SALT_FALLBACK]
+    #[arg(long)]
+    legacy_salt_fallback: bool,
+    /// Sign new cookies with that legacy salt, for a Django 5.2.14 or older that reads them
+    /// [env: TESSERA_SIGNED_COOKIE_WRITE_LEGACY_SALT]
+    #[arg(long)]
+    write_legacy_salt: bool,
     /// Seconds a whole request may take (its body read, the page, the session saved); later
     /// it is answered 408
     #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
@@ -58,8 +67,10 @@ pub struct ServeArgs {
 }
 
 /// Runs the demo site until Ctrl-C or SIGTERM; prints nothing on stdout.
-pub fn run(args: ServeArgs) -> Result<String, CliError> {
+pub fn run(mut args: ServeArgs) -> Result<String, CliError> {
     init_logging();
+    args.legacy_salt_fallback |= env_flag(LEGACY_SALT_FALLBACK_ENV)?;
+    args.write_legacy_salt |= env_flag(WRITE_LEGACY_SALT_ENV)?;
     let config = SessionConfig::from_env()
         .map_err(|e| CliError::usage("ImproperlyConfigured", e.to_string()))?;
     // The library only warns (Django sends it); the demo is for browsers, which drop it.
@@ -95,7 +106,10 @@ async fn serve(args: &ServeArgs, keys: &SecretKeys, config: SessionConfig) -> Re
     let store_error = |e: tessera::store::StoreError| CliError::data("StoreError", e.to_string());
     let sessions = open(&args.store, keys).await.map_err(store_error)?;
     sessions.migrate().await.map_err(store_error)?;
-    let app = crate::demo::router(&sessions, keys, config)
+    let signer = CookieSigner::new(keys)
+        .legacy_salt_fallback(args.legacy_salt_fallback)
+        .write_legacy_salt(args.write_legacy_salt);
+    let app = crate::demo::router_with_signer(&sessions, signer, config)
         .map_err(|e| CliError::data("ImproperlyConfigured", e.to_string()))?
         .layer(axum::middleware::from_fn(log_request));
     let listener = tokio::net::TcpListener::bind(&args.addr)
@@ -118,6 +132,26 @@ async fn serve(args: &ServeArgs, keys: &SecretKeys, config: SessionConfig) -> Re
     connections::serve(listener, app, limits, stop_signal()).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Django's `SIGNED_COOKIE_LEGACY_SALT_FALLBACK`, for the demo's signed cookies.
+pub const LEGACY_SALT_FALLBACK_ENV: &str = "TESSERA_SIGNED_COOKIE_LEGACY_SALT_FALLBACK";
+/// Sign the demo's cookies with the legacy salt (Django 5.2.14 and older read only that).
+pub const WRITE_LEGACY_SALT_ENV: &str = "TESSERA_SIGNED_COOKIE_WRITE_LEGACY_SALT";
+
+/// A boolean variable, read as the session settings read theirs; unset is false.
+fn env_flag(name: &str) -> Result<bool, CliError> {
+    match std::env::var(name) {
+        Err(_) => Ok(false),
+        Ok(v) => match v.to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Ok(true),
+            "" | "0" | "false" | "no" | "off" => Ok(false),
+            _ => Err(CliError::usage(
+                "ImproperlyConfigured",
+                format!("invalid {name}={v:?}: expected true or false"),
+            )),
+        },
+    }
 }
 
 /// Ctrl-C, or SIGTERM from a service manager.

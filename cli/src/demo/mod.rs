@@ -38,7 +38,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 
-use tessera::cookie::CookieLayer;
+use tessera::cookie::{CookieLayer, CookieSigner};
 use tessera::session::SessionConfig;
 use tessera::signing::SecretKeys;
 use tessera::url::Sessions;
@@ -53,6 +53,16 @@ struct DemoState {
 pub fn router(
     sessions: &Sessions,
     keys: &SecretKeys,
+    config: SessionConfig,
+) -> Result<Router, tessera::session::ConfigError> {
+    router_with_signer(sessions, CookieSigner::new(keys), config)
+}
+
+/// [`router`] with the signed cookies' signer given, for its legacy-salt settings (Django's
+/// `SIGNED_COOKIE_LEGACY_SALT_FALLBACK`, and writing the salt Django ≤ 5.2.14 reads).
+pub fn router_with_signer(
+    sessions: &Sessions,
+    signer: CookieSigner,
     config: SessionConfig,
 ) -> Result<Router, tessera::session::ConfigError> {
     let sessions = tessera::SessionLayer::from_sessions(sessions, config.clone())?;
@@ -85,7 +95,7 @@ pub fn router(
         // or a form's value can never be stored past it.
         .layer(DefaultBodyLimit::max(config.max_data_bytes))
         .layer(sessions)
-        .layer(CookieLayer::signed(keys))
+        .layer(CookieLayer::new().with_signer(signer))
         // Outside the session and cookie layers: a refused request touches neither.
         .layer(axum::middleware::from_fn_with_state(
             guard,

@@ -103,15 +103,16 @@ pub(super) async fn check_salt_cookie(cookies: Cookies) -> PageResult {
                     .to_owned(),
             )
         }
-        Err(e) => {
-            cookies.delete(SALT_COOKIE, None, None)?;
-            (
-                format!("{SALT_COOKIE} was tampered with: {}", esc(&e.to_string())),
-                "Django's <code>get_signed_cookie</code> raises <code>BadSignature</code> here. \
-                 The demo deleted the cookie: reload for a fresh one."
-                    .to_owned(),
-            )
-        }
+        Err(e) => (
+            format!("{SALT_COOKIE} did not verify: {}", esc(&e.to_string())),
+            "Django's <code>get_signed_cookie</code> raises <code>BadSignature</code> here: the \
+             value was tampered with, signed with another key, or signed with the salt of \
+             another Django version (5.2.14 and older sign with the legacy salt: start the demo \
+             with <code>TESSERA_SIGNED_COOKIE_LEGACY_SALT_FALLBACK=true</code> to accept it). \
+             The cookie is left as it is, since another app may still read it; delete it in \
+             the browser for a fresh one."
+                .to_owned(),
+        ),
     };
     step("/check_salt_cookie/", "A signed cookie", &outcome, &explain)
 }

@@ -142,7 +142,7 @@ fn keys_and_settings_from_the_environment() {
     let server = Server::start(&opts);
     let r = server.request("GET", "/check_salt_cookie/", &[("Cookie", &salt)], "");
     assert_eq!(r.status, 200);
-    assert!(r.body.contains("tampered"), "{}", r.body);
+    assert!(r.body.contains("did not verify"), "{}", r.body);
     drop(server);
 
     opts.port = free_port();
@@ -298,4 +298,39 @@ fn a_secret_key_file_gives_the_key_the_option_gives() {
         assert_eq!(status.and_then(|s| s.code()), Some(64), "{log}");
         assert!(log.contains(why), "{log}");
     }
+}
+
+/// `TESSERA_SIGNED_COOKIE_LEGACY_SALT_FALLBACK=true`: a cookie signed as Django 5.2.14 signs it
+/// verifies on the demo (it was reported as tampered and deleted); a bad value is refused.
+#[test]
+fn the_legacy_salt_fallback_comes_from_the_environment() {
+    use tessera::cookie::CookieSigner;
+    use tessera::signing::SecretKeys;
+    let dir = TempDir::new("serve-legacy");
+    let mut opts = ServerOptions::sqlite_in(dir.path());
+    opts.env = vec![
+        ("TESSERA_SECRET_KEY", "legacy-key".to_owned()),
+        (
+            "TESSERA_SIGNED_COOKIE_LEGACY_SALT_FALLBACK",
+            "true".to_owned(),
+        ),
+    ];
+    let legacy = CookieSigner::new(&SecretKeys::new("legacy-key")).write_legacy_salt(true);
+    let cookie = format!(
+        "salt_cookie=\"{}\"",
+        legacy.sign("salt_cookie", "hello salt", "nice")
+    );
+    let server = Server::start(&opts);
+    let r = server.request("GET", "/check_salt_cookie/", &[("Cookie", &cookie)], "");
+    assert!(r.body.contains("salt_cookie = hello salt"), "{}", r.body);
+    drop(server);
+    opts.port = free_port();
+    opts.env = vec![(
+        "TESSERA_SIGNED_COOKIE_LEGACY_SALT_FALLBACK",
+        "maybe".to_owned(),
+    )];
+    let Err((status, log)) = Server::try_start(&opts) else {
+        panic!("a bad flag must stop the server");
+    };
+    assert_eq!(status.and_then(|s| s.code()), Some(64), "{log}");
 }
