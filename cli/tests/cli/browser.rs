@@ -307,8 +307,8 @@ fn walkthrough_in_chromium() {
     );
     b.goto("/check_salt_cookie/");
     assert!(
-        b.result().starts_with("No salt_cookie yet"),
-        "a fresh one: {}",
+        b.result().starts_with("salt_cookie did not verify"),
+        "still reported, still there: {}",
         b.result()
     );
 
