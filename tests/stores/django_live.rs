@@ -275,6 +275,7 @@ async fn update(session: Session, Query(q): Q, body: String) -> Result<&'static 
     Ok("ok")
 }
 
+#[derive(Clone)]
 struct Tessera {
     app: Router,
     sessions: Sessions,
@@ -376,9 +377,15 @@ enum Order {
     DjangoFirst,
     /// tessera's `migrate`, then Django's plain `migrate`.
     TesseraFirst,
+    /// Both migrate, then Django (with the companion package's db backend) and tessera write
+    /// one session at once.
+    Concurrent,
 }
 
 async fn live(name: &str, django: Django, tessera_url: &str, order: Order) {
+    if order == Order::Concurrent {
+        return concurrent(name, django, tessera_url).await;
+    }
     let started = Instant::now();
 
     // The schema, in the order given.
@@ -412,6 +419,7 @@ async fn live(name: &str, django: Django, tessera_url: &str, order: Order) {
             );
             t
         }
+        Order::Concurrent => unreachable!("handled above"),
     };
 
     // 1. Django writes, tessera reads.
@@ -497,6 +505,58 @@ async fn live(name: &str, django: Django, tessera_url: &str, order: Order) {
         "{name} ({order:?}): Django and tessera agree on every step, in {:.1?}",
         started.elapsed()
     );
+}
+
+/// Writers per side in each round of [`concurrent`].
+const WRITERS: usize = 25;
+
+/// 25 Django requests (threads of one process, through the companion package's
+/// `django_tessera.backends.db`) and 25 tessera requests, each setting a key of its own in one
+/// session at once, three rounds: every key lands, whichever side saves last. With Django's
+/// stock backend, whose save is a blind `UPDATE` of the whole dict, a Django request that
+/// loaded before a tessera save erases tessera's key.
+async fn concurrent(name: &str, mut django: Django, tessera_url: &str) {
+    django.env.push((
+        "TESSERA_DJANGO_ENGINE".into(),
+        "django_tessera.backends.db".into(),
+    ));
+    django.run(&["migrate"]).await;
+    let tessera = Tessera::open(tessera_url).await;
+    tessera.sessions.migrate().await.unwrap();
+    for round in 0..3 {
+        let key = tessera.update(None, r#"{"start": 1}"#, None).await;
+        let mut writers = tokio::task::JoinSet::new();
+        for i in 0..WRITERS {
+            let (tessera, key) = (tessera.clone(), key.clone());
+            writers.spawn(async move {
+                tessera
+                    .update(Some(&key), &format!(r#"{{"t{i}": {i}}}"#), None)
+                    .await
+            });
+        }
+        let writers_arg = WRITERS.to_string();
+        let args = ["hammer", &key, "--writers", &writers_arg, "--prefix", "d"];
+        let by_django = django.run(&args);
+        let (by_django, _) = tokio::join!(by_django, async {
+            while let Some(done) = writers.join_next().await {
+                done.unwrap();
+            }
+        });
+        assert_eq!(
+            tessera::json::to_string(&by_django["errors"]),
+            "[]",
+            "{name} round {round}: Django's writers failed"
+        );
+        let data = tessera.items(&key).await;
+        let missing: Vec<String> = (0..WRITERS)
+            .flat_map(|i| [format!("t{i}"), format!("d{i}")])
+            .filter(|k| !data.contains_key(k))
+            .collect();
+        assert!(
+            missing.is_empty() && data.contains_key("start"),
+            "{name} round {round}: lost {missing:?}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -656,4 +716,14 @@ async fn postgres_django_migrates_first() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_tessera_migrates_first() {
     postgres(Order::TesseraFirst).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_concurrent_writers_on_both_sides_lose_nothing() {
+    sqlite(Order::Concurrent).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_concurrent_writers_on_both_sides_lose_nothing() {
+    postgres(Order::Concurrent).await;
 }

@@ -18,7 +18,7 @@ SECRET_KEY = os.environ["TESSERA_DJANGO_SECRET_KEY"]
 USE_TZ = True
 TIME_ZONE = "Asia/Kolkata"
 INSTALLED_APPS = ["django.contrib.sessions"]
-SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SESSION_ENGINE = os.environ.get("TESSERA_DJANGO_ENGINE", "django.contrib.sessions.backends.db")
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 
 _db = os.environ["TESSERA_DJANGO_DB"]
@@ -27,6 +27,8 @@ if _db == "sqlite":
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": os.environ["TESSERA_DJANGO_SQLITE_PATH"],
+            # Threads of `hammer` and tessera's writer take turns on the file.
+            "OPTIONS": {"timeout": 30},
         }
     }
 elif _db == "postgresql":

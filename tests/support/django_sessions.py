@@ -12,6 +12,11 @@ Run with the test venv's python; settings come from django_live_settings.py besi
     update KEY --data JSON              "<session key>"  (load, update, save, as a view would)
     clearsessions                       {"before": N, "after": M}  (manage.py clearsessions)
     count                               N  (rows, live or expired)
+    hammer KEY --writers N --prefix P   {"saved": n, "errors": [...]}  (N threads at once, each
+                                        loading KEY, setting P<i> = i and saving, as N requests)
+
+TESSERA_DJANGO_ENGINE picks the session engine (default Django's db backend); the companion
+package in python/django-tessera is importable from here without installing it.
 """
 
 import argparse
@@ -20,14 +25,22 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+_here = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, _here)
+sys.path.insert(0, os.path.join(_here, "..", "..", "python", "django-tessera", "src"))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "django_live_settings")
 
 import django  # noqa: E402
 
 django.setup()
 
-from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
+from importlib import import_module  # noqa: E402
+import threading  # noqa: E402
+
+from django.conf import settings  # noqa: E402
+from django.db import connections  # noqa: E402
+
+SessionStore = import_module(settings.SESSION_ENGINE).SessionStore
 from django.contrib.sessions.models import Session  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
@@ -90,6 +103,30 @@ def count(_args):
     return Session.objects.count()
 
 
+def hammer(args):
+    start = threading.Barrier(args.writers)
+    saved, errors = [], []
+
+    def one(i):
+        try:
+            start.wait()
+            s = SessionStore(session_key=args.key)
+            s[f"{args.prefix}{i}"] = i
+            s.save()
+            saved.append(i)
+        except Exception as e:  # reported, not raised: the test counts them
+            errors.append(f"{type(e).__name__}: {e}")
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(args.writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return {"saved": len(saved), "errors": errors}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -108,6 +145,11 @@ def main():
     p.add_argument("--data", required=True)
     p.set_defaults(run=update)
     sub.add_parser("clearsessions").set_defaults(run=clearsessions)
+    p = sub.add_parser("hammer")
+    p.add_argument("key")
+    p.add_argument("--writers", type=int, required=True)
+    p.add_argument("--prefix", required=True)
+    p.set_defaults(run=hammer)
     sub.add_parser("count").set_defaults(run=count)
     args = parser.parse_args()
     print(json.dumps(args.run(args)))
