@@ -103,12 +103,12 @@ fn target_dir() -> PathBuf {
     tmp.parent().unwrap_or(tmp).to_path_buf()
 }
 
-/// Whether `python` imports Django 5.2.x and psycopg.
+/// Whether `python` imports Django 5.2.x, psycopg and redis.
 fn venv_works(python: &Path) -> bool {
     Command::new(python)
         .args([
             "-c",
-            "import django, psycopg, sys; sys.exit(0 if django.VERSION[:2] == (5, 2) else 1)",
+            "import django, psycopg, redis, sys; sys.exit(0 if django.VERSION[:2] == (5, 2) else 1)",
         ])
         .output()
         .is_ok_and(|o| o.status.success())
@@ -157,6 +157,7 @@ fn make_venv() -> Option<PathBuf> {
             "--disable-pip-version-check",
             "django>=5.2,<6",
             "psycopg[binary]",
+            "redis",
         ])
         .output();
     match installed {
@@ -182,7 +183,7 @@ fn make_venv() -> Option<PathBuf> {
         return unavailable(&format!("{} does not import Django 5.2", python.display()));
     }
     eprintln!(
-        "made {} (Django 5.2, psycopg) in {:.1?}",
+        "made {} (Django 5.2, psycopg, redis) in {:.1?}",
         venv.display(),
         started.elapsed()
     );
@@ -219,6 +220,15 @@ impl Django {
         let text = String::from_utf8(out.stdout).unwrap();
         tessera::json::from_str(text.trim())
             .unwrap_or_else(|e| panic!("django_sessions.py {what} printed {text:?}: {e}"))
+    }
+
+    /// `read`'s dict alone (the cache engines keep no `expire_date`).
+    async fn read_data(&self, key: &str) -> Map {
+        let read = self.run(&["read", key]).await;
+        read["data"]
+            .as_dict()
+            .cloned()
+            .expect("Django finds the session")
     }
 
     /// `write`: the new session's key.
@@ -726,4 +736,74 @@ async fn sqlite_concurrent_writers_on_both_sides_lose_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_concurrent_writers_on_both_sides_lose_nothing() {
     postgres(Order::Concurrent).await;
+}
+
+/// Django's cache session engine on Redis, through the companion package (its cache backend
+/// stores the session's signed text, its serializer keeps that text as is) and tessera's Redis
+/// store on the same server and the same `KEY_PREFIX`: each side reads what the other wrote,
+/// and each sees the other's changes. With Django's defaults the two never met (tessera wrote
+/// without `:1:`, Django a pickle).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cache_sessions_are_shared_through_the_companion_package() {
+    let Some(redis_url) = require("Redis", "TESSERA_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+    else {
+        return;
+    };
+    let Some(python) = tokio::task::spawn_blocking(django_python).await.unwrap() else {
+        return;
+    };
+    let scratch = Scratch::new();
+    let prefix = unique("tessera_live_");
+    let django = Django {
+        python,
+        env: vec![
+            ("TESSERA_DJANGO_DB".into(), "sqlite".into()),
+            (
+                "TESSERA_DJANGO_SQLITE_PATH".into(),
+                scratch.0.join("db.sqlite3").display().to_string(),
+            ),
+            (
+                "TESSERA_DJANGO_ENGINE".into(),
+                "django_tessera.backends.cache".into(),
+            ),
+            ("TESSERA_DJANGO_REDIS_URL".into(), redis_url.clone()),
+            ("TESSERA_DJANGO_CACHE_KEY_PREFIX".into(), prefix.clone()),
+        ],
+    };
+    let sep = if redis_url.contains('?') { '&' } else { '?' };
+    let tessera = Tessera::open(&format!("{redis_url}{sep}key_prefix={prefix}")).await;
+    let by_django = django.write(DJANGO_DATA, None).await;
+    assert_same(
+        &tessera.items(&by_django).await,
+        &dict(DJANGO_DATA),
+        "Redis: tessera reads Django's session",
+    );
+    let by_tessera = tessera.update(None, TESSERA_DATA, None).await;
+    assert_same(
+        &django.read_data(&by_tessera).await,
+        &dict(TESSERA_DATA),
+        "Redis: Django reads tessera's session",
+    );
+    tessera.update(Some(&by_django), TESSERA_CHANGE, None).await;
+    assert_same(
+        &django.read_data(&by_django).await,
+        &merged(&dict(DJANGO_DATA), &dict(TESSERA_CHANGE)),
+        "Redis: Django sees tessera's change",
+    );
+    django
+        .run(&["update", &by_tessera, "--data", DJANGO_CHANGE])
+        .await;
+    assert_same(
+        &tessera.items(&by_tessera).await,
+        &merged(&dict(TESSERA_DATA), &dict(DJANGO_CHANGE)),
+        "Redis: tessera sees Django's change",
+    );
+    if let Sessions::Store(store) = &tessera.sessions {
+        for key in [&by_django, &by_tessera] {
+            store
+                .delete(&SessionKey::parse(key).unwrap())
+                .await
+                .unwrap();
+        }
+    }
 }

@@ -47,3 +47,17 @@ elif _db == "postgresql":
     }
 else:
     raise SystemExit(f"unknown TESSERA_DJANGO_DB={_db!r}")
+
+# The cache session engine on Redis, as the companion package's README sets it up: a cache
+# alias of its own whose serializer stores the session's signed text as is.
+if os.environ.get("TESSERA_DJANGO_REDIS_URL"):
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "sessions": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ["TESSERA_DJANGO_REDIS_URL"],
+            "KEY_PREFIX": os.environ.get("TESSERA_DJANGO_CACHE_KEY_PREFIX", ""),
+            "OPTIONS": {"serializer": "django_tessera.serializers.TextSerializer"},
+        },
+    }
+    SESSION_CACHE_ALIAS = "sessions"

@@ -78,6 +78,9 @@ def read(args):
     data = s.load()
     if s.session_key is None:
         return None
+    if ".cache" in settings.SESSION_ENGINE:
+        # The cache backends keep no expire_date: the cache's timeout is the expiry.
+        return {"data": data, "expire_date": None}
     row = Session.objects.get(session_key=args.key)
     return {"data": data, "expire_date": row.expire_date.timestamp()}
 
