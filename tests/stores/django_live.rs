@@ -459,21 +459,7 @@ async fn live(name: &str, django: Django, tessera_url: &str, order: Order) {
     );
 
     // 3. Each side changes the other's session.
-    tessera.update(Some(&by_django), TESSERA_CHANGE, None).await;
-    let (data, _) = django.read(&by_django).await.expect("still live");
-    assert_same(
-        &data,
-        &merged(&dict(DJANGO_DATA), &dict(TESSERA_CHANGE)),
-        &format!("{name}: Django sees tessera's change"),
-    );
-    django
-        .run(&["update", &by_tessera, "--data", DJANGO_CHANGE])
-        .await;
-    assert_same(
-        &tessera.items(&by_tessera).await,
-        &merged(&dict(TESSERA_DATA), &dict(DJANGO_CHANGE)),
-        &format!("{name}: tessera sees Django's change"),
-    );
+    each_side_changes_the_others(name, &django, &tessera, &by_django, &by_tessera).await;
 
     // 4. Expired sessions: each side's are dead to the other and cleared by the other.
     let expired_by_tessera = tessera
@@ -514,6 +500,31 @@ async fn live(name: &str, django: Django, tessera_url: &str, order: Order) {
     eprintln!(
         "{name} ({order:?}): Django and tessera agree on every step, in {:.1?}",
         started.elapsed()
+    );
+}
+
+/// tessera changes the session Django wrote and Django sees it; Django changes tessera's and
+/// tessera sees it.
+async fn each_side_changes_the_others(
+    name: &str,
+    django: &Django,
+    tessera: &Tessera,
+    by_django: &str,
+    by_tessera: &str,
+) {
+    tessera.update(Some(by_django), TESSERA_CHANGE, None).await;
+    assert_same(
+        &django.read_data(by_django).await,
+        &merged(&dict(DJANGO_DATA), &dict(TESSERA_CHANGE)),
+        &format!("{name}: Django sees tessera's change"),
+    );
+    django
+        .run(&["update", by_tessera, "--data", DJANGO_CHANGE])
+        .await;
+    assert_same(
+        &tessera.items(by_tessera).await,
+        &merged(&dict(TESSERA_DATA), &dict(DJANGO_CHANGE)),
+        &format!("{name}: tessera sees Django's change"),
     );
 }
 
@@ -784,20 +795,7 @@ async fn redis_cache_sessions_are_shared_through_the_companion_package() {
         &dict(TESSERA_DATA),
         "Redis: Django reads tessera's session",
     );
-    tessera.update(Some(&by_django), TESSERA_CHANGE, None).await;
-    assert_same(
-        &django.read_data(&by_django).await,
-        &merged(&dict(DJANGO_DATA), &dict(TESSERA_CHANGE)),
-        "Redis: Django sees tessera's change",
-    );
-    django
-        .run(&["update", &by_tessera, "--data", DJANGO_CHANGE])
-        .await;
-    assert_same(
-        &tessera.items(&by_tessera).await,
-        &merged(&dict(TESSERA_DATA), &dict(DJANGO_CHANGE)),
-        "Redis: tessera sees Django's change",
-    );
+    each_side_changes_the_others("Redis", &django, &tessera, &by_django, &by_tessera).await;
     if let Sessions::Store(store) = &tessera.sessions {
         for key in [&by_django, &by_tessera] {
             store
