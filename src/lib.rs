@@ -75,6 +75,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod auth;
 pub mod backend;
 #[cfg(feature = "testing")]
 pub mod conformance;

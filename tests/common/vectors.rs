@@ -125,3 +125,14 @@ pub fn records_py(name: &str) -> Vec<tessera::json::Value> {
     );
     records
 }
+
+/// A secret key as the vectors write it: text, or `{"$bytes_hex": "…"}` for bytes.
+pub fn secret(v: &tessera::json::Value) -> tessera::signing::Secret {
+    use tessera::json::Value;
+    use tessera::signing::Secret;
+    match v {
+        Value::Str(s) => Secret::from(s.as_str()),
+        Value::Dict(_) => Secret::from(hex(v["$bytes_hex"].as_str().expect("hex text"))),
+        other => panic!("not a secret: {other:?}"),
+    }
+}

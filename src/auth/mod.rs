@@ -1,0 +1,17 @@
+//! `django.contrib.auth` as far as a session carries it: the password hashes Django stores in
+//! `auth_user.password` ([`password`]) and the session auth hash that ties a session to the
+//! password it was made with ([`session_hash`]).
+//!
+//! ```
+//! use tessera::auth::{password, session_hash};
+//! use tessera::signing::SecretKeys;
+//! let encoded = password::make_password("s3cret", "62Td6IHzoEfRHPjqYrfavK", password::Algorithm::Pbkdf2Sha256, Some(1000))?;
+//! assert!(password::check_password(Some("s3cret"), &encoded, &password::PasswordHasher::default())?.correct);
+//! let keys = SecretKeys::new("django-secret");
+//! let hash = session_hash::session_auth_hash(keys.current().as_bytes(), &encoded);
+//! assert_eq!(session_hash::verify(&keys, &encoded, &hash), Some(session_hash::Matched::Current));
+//! # Ok::<(), tessera::auth::password::PasswordError>(())
+//! ```
+
+pub mod password;
+pub mod session_hash;
