@@ -33,6 +33,11 @@ class SessionStore(DjangoCacheStore):
             # As Django: some caches raise on odd keys, and a serializer may refuse a
             # value it cannot read. Either way there is no session to load.
             stored = None
+        return self._session_from(stored)
+
+    def _session_from(self, stored: object) -> dict:
+        """The dict a cached value holds; no session (and a new key on save) when there is
+        none or it cannot be read, which is then left as it is."""
         if stored is None:
             self._session_key = None
             return {}
@@ -75,15 +80,7 @@ class SessionStore(DjangoCacheStore):
             stored = await self._cache.aget(await self.acache_key())
         except Exception:
             stored = None
-        if stored is None:
-            self._session_key = None
-            return {}
-        data = decode_strict(self, stored)
-        if data is None:
-            log_left_alone("cache")
-            self._session_key = None
-            return {}
-        return data
+        return self._session_from(stored)
 
     async def asave(self, must_create: bool = False) -> None:
         if self.session_key is None:
