@@ -24,7 +24,12 @@
 //! in CI (any truthy `CI`) that is a failure. PostgreSQL (`TESSERA_TEST_POSTGRES_URL`) is skipped the
 //! same way when absent; each run works in a schema of its own, dropped at the end.
 
-#![cfg(all(feature = "sqlite", feature = "postgres"))]
+#![cfg(all(
+    feature = "sqlite",
+    feature = "postgres",
+    feature = "mysql",
+    feature = "redis"
+))]
 
 use crate::common;
 
@@ -120,7 +125,37 @@ fn tail(bytes: &[u8]) -> String {
     lines[lines.len().saturating_sub(15)..].join("\n")
 }
 
+/// The venv (made once), with MariaDB's driver added when it can be.
 fn make_venv() -> Option<PathBuf> {
+    let python = make_base_venv()?;
+    add_mysql_driver(&python);
+    Some(python)
+}
+
+/// Installs mysqlclient into the venv unless it is there. It builds against libmariadb:
+/// without the library only the MariaDB runs skip (`.ci/run` installs it).
+fn add_mysql_driver(python: &Path) {
+    if has_mysql_driver(python) {
+        return;
+    }
+    let installed = Command::new(python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "mysqlclient",
+        ])
+        .output();
+    if !installed.as_ref().is_ok_and(|o| o.status.success()) {
+        eprintln!(
+            "!! mysqlclient did not install (is libmariadb-dev there?): the MariaDB runs skip"
+        );
+    }
+}
+
+fn make_base_venv() -> Option<PathBuf> {
     let target = target_dir();
     let venv = target.join("django-venv");
     let python = venv.join("bin").join("python");
@@ -626,6 +661,74 @@ async fn sqlite(order: Order) {
     .await;
 }
 
+/// Whether the venv's Django can reach MySQL/MariaDB (mysqlclient installed).
+fn has_mysql_driver(python: &Path) -> bool {
+    Command::new(python)
+        .args(["-c", "import MySQLdb"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+async fn mariadb(order: Order) {
+    let Some((url, python)) = server_and_django(
+        "MySQL",
+        "TESSERA_TEST_MYSQL_URL",
+        "mysql://root@127.0.0.1:3306/test",
+    )
+    .await
+    else {
+        return;
+    };
+    if !has_mysql_driver(&python) {
+        unavailable::<()>("mysqlclient is not in the Django venv (install libmariadb-dev)");
+        return;
+    }
+    use mysql_async::prelude::Queryable as _;
+    let opts = mysql_async::Opts::from_url(&url).unwrap();
+    let db = unique("tessera_django_");
+    let mut admin = mysql_async::Conn::new(opts.clone()).await.unwrap();
+    admin
+        .query_drop(format!("CREATE DATABASE `{db}`"))
+        .await
+        .unwrap();
+    let _cleanup = {
+        let (opts, db) = (opts.clone(), db.clone());
+        Cleanup(Some(Box::pin(async move {
+            if let Ok(mut c) = mysql_async::Conn::new(opts).await {
+                let _ = c
+                    .query_drop(format!("DROP DATABASE IF EXISTS `{db}`"))
+                    .await;
+                let _ = c.disconnect().await;
+            }
+        })))
+    };
+    let django = Django {
+        python,
+        env: vec![
+            ("TESSERA_DJANGO_DB".into(), "mysql".into()),
+            ("TESSERA_DJANGO_MY_NAME".into(), db.clone()),
+            (
+                "TESSERA_DJANGO_MY_HOST".into(),
+                opts.ip_or_hostname().to_string(),
+            ),
+            ("TESSERA_DJANGO_MY_PORT".into(), opts.tcp_port().to_string()),
+            (
+                "TESSERA_DJANGO_MY_USER".into(),
+                opts.user().unwrap_or("root").to_owned(),
+            ),
+            (
+                "TESSERA_DJANGO_MY_PASSWORD".into(),
+                opts.pass().unwrap_or("").to_owned(),
+            ),
+        ],
+    };
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let authority = rest.split(['/', '?']).next().unwrap();
+    let tessera_url = format!("{scheme}://{authority}/{db}");
+    live("MariaDB", django, &tessera_url, order).await;
+    let _ = admin.disconnect().await;
+}
+
 /// Runs a cleanup future on its own thread and runtime when dropped (even after a panic).
 struct Cleanup(Option<Pin<Box<dyn Future<Output = ()> + Send>>>);
 
@@ -644,15 +747,22 @@ impl Drop for Cleanup {
     }
 }
 
+/// The database server's URL (from `var`, else `default`) and the venv's python; `None`
+/// (said loudly, a failure under CI) when either is missing.
+async fn server_and_django(name: &str, var: &str, default: &str) -> Option<(String, PathBuf)> {
+    let url = require(name, var, default)?;
+    let python = tokio::task::spawn_blocking(django_python).await.unwrap()?;
+    Some((url, python))
+}
+
 async fn postgres(order: Order) {
-    let Some(url) = require(
+    let Some((url, python)) = server_and_django(
         "PostgreSQL",
         "TESSERA_TEST_POSTGRES_URL",
         "postgres://postgres@127.0.0.1:5432/test",
-    ) else {
-        return;
-    };
-    let Some(python) = tokio::task::spawn_blocking(django_python).await.unwrap() else {
+    )
+    .await
+    else {
         return;
     };
     let config: tokio_postgres::Config = url.parse().unwrap();
@@ -737,6 +847,21 @@ async fn postgres_django_migrates_first() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_tessera_migrates_first() {
     postgres(Order::TesseraFirst).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_django_migrates_first() {
+    mariadb(Order::DjangoFirst).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_tessera_migrates_first() {
+    mariadb(Order::TesseraFirst).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_concurrent_writers_on_both_sides_lose_nothing() {
+    mariadb(Order::Concurrent).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

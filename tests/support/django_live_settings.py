@@ -4,7 +4,8 @@ database the test names, with the secret key the test shares with tessera.
 Environment (set by the test):
 
 - TESSERA_DJANGO_SECRET_KEY: SECRET_KEY, the same one tessera signs with;
-- TESSERA_DJANGO_DB: "sqlite" or "postgresql";
+- TESSERA_DJANGO_DB: "sqlite", "postgresql" or "mysql";
+- mysql: TESSERA_DJANGO_MY_NAME (a database of the test's own), _HOST, _PORT, _USER, _PASSWORD;
 - sqlite: TESSERA_DJANGO_SQLITE_PATH, the database file;
 - postgresql: TESSERA_DJANGO_PG_NAME, _HOST, _PORT, _USER, _PASSWORD, and
   TESSERA_DJANGO_PG_SCHEMA, a schema of the test's own, put first on the search_path so
@@ -43,6 +44,17 @@ elif _db == "postgresql":
             "OPTIONS": {
                 "options": "-c search_path=" + os.environ["TESSERA_DJANGO_PG_SCHEMA"],
             },
+        }
+    }
+elif _db == "mysql":
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.mysql",
+            "NAME": os.environ["TESSERA_DJANGO_MY_NAME"],
+            "HOST": os.environ["TESSERA_DJANGO_MY_HOST"],
+            "PORT": os.environ["TESSERA_DJANGO_MY_PORT"],
+            "USER": os.environ["TESSERA_DJANGO_MY_USER"],
+            "PASSWORD": os.environ.get("TESSERA_DJANGO_MY_PASSWORD", ""),
         }
     }
 else:
