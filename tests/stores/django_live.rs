@@ -1,8 +1,11 @@
-//! tessera and the real Django, from PyPI, sharing one `django_session` table and one
-//! `SECRET_KEY`, on SQLite and on PostgreSQL.
+//! tessera and the real Django 5.2 and 6.1, from the package index, sharing one
+//! `django_session` table and one `SECRET_KEY` on SQLite, PostgreSQL and MariaDB, one Redis
+//! with the companion package, and signed cookies.
 //!
-//! The test makes (once per target directory, then reuses) a virtual environment at
-//! `<target>/django-venv` with `django>=5.2,<6` and `psycopg[binary]`, and drives Django through
+//! The test makes (once per target directory, then reuses) two virtual environments,
+//! `<target>/django-venv` with `django>=5.2,<6` and `<target>/django61-venv` with
+//! `django>=6.1,<6.2` (on a Python 3.12 or later: `TESSERA_TEST_PYTHON_61`, else pyenv's), each
+//! with `psycopg[binary]`, `redis` and (when it builds) `mysqlclient`, and drives Django through
 //! `tests/support/django_sessions.py` (settings: `tests/support/django_live_settings.py`,
 //! `USE_TZ=True` with a `TIME_ZONE` far from UTC). tessera's side is an axum app with
 //! `SessionLayer` over a store from `url::open`. For each database, in both orders
@@ -21,8 +24,9 @@
 //!    tessera's `clear_expired`; live sessions survive both.
 //!
 //! Without `python3`, or when pip cannot install Django (no network), the test skips loudly;
-//! in CI (any truthy `CI`) that is a failure. PostgreSQL (`TESSERA_TEST_POSTGRES_URL`) is skipped the
-//! same way when absent; each run works in a schema of its own, dropped at the end.
+//! in CI (any truthy `CI`) that is a failure. PostgreSQL (`TESSERA_TEST_POSTGRES_URL`), MariaDB
+//! (`TESSERA_TEST_MYSQL_URL`) and Redis (`TESSERA_TEST_REDIS_URL`) are skipped the same way when
+//! absent; each run works in a schema or database of its own, dropped at the end.
 
 #![cfg(all(
     feature = "sqlite",
@@ -96,10 +100,89 @@ fn unique(prefix: &str) -> String {
 // The virtual environment.
 // ---------------------------------------------------------------------------------------------
 
-/// The venv's python, with Django installed; made once per target directory.
-fn django_python() -> Option<PathBuf> {
-    static PYTHON: OnceLock<Option<PathBuf>> = OnceLock::new();
-    PYTHON.get_or_init(make_venv).clone()
+/// A Django release line the tests run against, each in a venv of its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Version {
+    /// 5.2 LTS, on the machine's `python3` (or `TESSERA_TEST_PYTHON`).
+    V5_2,
+    /// 6.1, which needs Python 3.12 or later: `TESSERA_TEST_PYTHON_61`, else the newest
+    /// pyenv-installed 3.13 or 3.12.
+    V6_1,
+}
+
+/// What a release line is called, what pip installs for it, what `django.VERSION[:2]` says,
+/// and its venv's folder.
+struct Line {
+    name: &'static str,
+    requirement: &'static str,
+    major_minor: &'static str,
+    venv: &'static str,
+}
+
+impl Version {
+    fn line(self) -> &'static Line {
+        match self {
+            Version::V5_2 => &Line {
+                name: "Django 5.2",
+                requirement: "django>=5.2,<6",
+                major_minor: "(5, 2)",
+                venv: "django-venv",
+            },
+            Version::V6_1 => &Line {
+                name: "Django 6.1",
+                requirement: "django>=6.1,<6.2",
+                major_minor: "(6, 1)",
+                venv: "django61-venv",
+            },
+        }
+    }
+
+    fn name(self) -> &'static str {
+        self.line().name
+    }
+
+    /// The interpreter the venv is made from.
+    fn base_python(self) -> Option<String> {
+        match self {
+            Version::V5_2 => {
+                Some(std::env::var("TESSERA_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned()))
+            }
+            Version::V6_1 => std::env::var("TESSERA_TEST_PYTHON_61").ok().or_else(|| {
+                let home = std::env::var("HOME").ok()?;
+                let mut found: Vec<PathBuf> =
+                    std::fs::read_dir(Path::new(&home).join(".pyenv/versions"))
+                        .ok()?
+                        .filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| {
+                            let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                            n.starts_with("3.13.") || n.starts_with("3.12.")
+                        })
+                        .map(|p| p.join("bin/python3"))
+                        .filter(|p| p.exists())
+                        .collect();
+                found.sort();
+                found.pop().map(|p| p.display().to_string())
+            }),
+        }
+    }
+}
+
+/// The venv's python for `version`, with Django installed; made once per target directory.
+fn django_python(version: Version) -> Option<PathBuf> {
+    static V5_2: OnceLock<Option<PathBuf>> = OnceLock::new();
+    static V6_1: OnceLock<Option<PathBuf>> = OnceLock::new();
+    let cell = match version {
+        Version::V5_2 => &V5_2,
+        Version::V6_1 => &V6_1,
+    };
+    cell.get_or_init(|| make_venv(version)).clone()
+}
+
+/// [`django_python`] off the async runtime (making a venv takes seconds).
+async fn venv_python(version: Version) -> Option<PathBuf> {
+    tokio::task::spawn_blocking(move || django_python(version))
+        .await
+        .unwrap()
 }
 
 /// The target directory (`CARGO_TARGET_TMPDIR` is `<target>/tmp`).
@@ -108,13 +191,14 @@ fn target_dir() -> PathBuf {
     tmp.parent().unwrap_or(tmp).to_path_buf()
 }
 
-/// Whether `python` imports Django 5.2.x, psycopg and redis.
-fn venv_works(python: &Path) -> bool {
+/// Whether `python` imports the version's Django, psycopg and redis.
+fn venv_works(python: &Path, version: Version) -> bool {
+    let check = format!(
+        "import django, psycopg, redis, sys; sys.exit(0 if django.VERSION[:2] == {} else 1)",
+        version.line().major_minor
+    );
     Command::new(python)
-        .args([
-            "-c",
-            "import django, psycopg, redis, sys; sys.exit(0 if django.VERSION[:2] == (5, 2) else 1)",
-        ])
+        .args(["-c", &check])
         .output()
         .is_ok_and(|o| o.status.success())
 }
@@ -126,8 +210,8 @@ fn tail(bytes: &[u8]) -> String {
 }
 
 /// The venv (made once), with MariaDB's driver added when it can be.
-fn make_venv() -> Option<PathBuf> {
-    let python = make_base_venv()?;
+fn make_venv(version: Version) -> Option<PathBuf> {
+    let python = make_base_venv(version)?;
     add_mysql_driver(&python);
     Some(python)
 }
@@ -138,16 +222,7 @@ fn add_mysql_driver(python: &Path) {
     if has_mysql_driver(python) {
         return;
     }
-    let installed = Command::new(python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "mysqlclient",
-        ])
-        .output();
+    let installed = pip_install(python, &["mysqlclient"]);
     if !installed.as_ref().is_ok_and(|o| o.status.success()) {
         eprintln!(
             "!! mysqlclient did not install (is libmariadb-dev there?): the MariaDB runs skip"
@@ -155,20 +230,42 @@ fn add_mysql_driver(python: &Path) {
     }
 }
 
-fn make_base_venv() -> Option<PathBuf> {
+fn pip_install(python: &Path, packages: &[&str]) -> std::io::Result<std::process::Output> {
+    Command::new(python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
+        .args(packages)
+        .output()
+}
+
+fn make_base_venv(version: Version) -> Option<PathBuf> {
     let target = target_dir();
-    let venv = target.join("django-venv");
+    let venv = target.join(version.line().venv);
     let python = venv.join("bin").join("python");
-    if venv_works(&python) {
+    if venv_works(&python, version) {
         return Some(python);
     }
     let started = Instant::now();
-    let base = std::env::var("TESSERA_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let Some(base) = version.base_python() else {
+        return unavailable(&format!(
+            "no Python 3.12 or later for {} (set TESSERA_TEST_PYTHON_61)",
+            version.name()
+        ));
+    };
     if Command::new(&base).arg("--version").output().is_err() {
         return unavailable(&format!("{base} is missing (set TESSERA_TEST_PYTHON)"));
     }
     // Built aside and renamed into place, so a half-made venv is never taken for a good one.
-    let building = target.join(format!("django-venv.tmp-{}", std::process::id()));
+    let building = target.join(format!(
+        "{}.tmp-{}",
+        version.line().venv,
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&building);
     std::fs::create_dir_all(&target).unwrap();
     let made = Command::new(&base)
@@ -183,18 +280,10 @@ fn make_base_venv() -> Option<PathBuf> {
         }
         Err(e) => return unavailable(&format!("`{base} -m venv`: {e}")),
     }
-    let installed = Command::new(building.join("bin").join("python"))
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "django>=5.2,<6",
-            "psycopg[binary]",
-            "redis",
-        ])
-        .output();
+    let installed = pip_install(
+        &building.join("bin").join("python"),
+        &[version.line().requirement, "psycopg[binary]", "redis"],
+    );
     match installed {
         Ok(o) if o.status.success() => {}
         Ok(o) => {
@@ -214,12 +303,17 @@ fn make_base_venv() -> Option<PathBuf> {
         // Another test process finished first; use its venv.
         let _ = std::fs::remove_dir_all(&building);
     }
-    if !venv_works(&python) {
-        return unavailable(&format!("{} does not import Django 5.2", python.display()));
+    if !venv_works(&python, version) {
+        return unavailable(&format!(
+            "{} does not import {}",
+            python.display(),
+            version.name()
+        ));
     }
     eprintln!(
-        "made {} (Django 5.2, psycopg, redis) in {:.1?}",
+        "made {} ({}, psycopg, redis) in {:.1?}",
         venv.display(),
+        version.name(),
         started.elapsed()
     );
     Some(python)
@@ -427,7 +521,8 @@ enum Order {
     Concurrent,
 }
 
-async fn live(name: &str, django: Django, tessera_url: &str, order: Order) {
+async fn live(db: &str, version: Version, django: Django, tessera_url: &str, order: Order) {
+    let name = &format!("{db} ({})", version.name());
     if order == Order::Concurrent {
         return concurrent(name, django, tessera_url).await;
     }
@@ -636,8 +731,8 @@ impl Drop for Scratch {
     }
 }
 
-async fn sqlite(order: Order) {
-    let Some(python) = tokio::task::spawn_blocking(django_python).await.unwrap() else {
+async fn sqlite(version: Version, order: Order) {
+    let Some(python) = venv_python(version).await else {
         return;
     };
     let scratch = Scratch::new();
@@ -652,13 +747,8 @@ async fn sqlite(order: Order) {
             ),
         ],
     };
-    live(
-        "SQLite",
-        django,
-        &format!("sqlite://{}", path.display()),
-        order,
-    )
-    .await;
+    let url = format!("sqlite://{}", path.display());
+    live("SQLite", version, django, &url, order).await;
 }
 
 /// Whether the venv's Django can reach MySQL/MariaDB (mysqlclient installed).
@@ -669,8 +759,9 @@ fn has_mysql_driver(python: &Path) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-async fn mariadb(order: Order) {
+async fn mariadb(version: Version, order: Order) {
     let Some((url, python)) = server_and_django(
+        version,
         "MySQL",
         "TESSERA_TEST_MYSQL_URL",
         "mysql://root@127.0.0.1:3306/test",
@@ -725,7 +816,7 @@ async fn mariadb(order: Order) {
     let (scheme, rest) = url.split_once("://").unwrap();
     let authority = rest.split(['/', '?']).next().unwrap();
     let tessera_url = format!("{scheme}://{authority}/{db}");
-    live("MariaDB", django, &tessera_url, order).await;
+    live("MariaDB", version, django, &tessera_url, order).await;
     let _ = admin.disconnect().await;
 }
 
@@ -749,14 +840,20 @@ impl Drop for Cleanup {
 
 /// The database server's URL (from `var`, else `default`) and the venv's python; `None`
 /// (said loudly, a failure under CI) when either is missing.
-async fn server_and_django(name: &str, var: &str, default: &str) -> Option<(String, PathBuf)> {
+async fn server_and_django(
+    version: Version,
+    name: &str,
+    var: &str,
+    default: &str,
+) -> Option<(String, PathBuf)> {
     let url = require(name, var, default)?;
-    let python = tokio::task::spawn_blocking(django_python).await.unwrap()?;
+    let python = venv_python(version).await?;
     Some((url, python))
 }
 
-async fn postgres(order: Order) {
+async fn postgres(version: Version, order: Order) {
     let Some((url, python)) = server_and_django(
+        version,
         "PostgreSQL",
         "TESSERA_TEST_POSTGRES_URL",
         "postgres://postgres@127.0.0.1:5432/test",
@@ -814,7 +911,7 @@ async fn postgres(order: Order) {
     };
     let sep = if url.contains('?') { '&' } else { '?' };
     let tessera_url = format!("{url}{sep}options=-c%20search_path%3D{schema}");
-    live("PostgreSQL", django, &tessera_url, order).await;
+    live("PostgreSQL", version, django, &tessera_url, order).await;
     // Both sides worked in the test's schema, nowhere else.
     let tables: Vec<String> = admin
         .query(
@@ -831,47 +928,92 @@ async fn postgres(order: Order) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_django_migrates_first() {
-    sqlite(Order::DjangoFirst).await;
+    sqlite(Version::V5_2, Order::DjangoFirst).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn django61_sqlite_django_migrates_first() {
+    sqlite(Version::V6_1, Order::DjangoFirst).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_tessera_migrates_first() {
-    sqlite(Order::TesseraFirst).await;
+    sqlite(Version::V5_2, Order::TesseraFirst).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_django_migrates_first() {
-    postgres(Order::DjangoFirst).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_tessera_migrates_first() {
-    postgres(Order::TesseraFirst).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mariadb_django_migrates_first() {
-    mariadb(Order::DjangoFirst).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mariadb_tessera_migrates_first() {
-    mariadb(Order::TesseraFirst).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mariadb_concurrent_writers_on_both_sides_lose_nothing() {
-    mariadb(Order::Concurrent).await;
+async fn django61_sqlite_tessera_migrates_first() {
+    sqlite(Version::V6_1, Order::TesseraFirst).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_concurrent_writers_on_both_sides_lose_nothing() {
-    sqlite(Order::Concurrent).await;
+    sqlite(Version::V5_2, Order::Concurrent).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn django61_sqlite_concurrent_writers_on_both_sides_lose_nothing() {
+    sqlite(Version::V6_1, Order::Concurrent).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_django_migrates_first() {
+    postgres(Version::V5_2, Order::DjangoFirst).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn django61_postgres_django_migrates_first() {
+    postgres(Version::V6_1, Order::DjangoFirst).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_tessera_migrates_first() {
+    postgres(Version::V5_2, Order::TesseraFirst).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn django61_postgres_tessera_migrates_first() {
+    postgres(Version::V6_1, Order::TesseraFirst).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_concurrent_writers_on_both_sides_lose_nothing() {
-    postgres(Order::Concurrent).await;
+    postgres(Version::V5_2, Order::Concurrent).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn django61_postgres_concurrent_writers_on_both_sides_lose_nothing() {
+    postgres(Version::V6_1, Order::Concurrent).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_django_migrates_first() {
+    mariadb(Version::V5_2, Order::DjangoFirst).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn django61_mariadb_django_migrates_first() {
+    mariadb(Version::V6_1, Order::DjangoFirst).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_tessera_migrates_first() {
+    mariadb(Version::V5_2, Order::TesseraFirst).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn django61_mariadb_tessera_migrates_first() {
+    mariadb(Version::V6_1, Order::TesseraFirst).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_concurrent_writers_on_both_sides_lose_nothing() {
+    mariadb(Version::V5_2, Order::Concurrent).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn django61_mariadb_concurrent_writers_on_both_sides_lose_nothing() {
+    mariadb(Version::V6_1, Order::Concurrent).await;
 }
 
 /// Django's cache session engine on Redis, through the companion package (its cache backend
@@ -881,11 +1023,20 @@ async fn postgres_concurrent_writers_on_both_sides_lose_nothing() {
 /// without `:1:`, Django a pickle).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_cache_sessions_are_shared_through_the_companion_package() {
-    let Some(redis_url) = require("Redis", "TESSERA_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+    for version in [Version::V5_2, Version::V6_1] {
+        redis_cache(version).await;
+    }
+}
+
+async fn redis_cache(version: Version) {
+    let Some((redis_url, python)) = server_and_django(
+        version,
+        "Redis",
+        "TESSERA_TEST_REDIS_URL",
+        "redis://127.0.0.1:6379",
+    )
+    .await
     else {
-        return;
-    };
-    let Some(python) = tokio::task::spawn_blocking(django_python).await.unwrap() else {
         return;
     };
     let scratch = Scratch::new();
@@ -912,15 +1063,15 @@ async fn redis_cache_sessions_are_shared_through_the_companion_package() {
     assert_same(
         &tessera.items(&by_django).await,
         &dict(DJANGO_DATA),
-        "Redis: tessera reads Django's session",
+        &format!("Redis ({}): tessera reads Django's session", version.name()),
     );
     let by_tessera = tessera.update(None, TESSERA_DATA, None).await;
     assert_same(
         &django.read_data(&by_tessera).await,
         &dict(TESSERA_DATA),
-        "Redis: Django reads tessera's session",
+        &format!("Redis ({}): Django reads tessera's session", version.name()),
     );
-    each_side_changes_the_others("Redis", &django, &tessera, &by_django, &by_tessera).await;
+    each_side_changes_the_others(version.name(), &django, &tessera, &by_django, &by_tessera).await;
     if let Sessions::Store(store) = &tessera.sessions {
         for key in [&by_django, &by_tessera] {
             store
@@ -928,5 +1079,82 @@ async fn redis_cache_sessions_are_shared_through_the_companion_package() {
                 .await
                 .unwrap();
         }
+    }
+}
+
+/// Signed cookies between tessera and each Django, as docs/signed-cookies.md's matrix says:
+/// both sign with the v2 salt and read each other; a cookie signed with the legacy salt (what
+/// Django 5.2.14 and older write) is read by Django 5.2 by default, by 6.1 only with
+/// `SIGNED_COOKIE_LEGACY_SALT_FALLBACK = True`, and by tessera only with
+/// `legacy_salt_fallback(true)`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_cookies_follow_each_versions_salt_rules() {
+    use tessera::cookie::CookieSigner;
+    let keys = SecretKeys::new(SECRET);
+    let v2 = CookieSigner::new(&keys);
+    let legacy = CookieSigner::new(&keys).write_legacy_salt(true);
+    let reads_legacy = CookieSigner::new(&keys).legacy_salt_fallback(true);
+    for (version, legacy_by_default) in [(Version::V5_2, true), (Version::V6_1, false)] {
+        let Some(python) = venv_python(version).await else {
+            return;
+        };
+        let scratch = Scratch::new();
+        let django = |fallback: Option<&str>| {
+            let mut env = vec![
+                ("TESSERA_DJANGO_DB".to_owned(), "sqlite".to_owned()),
+                (
+                    "TESSERA_DJANGO_SQLITE_PATH".to_owned(),
+                    scratch.0.join("db.sqlite3").display().to_string(),
+                ),
+            ];
+            if let Some(f) = fallback {
+                env.push(("TESSERA_DJANGO_LEGACY_FALLBACK".to_owned(), f.to_owned()));
+            }
+            Django {
+                python: python.clone(),
+                env,
+            }
+        };
+        let name = version.name();
+        // Django's cookie, read by tessera's default signer.
+        let by_django = django(None)
+            .run(&["cookie-sign", "theme", "dark ☕", "--salt", "prefs"])
+            .await;
+        let by_django = by_django.as_str().expect("a signed value").to_owned();
+        assert_eq!(
+            v2.unsign("theme", &by_django, "prefs", None).unwrap(),
+            "dark ☕",
+            "{name}: tessera reads Django's signed cookie"
+        );
+        let read = |django: Django, signed: String| async move {
+            let got = django
+                .run(&["cookie-get", "theme", &signed, "--salt", "prefs"])
+                .await;
+            got["value"].as_str().map(str::to_owned)
+        };
+        // tessera's v2 cookie, read by Django.
+        let signed = v2.sign("theme", "dark ☕", "prefs");
+        assert_eq!(
+            read(django(None), signed).await.as_deref(),
+            Some("dark ☕"),
+            "{name}: Django reads tessera's v2 cookie"
+        );
+        // A legacy-salt cookie: by default as the version does, and with the fallback on.
+        let old = legacy.sign("theme", "dark ☕", "prefs");
+        assert_eq!(
+            read(django(None), old.clone()).await.is_some(),
+            legacy_by_default,
+            "{name}: a legacy-salt cookie by default"
+        );
+        assert_eq!(
+            read(django(Some("1")), old.clone()).await.as_deref(),
+            Some("dark ☕"),
+            "{name}: a legacy-salt cookie with SIGNED_COOKIE_LEGACY_SALT_FALLBACK"
+        );
+        assert!(v2.unsign("theme", &old, "prefs", None).is_err());
+        assert_eq!(
+            reads_legacy.unsign("theme", &old, "prefs", None).unwrap(),
+            "dark ☕"
+        );
     }
 }

@@ -73,3 +73,7 @@ if os.environ.get("TESSERA_DJANGO_REDIS_URL"):
         },
     }
     SESSION_CACHE_ALIAS = "sessions"
+
+# Django 5.2.15+ and 6.0.6+ read legacy-salt signed cookies by default, 6.1 only when asked.
+if os.environ.get("TESSERA_DJANGO_LEGACY_FALLBACK") in ("0", "1"):
+    SIGNED_COOKIE_LEGACY_SALT_FALLBACK = os.environ["TESSERA_DJANGO_LEGACY_FALLBACK"] == "1"

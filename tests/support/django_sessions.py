@@ -14,6 +14,10 @@ Run with the test venv's python; settings come from django_live_settings.py besi
     count                               N  (rows, live or expired)
     hammer KEY --writers N --prefix P   {"saved": n, "errors": [...]}  (N threads at once, each
                                         loading KEY, setting P<i> = i and saving, as N requests)
+    cookie-sign NAME VALUE --salt S     the value set_signed_cookie stores
+    cookie-get NAME SIGNED --salt S     {"value": ...} or {"error": "BadSignature"}
+                                        (get_signed_cookie; TESSERA_DJANGO_LEGACY_FALLBACK=0/1
+                                        sets SIGNED_COOKIE_LEGACY_SALT_FALLBACK)
 
 TESSERA_DJANGO_ENGINE picks the session engine (default Django's db backend); the companion
 package in python/django-tessera is importable from here without installing it.
@@ -130,6 +134,26 @@ def hammer(args):
     return {"saved": len(saved), "errors": errors}
 
 
+def cookie_sign(args):
+    from django.http import HttpResponse
+
+    response = HttpResponse()
+    response.set_signed_cookie(args.name, args.value, salt=args.salt)
+    return response.cookies[args.name].value
+
+
+def cookie_get(args):
+    from django.core.signing import BadSignature
+    from django.http import HttpRequest
+
+    request = HttpRequest()
+    request.COOKIES[args.name] = args.signed
+    try:
+        return {"value": request.get_signed_cookie(args.name, salt=args.salt)}
+    except BadSignature as e:
+        return {"error": type(e).__name__}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -153,6 +177,16 @@ def main():
     p.add_argument("--writers", type=int, required=True)
     p.add_argument("--prefix", required=True)
     p.set_defaults(run=hammer)
+    p = sub.add_parser("cookie-sign")
+    p.add_argument("name")
+    p.add_argument("value")
+    p.add_argument("--salt", default="")
+    p.set_defaults(run=cookie_sign)
+    p = sub.add_parser("cookie-get")
+    p.add_argument("name")
+    p.add_argument("signed")
+    p.add_argument("--salt", default="")
+    p.set_defaults(run=cookie_get)
     sub.add_parser("count").set_defaults(run=count)
     args = parser.parse_args()
     print(json.dumps(args.run(args)))
