@@ -21,7 +21,9 @@
 //!    and tessera sees it;
 //! 4. an expired session tessera wrote is dead to Django and removed by Django's
 //!    `clearsessions`; an expired session Django wrote is dead to tessera and removed by
-//!    tessera's `clear_expired`; live sessions survive both.
+//!    tessera's `clear_expired`; live sessions survive both;
+//! 5. custom expiries tessera writes (0, seconds) are the dates Django reads;
+//! 6. a logout on either side ends the session on the other, and is never undone.
 //!
 //! Without `python3`, or when pip cannot install Django (no network), the test skips loudly;
 //! in CI (any truthy `CI`) that is a failure. PostgreSQL (`TESSERA_TEST_POSTGRES_URL`), MariaDB
@@ -414,6 +416,12 @@ async fn update(session: Session, Query(q): Q, body: String) -> Result<&'static 
     Ok("ok")
 }
 
+/// `flush()`: the logout.
+async fn flush(session: Session) -> Result<&'static str, SessionError> {
+    session.flush().await?;
+    Ok("flushed")
+}
+
 #[derive(Clone)]
 struct Tessera {
     app: Router,
@@ -426,6 +434,7 @@ impl Tessera {
         let app = Router::new()
             .route("/items", get(items))
             .route("/update", post(update))
+            .route("/flush", post(flush))
             .layer(
                 SessionLayer::from_sessions(&sessions, SessionConfig::default())
                     .expect("valid session config"),
@@ -469,6 +478,12 @@ impl Tessera {
         let (status, _, body) = self.send("GET", "/items", Some(key), "").await;
         assert_eq!(status, StatusCode::OK, "{body}");
         dict(&body)
+    }
+
+    /// Flushes the session (a logout).
+    async fn flush(&self, key: &str) {
+        let (status, _, body) = self.send("POST", "/flush", Some(key), "").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
     }
 
     /// Updates (or, without a key, creates) a session; returns its key.
@@ -627,6 +642,38 @@ async fn live(db: &str, version: Version, django: Django, tessera_url: &str, ord
     assert!(django.read(&by_tessera).await.is_some(), "{name}");
     assert!(!tessera.items(&by_django).await.is_empty(), "{name}");
     assert!(!tessera.items(&by_tessera).await.is_empty(), "{name}");
+
+    // 5. Custom expiries written by tessera, as Django reads them: 0 (when the browser closes:
+    // the row keeps SESSION_COOKIE_AGE) and 300 seconds.
+    for (seconds, age) in [(0, COOKIE_AGE), (300, 300.0)] {
+        let wrote_at = now();
+        let key = tessera.update(None, r#"{"e": 1}"#, Some(seconds)).await;
+        let (data, expires) = django.read(&key).await.expect("live");
+        assert_eq!(data.get("_session_expiry"), Some(&Value::Int(seconds)));
+        assert!(
+            (expires - (wrote_at + age)).abs() < 5.0,
+            "{name}: expiry {seconds}: expire_date {expires}"
+        );
+    }
+
+    // 6. Logout on one side ends the session on the other, and is never undone: Django's
+    // logout (delete), then a tessera request with the old cookie is anonymous and writes
+    // to a new key; tessera's flush, then Django finds no session.
+    django.run(&["delete", &by_django]).await;
+    assert!(tessera.items(&by_django).await.is_empty(), "{name}");
+    let again = tessera.update(None, r#"{"after": "logout"}"#, None).await;
+    assert_ne!(again, by_django);
+    assert_eq!(
+        django.read(&by_django).await,
+        None,
+        "{name}: not resurrected"
+    );
+    tessera.flush(&by_tessera).await;
+    assert_eq!(
+        django.read(&by_tessera).await,
+        None,
+        "{name}: tessera's logout"
+    );
     eprintln!(
         "{name} ({order:?}): Django and tessera agree on every step, in {:.1?}",
         started.elapsed()

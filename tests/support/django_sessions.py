@@ -12,6 +12,7 @@ Run with the test venv's python; settings come from django_live_settings.py besi
     update KEY --data JSON              "<session key>"  (load, update, save, as a view would)
     clearsessions                       {"before": N, "after": M}  (manage.py clearsessions)
     count                               N  (rows, live or expired)
+    delete KEY                          null  (SessionStore(KEY).delete(): a logout)
     hammer KEY --writers N --prefix P   {"saved": n, "errors": [...]}  (N threads at once, each
                                         loading KEY, setting P<i> = i and saving, as N requests)
     cookie-sign NAME VALUE --salt S     the value set_signed_cookie stores
@@ -110,6 +111,10 @@ def count(_args):
     return Session.objects.count()
 
 
+def delete(args):
+    SessionStore(session_key=args.key).delete()
+
+
 def hammer(args):
     start = threading.Barrier(args.writers)
     saved, errors = [], []
@@ -172,6 +177,9 @@ def main():
     p.add_argument("--data", required=True)
     p.set_defaults(run=update)
     sub.add_parser("clearsessions").set_defaults(run=clearsessions)
+    p = sub.add_parser("delete")
+    p.add_argument("key")
+    p.set_defaults(run=delete)
     p = sub.add_parser("hammer")
     p.add_argument("key")
     p.add_argument("--writers", type=int, required=True)
