@@ -1205,3 +1205,44 @@ async fn signed_cookies_follow_each_versions_salt_rules() {
         );
     }
 }
+
+/// Django's `signed_cookies` engine and tessera's `cookie://`: the whole session in the
+/// cookie, each side reading what the other wrote (non-ASCII, big ints, floats, nesting), on
+/// both Django versions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_cookie_sessions_are_read_by_both_sides() {
+    for version in [Version::V5_2, Version::V6_1] {
+        let Some(python) = venv_python(version).await else {
+            return;
+        };
+        let scratch = Scratch::new();
+        let django = Django {
+            python,
+            env: vec![
+                ("TESSERA_DJANGO_DB".into(), "sqlite".into()),
+                (
+                    "TESSERA_DJANGO_SQLITE_PATH".into(),
+                    scratch.0.join("db.sqlite3").display().to_string(),
+                ),
+                (
+                    "TESSERA_DJANGO_ENGINE".into(),
+                    "django.contrib.sessions.backends.signed_cookies".into(),
+                ),
+            ],
+        };
+        let tessera = Tessera::open("cookie://").await;
+        let name = version.name();
+        let by_django = django.write(DJANGO_DATA, None).await;
+        assert_same(
+            &tessera.items(&by_django).await,
+            &dict(DJANGO_DATA),
+            &format!("{name}: tessera reads Django's cookie session"),
+        );
+        let by_tessera = tessera.update(None, TESSERA_DATA, None).await;
+        assert_same(
+            &django.read_data(&by_tessera).await,
+            &dict(TESSERA_DATA),
+            &format!("{name}: Django reads tessera's cookie session"),
+        );
+    }
+}

@@ -83,8 +83,9 @@ def read(args):
     data = s.load()
     if s.session_key is None:
         return None
-    if ".cache" in settings.SESSION_ENGINE:
-        # The cache backends keep no expire_date: the cache's timeout is the expiry.
+    if ".cache" in settings.SESSION_ENGINE or "signed_cookies" in settings.SESSION_ENGINE:
+        # The cache and cookie backends keep no expire_date: the cache's timeout, or the
+        # cookie's signature time plus SESSION_COOKIE_AGE, is the expiry.
         return {"data": data, "expire_date": None}
     row = Session.objects.get(session_key=args.key)
     return {"data": data, "expire_date": row.expire_date.timestamp()}
