@@ -331,6 +331,26 @@ struct Django {
 }
 
 impl Django {
+    /// Django on the SQLite database at `path`.
+    fn on_sqlite(python: PathBuf, path: &Path) -> Django {
+        Django {
+            python,
+            env: vec![
+                ("TESSERA_DJANGO_DB".into(), "sqlite".into()),
+                (
+                    "TESSERA_DJANGO_SQLITE_PATH".into(),
+                    path.display().to_string(),
+                ),
+            ],
+        }
+    }
+
+    /// With one more environment variable for the settings.
+    fn with(mut self, name: &str, value: impl Into<String>) -> Django {
+        self.env.push((name.to_owned(), value.into()));
+        self
+    }
+
     /// Runs one subcommand of `django_sessions.py`; its JSON output, read with Python's rules.
     async fn run(&self, args: &[&str]) -> Value {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/django_sessions.py");
@@ -784,16 +804,7 @@ async fn sqlite(version: Version, order: Order) {
     };
     let scratch = Scratch::new();
     let path = scratch.0.join("db.sqlite3");
-    let django = Django {
-        python,
-        env: vec![
-            ("TESSERA_DJANGO_DB".into(), "sqlite".into()),
-            (
-                "TESSERA_DJANGO_SQLITE_PATH".into(),
-                path.display().to_string(),
-            ),
-        ],
-    };
+    let django = Django::on_sqlite(python, &path);
     let url = format!("sqlite://{}", path.display());
     live("SQLite", version, django, &url, order).await;
 }
@@ -1088,22 +1099,10 @@ async fn redis_cache(version: Version) {
     };
     let scratch = Scratch::new();
     let prefix = unique("tessera_live_");
-    let django = Django {
-        python,
-        env: vec![
-            ("TESSERA_DJANGO_DB".into(), "sqlite".into()),
-            (
-                "TESSERA_DJANGO_SQLITE_PATH".into(),
-                scratch.0.join("db.sqlite3").display().to_string(),
-            ),
-            (
-                "TESSERA_DJANGO_ENGINE".into(),
-                "django_tessera.backends.cache".into(),
-            ),
-            ("TESSERA_DJANGO_REDIS_URL".into(), redis_url.clone()),
-            ("TESSERA_DJANGO_CACHE_KEY_PREFIX".into(), prefix.clone()),
-        ],
-    };
+    let django = Django::on_sqlite(python, &scratch.0.join("db.sqlite3"))
+        .with("TESSERA_DJANGO_ENGINE", "django_tessera.backends.cache")
+        .with("TESSERA_DJANGO_REDIS_URL", redis_url.clone())
+        .with("TESSERA_DJANGO_CACHE_KEY_PREFIX", prefix.clone());
     let sep = if redis_url.contains('?') { '&' } else { '?' };
     let tessera = Tessera::open(&format!("{redis_url}{sep}key_prefix={prefix}")).await;
     let by_django = django.write(DJANGO_DATA, None).await;
@@ -1147,19 +1146,10 @@ async fn signed_cookies_follow_each_versions_salt_rules() {
         };
         let scratch = Scratch::new();
         let django = |fallback: Option<&str>| {
-            let mut env = vec![
-                ("TESSERA_DJANGO_DB".to_owned(), "sqlite".to_owned()),
-                (
-                    "TESSERA_DJANGO_SQLITE_PATH".to_owned(),
-                    scratch.0.join("db.sqlite3").display().to_string(),
-                ),
-            ];
-            if let Some(f) = fallback {
-                env.push(("TESSERA_DJANGO_LEGACY_FALLBACK".to_owned(), f.to_owned()));
-            }
-            Django {
-                python: python.clone(),
-                env,
+            let django = Django::on_sqlite(python.clone(), &scratch.0.join("db.sqlite3"));
+            match fallback {
+                Some(f) => django.with("TESSERA_DJANGO_LEGACY_FALLBACK", f),
+                None => django,
             }
         };
         let name = version.name();
@@ -1216,20 +1206,10 @@ async fn signed_cookie_sessions_are_read_by_both_sides() {
             return;
         };
         let scratch = Scratch::new();
-        let django = Django {
-            python,
-            env: vec![
-                ("TESSERA_DJANGO_DB".into(), "sqlite".into()),
-                (
-                    "TESSERA_DJANGO_SQLITE_PATH".into(),
-                    scratch.0.join("db.sqlite3").display().to_string(),
-                ),
-                (
-                    "TESSERA_DJANGO_ENGINE".into(),
-                    "django.contrib.sessions.backends.signed_cookies".into(),
-                ),
-            ],
-        };
+        let django = Django::on_sqlite(python, &scratch.0.join("db.sqlite3")).with(
+            "TESSERA_DJANGO_ENGINE",
+            "django.contrib.sessions.backends.signed_cookies",
+        );
         let tessera = Tessera::open("cookie://").await;
         let name = version.name();
         let by_django = django.write(DJANGO_DATA, None).await;
