@@ -1084,11 +1084,25 @@ async fn django61_mariadb_concurrent_writers_on_both_sides_lose_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_cache_sessions_are_shared_through_the_companion_package() {
     for version in [Version::V5_2, Version::V6_1] {
-        redis_cache(version).await;
+        let tessera_url = |redis: &str, prefix: &str, _: &Path| {
+            let sep = if redis.contains('?') { '&' } else { '?' };
+            format!("{redis}{sep}key_prefix={prefix}")
+        };
+        // The cache engine saves as Django's does (last writer wins): no concurrent run.
+        shared_through_redis(version, "django_tessera.backends.cache", tessera_url, false).await;
     }
 }
 
-async fn redis_cache(version: Version) {
+/// Django with the companion package's `engine` on a Redis cache (a `KEY_PREFIX` of the run's
+/// own) and a SQLite database, and tessera on the URL `tessera_url(redis, prefix, db)` builds:
+/// each side reads and changes what the other wrote; with `concurrent`, 25 + 25 concurrent
+/// writers too.
+async fn shared_through_redis(
+    version: Version,
+    engine: &str,
+    tessera_url: impl Fn(&str, &str, &Path) -> String,
+    concurrent_too: bool,
+) {
     let Some((redis_url, python)) = server_and_django(
         version,
         "Redis",
@@ -1100,26 +1114,33 @@ async fn redis_cache(version: Version) {
         return;
     };
     let scratch = Scratch::new();
+    let db = scratch.0.join("db.sqlite3");
     let prefix = unique("tessera_live_");
-    let django = Django::on_sqlite(python, &scratch.0.join("db.sqlite3"))
-        .with("TESSERA_DJANGO_ENGINE", "django_tessera.backends.cache")
+    let django = Django::on_sqlite(python, &db)
+        .with("TESSERA_DJANGO_ENGINE", engine)
         .with("TESSERA_DJANGO_REDIS_URL", redis_url.clone())
         .with("TESSERA_DJANGO_CACHE_KEY_PREFIX", prefix.clone());
-    let sep = if redis_url.contains('?') { '&' } else { '?' };
-    let tessera = Tessera::open(&format!("{redis_url}{sep}key_prefix={prefix}")).await;
+    django.run(&["migrate"]).await;
+    let url = tessera_url(&redis_url, &prefix, &db);
+    let tessera = Tessera::open(&url).await;
+    tessera.sessions.migrate().await.unwrap();
+    let name = format!("{engine} ({})", version.name());
     let by_django = django.write(DJANGO_DATA, None).await;
     assert_same(
         &tessera.items(&by_django).await,
         &dict(DJANGO_DATA),
-        &format!("Redis ({}): tessera reads Django's session", version.name()),
+        &format!("{name}: tessera reads Django's session"),
     );
     let by_tessera = tessera.update(None, TESSERA_DATA, None).await;
     assert_same(
         &django.read_data(&by_tessera).await,
         &dict(TESSERA_DATA),
-        &format!("Redis ({}): Django reads tessera's session", version.name()),
+        &format!("{name}: Django reads tessera's session"),
     );
-    each_side_changes_the_others(version.name(), &django, &tessera, &by_django, &by_tessera).await;
+    each_side_changes_the_others(&name, &django, &tessera, &by_django, &by_tessera).await;
+    if concurrent_too {
+        concurrent(&name, django, &url).await;
+    }
     if let Sessions::Store(store) = &tessera.sessions {
         for key in [&by_django, &by_tessera] {
             store
@@ -1236,45 +1257,19 @@ async fn signed_cookie_sessions_are_read_by_both_sides() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cached_db_sessions_are_shared_through_the_companion_package() {
     for version in [Version::V5_2, Version::V6_1] {
-        let Some((redis_url, python)) = server_and_django(
-            version,
-            "Redis",
-            "TESSERA_TEST_REDIS_URL",
-            "redis://127.0.0.1:6379",
-        )
-        .await
-        else {
-            return;
+        let tessera_url = |redis: &str, prefix: &str, db: &Path| {
+            let sep = if redis.contains('?') { '&' } else { '?' };
+            format!(
+                "cached+{redis}{sep}key_prefix={prefix}&db=sqlite://{}",
+                db.display()
+            )
         };
-        let scratch = Scratch::new();
-        let db = scratch.0.join("db.sqlite3");
-        let prefix = unique("tessera_live_");
-        let django = Django::on_sqlite(python, &db)
-            .with("TESSERA_DJANGO_ENGINE", "django_tessera.backends.cached_db")
-            .with("TESSERA_DJANGO_REDIS_URL", redis_url.clone())
-            .with("TESSERA_DJANGO_CACHE_KEY_PREFIX", prefix.clone());
-        django.run(&["migrate"]).await;
-        let sep = if redis_url.contains('?') { '&' } else { '?' };
-        let url = format!(
-            "cached+{redis_url}{sep}key_prefix={prefix}&db=sqlite://{}",
-            db.display()
-        );
-        let tessera = Tessera::open(&url).await;
-        tessera.sessions.migrate().await.unwrap();
-        let name = format!("cached_db ({})", version.name());
-        let by_django = django.write(DJANGO_DATA, None).await;
-        assert_same(
-            &tessera.items(&by_django).await,
-            &dict(DJANGO_DATA),
-            &format!("{name}: tessera reads Django's session"),
-        );
-        let by_tessera = tessera.update(None, TESSERA_DATA, None).await;
-        assert_same(
-            &django.read_data(&by_tessera).await,
-            &dict(TESSERA_DATA),
-            &format!("{name}: Django reads tessera's session"),
-        );
-        each_side_changes_the_others(&name, &django, &tessera, &by_django, &by_tessera).await;
-        concurrent(&name, django, &url).await;
+        shared_through_redis(
+            version,
+            "django_tessera.backends.cached_db",
+            tessera_url,
+            true,
+        )
+        .await;
     }
 }
