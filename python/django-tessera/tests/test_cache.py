@@ -18,7 +18,7 @@ from django.core.cache import caches
 
 from django_tessera.backends.cache import SessionStore
 
-from .support import unavailable
+from .support import redis_client
 
 PREFIX = ":1:django.contrib.sessions.cache"
 SAMPLE = {"user": "42", "name": "Zoë 🎉", "big": 2**70, "nested": {"l": [1.5, None]}}
@@ -30,13 +30,7 @@ class CacheEngineOnRedisTests(unittest.TestCase):
     @classmethod
     def setUpClass(cls) -> None:
         super().setUpClass()
-        try:
-            import redis
-
-            cls.redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5)
-            cls.redis.ping()
-        except Exception as e:
-            raise unavailable(f"Redis at {settings.REDIS_URL}", e) from None
+        cls.redis = redis_client()
 
     @classmethod
     def tearDownClass(cls) -> None:

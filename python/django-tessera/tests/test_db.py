@@ -8,18 +8,15 @@ import time
 import unittest
 from datetime import timedelta
 
-from django.conf import settings
 from django.contrib.sessions.backends.base import UpdateError
 from django.contrib.sessions.backends.db import SessionStore as StockStore
 from django.contrib.sessions.models import Session
 from django.core import signing
-from django.core.management import call_command
-from django.db import connections
 from django.utils import timezone
 
 from django_tessera.backends.db import SessionStore
 
-from .support import Router, run_concurrently, unavailable
+from .support import OnMysql, OnPostgres, OnSqlite, run_concurrently
 
 WRITERS = 50
 EDGE = {
@@ -47,13 +44,29 @@ def new_session(data: dict) -> str:
     return s.session_key
 
 
+def check_unreadable_row_left_alone(
+    test: unittest.TestCase, store_class: type, key: str, text: str
+) -> str:
+    """Put a row ``key`` holding ``text``, which does not decode, and check that a store of
+    ``store_class`` loads it as no session (logging once, without the key) and saves under a
+    new key, leaving the row as it is. Returns the new key (the session holds ``{"x": 1}``)."""
+    Session.objects.create(
+        session_key=key, session_data=text, expire_date=timezone.now() + timedelta(days=1)
+    )
+    s = store_class(key)
+    with test.assertLogs("django_tessera", "WARNING") as logs:
+        test.assertIsNone(s.get("a"))
+    s["x"] = 1
+    s.save()
+    test.assertNotEqual(s.session_key, key)
+    test.assertEqual(row_text(key), text)
+    test.assertEqual(len(logs.records), 1)
+    test.assertNotIn(key, logs.output[0])
+    return s.session_key
+
+
 class DbEngineTests:
     """The cases, run once per database (the subclasses below)."""
-
-    alias = "default"
-
-    def setUp(self) -> None:
-        Router.alias = self.alias
 
     # -- reading and writing as Django does ---------------------------------------------------
 
@@ -310,21 +323,8 @@ class DbEngineTests:
         for name, text in foreign.items():
             with self.subTest(name):
                 key = f"foreign{name.replace('_', '')}{time.time_ns()}"
-                Session.objects.create(
-                    session_key=key,
-                    session_data=text,
-                    expire_date=timezone.now() + timedelta(days=1),
-                )
-                s = SessionStore(key)
-                with self.assertLogs("django_tessera", "WARNING") as logs:
-                    self.assertIsNone(s.get("a"))
-                s["x"] = 1
-                s.save()
-                self.assertNotEqual(s.session_key, key)
-                self.assertEqual(row_text(key), text)
-                self.assertEqual(SessionStore(s.session_key).load(), {"x": 1})
-                self.assertEqual(len(logs.records), 1)
-                self.assertNotIn(key, logs.output[0])
+                new_key = check_unreadable_row_left_alone(self, SessionStore, key, text)
+                self.assertEqual(SessionStore(new_key).load(), {"x": 1})
 
     def test_only_the_exact_text_loaded_is_swapped(self) -> None:
         # MySQL's default collations take these for equal; the swap must not.
@@ -353,80 +353,13 @@ class DbEngineTests:
         self.assertEqual(row_text(key), "foreign format")
 
 
-class SqliteTests(DbEngineTests, unittest.TestCase):
-    alias = "default"
-
-    @classmethod
-    def setUpClass(cls) -> None:
-        super().setUpClass()
-        Router.alias = cls.alias
-        call_command("migrate", "sessions", database=cls.alias, verbosity=0)
+class SqliteTests(OnSqlite, DbEngineTests, unittest.TestCase):
+    pass
 
 
-class MysqlTests(DbEngineTests, unittest.TestCase):
-    """On MySQL/MariaDB, in a database of this run's own, dropped after. Optional: only
-    when the venv has mysqlclient, which run_tests.sh does not install (it needs a C
-    compiler and the client library's headers)."""
-
-    alias = "mysql"
-
-    @classmethod
-    def setUpClass(cls) -> None:
-        super().setUpClass()
-        try:
-            import MySQLdb
-        except ImportError:
-            raise unittest.SkipTest("mysqlclient is not installed (optional)") from None
-        db = settings.DATABASES[cls.alias]
-        try:
-            conn = MySQLdb.connect(
-                host=db["HOST"], port=int(db["PORT"]), user=db["USER"],
-                password=db["PASSWORD"], connect_timeout=5,
-            )
-            conn.cursor().execute(f"CREATE DATABASE `{db['NAME']}` CHARACTER SET utf8mb4")
-            conn.close()
-        except Exception as e:
-            raise unavailable(f"MySQL at {settings.MYSQL_URL}", e) from None
-        cls.addClassCleanup(cls.drop_database)
-        Router.alias = cls.alias
-        call_command("migrate", "sessions", database=cls.alias, verbosity=0)
-
-    @classmethod
-    def drop_database(cls) -> None:
-        import MySQLdb
-
-        connections[cls.alias].close()
-        db = settings.DATABASES[cls.alias]
-        conn = MySQLdb.connect(
-            host=db["HOST"], port=int(db["PORT"]), user=db["USER"], password=db["PASSWORD"]
-        )
-        conn.cursor().execute(f"DROP DATABASE `{db['NAME']}`")
-        conn.close()
+class MysqlTests(OnMysql, DbEngineTests, unittest.TestCase):
+    pass
 
 
-class PostgresTests(DbEngineTests, unittest.TestCase):
-    """On PostgreSQL, in a schema of this run's own (first on the search path), dropped after."""
-
-    alias = "postgres"
-
-    @classmethod
-    def setUpClass(cls) -> None:
-        super().setUpClass()
-        try:
-            import psycopg
-
-            with psycopg.connect(settings.POSTGRES_URL, autocommit=True, connect_timeout=5) as c:
-                c.execute(f'CREATE SCHEMA "{settings.POSTGRES_SCHEMA}"')
-        except Exception as e:
-            raise unavailable(f"PostgreSQL at {settings.POSTGRES_URL}", e) from None
-        cls.addClassCleanup(cls.drop_schema)
-        Router.alias = cls.alias
-        call_command("migrate", "sessions", database=cls.alias, verbosity=0)
-
-    @classmethod
-    def drop_schema(cls) -> None:
-        import psycopg
-
-        connections[cls.alias].close()
-        with psycopg.connect(settings.POSTGRES_URL, autocommit=True) as c:
-            c.execute(f'DROP SCHEMA "{settings.POSTGRES_SCHEMA}" CASCADE')
+class PostgresTests(OnPostgres, DbEngineTests, unittest.TestCase):
+    pass

@@ -2,8 +2,8 @@
 
 Django's ``RedisSerializer`` pickles every value but integers, so a session cached in Redis
 is a pickle that only Python reads. ``TextSerializer`` writes a ``str`` as its UTF-8 bytes
-instead; with ``django_tessera.backends.cache`` (which caches the session's signed text),
-Redis holds exactly the text tessera's Redis store reads and writes::
+instead; with ``django_tessera.backends.cache`` or ``cached_db`` (which cache the session's
+signed text), Redis holds exactly the text tessera's Redis stores read and write::
 
     CACHES = {
         "default": {...},

@@ -1,8 +1,8 @@
 """Session engines for Django that share their records with tessera.
 
-Use ``SESSION_ENGINE = "django_tessera.backends.db"`` or ``"django_tessera.backends.cache"``.
-This module holds what both share: decoding that tells "no usable record" apart from
-"an empty session".
+Use ``SESSION_ENGINE = "django_tessera.backends.db"``, ``"django_tessera.backends.cache"`` or
+``"django_tessera.backends.cached_db"``. This module holds what they share: decoding that
+tells "no usable record" apart from "an empty session".
 """
 
 from __future__ import annotations

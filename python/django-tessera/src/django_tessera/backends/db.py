@@ -55,6 +55,9 @@ class _Bytes(Func):
 class SessionStore(DjangoDBStore):
     """The ``db`` session store, saving by compare-and-swap plus replay (see the module)."""
 
+    #: The engine's name in log lines.
+    engine_name = "db"
+
     def __init__(self, session_key: str | None = None) -> None:
         super().__init__(session_key)
         # The exact session_data this object read (or last wrote); None: nothing read.
@@ -119,14 +122,18 @@ class SessionStore(DjangoDBStore):
 
     def load(self) -> dict:
         """Load the row, remembering its exact text; an undecodable row is no session."""
+        return self._session_from_row(self._get_session_from_db())
+
+    def _session_from_row(self, row: Any) -> dict:
+        """The dict a row (or None: no row) holds, remembering its exact text as the base of
+        the next swap; an undecodable row is no session, and the key is dropped."""
         self._loaded_text = None
         self._unreadable = False
-        row = self._get_session_from_db()
         if row is None:
             return {}
         data = decode_strict(self, row.session_data)
         if data is None:
-            log_left_alone("db")
+            log_left_alone(self.engine_name)
             self._unreadable = True
             self._session_key = None
             return {}
@@ -180,7 +187,7 @@ class SessionStore(DjangoDBStore):
                     raise UpdateError
                 fresh = decode_strict(self, fresh_text)
                 if fresh is None:
-                    log_left_alone("db", saving=True)
+                    log_left_alone(self.engine_name, saving=True)
                     raise UpdateError
                 if base is not None and snapshot is None:
                     snapshot = decode_strict(self, base)
@@ -213,10 +220,15 @@ class SessionStore(DjangoDBStore):
 
     def _read_row(self, using: str) -> str | None:
         """The row's current text, or None if it is gone or expired."""
+        row = self._current_row(using, self.session_key)
+        return None if row is None else row[0]
+
+    def _current_row(self, using: str, session_key: str) -> tuple[str, Any] | None:
+        """A row's current ``(session_data, expire_date)``, or None if gone or expired."""
         return (
             self.model.objects.using(using)
-            .filter(session_key=self.session_key, expire_date__gt=timezone.now())
-            .values_list("session_data", flat=True)
+            .filter(session_key=session_key, expire_date__gt=timezone.now())
+            .values_list("session_data", "expire_date")
             .first()
         )
 
