@@ -67,20 +67,16 @@ impl SessionCodec {
     /// Decodes stored text as Django's `SessionBase.decode` (no max age: the store's expiry
     /// date governs). Validly signed JSON that is not a dict is treated as unreadable.
     pub fn decode(&self, stored: &str) -> Decoded {
-        match self.signer.unsign_object(stored, None) {
-            Ok(Value::Dict(data)) => Decoded {
+        match self.read(stored) {
+            Read::Dict(data) => Decoded {
                 data,
                 corrupt: false,
             },
-            Ok(_) => Decoded::default(),
-            Err(e) if e.is_bad_signature() => {
-                tracing::warn!(target: "tessera::security::SuspiciousSession", "Session data corrupted");
-                Decoded {
-                    data: Map::new(),
-                    corrupt: true,
-                }
-            }
-            Err(_) => Decoded::default(),
+            Read::BadSignature => Decoded {
+                data: Map::new(),
+                corrupt: true,
+            },
+            Read::NotADict => Decoded::default(),
         }
     }
 
@@ -91,18 +87,35 @@ impl SessionCodec {
     /// so the request starts a new one under a new key and the record is never overwritten:
     /// Django loads such a record as an empty session and its next save destroys it.
     pub fn decode_record(&self, stored: &str) -> Option<Map> {
-        match self.signer.unsign_object(stored, None) {
-            Ok(Value::Dict(data)) => Some(data),
-            Err(e) if e.is_bad_signature() => {
-                tracing::warn!(target: "tessera::security::SuspiciousSession", "Session data corrupted");
-                None
-            }
-            Ok(_) | Err(_) => {
+        match self.read(stored) {
+            Read::Dict(data) => Some(data),
+            Read::BadSignature => None,
+            Read::NotADict => {
                 unreadable();
                 None
             }
         }
     }
+
+    /// The one reading both decoders share; a bad signature is logged here, as Django logs it.
+    fn read(&self, stored: &str) -> Read {
+        match self.signer.unsign_object(stored, None) {
+            Ok(Value::Dict(data)) => Read::Dict(data),
+            Err(e) if e.is_bad_signature() => {
+                tracing::warn!(target: "tessera::security::SuspiciousSession", "Session data corrupted");
+                Read::BadSignature
+            }
+            Ok(_) | Err(_) => Read::NotADict,
+        }
+    }
+}
+
+/// What stored text turned out to be.
+enum Read {
+    Dict(Map),
+    BadSignature,
+    /// Verified (or not signed text at all) but not Django's JSON dict.
+    NotADict,
 }
 
 /// The one line logged for a record that verifies (or is not signed text at all) but is not a
