@@ -26,6 +26,7 @@ fn invalid_type(v: &Value, exp: &dyn Expected) -> ConvertError {
         }
         Value::Float(f) => Unexpected::Float(*f),
         Value::Str(s) => Unexpected::Str(s),
+        Value::Utf16(_) => Unexpected::Other("string"),
         Value::List(_) => Unexpected::Seq,
         Value::Dict(_) => Unexpected::Map,
     };
@@ -171,6 +172,7 @@ impl<'de> de::Deserializer<'de> for &'de Value {
             Value::BigInt(s) => visit_big(s, visitor),
             Value::Float(f) => visitor.visit_f64(*f),
             Value::Str(s) => visitor.visit_borrowed_str(s),
+            Value::Utf16(units) => visitor.visit_string(String::from_utf16_lossy(units)),
             Value::List(l) => visit_list(l, visitor),
             Value::Dict(d) => visit_dict(d, visitor),
         }
@@ -197,6 +199,7 @@ impl<'de> de::Deserializer<'de> for &'de Value {
     fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ConvertError> {
         match self {
             Value::Str(s) => visitor.visit_borrowed_str(s),
+            Value::Utf16(units) => visitor.visit_string(String::from_utf16_lossy(units)),
             _ => Err(invalid_type(self, &visitor)),
         }
     }
@@ -209,6 +212,7 @@ impl<'de> de::Deserializer<'de> for &'de Value {
     fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ConvertError> {
         match self {
             Value::Str(s) => visitor.visit_borrowed_str(s),
+            Value::Utf16(units) => visitor.visit_string(String::from_utf16_lossy(units)),
             Value::List(l) => visit_list(l, visitor),
             _ => Err(invalid_type(self, &visitor)),
         }

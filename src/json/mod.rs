@@ -44,6 +44,11 @@ pub enum Value {
     Float(f64),
     /// A string.
     Str(String),
+    /// A string holding a lone UTF-16 surrogate (`"\ud800x"`), which Python's `str` allows and
+    /// Rust's `String` cannot: its UTF-16 code units, so a value Django wrote is written back
+    /// with the same bytes. Only the parser makes one; [`Value::as_str`] skips it, serde reads it
+    /// with U+FFFD in place of each lone surrogate ([`Value::to_lossy_string`]).
+    Utf16(Vec<u16>),
     /// An array (Python list).
     List(Vec<Value>),
     /// An object (Python dict), in insertion order.
@@ -114,6 +119,15 @@ impl Value {
             _ => None,
         }
     }
+    /// The text of a string, with U+FFFD in place of each lone surrogate of a
+    /// [`Value::Utf16`]; `None` for a non-string.
+    pub fn to_lossy_string(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match self {
+            Value::Str(s) => Some(std::borrow::Cow::Borrowed(s)),
+            Value::Utf16(units) => Some(std::borrow::Cow::Owned(String::from_utf16_lossy(units))),
+            _ => None,
+        }
+    }
     /// The integer, if this is one that fits in an `i64`.
     pub fn as_i64(&self) -> Option<i64> {
         match self {
@@ -150,6 +164,7 @@ impl Value {
             Value::BigInt(_) => true,
             Value::Float(f) => *f != 0.0,
             Value::Str(s) => !s.is_empty(),
+            Value::Utf16(units) => !units.is_empty(),
             Value::List(l) => !l.is_empty(),
             Value::Dict(d) => !d.is_empty(),
         }
@@ -214,6 +229,7 @@ impl Serialize for Value {
             },
             Value::Float(f) => s.serialize_f64(*f),
             Value::Str(t) => s.serialize_str(t),
+            Value::Utf16(units) => s.serialize_str(&String::from_utf16_lossy(units)),
             Value::List(l) => {
                 let mut seq = s.serialize_seq(Some(l.len()))?;
                 for v in l {
@@ -334,6 +350,7 @@ fn write_value(out: &mut String, v: &Value) {
         Value::BigInt(s) => out.push_str(s),
         Value::Float(f) => write_float(out, *f),
         Value::Str(s) => write_str(out, s),
+        Value::Utf16(units) => write_utf16(out, units),
         Value::List(l) => {
             out.push('[');
             for (i, item) in l.iter().enumerate() {
@@ -378,6 +395,28 @@ pub fn write_str(out: &mut String, s: &str) {
         }
     }
     out.push_str(&s[start..bytes.len()]);
+    out.push('"');
+}
+
+/// Writes UTF-16 code units as Python's `ensure_ascii` writes a `str` that holds them: what
+/// is not printable ASCII as `\uXXXX`, one escape per unit, lone surrogates included.
+fn write_utf16(out: &mut String, units: &[u16]) {
+    out.push('"');
+    for &unit in units {
+        match unit {
+            0x22 => out.push_str("\\\""),
+            0x5c => out.push_str("\\\\"),
+            0x0a => out.push_str("\\n"),
+            0x0d => out.push_str("\\r"),
+            0x09 => out.push_str("\\t"),
+            0x08 => out.push_str("\\b"),
+            0x0c => out.push_str("\\f"),
+            0x20..=0x7e => out.push(unit as u8 as char),
+            _ => {
+                let _ = write!(out, "\\u{unit:04x}");
+            }
+        }
+    }
     out.push('"');
 }
 
@@ -522,7 +561,7 @@ impl Parser<'_> {
             None => return Err(self.err("Too many values")),
         };
         match self.s.get(self.pos) {
-            Some(b'"') => Ok(Value::Str(self.string()?)),
+            Some(b'"') => self.string_value(),
             Some(b'{') => self.object(depth),
             Some(b'[') => self.array(depth),
             Some(b'n') if self.eat(b"null") => Ok(Value::Null),
@@ -550,7 +589,7 @@ impl Parser<'_> {
             if self.s.get(self.pos) != Some(&b'"') {
                 return Err(self.err("Expecting property name enclosed in double quotes"));
             }
-            let key = self.string()?;
+            let key = self.key()?;
             self.skip_ws();
             if !self.eat(b":") {
                 return Err(self.err("Expecting ':' delimiter"));
@@ -661,9 +700,41 @@ impl Parser<'_> {
         Ok(n)
     }
 
-    fn string(&mut self) -> Result<String, JsonError> {
+    /// A string value: a [`Value::Str`], or a [`Value::Utf16`] when it holds a lone surrogate.
+    fn string_value(&mut self) -> Result<Value, JsonError> {
+        let start = self.pos;
+        let mut text = String::new();
+        match self.string_into(&mut text)? {
+            Complete::Yes => Ok(Value::Str(text)),
+            Complete::LoneSurrogate => {
+                // Rare: read it again as UTF-16 code units, which can hold it.
+                self.pos = start;
+                let mut units = Vec::new();
+                self.string_into(&mut units)?;
+                Ok(Value::Utf16(units))
+            }
+        }
+    }
+
+    /// A dict key, which is a Rust `String`: a lone surrogate in it becomes U+FFFD.
+    fn key(&mut self) -> Result<String, JsonError> {
+        let start = self.pos;
+        let mut text = String::new();
+        match self.string_into(&mut text)? {
+            Complete::Yes => Ok(text),
+            Complete::LoneSurrogate => {
+                self.pos = start;
+                let mut units = Vec::new();
+                self.string_into(&mut units)?;
+                Ok(String::from_utf16_lossy(&units))
+            }
+        }
+    }
+
+    /// Reads the string at `self.pos` (its opening quote) into `out`, or stops at the first
+    /// lone surrogate that `out` cannot hold.
+    fn string_into<S: StrSink>(&mut self, out: &mut S) -> Result<Complete, JsonError> {
         self.pos += 1;
-        let mut out = String::new();
         loop {
             // Copy the longest run of plain ASCII in one go.
             let run_start = self.pos;
@@ -682,21 +753,21 @@ impl Parser<'_> {
             };
             self.pos += 1;
             match b {
-                b'"' => return Ok(out),
+                b'"' => return Ok(Complete::Yes),
                 b'\\' => {
                     let Some(&e) = self.s.get(self.pos) else {
                         return Err(self.err("Unterminated string starting at"));
                     };
                     self.pos += 1;
                     match e {
-                        b'"' => out.push('"'),
-                        b'\\' => out.push('\\'),
-                        b'/' => out.push('/'),
-                        b'b' => out.push('\u{8}'),
-                        b'f' => out.push('\u{c}'),
-                        b'n' => out.push('\n'),
-                        b'r' => out.push('\r'),
-                        b't' => out.push('\t'),
+                        b'"' => out.push_char('"'),
+                        b'\\' => out.push_char('\\'),
+                        b'/' => out.push_char('/'),
+                        b'b' => out.push_char('\u{8}'),
+                        b'f' => out.push_char('\u{c}'),
+                        b'n' => out.push_char('\n'),
+                        b'r' => out.push_char('\r'),
+                        b't' => out.push_char('\t'),
                         b'u' => {
                             let mut cp = self.hex4()?;
                             if (0xd800..0xdc00).contains(&cp)
@@ -711,8 +782,15 @@ impl Parser<'_> {
                                     self.pos = save;
                                 }
                             }
-                            // A lone surrogate has no Rust char: it becomes U+FFFD.
-                            out.push(char::from_u32(cp).unwrap_or('\u{fffd}'));
+                            match char::from_u32(cp) {
+                                Some(c) => out.push_char(c),
+                                // Only a surrogate has no char: `\uXXXX` is below 0x110000.
+                                None => {
+                                    if !out.push_lone_surrogate(cp as u16) {
+                                        return Ok(Complete::LoneSurrogate);
+                                    }
+                                }
+                            }
                         }
                         _ => return Err(self.err("Invalid \\escape")),
                     }
@@ -730,9 +808,51 @@ impl Parser<'_> {
                     }
                 }
                 // Latin-1: every byte is the code point of the same number.
-                _ => out.push(b as char),
+                _ => out.push_char(b as char),
             }
         }
+    }
+}
+
+/// Whether a string was read to its end.
+enum Complete {
+    Yes,
+    /// It holds a lone surrogate, which the sink could not take.
+    LoneSurrogate,
+}
+
+/// Where the parser puts a string's characters: a `String` (the usual case) or UTF-16 code
+/// units (for the rare string with a lone surrogate, which Python allows and `String` cannot).
+trait StrSink {
+    fn push_str(&mut self, s: &str);
+    fn push_char(&mut self, c: char);
+    /// Takes a lone surrogate, or says it cannot.
+    fn push_lone_surrogate(&mut self, unit: u16) -> bool;
+}
+
+impl StrSink for String {
+    fn push_str(&mut self, s: &str) {
+        String::push_str(self, s);
+    }
+    fn push_char(&mut self, c: char) {
+        self.push(c);
+    }
+    fn push_lone_surrogate(&mut self, _: u16) -> bool {
+        false
+    }
+}
+
+impl StrSink for Vec<u16> {
+    fn push_str(&mut self, s: &str) {
+        self.extend(s.encode_utf16());
+    }
+    fn push_char(&mut self, c: char) {
+        let mut units = [0u16; 2];
+        self.extend_from_slice(c.encode_utf16(&mut units));
+    }
+    fn push_lone_surrogate(&mut self, unit: u16) -> bool {
+        self.push(unit);
+        true
     }
 }
 
@@ -1193,5 +1313,32 @@ mod tests {
             to_string(&Value::Str("\u{1f600}\u{7f}".into())),
             r#""\ud83d\ude00\u007f""#
         );
+    }
+
+    #[test]
+    fn lone_surrogates_are_written_back_as_read() {
+        let lone = from_slice(br#""\ud800x""#).unwrap();
+        assert_eq!(lone, Value::Utf16(vec![0xd800, u16::from(b'x')]));
+        assert_eq!(from_str(r#""\ud800x""#).unwrap(), lone);
+        // Every other character of such a string keeps its bytes too, pairs included.
+        for text in [
+            r#""\ud800x\udfff""#,
+            r#""a\u00e9\ud83d\ude00\udc00\"\\\n\u0000\t""#,
+            r#""\udfff\ud800""#,
+        ] {
+            assert_eq!(to_string(&from_str(text).unwrap()), text);
+        }
+        assert_eq!(
+            to_string(&from_str(r#"{"k":["\ud83d","\ude00x"]}"#).unwrap()),
+            r#"{"k":["\ud83d","\ude00x"]}"#
+        );
+        // serde and as_str see the text with U+FFFD in place of the lone half.
+        assert_eq!(lone.to_deserialize::<String>().unwrap(), "\u{fffd}x");
+        assert_eq!(lone.to_lossy_string().as_deref(), Some("\u{fffd}x"));
+        assert_eq!(lone.as_str(), None);
+        assert!(lone.is_truthy());
+        // A key is a Rust String: its lone surrogate becomes U+FFFD.
+        let keyed = from_str(r#"{"\ud800":1}"#).unwrap();
+        assert_eq!(keyed.get("\u{fffd}"), Some(&Value::Int(1)));
     }
 }

@@ -88,7 +88,7 @@ pub(crate) fn timedelta_micros(value: &Value) -> Result<i128, DateTimeError> {
             "Python int too large to convert to C int",
         )),
         Value::Null => Err(DateTimeError::UnsupportedType("NoneType")),
-        Value::Str(_) => Err(DateTimeError::UnsupportedType("str")),
+        Value::Str(_) | Value::Utf16(_) => Err(DateTimeError::UnsupportedType("str")),
         Value::List(_) => Err(DateTimeError::UnsupportedType("list")),
         Value::Dict(_) => Err(DateTimeError::UnsupportedType("dict")),
     }

@@ -101,6 +101,8 @@ impl Walk {
             Value::Int(_) | Value::Float(_) => 25,
             Value::BigInt(digits) => digits.len(),
             Value::Str(s) => text_bound(s),
+            // Every unit written as `\uXXXX` at worst.
+            Value::Utf16(units) => 2 + 6 * units.len(),
             Value::List(items) => {
                 for item in items {
                     self.value(item, depth + 1)?;

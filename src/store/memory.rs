@@ -290,6 +290,7 @@ fn footprint(data: &Map) -> usize {
     fn value(v: &Value) -> usize {
         match v {
             Value::Str(s) | Value::BigInt(s) => s.capacity(),
+            Value::Utf16(units) => units.capacity() * 2,
             Value::List(items) => items.capacity() * VALUE + items.iter().map(value).sum::<usize>(),
             Value::Dict(map) => dict(map),
             _ => 0,
