@@ -65,8 +65,9 @@ const SECRET: &str = "django-insecure-tessera-live-0123456789abcdefghijklmnopqrs
 /// Django's default `SESSION_COOKIE_AGE`, which both sides use.
 const COOKIE_AGE: f64 = 1_209_600.0;
 
-/// What Django writes: Unicode beyond the BMP, nesting, a float, an int beyond 64 bits.
-const DJANGO_DATA: &str = r#"{"user_id": 42, "name": "Zoë 東京 🚀", "cart": {"items": [1, 2.5, {"sku": "x-1"}], "coupon": null}, "big": 1180591620717411303424, "pi": 3.141592653589793, "tiny": 1e-07, "flag": true}"#;
+/// What Django writes: Unicode beyond the BMP, lone UTF-16 surrogates (Python strings may hold
+/// them; tessera must write them back unchanged), nesting, a float, an int beyond 64 bits.
+const DJANGO_DATA: &str = r#"{"user_id": 42, "name": "Zoë 東京 🚀", "lone": "\ud800x\udfff", "pair_split": ["\ud83d", "\ude00"], "cart": {"items": [1, 2.5, {"sku": "x-1"}], "coupon": null}, "big": 1180591620717411303424, "pi": 3.141592653589793, "tiny": 1e-07, "flag": true}"#;
 /// What tessera writes through the middleware.
 const TESSERA_DATA: &str = r#"{"névé": "Ærøskøbing — ünïcödé ✓ 𝄞 \u0000 \"quoted\" back\\slash", "nested": {"list": [1, -2, 3.5, [true, false, null], {"deep": {"deeper": "ok"}}], "empty": {}, "empty_list": []}, "float": 0.1, "neg_float": -12345678900000.0, "huge_float": 1e+300, "big": 123456789012345678901234567890, "negbig": -9223372036854775809, "maxint": 9223372036854775807, "minint": -9223372036854775808, "zero_float": 0.0, "ints": [0, -1, 1152921504606846976]}"#;
 /// tessera's change to Django's session, and Django's to tessera's.
@@ -382,12 +383,12 @@ impl Django {
             .expect("Django finds the session")
     }
 
-    /// `write`: the new session's key.
-    async fn write(&self, data: &str, expiry: Option<i64>) -> String {
-        let expiry = expiry.map(|s| s.to_string());
+    /// `write`: the new session's key. `expiry` is what `set_expiry` gets: seconds, an ISO
+    /// datetime or `none`.
+    async fn write(&self, data: &str, expiry: Option<&str>) -> String {
         let mut args = vec!["write", "--data", data];
-        if let Some(s) = &expiry {
-            args.extend(["--expiry-seconds", s]);
+        if let Some(e) = expiry {
+            args.extend(["--expiry", e]);
         }
         match self.run(&args).await {
             Value::Str(k) => k,
@@ -397,17 +398,32 @@ impl Django {
 
     /// `read`: the dict and the row's expiry, or `None` when Django finds no live session.
     async fn read(&self, key: &str) -> Option<(Map, f64)> {
+        self.read_with(key, "expire_date").await
+    }
+
+    /// The dict and Django's `get_expiry_date()` (any engine); `None`: no live session.
+    async fn read_expiry_date(&self, key: &str) -> Option<(Map, f64)> {
+        self.read_with(key, "expiry_date").await
+    }
+
+    /// `read`'s dict and its number `field`.
+    async fn read_with(&self, key: &str, field: &str) -> Option<(Map, f64)> {
         match self.run(&["read", key]).await {
             Value::Null => None,
             Value::Dict(mut d) => {
                 let Some(Value::Dict(data)) = d.swap_remove("data") else {
                     panic!("read printed no data")
                 };
-                let expire = d["expire_date"].as_f64().unwrap();
-                Some((data, expire))
+                Some((data, d[field].as_f64().unwrap()))
             }
             other => panic!("read printed {other:?}"),
         }
+    }
+
+    /// `update` with `set_expiry(expiry)` before the save.
+    async fn update_expiry(&self, key: &str, data: &str, expiry: &str) {
+        self.run(&["update", key, "--data", data, "--expiry", expiry])
+            .await;
     }
 
     async fn count(&self) -> i64 {
@@ -425,15 +441,30 @@ async fn items(session: Session) -> Result<String, SessionError> {
     Ok(tessera::json::map_to_string(&session.items().await?))
 }
 
-/// Sets every pair of the JSON object in the body; `?expiry=N` then calls `set_expiry(N)`.
+/// Sets every pair of the JSON object in the body; `?expiry=E` then calls `set_expiry(E)`,
+/// where E is seconds, an RFC 3339 datetime or `none`.
 async fn update(session: Session, Query(q): Q, body: String) -> Result<&'static str, SessionError> {
     session.update(dict(&body)).await?;
-    if let Some(seconds) = q.get("expiry") {
-        session
-            .set_expiry(Expiry::Seconds(seconds.parse().unwrap()))
-            .await?;
+    if let Some(e) = q.get("expiry") {
+        session.set_expiry(expiry(e)).await?;
     }
     Ok("ok")
+}
+
+/// What `set_expiry` gets for a test's spelling: `none`, seconds or a datetime.
+fn expiry(text: &str) -> Expiry {
+    if text == "none" {
+        return Expiry::Default;
+    }
+    match text.parse() {
+        Ok(seconds) => Expiry::Seconds(seconds),
+        Err(_) => Expiry::At(chrono::DateTime::parse_from_rfc3339(text).unwrap()),
+    }
+}
+
+/// `get_expiry_date()` as Unix seconds.
+async fn expiry_date(session: Session) -> Result<String, SessionError> {
+    Ok(session.get_expiry_date().await?.to_string())
 }
 
 /// `flush()`: the logout.
@@ -455,6 +486,7 @@ impl Tessera {
             .route("/items", get(items))
             .route("/update", post(update))
             .route("/flush", post(flush))
+            .route("/expiry_date", get(expiry_date))
             .layer(
                 SessionLayer::from_sessions(&sessions, SessionConfig::default())
                     .expect("valid session config"),
@@ -500,6 +532,13 @@ impl Tessera {
         dict(&body)
     }
 
+    /// `get_expiry_date()` of the session, as tessera's middleware sees it.
+    async fn expiry_date(&self, key: &str) -> f64 {
+        let (status, _, body) = self.send("GET", "/expiry_date", Some(key), "").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body.parse().unwrap()
+    }
+
     /// Flushes the session (a logout).
     async fn flush(&self, key: &str) {
         let (status, _, body) = self.send("POST", "/flush", Some(key), "").await;
@@ -507,9 +546,10 @@ impl Tessera {
     }
 
     /// Updates (or, without a key, creates) a session; returns its key.
-    async fn update(&self, key: Option<&str>, data: &str, expiry: Option<i64>) -> String {
+    async fn update(&self, key: Option<&str>, data: &str, expiry: Option<&str>) -> String {
         let uri = match expiry {
-            Some(s) => format!("/update?expiry={s}"),
+            // A datetime's `+` would read as a space.
+            Some(e) => format!("/update?expiry={}", e.replace('+', "%2B")),
             None => "/update".to_owned(),
         };
         let (status, set, body) = self.send("POST", &uri, key, data).await;
@@ -531,6 +571,18 @@ fn assert_same(got: &Map, want: &Map, what: &str) {
         got.keys().collect::<Vec<_>>(),
         want.keys().collect::<Vec<_>>()
     );
+}
+
+/// The lone surrogates of [`DJANGO_DATA`] kept as Django wrote them (a parser that read them as
+/// U+FFFD would read both sides' text alike, so [`assert_same`] alone cannot tell).
+fn assert_lone_surrogates_kept(got: &Map, what: &str) {
+    for (key, text) in [
+        ("lone", r#""\ud800x\udfff""#),
+        ("pair_split", r#"["\ud83d","\ude00"]"#),
+    ] {
+        let value = got.get(key).unwrap_or_else(|| panic!("{what}: no {key}"));
+        assert_eq!(tessera::json::to_string(value), text, "{what}: {key}");
+    }
 }
 
 fn merged(base: &Map, change: &Map) -> Map {
@@ -628,7 +680,7 @@ async fn live(db: &str, version: Version, django: Django, tessera_url: &str, ord
 
     // 4. Expired sessions: each side's are dead to the other and cleared by the other.
     let expired_by_tessera = tessera
-        .update(None, r#"{"old": "tessera"}"#, Some(-60))
+        .update(None, r#"{"old": "tessera"}"#, Some("-60"))
         .await;
     assert_eq!(
         django.read(&expired_by_tessera).await,
@@ -643,7 +695,7 @@ async fn live(db: &str, version: Version, django: Django, tessera_url: &str, ord
         "{name}: Django's clearsessions removes tessera's expired row"
     );
 
-    let expired_by_django = django.write(r#"{"old": "django"}"#, Some(-60)).await;
+    let expired_by_django = django.write(r#"{"old": "django"}"#, Some("-60")).await;
     assert!(
         tessera.items(&expired_by_django).await.is_empty(),
         "{name}: tessera does not load Django's expired session"
@@ -663,41 +715,125 @@ async fn live(db: &str, version: Version, django: Django, tessera_url: &str, ord
     assert!(!tessera.items(&by_django).await.is_empty(), "{name}");
     assert!(!tessera.items(&by_tessera).await.is_empty(), "{name}");
 
-    // 5. Custom expiries written by tessera, as Django reads them: 0 (when the browser closes:
-    // the row keeps SESSION_COOKIE_AGE) and 300 seconds.
-    for (seconds, age) in [(0, COOKIE_AGE), (300, 300.0)] {
-        let wrote_at = now();
-        let key = tessera.update(None, r#"{"e": 1}"#, Some(seconds)).await;
-        let (data, expires) = django.read(&key).await.expect("live");
-        assert_eq!(data.get("_session_expiry"), Some(&Value::Int(seconds)));
-        assert!(
-            (expires - (wrote_at + age)).abs() < 5.0,
-            "{name}: expiry {seconds}: expire_date {expires}"
-        );
-    }
+    // 5. Custom expiries set on each side, as the other reads them.
+    expiries_both_ways(name, &django, &tessera, true).await;
 
-    // 6. Logout on one side ends the session on the other, and is never undone: Django's
-    // logout (delete), then a tessera request with the old cookie is anonymous and writes
-    // to a new key; tessera's flush, then Django finds no session.
-    django.run(&["delete", &by_django]).await;
-    assert!(tessera.items(&by_django).await.is_empty(), "{name}");
-    let again = tessera.update(None, r#"{"after": "logout"}"#, None).await;
-    assert_ne!(again, by_django);
-    assert_eq!(
-        django.read(&by_django).await,
-        None,
-        "{name}: not resurrected"
-    );
-    tessera.flush(&by_tessera).await;
-    assert_eq!(
-        django.read(&by_tessera).await,
-        None,
-        "{name}: tessera's logout"
-    );
+    // 6. Logout on one side ends the session on the other, and is never undone.
+    logout_both_ways(name, &django, &tessera, &by_django, &by_tessera).await;
     eprintln!(
         "{name} ({order:?}): Django and tessera agree on every step, in {:.1?}",
         started.elapsed()
     );
+}
+
+/// Each side sets each kind of custom expiry (`set_expiry` with 0, seconds, an aware datetime,
+/// and `None` after seconds), and the other reads the same `_session_expiry` and the same
+/// `get_expiry_date()`; with `rows`, Django's `expire_date` column is checked too (0 keeps
+/// `SESSION_COOKIE_AGE`, as Django's `get_expiry_age` gives for a browser-close session).
+async fn expiries_both_ways(name: &str, django: &Django, tessera: &Tessera, rows: bool) {
+    // A whole second, an hour ahead, with an offset: Django keeps the offset in isoformat().
+    let at = chrono::DateTime::from_timestamp(now() as i64 + 3600, 0)
+        .unwrap()
+        .with_timezone(&chrono::FixedOffset::east_opt(2 * 3600).unwrap());
+    let at_text = at.to_rfc3339();
+    let at_stored = at.format("%Y-%m-%dT%H:%M:%S%:z").to_string();
+    // The expiry date as seconds after the write, or (the datetime) the instant itself.
+    let at_seconds = at.timestamp() as f64;
+    let cases = [
+        ("0", Some(Value::Int(0)), Some(COOKIE_AGE)),
+        ("300", Some(Value::Int(300)), Some(300.0)),
+        (at_text.as_str(), Some(Value::Str(at_stored)), None),
+        ("none", None, Some(COOKIE_AGE)),
+    ];
+    for (spec, stored, age) in cases {
+        let expected = |wrote_at: f64| age.map_or(at_seconds, |age| wrote_at + age);
+        let what = format!("{name}: set_expiry({spec})");
+        // tessera sets it (`none` after 300), Django reads it.
+        let wrote_at = now();
+        let key = if spec == "none" {
+            let key = tessera.update(None, r#"{"e": 1}"#, Some("300")).await;
+            tessera.update(Some(&key), "{}", Some(spec)).await
+        } else {
+            tessera.update(None, r#"{"e": 1}"#, Some(spec)).await
+        };
+        let (data, date) = django.read_expiry_date(&key).await.expect("live");
+        assert_eq!(
+            data.get("_session_expiry"),
+            stored.as_ref(),
+            "{what} by tessera"
+        );
+        assert!(
+            (date - expected(wrote_at)).abs() < 5.0,
+            "{what} by tessera: Django's get_expiry_date {date}, expected {}",
+            expected(wrote_at)
+        );
+        if rows {
+            let (_, expire) = django.read(&key).await.expect("live");
+            assert!(
+                (expire - expected(wrote_at)).abs() < 5.0,
+                "{what} by tessera: expire_date {expire}"
+            );
+        }
+        let tessera_date = tessera.expiry_date(&key).await;
+        assert!(
+            (tessera_date - date).abs() < 5.0,
+            "{what}: tessera's get_expiry_date {tessera_date}, Django's {date}"
+        );
+
+        // Django sets it, tessera reads it.
+        let wrote_at = now();
+        let key = if spec == "none" {
+            let key = django.write(r#"{"e": 1}"#, Some("300")).await;
+            django.update_expiry(&key, "{}", spec).await;
+            key
+        } else {
+            django.write(r#"{"e": 1}"#, Some(spec)).await
+        };
+        let data = tessera.items(&key).await;
+        assert_eq!(
+            data.get("_session_expiry"),
+            stored.as_ref(),
+            "{what} by Django"
+        );
+        let date = tessera.expiry_date(&key).await;
+        assert!(
+            (date - expected(wrote_at)).abs() < 5.0,
+            "{what} by Django: tessera's get_expiry_date {date}, expected {}",
+            expected(wrote_at)
+        );
+    }
+}
+
+/// Logout on one side ends the session on the other, and is never undone: Django's logout
+/// (delete), then a tessera request with the old cookie is anonymous and writes to a new key;
+/// tessera's flush, then Django finds no session.
+async fn logout_both_ways(
+    name: &str,
+    django: &Django,
+    tessera: &Tessera,
+    by_django: &str,
+    by_tessera: &str,
+) {
+    django.run(&["delete", by_django]).await;
+    assert!(tessera.items(by_django).await.is_empty(), "{name}");
+    let (status, again, body) = tessera
+        .send("POST", "/update", Some(by_django), r#"{"after": "logout"}"#)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let again = again.expect("a new session cookie");
+    assert_ne!(again, by_django, "{name}: the old key is not reused");
+    assert_eq!(
+        django.read_expiry_date(by_django).await,
+        None,
+        "{name}: not resurrected"
+    );
+    tessera.flush(by_tessera).await;
+    assert_eq!(
+        django.read_expiry_date(by_tessera).await,
+        None,
+        "{name}: tessera's logout"
+    );
+    tessera.flush(&again).await;
 }
 
 /// tessera changes the session Django wrote and Django sees it; Django changes tessera's and
@@ -709,12 +845,18 @@ async fn each_side_changes_the_others(
     by_django: &str,
     by_tessera: &str,
 ) {
+    assert_lone_surrogates_kept(
+        &tessera.items(by_django).await,
+        &format!("{name}: tessera reads Django's session"),
+    );
     tessera.update(Some(by_django), TESSERA_CHANGE, None).await;
+    let seen = django.read_data(by_django).await;
     assert_same(
-        &django.read_data(by_django).await,
+        &seen,
         &merged(&dict(DJANGO_DATA), &dict(TESSERA_CHANGE)),
         &format!("{name}: Django sees tessera's change"),
     );
+    assert_lone_surrogates_kept(&seen, &format!("{name}: tessera saved Django's session"));
     django
         .run(&["update", by_tessera, "--data", DJANGO_CHANGE])
         .await;
@@ -1138,6 +1280,8 @@ async fn shared_through_redis(
         &format!("{name}: Django reads tessera's session"),
     );
     each_side_changes_the_others(&name, &django, &tessera, &by_django, &by_tessera).await;
+    expiries_both_ways(&name, &django, &tessera, false).await;
+    logout_both_ways(&name, &django, &tessera, &by_django, &by_tessera).await;
     if concurrent_too {
         concurrent(&name, django, &url).await;
     }

@@ -5,11 +5,12 @@ Run with the test venv's python; settings come from django_live_settings.py besi
 (see there for the environment variables). Each subcommand prints one line of JSON:
 
     migrate [--fake-initial]            {"applied": [...sessions migrations], "output": "..."}
-    write --data JSON [--expiry-seconds N]
-                                        "<session key>"  (SessionStore().save(); N: set_expiry(N))
-    read KEY                            {"data": {...}, "expire_date": <unix seconds>} or null
-                                        (null: no live session, exactly when Django's load() finds none)
-    update KEY --data JSON              "<session key>"  (load, update, save, as a view would)
+    write --data JSON [--expiry E]      "<session key>"  (SessionStore().save(); E: set_expiry(E),
+                                        where E is seconds, an ISO datetime or "none")
+    read KEY                            {"data": {...}, "expire_date": <the row's, unix seconds>,
+                                        "expiry_date": <get_expiry_date()>} or null (null: no live
+                                        session, exactly when Django's load() finds none)
+    update KEY --data JSON [--expiry E] "<session key>"  (load, update, save, as a view would)
     clearsessions                       {"before": N, "after": M}  (manage.py clearsessions)
     count                               N  (rows, live or expired)
     delete KEY                          null  (SessionStore(KEY).delete(): a logout)
@@ -25,6 +26,7 @@ package in python/django-tessera is importable from here without installing it.
 """
 
 import argparse
+import datetime
 import io
 import json
 import os
@@ -69,11 +71,21 @@ def migrate(args):
     return {"applied": applied, "output": out.getvalue()}
 
 
+def expiry(text):
+    """The value set_expiry() gets: seconds, an aware ISO datetime, or None."""
+    if text == "none":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return datetime.datetime.fromisoformat(text)
+
+
 def write(args):
     s = SessionStore()
     s.update(json.loads(args.data))
-    if args.expiry_seconds is not None:
-        s.set_expiry(args.expiry_seconds)
+    if args.expiry is not None:
+        s.set_expiry(expiry(args.expiry))
     s.save()
     return s.session_key
 
@@ -83,12 +95,18 @@ def read(args):
     data = s.load()
     if s.session_key is None:
         return None
+    s._session_cache = data
+    expiry_date = s.get_expiry_date().timestamp()
     if ".cache" in settings.SESSION_ENGINE or "signed_cookies" in settings.SESSION_ENGINE:
         # The cache and cookie backends keep no expire_date: the cache's timeout, or the
         # cookie's signature time plus SESSION_COOKIE_AGE, is the expiry.
-        return {"data": data, "expire_date": None}
+        return {"data": data, "expire_date": None, "expiry_date": expiry_date}
     row = Session.objects.get(session_key=args.key)
-    return {"data": data, "expire_date": row.expire_date.timestamp()}
+    return {
+        "data": data,
+        "expire_date": row.expire_date.timestamp(),
+        "expiry_date": expiry_date,
+    }
 
 
 def update(args):
@@ -98,6 +116,8 @@ def update(args):
     s.update(json.loads(args.data))
     if s.session_key is None:
         raise SystemExit(f"session {args.key} is not live")
+    if args.expiry is not None:
+        s.set_expiry(expiry(args.expiry))
     s.save()
     return s.session_key
 
@@ -168,7 +188,7 @@ def main():
     p.set_defaults(run=migrate)
     p = sub.add_parser("write")
     p.add_argument("--data", required=True)
-    p.add_argument("--expiry-seconds", type=int)
+    p.add_argument("--expiry")
     p.set_defaults(run=write)
     p = sub.add_parser("read")
     p.add_argument("key")
@@ -176,6 +196,7 @@ def main():
     p = sub.add_parser("update")
     p.add_argument("key")
     p.add_argument("--data", required=True)
+    p.add_argument("--expiry")
     p.set_defaults(run=update)
     sub.add_parser("clearsessions").set_defaults(run=clearsessions)
     p = sub.add_parser("delete")
