@@ -10,7 +10,8 @@ Run with the test venv's python; settings come from django_live_settings.py besi
     read KEY                            {"data": {...}, "expire_date": <the row's, unix seconds>,
                                         "expiry_date": <get_expiry_date()>} or null (null: no live
                                         session, exactly when Django's load() finds none)
-    update KEY --data JSON [--expiry E] "<session key>"  (load, update, save, as a view would)
+    update KEY --data JSON [--expiry E] "<session key>"  (load, update, save, as a view would;
+                                        with signed_cookies, the new cookie)
     clearsessions                       {"before": N, "after": M}  (manage.py clearsessions)
     count                               N  (rows, live or expired)
     delete KEY                          null  (SessionStore(KEY).delete(): a logout)
@@ -110,7 +111,9 @@ def read(args):
 
 
 def update(args):
-    if not SessionStore().exists(args.key):
+    # A cookie-held session "exists" nowhere but in the cookie: its key is the cookie.
+    cookie = "signed_cookies" in settings.SESSION_ENGINE
+    if not cookie and not SessionStore().exists(args.key):
         raise SystemExit(f"no session {args.key}")
     s = SessionStore(session_key=args.key)
     s.update(json.loads(args.data))
