@@ -6,6 +6,7 @@ mod common;
 mod conformance_auth_password_and_hash;
 mod conformance_cookie;
 mod conformance_copy;
+mod conformance_csrf;
 mod conformance_middleware;
 mod conformance_session_encoding;
 mod conformance_session_expiry;
