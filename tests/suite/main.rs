@@ -14,6 +14,7 @@ mod conformance_session_signed_cookies;
 mod conformance_signed_cookies;
 mod conformance_signing;
 mod cookies_http;
+mod csrf_http;
 mod fuzz_regressions;
 mod layering;
 mod operator;
