@@ -80,6 +80,7 @@ pub mod backend;
 #[cfg(feature = "testing")]
 pub mod conformance;
 pub mod cookie;
+pub mod csrf;
 #[cfg(feature = "axum")]
 pub mod extract;
 pub mod json;
@@ -109,6 +110,8 @@ pub mod guide {
     pub mod settings {}
     #[doc = include_str!("../docs/django-interop.md")]
     pub mod django_interop {}
+    #[doc = include_str!("../docs/csrf.md")]
+    pub mod csrf {}
     #[doc = include_str!("../docs/security.md")]
     pub mod security {}
     #[doc = include_str!("../docs/performance.md")]
