@@ -1,6 +1,7 @@
 //! `django.contrib.auth` as far as a session carries it: the password hashes Django stores in
-//! `auth_user.password` ([`password`]) and the session auth hash that ties a session to the
-//! password it was made with ([`session_hash`]).
+//! `auth_user.password` ([`password`]), the session auth hash that ties a session to the
+//! password it was made with ([`session_hash`]), the user a session names ([`user`]), and
+//! Django's `login`, `logout`, `get_user` and `update_session_auth_hash` ([`login`]).
 //!
 //! ```
 //! use tessera::auth::{password, session_hash};
@@ -13,5 +14,12 @@
 //! # Ok::<(), tessera::auth::password::PasswordError>(())
 //! ```
 
+pub mod login;
 pub mod password;
 pub mod session_hash;
+pub mod user;
+
+pub use login::{
+    get_user, login, logout, update_session_auth_hash, AuthConfig, AuthError, Backend, Renewal,
+};
+pub use user::{MemoryUsers, PkKind, User, UserSource, UserSourceError};
