@@ -83,6 +83,7 @@ pub mod cookie;
 #[cfg(feature = "axum")]
 pub mod extract;
 pub mod json;
+pub mod messages;
 pub mod middleware;
 pub(crate) mod py;
 pub mod session;
@@ -109,6 +110,8 @@ pub mod guide {
     pub mod settings {}
     #[doc = include_str!("../docs/django-interop.md")]
     pub mod django_interop {}
+    #[doc = include_str!("../docs/messages.md")]
+    pub mod messages {}
     #[doc = include_str!("../docs/security.md")]
     pub mod security {}
     #[doc = include_str!("../docs/performance.md")]
