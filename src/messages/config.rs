@@ -4,7 +4,8 @@ use http::HeaderValue;
 
 use super::cookie::{COOKIE_NAME, MAX_COOKIE_SIZE};
 use super::level::{Level, LevelTags, INFO};
-use super::storage::{CookieWrite, StorageKind};
+use super::storage::StorageKind;
+use super::update::CookieWrite;
 use crate::cookie::{
     delete_cookie_header, set_cookie_header, CookieError, CookieOptions, DeleteOptions, SameSite,
 };

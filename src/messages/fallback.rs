@@ -6,7 +6,7 @@ use super::cookie::{CookieCodec, CookieRead};
 use super::error::MessagesError;
 use super::message::Entry;
 use super::session::decode_session;
-use super::storage::{session_write, CookieWrite, Holding, Update};
+use super::update::{session_write, CookieWrite, Holding, Update};
 use crate::json::Value;
 
 /// `FallbackStorage._get`: the cookie's entries, then the session's if the cookie was not

@@ -52,6 +52,7 @@ mod level;
 mod message;
 mod session;
 mod storage;
+mod update;
 
 pub use config::MessagesConfig;
 pub use cookie::{
@@ -65,4 +66,5 @@ pub use layer::{Messages, MessagesLayer, MessagesService};
 pub use level::{Level, LevelTags, DEBUG, ERROR, INFO, SUCCESS, WARNING};
 pub use message::{Entry, Message};
 pub use session::{decode_session, encode_session, SessionRead, SESSION_KEY};
-pub use storage::{CookieWrite, MessageStorage, SessionWrite, StorageKind, Update};
+pub use storage::{MessageStorage, StorageKind};
+pub use update::{CookieWrite, SessionWrite, Update};

@@ -12,9 +12,10 @@ use std::sync::Arc;
 use super::cookie::{CookieCodec, CookieRead};
 use super::error::MessagesError;
 use super::fallback;
-use super::level::{Level, INFO};
+use super::level::Level;
 use super::message::{Entry, Message};
-use super::session::{decode_session, encode_session};
+use super::session::decode_session;
+use super::update::{session_write, CookieWrite, Holding, Update};
 use crate::json::Value;
 
 /// Where messages are kept between requests (Django's `MESSAGE_STORAGE`).
@@ -35,43 +36,6 @@ impl StorageKind {
     pub fn uses_session(self) -> bool {
         !matches!(self, StorageKind::Cookie)
     }
-}
-
-/// A change to the response's `messages` cookie.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CookieWrite {
-    /// Set the cookie to this value.
-    Set(String),
-    /// Delete the cookie.
-    Delete,
-}
-
-/// A change to the session's `_messages` key.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SessionWrite {
-    /// Set the key to this JSON text.
-    Set(String),
-    /// Remove the key (`session.pop("_messages", None)`).
-    Remove,
-}
-
-/// What [`MessageStorage::update`] stored.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Update {
-    /// The entries that could not be stored (cookie storage drops what does not fit).
-    pub unstored: Vec<Entry>,
-    /// The cookie change, if any.
-    pub cookie: Option<CookieWrite>,
-    /// The session change, if any.
-    pub session: Option<SessionWrite>,
-}
-
-/// Which storages held loaded messages (fallback storage's `_used_storages`): only those are
-/// flushed when nothing is left to store.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Holding {
-    pub cookie: bool,
-    pub session: bool,
 }
 
 /// The messages of one request (Django's `BaseStorage` with one of the three storages).
@@ -131,15 +95,6 @@ impl MessageStorage {
             added_new: false,
             holding: Holding::default(),
         }
-    }
-
-    /// A storage with Django's default minimum level, [`INFO`].
-    pub fn with_default_level(
-        kind: StorageKind,
-        codec: Arc<CookieCodec>,
-        cookie: Option<String>,
-    ) -> Self {
-        Self::new(kind, codec, INFO, cookie)
     }
 
     /// The minimum level of messages that are recorded.
@@ -314,14 +269,5 @@ impl MessageStorage {
             },
             StorageKind::Fallback => fallback::store(&self.codec, &mut self.holding, entries, now),
         }
-    }
-}
-
-/// `SessionStorage._store`: the messages, or the key removed when there are none.
-pub(crate) fn session_write(entries: &[Entry]) -> SessionWrite {
-    if entries.is_empty() {
-        SessionWrite::Remove
-    } else {
-        SessionWrite::Set(encode_session(entries))
     }
 }
