@@ -84,6 +84,7 @@ pub mod csrf;
 #[cfg(feature = "axum")]
 pub mod extract;
 pub mod json;
+pub mod messages;
 pub mod middleware;
 pub(crate) mod py;
 pub mod session;
@@ -112,6 +113,8 @@ pub mod guide {
     pub mod django_interop {}
     #[doc = include_str!("../docs/csrf.md")]
     pub mod csrf {}
+    #[doc = include_str!("../docs/messages.md")]
+    pub mod messages {}
     #[doc = include_str!("../docs/security.md")]
     pub mod security {}
     #[doc = include_str!("../docs/performance.md")]
