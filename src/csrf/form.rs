@@ -109,7 +109,11 @@ fn unquote_plus(text: &str) -> String {
 /// `form-data` with that `name` and no `filename`. A body that does not parse has no such
 /// field (the header token may still pass).
 fn multipart_field(body: &[u8], boundary: &str, name: &str) -> Option<String> {
-    if boundary.is_empty() || boundary.len() > 70 {
+    // Django's `^[ -~]{0,200}[!-~]$`: printable ASCII, not ending in a space.
+    let valid = boundary.len() <= 201
+        && boundary.bytes().all(|b| (b' '..=b'~').contains(&b))
+        && !boundary.ends_with(' ');
+    if boundary.is_empty() || !valid {
         return None;
     }
     let delimiter = format!("--{boundary}");
