@@ -19,7 +19,7 @@ pub const FORM_FIELD: &str = "csrfmiddlewaretoken";
 pub const CSRF_SESSION_KEY: &str = "_csrftoken";
 
 /// What the checks read from a request: the parts of Django's `request.META` they use.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct RequestFacts {
     /// The method, upper-cased as Django does.
     pub method: String,
@@ -36,6 +36,21 @@ pub struct RequestFacts {
     pub referer: Option<String>,
     /// The token header ([`CsrfConfig::header_name`](super::CsrfConfig::header_name)).
     pub header_token: Option<String>,
+}
+
+impl fmt::Debug for RequestFacts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The submitted token is a credential: only whether there is one is printed.
+        f.debug_struct("RequestFacts")
+            .field("method", &self.method)
+            .field("secure", &self.secure)
+            .field("host", &self.host)
+            .field("server_port", &self.server_port)
+            .field("origin", &self.origin)
+            .field("referer", &self.referer)
+            .field("header_token", &self.header_token.as_ref().map(|_| ".."))
+            .finish()
+    }
 }
 
 /// A header as Django reads it: several fields joined with `,` (as WSGI servers join them),
@@ -460,6 +475,7 @@ mod tests {
         assert_eq!(f.header_token.as_deref(), Some("a,b"));
         assert_eq!(f.method, "DELETE");
         assert!(!f.is_safe_method());
+        assert!(!format!("{f:?}").contains("a,b"), "no token in Debug");
     }
 
     #[test]
