@@ -19,13 +19,14 @@ pub const FORM_FIELD: &str = "csrfmiddlewaretoken";
 pub const CSRF_SESSION_KEY: &str = "_csrftoken";
 
 /// What the checks read from a request: the parts of Django's `request.META` they use.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct RequestFacts {
     /// The method, upper-cased as Django does.
     pub method: String,
     /// `request.is_secure()`.
     pub secure: bool,
-    /// The raw host, as `Host` (or the URI's authority) gives it; `None` when there is none.
+    /// The raw host, as `Host` gives it (or the URI's authority, without a default port);
+    /// `None` when there is none.
     pub host: Option<String>,
     /// `request.get_port()`: `SERVER_PORT`, as text.
     pub server_port: String,
@@ -37,15 +38,46 @@ pub struct RequestFacts {
     pub header_token: Option<String>,
 }
 
-/// A header as WSGI hands it to Django: several fields joined with `,`, bytes read as
-/// Latin-1 (so no value is ever refused for its encoding).
+impl fmt::Debug for RequestFacts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The submitted token is a credential: only whether there is one is printed.
+        f.debug_struct("RequestFacts")
+            .field("method", &self.method)
+            .field("secure", &self.secure)
+            .field("host", &self.host)
+            .field("server_port", &self.server_port)
+            .field("origin", &self.origin)
+            .field("referer", &self.referer)
+            .field("header_token", &self.header_token.as_ref().map(|_| ".."))
+            .finish()
+    }
+}
+
+/// A header as Django reads it: several fields joined with `,` (as WSGI servers join them),
+/// the bytes as UTF-8 text, or as Latin-1 when they are not UTF-8 (so no value is ever
+/// refused for its encoding; the characters only change which reason a refusal gives).
 fn header_text(headers: &HeaderMap, name: impl http::header::AsHeaderName) -> Option<String> {
     let mut values = headers.get_all(name).iter().peekable();
     values.peek()?;
     let parts: Vec<String> = values
-        .map(|v| v.as_bytes().iter().map(|&b| char::from(b)).collect())
+        .map(|v| match std::str::from_utf8(v.as_bytes()) {
+            Ok(text) => text.to_owned(),
+            Err(_) => v.as_bytes().iter().map(|&b| char::from(b)).collect(),
+        })
         .collect();
     Some(parts.join(","))
+}
+
+/// The host a request without `Host` names in its URI (HTTP/2's `:authority`), built as
+/// Django rebuilds it from `SERVER_NAME` and `SERVER_PORT`: the port only when it is not
+/// the scheme's default.
+fn uri_host(uri: &http::Uri, secure: bool) -> Option<String> {
+    let authority = uri.authority()?;
+    let default = if secure { 443 } else { 80 };
+    Some(match authority.port_u16() {
+        Some(port) if port != default => format!("{}:{port}", authority.host()),
+        _ => authority.host().to_owned(),
+    })
 }
 
 impl RequestFacts {
@@ -62,8 +94,7 @@ impl RequestFacts {
             },
             None => uri.scheme_str() == Some("https"),
         };
-        let host = header_text(headers, http::header::HOST)
-            .or_else(|| uri.authority().map(|a| a.as_str().to_owned()));
+        let host = header_text(headers, http::header::HOST).or_else(|| uri_host(uri, secure));
         let host_port = host
             .as_deref()
             .and_then(|h| h.rsplit_once(':'))
@@ -412,6 +443,39 @@ mod tests {
     fn secrets_never_print() {
         let s = IncomingSecret::Present("ZxzychBDhjhAM2g0FyIF3wcwrJpXFdja".into());
         assert_eq!(format!("{s:?}"), "Present(..)");
+    }
+
+    #[test]
+    fn facts_follow_django_s_meta() {
+        let rules = crate::csrf::CsrfConfig::default().validate().unwrap();
+        let facts = |req: Request<()>| RequestFacts::from_request(&req, &rules);
+        let f = facts(Request::post("http://testserver:80/x").body(()).unwrap());
+        assert_eq!(
+            (f.host.as_deref(), f.server_port.as_str()),
+            (Some("testserver"), "80")
+        );
+        let f = facts(Request::post("https://h:8443/x").body(()).unwrap());
+        assert_eq!(
+            (f.host.as_deref(), f.server_port.as_str()),
+            (Some("h:8443"), "8443")
+        );
+        assert!(f.secure);
+        let f = facts(
+            Request::post("/x")
+                .header("host", "example.org:8000")
+                .header("origin", "http://é.example")
+                .header("x-csrftoken", "a")
+                .header("x-csrftoken", "b")
+                .method("delete")
+                .body(())
+                .unwrap(),
+        );
+        assert_eq!(f.server_port, "8000");
+        assert_eq!(f.origin.as_deref(), Some("http://é.example"));
+        assert_eq!(f.header_token.as_deref(), Some("a,b"));
+        assert_eq!(f.method, "DELETE");
+        assert!(!f.is_safe_method());
+        assert!(!format!("{f:?}").contains("a,b"), "no token in Debug");
     }
 
     #[test]

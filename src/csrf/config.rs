@@ -210,7 +210,7 @@ impl CsrfConfig {
 }
 
 /// A validated [`CsrfConfig`], prepared for the checks: what [`CsrfLayer`](super::CsrfLayer)
-/// runs on, and what the pure checks in [`check`](super::check) take.
+/// runs on, and what the pure [`check`](CsrfRules::check) takes.
 #[derive(Debug, Clone)]
 pub struct CsrfRules {
     pub(crate) config: CsrfConfig,

@@ -108,85 +108,70 @@ fn unquote_plus(text: &str) -> String {
 /// The last plain field `name` of a multipart body: a part whose `Content-Disposition` is
 /// `form-data` with that `name` and no `filename`. A body that does not parse has no such
 /// field (the header token may still pass).
+///
+/// The body is read as UTF-8 with replacement, as Django decodes a field's value, so the
+/// searches are `str::find`: linear time whatever the body and the boundary.
 fn multipart_field(body: &[u8], boundary: &str, name: &str) -> Option<String> {
-    if boundary.is_empty() || boundary.len() > 70 {
+    // Django's `^[ -~]{0,200}[!-~]$`: printable ASCII, not ending in a space.
+    let valid = boundary.len() <= 201
+        && boundary.bytes().all(|b| (b' '..=b'~').contains(&b))
+        && !boundary.ends_with(' ');
+    if boundary.is_empty() || !valid {
         return None;
     }
+    let text = String::from_utf8_lossy(body);
     let delimiter = format!("--{boundary}");
     let mut found = None;
-    // Each part sits between "--boundary" lines; the first chunk is the preamble.
-    for part in split_on(body, delimiter.as_bytes()).skip(1) {
-        if part.starts_with(b"--") {
+    // Each part sits between "--boundary" lines; the first piece is the preamble.
+    for part in text.split(delimiter.as_str()).skip(1) {
+        if part.starts_with("--") {
             break;
         }
-        let part = part.strip_prefix(b"\r\n").unwrap_or(part);
-        let Some(split) = find(part, b"\r\n\r\n") else {
+        let part = part.strip_prefix("\r\n").unwrap_or(part);
+        let Some((head, content)) = part.split_once("\r\n\r\n") else {
             continue;
         };
-        let (head, content) = (&part[..split], &part[split + 4..]);
-        let content = content.strip_suffix(b"\r\n").unwrap_or(content);
-        let head = String::from_utf8_lossy(head);
-        let disposition = head.split("\r\n").find_map(|line| {
-            let (k, v) = line.split_once(':')?;
-            k.trim()
-                .eq_ignore_ascii_case("content-disposition")
-                .then_some(v)
-        });
-        let Some(disposition) = disposition else {
-            continue;
-        };
-        let mut params = disposition.split(';');
-        if !params
-            .next()
-            .is_some_and(|d| d.trim().eq_ignore_ascii_case("form-data"))
-        {
-            continue;
-        }
-        let mut field_name = None;
-        let mut is_file = false;
-        for param in params {
-            let Some((k, v)) = param.split_once('=') else {
-                continue;
-            };
-            let k = k.trim().to_ascii_lowercase();
-            let v = v.trim();
-            let v = v
-                .strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .unwrap_or(v);
-            match k.as_str() {
-                "name" => field_name = Some(v.to_owned()),
-                "filename" | "filename*" => is_file = true,
-                _ => {}
-            }
-        }
-        if !is_file && field_name.as_deref() == Some(name) {
-            found = Some(String::from_utf8_lossy(content).into_owned());
+        let content = content.strip_suffix("\r\n").unwrap_or(content);
+        if field_name(head).as_deref() == Some(name) {
+            found = Some(content.to_owned());
         }
     }
     found
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-/// `haystack` cut at every `needle`.
-fn split_on<'a>(haystack: &'a [u8], needle: &'a [u8]) -> impl Iterator<Item = &'a [u8]> {
-    let mut rest = Some(haystack);
-    std::iter::from_fn(move || {
-        let current = rest?;
-        match find(current, needle) {
-            Some(i) => {
-                rest = current.get(i + needle.len()..);
-                Some(&current[..i])
-            }
-            None => {
-                rest = None;
-                Some(current)
-            }
+/// The `name` of a part whose headers are `head`, if it is a plain `form-data` field (not a
+/// file).
+fn field_name(head: &str) -> Option<String> {
+    let disposition = head.split("\r\n").find_map(|line| {
+        let (k, v) = line.split_once(':')?;
+        k.trim()
+            .eq_ignore_ascii_case("content-disposition")
+            .then_some(v)
+    })?;
+    let mut params = disposition.split(';');
+    if !params
+        .next()
+        .is_some_and(|d| d.trim().eq_ignore_ascii_case("form-data"))
+    {
+        return None;
+    }
+    let mut name = None;
+    for param in params {
+        let Some((k, v)) = param.split_once('=') else {
+            continue;
+        };
+        let v = v.trim();
+        let v = v
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap_or(v);
+        match k.trim().to_ascii_lowercase().as_str() {
+            "name" => name = Some(v.to_owned()),
+            "filename" | "filename*" => return None,
+            _ => {}
         }
-    })
+    }
+    name
 }
 
 #[cfg(test)]
@@ -223,6 +208,11 @@ mod tests {
         let body = "preamble\r\n--XX\r\nContent-Disposition: form-data; name=\"csrfmiddlewaretoken\"; filename=\"t.txt\"\r\n\r\nfile\r\n--XX\r\ncontent-disposition: form-data; name=\"csrfmiddlewaretoken\"\r\n\r\nabc\r\n--XX--\r\n";
         assert_eq!(kind.token(body.as_bytes()).unwrap().as_deref(), Some("abc"));
         assert_eq!(kind.token(b"garbage").unwrap(), None);
+        // A boundary the body almost repeats costs linear time, not quadratic.
+        let long = FormKind::Multipart("a".repeat(200));
+        let start = std::time::Instant::now();
+        assert_eq!(long.token("a".repeat(2_000_000).as_bytes()).unwrap(), None);
+        assert!(start.elapsed() < std::time::Duration::from_secs(2));
         let none = FormKind::of(Some(b"multipart/form-data")).unwrap();
         assert_eq!(none.token(body.as_bytes()).unwrap(), None);
     }

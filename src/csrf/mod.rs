@@ -2,8 +2,8 @@
 //! checks and rejection reasons, so a form rendered by Django can post to tessera and the
 //! other way round.
 //!
-//! - [`token`](mask): the 32-character secret and the masked 64-character token
-//!   ([`mask`], [`unmask`], [`check_format`], [`token_matches`]);
+//! - the 32-character secret and the masked 64-character token: [`mask`], [`unmask`],
+//!   [`check_format`], [`token_matches`];
 //! - [`CsrfConfig`]: the `CSRF_*` settings, validated into [`CsrfRules`];
 //! - [`CsrfRules::check`]: the decision over a request's [`RequestFacts`], without HTTP,
 //!   with Django's reasons as [`Rejection`];
