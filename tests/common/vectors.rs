@@ -136,3 +136,13 @@ pub fn secret(v: &tessera::json::Value) -> tessera::signing::Secret {
         other => panic!("not a secret: {other:?}"),
     }
 }
+
+/// A record's `SECRET_KEY` and `SECRET_KEY_FALLBACKS` settings.
+pub fn secret_keys(settings: &tessera::json::Value) -> tessera::signing::SecretKeys {
+    use tessera::json::Value;
+    let fallbacks = match &settings["SECRET_KEY_FALLBACKS"] {
+        Value::List(l) => l.iter().map(secret).collect(),
+        _ => Vec::new(),
+    };
+    tessera::signing::SecretKeys::new(secret(&settings["SECRET_KEY"])).with_fallbacks(fallbacks)
+}

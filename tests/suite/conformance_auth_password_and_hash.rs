@@ -4,24 +4,15 @@
 
 use crate::common;
 
-use common::vectors::{records_py, secret, Failures};
+use common::vectors::{records_py, secret_keys, Failures};
 use tessera::auth::password::{self, Algorithm, PasswordHasher};
 use tessera::auth::session_hash;
 use tessera::json::Value;
-use tessera::signing::SecretKeys;
 
 const FILE: &str = "auth_session_hash.json";
 
 fn text<'a>(r: &'a Value, key: &str) -> Option<&'a str> {
     r[key].as_str()
-}
-
-fn keys(settings: &Value) -> SecretKeys {
-    let fallbacks = match &settings["SECRET_KEY_FALLBACKS"] {
-        Value::List(l) => l.iter().map(secret).collect(),
-        _ => Vec::new(),
-    };
-    SecretKeys::new(secret(&settings["SECRET_KEY"])).with_fallbacks(fallbacks)
 }
 
 fn algorithm(r: &Value) -> Algorithm {
@@ -60,7 +51,7 @@ fn every_record_matches_django() {
         let password = text(r, "password").unwrap_or("");
         match text(r, "op").unwrap() {
             "session_auth_hash" => {
-                let keys = keys(&r["settings"]);
+                let keys = secret_keys(&r["settings"]);
                 let got = session_hash::session_auth_hash(keys.current().as_bytes(), password);
                 fails.check(id, Value::Str(got.clone()), expected(r, &["result"]));
                 // And it verifies against the current key.
@@ -71,7 +62,7 @@ fn every_record_matches_django() {
                 );
             }
             "session_auth_fallback_hashes" => {
-                let keys = keys(&r["settings"]);
+                let keys = secret_keys(&r["settings"]);
                 let got = session_hash::fallback_hashes(&keys, password);
                 let want = expected(r, &["result"]);
                 fails.check(

@@ -8,24 +8,15 @@ use std::sync::Arc;
 
 use crate::common;
 
-use common::vectors::{records_py, secret, Failures};
+use common::vectors::{records_py, secret_keys, Failures};
 use tessera::cookie::SameSite;
 use tessera::json::{Map, Value};
 use tessera::messages::{
     decode_session, CookieCodec, CookieRead, CookieWrite, Entry, Level, Message, MessageStorage,
     MessagesConfig, SessionRead, SessionWrite, StorageKind, INFO,
 };
-use tessera::signing::SecretKeys;
 
 const FILE: &str = "messages.json";
-
-fn keys(settings: &Value) -> SecretKeys {
-    let fallbacks = match &settings["SECRET_KEY_FALLBACKS"] {
-        Value::List(l) => l.iter().map(secret).collect(),
-        _ => Vec::new(),
-    };
-    SecretKeys::new(secret(&settings["SECRET_KEY"])).with_fallbacks(fallbacks)
-}
 
 /// The record's `SESSION_COOKIE_*` settings over Django's defaults.
 fn config(settings: &Value) -> MessagesConfig {
@@ -299,7 +290,7 @@ fn every_record_matches_django() {
     let mut fails = Failures::default();
     for r in &records {
         let id = r["id"].as_str().expect("id");
-        let codec = Arc::new(CookieCodec::new(&keys(&r["settings"])).expect("codec"));
+        let codec = Arc::new(CookieCodec::new(&secret_keys(&r["settings"])).expect("codec"));
         match r["op"].as_str().expect("op") {
             "cookie_encode" => cookie_encode(r, &codec, &mut fails, id),
             "cookie_decode" => cookie_decode(r, &codec, &mut fails, id),
