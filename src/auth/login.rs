@@ -94,6 +94,9 @@ pub enum AuthError {
     /// No random bytes for the new CSRF secret.
     #[error(transparent)]
     Csrf(#[from] RandomUnavailable),
+    /// A stored password field Django cannot read either, or the check did not finish.
+    #[error(transparent)]
+    Password(super::password::PasswordError),
 }
 
 /// The stored hash as Django's `constant_time_compare` sees it: text, or the JSON of another

@@ -14,11 +14,19 @@
 //! # Ok::<(), tessera::auth::password::PasswordError>(())
 //! ```
 
+mod authenticate;
+#[cfg(feature = "axum")]
+mod extract;
+mod layer;
 pub mod login;
 pub mod password;
 pub mod session_hash;
 pub mod user;
 
+pub use authenticate::authenticate;
+#[cfg(feature = "axum")]
+pub use extract::{LoggedIn, MaybeUser, MissingAuthLayer};
+pub use layer::{Auth, AuthLayer, AuthService};
 pub use login::{
     get_user, login, logout, update_session_auth_hash, AuthConfig, AuthError, Backend, Renewal,
 };

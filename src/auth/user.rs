@@ -202,12 +202,22 @@ pub struct UserSourceError(pub String);
 pub trait UserSource: Send + Sync + 'static {
     /// The user whose primary key is `id`, if there is one.
     async fn user(&self, id: &str) -> Result<Option<User>, UserSourceError>;
+
+    /// The user whose login name (`USERNAME_FIELD`) is `username`, for
+    /// [`authenticate`](super::authenticate); none by default, for sources that only check
+    /// sessions.
+    async fn user_by_username(&self, username: &str) -> Result<Option<User>, UserSourceError> {
+        let _ = username;
+        Ok(None)
+    }
 }
 
 /// Users held in memory: for tests, examples and apps whose users are few and fixed.
 #[derive(Clone, Debug, Default)]
 pub struct MemoryUsers {
     users: HashMap<String, User>,
+    /// Login name → primary key.
+    usernames: HashMap<String, String>,
 }
 
 impl MemoryUsers {
@@ -219,6 +229,12 @@ impl MemoryUsers {
     /// Adds (or replaces) a user.
     pub fn insert(&mut self, user: User) {
         self.users.insert(user.id.clone(), user);
+    }
+
+    /// Adds (or replaces) a user who logs in as `username`.
+    pub fn insert_with_username(&mut self, username: impl Into<String>, user: User) {
+        self.usernames.insert(username.into(), user.id.clone());
+        self.insert(user);
     }
 }
 
@@ -236,6 +252,14 @@ impl FromIterator<User> for MemoryUsers {
 impl UserSource for MemoryUsers {
     async fn user(&self, id: &str) -> Result<Option<User>, UserSourceError> {
         Ok(self.users.get(id).cloned())
+    }
+
+    async fn user_by_username(&self, username: &str) -> Result<Option<User>, UserSourceError> {
+        Ok(self
+            .usernames
+            .get(username)
+            .and_then(|id| self.users.get(id))
+            .cloned())
     }
 }
 
@@ -259,12 +283,18 @@ mod tests {
             (Value::Float(42.9), "42"),
             (Value::Float(-42.9), "-42"),
             (Value::Bool(true), "1"),
-            (Value::BigInt("123456789012345678901234567890".into()), "123456789012345678901234567890"),
+            (
+                Value::BigInt("123456789012345678901234567890".into()),
+                "123456789012345678901234567890",
+            ),
         ] {
             assert_eq!(int(v.clone()).as_deref(), Some(want), "{v:?}");
         }
         for bad in ["", "4__2", "_42", "42_", "12abc", "4 2", "0x2a", "+"] {
-            assert!(PkKind::Int.to_python(&Value::Str(bad.into())).is_err(), "{bad:?}");
+            assert!(
+                PkKind::Int.to_python(&Value::Str(bad.into())).is_err(),
+                "{bad:?}"
+            );
         }
         assert!(PkKind::Int.to_python(&Value::Float(f64::NAN)).is_err());
         assert!(PkKind::Int.to_python(&Value::List(vec![])).is_err());
@@ -281,12 +311,17 @@ mod tests {
             "urn:uuid:9f5328b9-ae34-44d7-b14f-b238d724277c",
         ] {
             assert_eq!(
-                PkKind::Uuid.to_python(&Value::Str(spelling.into())).unwrap().as_deref(),
+                PkKind::Uuid
+                    .to_python(&Value::Str(spelling.into()))
+                    .unwrap()
+                    .as_deref(),
                 Some(canonical),
                 "{spelling}"
             );
         }
-        assert!(PkKind::Uuid.to_python(&Value::Str("9f5328b9".into())).is_err());
+        assert!(PkKind::Uuid
+            .to_python(&Value::Str("9f5328b9".into()))
+            .is_err());
         assert_eq!(
             PkKind::Uuid.to_python(&Value::Int(1)).unwrap().as_deref(),
             Some("00000000-0000-0000-0000-000000000001")
@@ -295,7 +330,10 @@ mod tests {
 
     #[test]
     fn text_keys_are_the_text_and_debug_hides_the_password() {
-        assert_eq!(PkKind::Str.to_python(&Value::Int(7)).unwrap().as_deref(), Some("7"));
+        assert_eq!(
+            PkKind::Str.to_python(&Value::Int(7)).unwrap().as_deref(),
+            Some("7")
+        );
         let user = User {
             id: "alice".into(),
             password: "pbkdf2_sha256$1$salt$hash".into(),

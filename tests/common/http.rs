@@ -154,6 +154,16 @@ impl Reply {
             .any(|c| c.starts_with("sessionid=\"\"; expires=Thu, 01 Jan 1970"))
     }
 
+    /// The value a `Set-Cookie` of this response gives the cookie `name`, quotes removed
+    /// (`""` when it deletes it).
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.set_cookies().iter().find_map(|text| {
+            let pair = text.split(';').next()?;
+            let (n, value) = pair.split_once('=')?;
+            (n == name).then(|| value.trim_matches('"').to_owned())
+        })
+    }
+
     /// Whether `Vary` names `Cookie`.
     pub fn varies_on_cookie(&self) -> bool {
         self.headers
@@ -169,11 +179,12 @@ pub async fn send(app: &Router, uri: &str, cookie: Option<&str>) -> Reply {
     if let Some(c) = cookie {
         req = req.header(http::header::COOKIE, c);
     }
-    let resp = app
-        .clone()
-        .oneshot(req.body(Body::empty()).unwrap())
-        .await
-        .unwrap();
+    reply(app, req.body(Body::empty()).unwrap()).await
+}
+
+/// Sends any request; the response, read whole.
+pub async fn reply(app: &Router, req: Request<Body>) -> Reply {
+    let resp = app.clone().oneshot(req).await.unwrap();
     let status = resp.status();
     let headers = resp.headers().clone();
     let body = resp.into_body().collect().await.unwrap().to_bytes();

@@ -3,7 +3,11 @@
 //! header for scripts, refusals with Django's reasons, exemptions, rotation by a handler and
 //! by login code, and the secret in the session behind a real `SessionLayer`.
 
+use crate::common;
+
 use std::sync::Arc;
+
+use common::http::Reply;
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -13,12 +17,10 @@ use axum::routing::{get, post};
 use axum::Router;
 use http::header::{CONTENT_TYPE, COOKIE, ORIGIN, SET_COOKIE, VARY};
 use http::StatusCode;
-use http_body_util::BodyExt;
 use tessera::cookie::{CookieLayer, CookieOptions, Cookies};
 use tessera::csrf::{mask, CsrfConfig, CsrfExempt, CsrfLayer, CsrfToken, RandomUnavailable};
 use tessera::store::memory::MemoryStore;
 use tessera::{Session, SessionConfig, SessionLayer};
-use tower::ServiceExt;
 
 const FORM: &str = "application/x-www-form-urlencoded";
 
@@ -48,32 +50,8 @@ fn app(config: CsrfConfig) -> Router {
     routes().layer(CsrfLayer::new(config).unwrap().exempt("/hook"))
 }
 
-struct Reply {
-    status: StatusCode,
-    headers: http::HeaderMap,
-    body: String,
-}
-
-impl Reply {
-    fn cookie(&self, name: &str) -> Option<String> {
-        self.headers.get_all(SET_COOKIE).iter().find_map(|v| {
-            let (pair, _) = v.to_str().ok()?.split_once(';')?;
-            let (n, value) = pair.split_once('=')?;
-            (n == name).then(|| value.to_owned())
-        })
-    }
-}
-
 async fn send(app: &Router, req: http::Request<Body>) -> Reply {
-    let response = app.clone().oneshot(req).await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    Reply {
-        status,
-        headers,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
-    }
+    common::http::reply(app, req).await
 }
 
 fn post_to(uri: &str) -> http::request::Builder {

@@ -3,6 +3,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod auth_http;
 mod conformance_auth_login;
 mod conformance_auth_password_and_hash;
 mod conformance_cookie;
