@@ -61,7 +61,7 @@ use tessera::{Session, SessionConfig, SessionError, SessionLayer};
 use tower::ServiceExt;
 
 /// The `SECRET_KEY` both sides sign with.
-const SECRET: &str = "django-insecure-tessera-live-0123456789abcdefghijklmnopqrstuvwxyz";
+pub(crate) const SECRET: &str = "django-insecure-tessera-live-0123456789abcdefghijklmnopqrstuvwxyz";
 /// Django's default `SESSION_COOKIE_AGE`, which both sides use.
 const COOKIE_AGE: f64 = 1_209_600.0;
 
@@ -105,7 +105,7 @@ fn unique(prefix: &str) -> String {
 
 /// A Django release line the tests run against, each in a venv of its own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Version {
+pub(crate) enum Version {
     /// 5.2 LTS, on the machine's `python3` (or `TESSERA_TEST_PYTHON`).
     V5_2,
     /// 6.1, which needs Python 3.12 or later: `TESSERA_TEST_PYTHON_61`, else the newest
@@ -182,7 +182,7 @@ fn django_python(version: Version) -> Option<PathBuf> {
 }
 
 /// [`django_python`] off the async runtime (making a venv takes seconds).
-async fn venv_python(version: Version) -> Option<PathBuf> {
+pub(crate) async fn venv_python(version: Version) -> Option<PathBuf> {
     tokio::task::spawn_blocking(move || django_python(version))
         .await
         .unwrap()
@@ -936,10 +936,10 @@ async fn concurrent(name: &str, django: Django, tessera_url: &str) {
 // ---------------------------------------------------------------------------------------------
 
 /// A fresh folder under cargo's test scratch directory, removed when dropped.
-struct Scratch(PathBuf);
+pub(crate) struct Scratch(pub(crate) PathBuf);
 
 impl Scratch {
-    fn new() -> Scratch {
+    pub(crate) fn new() -> Scratch {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(unique("django-live-"));
         std::fs::create_dir_all(&dir).unwrap();
         Scratch(dir)

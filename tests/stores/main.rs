@@ -4,6 +4,7 @@
 mod common;
 
 mod django_live;
+mod django_web_live;
 mod faults;
 mod store_file;
 mod store_mysql;
