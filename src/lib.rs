@@ -111,6 +111,8 @@ pub mod guide {
     pub mod settings {}
     #[doc = include_str!("../docs/django-interop.md")]
     pub mod django_interop {}
+    #[doc = include_str!("../docs/auth.md")]
+    pub mod auth {}
     #[doc = include_str!("../docs/csrf.md")]
     pub mod csrf {}
     #[doc = include_str!("../docs/messages.md")]
