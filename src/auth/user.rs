@@ -259,12 +259,18 @@ mod tests {
             (Value::Float(42.9), "42"),
             (Value::Float(-42.9), "-42"),
             (Value::Bool(true), "1"),
-            (Value::BigInt("123456789012345678901234567890".into()), "123456789012345678901234567890"),
+            (
+                Value::BigInt("123456789012345678901234567890".into()),
+                "123456789012345678901234567890",
+            ),
         ] {
             assert_eq!(int(v.clone()).as_deref(), Some(want), "{v:?}");
         }
         for bad in ["", "4__2", "_42", "42_", "12abc", "4 2", "0x2a", "+"] {
-            assert!(PkKind::Int.to_python(&Value::Str(bad.into())).is_err(), "{bad:?}");
+            assert!(
+                PkKind::Int.to_python(&Value::Str(bad.into())).is_err(),
+                "{bad:?}"
+            );
         }
         assert!(PkKind::Int.to_python(&Value::Float(f64::NAN)).is_err());
         assert!(PkKind::Int.to_python(&Value::List(vec![])).is_err());
@@ -281,12 +287,17 @@ mod tests {
             "urn:uuid:9f5328b9-ae34-44d7-b14f-b238d724277c",
         ] {
             assert_eq!(
-                PkKind::Uuid.to_python(&Value::Str(spelling.into())).unwrap().as_deref(),
+                PkKind::Uuid
+                    .to_python(&Value::Str(spelling.into()))
+                    .unwrap()
+                    .as_deref(),
                 Some(canonical),
                 "{spelling}"
             );
         }
-        assert!(PkKind::Uuid.to_python(&Value::Str("9f5328b9".into())).is_err());
+        assert!(PkKind::Uuid
+            .to_python(&Value::Str("9f5328b9".into()))
+            .is_err());
         assert_eq!(
             PkKind::Uuid.to_python(&Value::Int(1)).unwrap().as_deref(),
             Some("00000000-0000-0000-0000-000000000001")
@@ -295,7 +306,10 @@ mod tests {
 
     #[test]
     fn text_keys_are_the_text_and_debug_hides_the_password() {
-        assert_eq!(PkKind::Str.to_python(&Value::Int(7)).unwrap().as_deref(), Some("7"));
+        assert_eq!(
+            PkKind::Str.to_python(&Value::Int(7)).unwrap().as_deref(),
+            Some("7")
+        );
         let user = User {
             id: "alice".into(),
             password: "pbkdf2_sha256$1$salt$hash".into(),
