@@ -60,6 +60,7 @@ pub async fn run(store: Arc<dyn SessionStore>, corrupt: Option<Corruptor>) {
     cycle_key_and_flush(store.clone()).await;
     concurrent_saves_lose_nothing(store.clone()).await;
     logout_is_not_resurrected(store.clone()).await;
+    run_user_index(store.clone()).await;
     let skipped = run_backend(Arc::new(StoreBackend::new(store))).await;
     assert!(
         skipped.is_empty(),
@@ -718,4 +719,299 @@ pub async fn logout_is_not_resurrected(store: Arc<dyn SessionStore>) {
         store.load(&k, now()).await.unwrap().is_none(),
         "the logged-out session stays gone"
     );
+}
+
+/// A user id no other run uses, so the suite can share a database with other tests.
+fn fresh_user() -> String {
+    format!("conformance-{}", key().as_str())
+}
+
+fn login(user: &str, extra: &[(&str, Value)]) -> Map {
+    let mut data = dict(extra);
+    data.insert(
+        crate::store::user_index::USER_ID_KEY.to_owned(),
+        Value::Str(user.to_owned()),
+    );
+    data
+}
+
+async fn put(store: &dyn SessionStore, data: &Map, expires_at: f64) -> (SessionKey, Version) {
+    let k = key();
+    let v = store
+        .create(
+            &k,
+            Record {
+                data,
+                expires_at,
+                now: now(),
+            },
+        )
+        .await
+        .expect("create");
+    (k, v)
+}
+
+async fn listed(store: &dyn SessionStore, user: &str) -> Vec<SessionKey> {
+    let mut keys: Vec<SessionKey> = store
+        .user_sessions(user, now())
+        .await
+        .expect("the store keeps a per-user index")
+        .into_iter()
+        .map(|s| s.key)
+        .collect();
+    keys.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    keys
+}
+
+fn sorted(mut keys: Vec<SessionKey>) -> Vec<SessionKey> {
+    keys.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    keys
+}
+
+/// Every per-user index check: the index follows create, save, cycle_key, delete, expiry and
+/// `clear_expired`; a listing shows the live sessions with their times; revoking ends all or
+/// all but one; and revoking under 50 concurrent saves resurrects nothing.
+pub async fn run_user_index(store: Arc<dyn SessionStore>) {
+    index_follows_writes(&*store).await;
+    index_follows_expiry(&*store).await;
+    index_follows_cycle_key_and_flush(store.clone()).await;
+    revoke_ends_all_or_all_but_one(&*store).await;
+    revoke_under_concurrent_saves_resurrects_nothing(store).await;
+}
+
+/// A record with `_auth_user_id` is listed under it; one without is not; a save that adds,
+/// removes or changes it moves the entry; a delete removes it.
+pub async fn index_follows_writes(store: &dyn SessionStore) {
+    let (u, u2) = (fresh_user(), fresh_user());
+    let t = now() + 3600.0;
+    let before = now();
+    let (a, va) = put(store, &login(&u, &[("n", Value::from(1))]), t).await;
+    let (b, vb) = put(store, &dict(&[("n", Value::from(2))]), t).await;
+    assert_eq!(
+        listed(store, &u).await,
+        [a.clone()],
+        "only the login is listed"
+    );
+    let listing = store.user_sessions(&u, now()).await.unwrap();
+    let first = &listing[0];
+    assert!(
+        first.created_at >= before - 1.0 && first.created_at <= now() + 1.0,
+        "created_at is the write's time: {first:?}"
+    );
+    assert!(
+        (first.expires_at - t).abs() < 1.0,
+        "expires_at is the record's: {first:?}"
+    );
+    // The anonymous session logs in by a save (Django's login without cycle_key).
+    let save = |k: &SessionKey, data: Map, v: Version| {
+        let k = k.clone();
+        async move {
+            match store
+                .save(
+                    &k,
+                    Record {
+                        data: &data,
+                        expires_at: t,
+                        now: now(),
+                    },
+                    &v,
+                )
+                .await
+                .expect("save")
+            {
+                SaveOutcome::Saved(v) => v,
+                other => panic!("save failed: {other:?}"),
+            }
+        }
+    };
+    let vb = save(&b, login(&u, &[]), vb).await;
+    assert_eq!(listed(store, &u).await, sorted(vec![a.clone(), b.clone()]));
+    // A save that drops `_auth_user_id` removes the entry.
+    let _ = save(&a, dict(&[("n", Value::from(3))]), va).await;
+    assert_eq!(
+        listed(store, &u).await,
+        [b.clone()],
+        "a logged-out save is unlisted"
+    );
+    // A save under another user moves it.
+    let _ = save(&b, login(&u2, &[]), vb).await;
+    assert!(
+        listed(store, &u).await.is_empty(),
+        "moved away from the first user"
+    );
+    assert_eq!(
+        listed(store, &u2).await,
+        [b.clone()],
+        "moved to the second user"
+    );
+    store.delete(&b).await.unwrap();
+    assert!(
+        listed(store, &u2).await.is_empty(),
+        "a deleted session is unlisted"
+    );
+    store.delete(&a).await.unwrap();
+}
+
+/// An expired session is not listed, and `clear_expired` takes its entry with it.
+pub async fn index_follows_expiry(store: &dyn SessionStore) {
+    let u = fresh_user();
+    let t = now();
+    let (gone, _) = put(store, &login(&u, &[]), t - 10.0).await;
+    let (live, _) = put(store, &login(&u, &[]), t + 3600.0).await;
+    assert_eq!(
+        listed(store, &u).await,
+        [live.clone()],
+        "expired is not listed"
+    );
+    store.clear_expired(t, 100).await.unwrap();
+    assert!(!store.exists(&gone).await.unwrap());
+    // Listing as of before its expiry: had the entry outlived the session, it would show.
+    let earlier = store.user_sessions(&u, t - 100.0).await.unwrap();
+    assert_eq!(
+        earlier.iter().map(|s| s.key.clone()).collect::<Vec<_>>(),
+        [live.clone()],
+        "the cleared session left no entry"
+    );
+    store.delete(&live).await.unwrap();
+}
+
+/// `cycle_key` (Django's `login()`) lists the new key only; `flush` (`logout()`) unlists it.
+pub async fn index_follows_cycle_key_and_flush(store: Arc<dyn SessionStore>) {
+    let u = fresh_user();
+    let s = session(store.clone(), None);
+    s.insert("cart", &1).await.unwrap();
+    s.save().await.unwrap();
+    let anonymous = s.session_key().await.expect("saved");
+    s.insert(crate::store::user_index::USER_ID_KEY, &u)
+        .await
+        .unwrap();
+    s.cycle_key().await.unwrap();
+    let logged_in = s.session_key().await.expect("cycled");
+    assert_ne!(anonymous, logged_in);
+    assert_eq!(
+        listed(&*store, &u).await,
+        [logged_in.clone()],
+        "only the new key"
+    );
+    s.flush().await.unwrap();
+    assert!(
+        listed(&*store, &u).await.is_empty(),
+        "a flushed session is unlisted"
+    );
+}
+
+/// Revoking all but one ends the others (they no longer load) and keeps that one listed;
+/// revoking all ends it too. Other users' sessions stay.
+pub async fn revoke_ends_all_or_all_but_one(store: &dyn SessionStore) {
+    let (u, other) = (fresh_user(), fresh_user());
+    let t = now() + 3600.0;
+    let mut keys = Vec::new();
+    for i in 0..3 {
+        keys.push(put(store, &login(&u, &[("i", Value::from(i))]), t).await.0);
+    }
+    let (theirs, _) = put(store, &login(&other, &[]), t).await;
+    let keep = keys[1].clone();
+    let removed = store.revoke_user_sessions(&u, Some(&keep)).await.unwrap();
+    assert_eq!(removed, 2, "all but the current one revoked");
+    for k in [&keys[0], &keys[2]] {
+        assert!(store.load(k, now()).await.unwrap().is_none(), "revoked");
+    }
+    assert!(store.load(&keep, now()).await.unwrap().is_some(), "kept");
+    assert_eq!(listed(store, &u).await, [keep.clone()]);
+    assert_eq!(store.revoke_user_sessions(&u, None).await.unwrap(), 1);
+    assert!(
+        store.load(&keep, now()).await.unwrap().is_none(),
+        "all revoked"
+    );
+    assert!(listed(store, &u).await.is_empty());
+    assert_eq!(
+        listed(store, &other).await,
+        [theirs.clone()],
+        "others untouched"
+    );
+    store.delete(&theirs).await.unwrap();
+}
+
+/// 50 concurrent requests load and save a user's sessions (through [`Session`], with its
+/// compare-and-swap) while the user's other sessions are revoked: afterwards no revoked key
+/// loads, and the listing holds exactly the kept session.
+pub async fn revoke_under_concurrent_saves_resurrects_nothing(store: Arc<dyn SessionStore>) {
+    let u = fresh_user();
+    let t = now() + 3600.0;
+    let mut keys = Vec::new();
+    for _ in 0..5 {
+        keys.push(put(&*store, &login(&u, &[]), t).await.0);
+    }
+    let keep = keys[0].clone();
+    let start = Arc::new(tokio::sync::Barrier::new(51));
+    let mut tasks = Vec::new();
+    for i in 0..50usize {
+        let (store, start) = (store.clone(), start.clone());
+        let k = keys[i % keys.len()].clone();
+        tasks.push(tokio::spawn(async move {
+            start.wait().await;
+            for round in 0..3 {
+                let s = session(store.clone(), Some(k.clone()));
+                s.insert(&format!("t{i}"), &round).await.unwrap();
+                match s.save().await {
+                    Ok(()) | Err(SessionError::Interrupted) => {}
+                    Err(e) => panic!("a concurrent save failed: {e:?}"),
+                }
+                tokio::task::yield_now().await;
+            }
+        }));
+    }
+    let revoker = {
+        let (store, start, u, keep) = (store.clone(), start.clone(), u.clone(), keep.clone());
+        tokio::spawn(async move {
+            start.wait().await;
+            tokio::task::yield_now().await;
+            store.revoke_user_sessions(&u, Some(&keep)).await
+        })
+    };
+    for task in tasks {
+        task.await.expect("task");
+    }
+    revoker.await.expect("task").expect("revoke");
+    for k in &keys[1..] {
+        assert!(
+            store.load(k, now()).await.unwrap().is_none(),
+            "a revoked session was resurrected by a concurrent save"
+        );
+    }
+    assert!(store.load(&keep, now()).await.unwrap().is_some(), "kept");
+    assert_eq!(
+        listed(&*store, &u).await,
+        [keep.clone()],
+        "only the kept session is listed"
+    );
+    store.revoke_user_sessions(&u, None).await.unwrap();
+    assert!(listed(&*store, &u).await.is_empty());
+}
+
+/// Writes a session record the way Django does without the companion package: the record
+/// only, no index entry (a test hook for [`reindex_backfills`]).
+pub type UnindexedWriter =
+    Arc<dyn Fn(SessionKey, Map, f64) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+/// Sessions written without the index are not listed until
+/// [`reindex_users`](SessionStore::reindex_users) backfills them; then they are, and revoke
+/// reaches them.
+pub async fn reindex_backfills(store: Arc<dyn SessionStore>, write: UnindexedWriter) {
+    let u = fresh_user();
+    let t = now() + 3600.0;
+    let (a, b) = (key(), key());
+    write(a.clone(), login(&u, &[]), t).await;
+    write(b.clone(), dict(&[("anonymous", Value::Bool(true))]), t).await;
+    assert!(
+        store.load(&a, now()).await.unwrap().is_some(),
+        "the record loads"
+    );
+    assert!(listed(&*store, &u).await.is_empty(), "not indexed yet");
+    let indexed = store.reindex_users(now(), 2).await.unwrap();
+    assert!(indexed >= 1, "the login was indexed ({indexed})");
+    assert_eq!(listed(&*store, &u).await, [a.clone()], "backfilled");
+    assert_eq!(store.revoke_user_sessions(&u, None).await.unwrap(), 1);
+    assert!(store.load(&a, now()).await.unwrap().is_none(), "revoked");
+    store.delete(&b).await.unwrap();
 }

@@ -12,19 +12,25 @@
 //! anonymous write that would need to evict a login is refused instead
 //! ([`StoreError::Full`], 503): visitors who never logged in cannot push out those who did.
 //!
+//! Each user's sessions are indexed (a map from `_auth_user_id` to keys, written under the
+//! shard's lock, after it, so the two never disagree for long and never deadlock), so
+//! [`user_sessions`](SessionStore::user_sessions) and
+//! [`revoke_user_sessions`](SessionStore::revoke_user_sessions) touch only that user's keys.
+//!
 //! ```
 //! use tessera::store::memory::MemoryStore;
 //! let store = MemoryStore::new().max_sessions(100_000).max_bytes(64 * 1024 * 1024);
 //! # let _ = store;
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
 
 use async_trait::async_trait;
 
-use super::{Loaded, Record, SaveOutcome, SessionStore, StoreError, Version};
+use super::user_index::{newest_first, user_id_of};
+use super::{Loaded, Record, SaveOutcome, SessionStore, StoreError, UserSession, Version};
 use crate::json::{Map, Value};
 use crate::session::key::SessionKey;
 
@@ -42,6 +48,11 @@ struct Entry {
     bytes: usize,
     /// It holds a login, so anonymous sessions cannot evict it.
     login: bool,
+    /// The user it is indexed under.
+    user: Option<String>,
+    /// When it became this user's, and when it was last written.
+    created_at: f64,
+    last_seen: f64,
 }
 
 /// One shard's sessions. Keys are hashed with foldhash (seeded per process) rather than
@@ -52,6 +63,10 @@ type Sessions = HashMap<SessionKey, Entry, foldhash::fast::RandomState>;
 
 type Shard = RwLock<Sessions>;
 
+/// Each user's session keys. Locked only while a shard's lock is held or with none held, in
+/// that order, so it never deadlocks with a shard.
+type Users = Mutex<HashMap<String, HashSet<SessionKey>>>;
+
 /// The in-memory store. Cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct MemoryStore {
@@ -61,6 +76,7 @@ pub struct MemoryStore {
     /// The estimated bytes held by every shard together.
     bytes: AtomicUsize,
     next_version: AtomicU64,
+    users: Users,
 }
 
 impl Default for MemoryStore {
@@ -103,6 +119,7 @@ impl MemoryStore {
             max_bytes: 256 * 1024 * 1024,
             bytes: AtomicUsize::new(0),
             next_version: AtomicU64::new(1),
+            users: Users::default(),
         }
     }
 
@@ -214,14 +231,17 @@ impl MemoryStore {
         enough: impl Fn(&Self, usize) -> bool,
     ) {
         let mut freed = 0;
-        map.retain(|_, e| {
+        let mut gone = Vec::new();
+        map.retain(|k, e| {
             let live = e.expires_at > now;
             if !live {
                 freed += e.bytes;
+                gone.push((e.user.take(), k.clone()));
             }
             live
         });
         self.bytes.fetch_sub(freed, Ordering::Relaxed);
+        self.unindex(gone);
         if enough(self, map.len()) {
             return;
         }
@@ -238,8 +258,50 @@ impl MemoryStore {
             }
             if let Some(e) = map.remove(&k) {
                 self.bytes.fetch_sub(e.bytes, Ordering::Relaxed);
+                self.unindex([(e.user, k)]);
             }
         }
+    }
+
+    /// Moves `key`'s index entry from `old` to `new` user (called with its shard locked).
+    fn reindex(&self, key: &SessionKey, old: Option<&str>, new: Option<&str>) {
+        if old == new {
+            return;
+        }
+        let Ok(mut users) = self.users.lock() else {
+            return;
+        };
+        if let Some(old) = old {
+            remove_key(&mut users, old, key);
+        }
+        if let Some(new) = new {
+            users.entry(new.to_owned()).or_default().insert(key.clone());
+        }
+    }
+
+    /// Drops the index entries of removed sessions (called with their shard locked).
+    fn unindex(&self, removed: impl IntoIterator<Item = (Option<String>, SessionKey)>) {
+        let mut removed = removed.into_iter().peekable();
+        if removed.peek().is_none() {
+            return;
+        }
+        let Ok(mut users) = self.users.lock() else {
+            return;
+        };
+        for (user, key) in removed {
+            if let Some(user) = user {
+                remove_key(&mut users, &user, &key);
+            }
+        }
+    }
+
+    /// The keys indexed under `user_id`, copied so no lock is held while shards are visited.
+    fn keys_of(&self, user_id: &str) -> Result<Vec<SessionKey>, StoreError> {
+        let users = self.users.lock().map_err(poisoned)?;
+        Ok(users
+            .get(user_id)
+            .map(|keys| keys.iter().cloned().collect())
+            .unwrap_or_default())
     }
 
     /// Makes room for one more session in a shard at its session cap: expired entries first,
@@ -299,6 +361,15 @@ fn footprint(data: &Map) -> usize {
     ENTRY + dict(data)
 }
 
+fn remove_key(users: &mut HashMap<String, HashSet<SessionKey>>, user: &str, key: &SessionKey) {
+    if let Some(keys) = users.get_mut(user) {
+        keys.remove(key);
+        if keys.is_empty() {
+            users.remove(user);
+        }
+    }
+}
+
 fn poisoned<T>(_: T) -> StoreError {
     StoreError::Unavailable("memory store lock poisoned".to_owned())
 }
@@ -317,6 +388,7 @@ impl SessionStore for MemoryStore {
         let data = record.data.clone();
         let bytes = footprint(&data);
         let evictable = Evictable::for_write(data.contains_key(LOGIN_KEY));
+        let user = user_id_of(&data);
         self.reserve(key, bytes, evictable, record.now)?;
         let version = self.version();
         let mut map = self.shard(key).write().map_err(poisoned)?;
@@ -326,6 +398,7 @@ impl SessionStore for MemoryStore {
         if map.len() >= self.per_shard_cap {
             self.make_room(&mut map, key, evictable, record.now)?;
         }
+        self.reindex(key, None, user.as_deref());
         map.insert(
             key.clone(),
             Entry {
@@ -334,6 +407,9 @@ impl SessionStore for MemoryStore {
                 expires_at: record.expires_at,
                 version,
                 bytes,
+                user,
+                created_at: record.now,
+                last_seen: record.now,
             },
         );
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
@@ -349,6 +425,7 @@ impl SessionStore for MemoryStore {
         let data = record.data.clone();
         let bytes = footprint(&data);
         let login = data.contains_key(LOGIN_KEY);
+        let user = user_id_of(&data);
         let mut reserved = false;
         loop {
             let version = self.version();
@@ -369,20 +446,31 @@ impl SessionStore for MemoryStore {
             }
             self.bytes.fetch_add(bytes, Ordering::Relaxed);
             self.bytes.fetch_sub(entry.bytes, Ordering::Relaxed);
+            self.reindex(key, entry.user.as_deref(), user.as_deref());
+            let created_at = if entry.user == user {
+                entry.created_at
+            } else {
+                record.now
+            };
             *entry = Entry {
                 data,
                 expires_at: record.expires_at,
                 version,
                 bytes,
                 login,
+                user,
+                created_at,
+                last_seen: record.now,
             };
             return Ok(SaveOutcome::Saved(Version::Counter(version)));
         }
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), StoreError> {
-        if let Some(e) = self.shard(key).write().map_err(poisoned)?.remove(key) {
+        let mut map = self.shard(key).write().map_err(poisoned)?;
+        if let Some(e) = map.remove(key) {
             self.bytes.fetch_sub(e.bytes, Ordering::Relaxed);
+            self.unindex([(e.user, key.clone())]);
         }
         Ok(())
     }
@@ -400,16 +488,19 @@ impl SessionStore for MemoryStore {
                 let mut map = shard.write().map_err(poisoned)?;
                 let mut budget = batch;
                 let mut freed = 0;
-                map.retain(|_, e| {
+                let mut gone = Vec::new();
+                map.retain(|k, e| {
                     if e.expires_at <= now && budget > 0 {
                         budget -= 1;
                         freed += e.bytes;
+                        gone.push((e.user.take(), k.clone()));
                         false
                     } else {
                         true
                     }
                 });
                 self.bytes.fetch_sub(freed, Ordering::Relaxed);
+                self.unindex(gone);
                 let n = batch - budget;
                 removed += n as u64;
                 if n < batch {
@@ -418,5 +509,76 @@ impl SessionStore for MemoryStore {
             }
         }
         Ok(removed)
+    }
+
+    async fn user_sessions(&self, user_id: &str, now: f64) -> Result<Vec<UserSession>, StoreError> {
+        let mut sessions = Vec::new();
+        for key in self.keys_of(user_id)? {
+            let map = self.shard(&key).read().map_err(poisoned)?;
+            match map.get(&key) {
+                Some(e) if e.expires_at > now && e.user.as_deref() == Some(user_id) => {
+                    sessions.push(UserSession {
+                        key,
+                        created_at: e.created_at,
+                        last_seen: e.last_seen,
+                        expires_at: e.expires_at,
+                    });
+                }
+                // An expired session keeps its entry until it is purged with it; a key the
+                // index holds without a session would be a bug, dropped here all the same.
+                Some(_) => {}
+                None => self.unindex([(Some(user_id.to_owned()), key)]),
+            }
+        }
+        newest_first(&mut sessions);
+        Ok(sessions)
+    }
+
+    async fn revoke_user_sessions(
+        &self,
+        user_id: &str,
+        keep: Option<&SessionKey>,
+    ) -> Result<u64, StoreError> {
+        let mut removed = 0;
+        for key in self.keys_of(user_id)? {
+            if Some(&key) == keep {
+                continue;
+            }
+            let mut map = self.shard(&key).write().map_err(poisoned)?;
+            // Checked under the shard lock: a save that moved the session to another user
+            // since the keys were copied keeps it.
+            if map
+                .get(&key)
+                .is_some_and(|e| e.user.as_deref() == Some(user_id))
+            {
+                if let Some(e) = map.remove(&key) {
+                    self.bytes.fetch_sub(e.bytes, Ordering::Relaxed);
+                    removed += 1;
+                }
+            }
+            self.unindex([(Some(user_id.to_owned()), key)]);
+        }
+        Ok(removed)
+    }
+
+    /// Every session is indexed as it is written; this only rebuilds the index from the
+    /// sessions (it cannot have drifted, so it is for symmetry with the other stores).
+    async fn reindex_users(&self, now: f64, _batch: usize) -> Result<u64, StoreError> {
+        let mut indexed = 0;
+        for shard in self.shards.iter() {
+            let map = shard.read().map_err(poisoned)?;
+            for (key, e) in map.iter().filter(|(_, e)| e.expires_at > now) {
+                if let Some(user) = &e.user {
+                    self.users
+                        .lock()
+                        .map_err(poisoned)?
+                        .entry(user.clone())
+                        .or_default()
+                        .insert(key.clone());
+                    indexed += 1;
+                }
+            }
+        }
+        Ok(indexed)
     }
 }

@@ -25,6 +25,9 @@ pub mod sqlite;
 #[cfg(any(feature = "redis", feature = "mysql"))]
 pub(crate) mod tls;
 pub(crate) mod url;
+pub mod user_index;
+
+pub use user_index::UserSession;
 
 use std::fmt;
 use std::sync::Arc;
@@ -227,6 +230,37 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
     async fn migrate(&self) -> Result<(), StoreError> {
         Ok(())
     }
+
+    /// The live sessions of `user_id` (Django's `_auth_user_id`), most recently seen first,
+    /// read from the store's per-user index (never a scan of every session); entries whose
+    /// session is gone are pruned on the way. A store without an index (the default) answers
+    /// [`StoreError::Config`]. See [`user_index`] and the
+    /// [user sessions guide](crate::guide::user_sessions).
+    async fn user_sessions(&self, user_id: &str, now: f64) -> Result<Vec<UserSession>, StoreError> {
+        let _ = (user_id, now);
+        Err(user_index::not_indexed(std::any::type_name::<Self>()))
+    }
+
+    /// Ends every session of `user_id` but `keep` ("log out everywhere else"; `None` ends them
+    /// all) and returns how many records were removed. A request saving one of them
+    /// concurrently finds it gone ([`SaveOutcome::Gone`]): a revoked session is never written
+    /// back. Ending one session is [`delete`](Self::delete).
+    async fn revoke_user_sessions(
+        &self,
+        user_id: &str,
+        keep: Option<&SessionKey>,
+    ) -> Result<u64, StoreError> {
+        let _ = (user_id, keep);
+        Err(user_index::not_indexed(std::any::type_name::<Self>()))
+    }
+
+    /// Backfills the per-user index: one pass over the live records, `batch` at a time,
+    /// indexing each that holds `_auth_user_id` (sessions written by Django without the
+    /// companion package, or before the index existed). Returns how many it indexed.
+    async fn reindex_users(&self, now: f64, batch: usize) -> Result<u64, StoreError> {
+        let _ = (now, batch);
+        Err(user_index::not_indexed(std::any::type_name::<Self>()))
+    }
 }
 
 #[async_trait]
@@ -266,5 +300,18 @@ impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
     }
     async fn migrate(&self) -> Result<(), StoreError> {
         (**self).migrate().await
+    }
+    async fn user_sessions(&self, user_id: &str, now: f64) -> Result<Vec<UserSession>, StoreError> {
+        (**self).user_sessions(user_id, now).await
+    }
+    async fn revoke_user_sessions(
+        &self,
+        user_id: &str,
+        keep: Option<&SessionKey>,
+    ) -> Result<u64, StoreError> {
+        (**self).revoke_user_sessions(user_id, keep).await
+    }
+    async fn reindex_users(&self, now: f64, batch: usize) -> Result<u64, StoreError> {
+        (**self).reindex_users(now, batch).await
     }
 }

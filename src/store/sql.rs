@@ -139,6 +139,172 @@ pub(crate) struct Statements {
     /// migration instead of failing on a table tessera created. Empty for a custom table, which
     /// belongs to a migration of the app that defines it.
     pub(crate) record_migration: Vec<String>,
+    /// The per-user index beside the table.
+    pub(crate) users: UserIndexSql,
+}
+
+/// The side table that indexes sessions by user, and its statements.
+///
+/// `<index> (session_key varchar(40) PRIMARY KEY, user_id varchar(255), created_at,
+/// last_seen, expire_date)`, with indexes on `user_id` and `expire_date`: tessera's own table,
+/// which Django never reads, so its migrations and `clearsessions` are unaffected. Times the
+/// listing only shows (`created_at`, `last_seen`) are Unix seconds as doubles; `expire_date`
+/// has the session table's type, so it compares with the same bound "now".
+#[derive(Debug)]
+pub(crate) struct UserIndexSql {
+    /// The index table's name, for messages.
+    #[allow(dead_code)]
+    pub(crate) table: String,
+    /// `CREATE … IF NOT EXISTS` for the table and its indexes.
+    pub(crate) ddl: Vec<String>,
+    /// Indexes a session, keeping `created_at` while the user stays the same: key, user,
+    /// now (seconds), expiry.
+    pub(crate) upsert: String,
+    /// Unindexes a session: key.
+    pub(crate) unindex: String,
+    /// A user's live sessions, joined to the session table so a session Django deleted is not
+    /// shown: user, now → key, created_at, last_seen, expiry in seconds.
+    pub(crate) list: String,
+    /// Removes a user's entries whose session is gone or expired: user, now.
+    pub(crate) prune: String,
+    /// A user's indexed keys but one: user, the key kept ('' for none).
+    pub(crate) keys: String,
+    /// One batch of entries whose session is gone or expired: now, limit.
+    pub(crate) clear: String,
+    /// One page of live sessions for the backfill: now, after this key, limit → key, data,
+    /// expiry in seconds.
+    pub(crate) scan: String,
+}
+
+/// The index table's name: `tessera_session_user` beside Django's table, `<table>_tessera_user`
+/// beside a custom one (or, past the name limit, a digest of it).
+pub fn user_index_table(session_table: &str) -> String {
+    if session_table == DEFAULT_TABLE {
+        return "tessera_session_user".to_owned();
+    }
+    let name = format!("{session_table}_tessera_user");
+    if name.len() <= MAX_TABLE_LEN {
+        return name;
+    }
+    let digest = Md5::new_with_prefix(session_table).finalize();
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("tessera_user_{hex}")
+}
+
+impl UserIndexSql {
+    fn build(dialect: Dialect, session_table: &str) -> UserIndexSql {
+        let q = |ident: &str| dialect.quote(ident);
+        let p = |n: usize| dialect.param(n);
+        let name = user_index_table(session_table);
+        let (i, t) = (q(&name), q(session_table));
+        let (key, user, created, seen, expire) = (
+            q("session_key"),
+            q("user_id"),
+            q("created_at"),
+            q("last_seen"),
+            q("expire_date"),
+        );
+        let (_, datetime) = dialect.types();
+        let double = match dialect {
+            Dialect::Mysql => "double",
+            Dialect::Postgres | Dialect::Sqlite => "double precision",
+        };
+        let index = |column: &str| {
+            format!(
+                "CREATE INDEX IF NOT EXISTS {} ON {i} ({});",
+                q(&format!("{name}_{column}")),
+                q(column)
+            )
+        };
+        let ddl = vec![
+            format!(
+                "CREATE TABLE IF NOT EXISTS {i} ({key} varchar(40) NOT NULL PRIMARY KEY, \
+                 {user} varchar(255) NOT NULL, {created} {double} NOT NULL, \
+                 {seen} {double} NOT NULL, {expire} {datetime} NOT NULL);"
+            ),
+            index("user_id"),
+            index("expire_date"),
+        ];
+        let values = format!(
+            "INSERT INTO {i} ({key}, {user}, {created}, {seen}, {expire}) \
+             VALUES ({}, {}, {}, {}, {})",
+            p(1),
+            p(2),
+            p(3),
+            p(3),
+            p(4)
+        );
+        let upsert = match dialect {
+            // Assignments run left to right: `created_at` reads the old `user_id`.
+            Dialect::Mysql => format!(
+                "{values} ON DUPLICATE KEY UPDATE {created} = IF({user} = VALUES({user}), \
+                 {created}, VALUES({created})), {user} = VALUES({user}), \
+                 {seen} = VALUES({seen}), {expire} = VALUES({expire})"
+            ),
+            Dialect::Postgres | Dialect::Sqlite => format!(
+                "{values} ON CONFLICT ({key}) DO UPDATE SET {created} = CASE WHEN \
+                 {i}.{user} = excluded.{user} THEN {i}.{created} ELSE excluded.{created} END, \
+                 {user} = excluded.{user}, {seen} = excluded.{seen}, \
+                 {expire} = excluded.{expire}"
+            ),
+        };
+        let seconds = |column: &str| match dialect {
+            Dialect::Postgres => format!("CAST(extract(epoch FROM {column}) AS double precision)"),
+            Dialect::Mysql => {
+                format!("TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', {column}) / 1e6")
+            }
+            Dialect::Sqlite => format!("(julianday({column}) - 2440587.5) * 86400.0"),
+        };
+        let list = format!(
+            "SELECT x.{key}, x.{created}, x.{seen}, {} FROM {i} x JOIN {t} s \
+             ON s.{key} = x.{key} WHERE x.{user} = {} AND s.{expire} > {}",
+            seconds(&format!("s.{expire}")),
+            p(1),
+            p(2)
+        );
+        let dead = |now: usize| {
+            format!(
+                "NOT EXISTS (SELECT 1 FROM {t} s WHERE s.{key} = x.{key} AND s.{expire} > {})",
+                p(now)
+            )
+        };
+        let prune = format!(
+            "DELETE FROM {i} WHERE {key} IN (SELECT {key} FROM (SELECT x.{key} FROM {i} x \
+             WHERE x.{user} = {} AND {}) d)",
+            p(1),
+            dead(2)
+        );
+        let clear = format!(
+            "DELETE FROM {i} WHERE {key} IN (SELECT {key} FROM (SELECT x.{key} FROM {i} x \
+             WHERE x.{expire} <= {} AND {} LIMIT {}) d)",
+            p(1),
+            dead(1),
+            p(2)
+        );
+        UserIndexSql {
+            ddl,
+            upsert,
+            unindex: format!("DELETE FROM {i} WHERE {key} = {}", p(1)),
+            list,
+            prune,
+            keys: format!(
+                "SELECT {key} FROM {i} WHERE {user} = {} AND {key} <> {}",
+                p(1),
+                p(2)
+            ),
+            clear,
+            scan: format!(
+                "SELECT {key}, {}, {} FROM {t} WHERE {expire} > {} AND {key} > {} \
+                 ORDER BY {key} LIMIT {}",
+                q("session_data"),
+                seconds(&expire),
+                p(1),
+                p(2),
+                p(3)
+            ),
+            table: name,
+        }
+    }
 }
 
 impl Statements {
@@ -232,6 +398,7 @@ impl Statements {
             ddl: ddl(""),
             create_if_missing: create_if_missing.join("\n"),
             record_migration,
+            users: UserIndexSql::build(dialect, table),
         }
     }
 }

@@ -89,6 +89,34 @@ async fn conformance_suite() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// Sessions Django wrote straight into `django_session` (no companion package) are listed
+/// once `reindex_users` backfilled them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reindex_backfills_sessions_django_wrote() {
+    let (db, dir) = temp_db("reindex");
+    let store = SqliteStore::open(&db, codec(SECRET)).expect("open");
+    let raw_db = db.clone();
+    let write: conformance::UnindexedWriter = Arc::new(move |k, data, expires_at| {
+        let db = raw_db.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                let text = codec(SECRET).encode(&data);
+                let expire = format_datetime(expires_at).expect("date");
+                raw(&db)
+                    .execute(
+                        "INSERT INTO django_session VALUES (?1, ?2, ?3)",
+                        params![k.as_str(), text, expire],
+                    )
+                    .expect("insert");
+            })
+            .await
+            .expect("writer");
+        })
+    });
+    conformance::reindex_backfills(Arc::new(store), write).await;
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_fifty_writers_and_logout_race() {
     let (db, dir) = temp_db("http-races");

@@ -90,7 +90,8 @@ use self::inline::InlineReads;
 use self::readers::ReadJob;
 use self::writer::{Outcome, WriteJob, WriteOp};
 use super::sql::{self, django_index_name, Dialect, Statements};
-use super::{Loaded, Record, SaveOutcome, SessionStore, StoreError, Version};
+use super::user_index::{newest_first, user_id_of};
+use super::{Loaded, Record, SaveOutcome, SessionStore, StoreError, UserSession, Version};
 use crate::py::datetime::PyDateTime;
 use crate::session::codec::SessionCodec;
 use crate::session::key::SessionKey;
@@ -227,6 +228,10 @@ impl SqliteStoreBuilder {
         }
         // Fail now, not on the first request, if the table is missing or has other columns.
         write_conn.prepare(&sql.save).map_err(config)?;
+        // The per-user index is tessera's own table, which Django never sees: always made.
+        write_conn
+            .execute_batch(&sql.users.ddl.join("\n"))
+            .map_err(config)?;
 
         let mut read_conns = Vec::with_capacity(self.readers);
         for _ in 0..self.readers {
@@ -391,6 +396,8 @@ impl SessionStore for SqliteStore {
             key: key.clone(),
             data: data.clone(),
             expire,
+            user: user_id_of(record.data),
+            now: record.now,
         })
         .await?;
         Ok(Version::Text(data))
@@ -414,6 +421,8 @@ impl SessionStore for SqliteStore {
                 data: data.clone(),
                 expire,
                 expected,
+                user: user_id_of(record.data),
+                now: record.now,
             })
             .await?;
         Ok(match outcome {
@@ -460,6 +469,81 @@ impl SessionStore for SqliteStore {
             }
         })
         .await
+    }
+
+    async fn user_sessions(&self, user_id: &str, now: f64) -> Result<Vec<UserSession>, StoreError> {
+        let op = WriteOp::UserSessions {
+            user: user_id.to_owned(),
+            now: format_datetime(now)?,
+        };
+        let Outcome::Sessions(rows) = self.write(op).await? else {
+            return Ok(Vec::new());
+        };
+        let mut sessions: Vec<UserSession> = rows
+            .into_iter()
+            .filter_map(|(key, created_at, last_seen, expires_at)| {
+                Some(UserSession {
+                    key: SessionKey::parse(&key)?,
+                    created_at,
+                    last_seen,
+                    expires_at,
+                })
+            })
+            .collect();
+        newest_first(&mut sessions);
+        Ok(sessions)
+    }
+
+    async fn revoke_user_sessions(
+        &self,
+        user_id: &str,
+        keep: Option<&SessionKey>,
+    ) -> Result<u64, StoreError> {
+        let op = WriteOp::Revoke {
+            user: user_id.to_owned(),
+            keep: keep.map_or_else(String::new, |k| k.as_str().to_owned()),
+        };
+        match self.write(op).await? {
+            Outcome::Count(n) => Ok(n),
+            _ => Ok(0),
+        }
+    }
+
+    async fn reindex_users(&self, now: f64, batch: usize) -> Result<u64, StoreError> {
+        let mut after = String::new();
+        let mut indexed = 0;
+        loop {
+            let op = WriteOp::Scan {
+                now: format_datetime(now)?,
+                after: after.clone(),
+                limit: i64::try_from(batch.max(1)).unwrap_or(i64::MAX),
+            };
+            let Outcome::Rows(rows) = self.write(op).await? else {
+                return Ok(indexed);
+            };
+            let Some((last, _, _)) = rows.last() else {
+                return Ok(indexed);
+            };
+            after = last.clone();
+            for (key, text, expires_at) in rows {
+                let (Some(key), Some(data)) =
+                    (SessionKey::parse(&key), self.codec.decode_record(&text))
+                else {
+                    continue;
+                };
+                if let Some(user) = user_id_of(&data) {
+                    let expire = format_datetime(expires_at)?;
+                    self.write(WriteOp::Index {
+                        key,
+                        user,
+                        now,
+                        expire,
+                    })
+                    .await?;
+                    indexed += 1;
+                }
+            }
+        }
     }
 }
 

@@ -54,12 +54,40 @@ pub(super) enum WriteOp {
         key: SessionKey,
         data: Arc<str>,
         expire: String,
+        /// The user it is indexed under, and the write's time.
+        user: Option<String>,
+        now: f64,
     },
     Save {
         key: SessionKey,
         data: Arc<str>,
         expire: String,
         expected: Option<Arc<str>>,
+        user: Option<String>,
+        now: f64,
+    },
+    /// A user's live sessions, pruning dead entries (a write: it prunes).
+    UserSessions {
+        user: String,
+        now: String,
+    },
+    /// Deletes a user's sessions but `keep` ('' for none), and their entries.
+    Revoke {
+        user: String,
+        keep: String,
+    },
+    /// One page of live sessions for the backfill.
+    Scan {
+        now: String,
+        after: String,
+        limit: i64,
+    },
+    /// Indexes one session (the backfill).
+    Index {
+        key: SessionKey,
+        user: String,
+        now: f64,
+        expire: String,
     },
     Delete {
         key: SessionKey,
@@ -71,13 +99,17 @@ pub(super) enum WriteOp {
     CreateTable,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(super) enum Outcome {
     Done,
     Count(u64),
     Saved,
     Conflict,
     Gone,
+    /// Key, created_at, last_seen, expiry (seconds).
+    Sessions(Vec<(String, f64, f64, f64)>),
+    /// Key, data, expiry (seconds).
+    Rows(Vec<(String, String, f64)>),
 }
 
 #[derive(Debug)]
@@ -226,12 +258,21 @@ fn run(conn: &Connection, statement: &str) -> rusqlite::Result<()> {
 
 fn execute(conn: &Connection, sql: &Statements, op: &WriteOp) -> Result<Outcome, StoreError> {
     match op {
-        WriteOp::Create { key, data, expire } => {
+        WriteOp::Create {
+            key,
+            data,
+            expire,
+            user,
+            now,
+        } => {
             let inserted = conn
                 .prepare_cached(&sql.create)
                 .and_then(|mut st| st.execute(params![key.as_str(), &**data, expire]));
             match inserted {
-                Ok(_) => Ok(Outcome::Done),
+                Ok(_) => {
+                    index(conn, sql, key, user.as_deref(), *now, expire)?;
+                    Ok(Outcome::Done)
+                }
                 Err(rusqlite::Error::SqliteFailure(e, _))
                     if e.code == ErrorCode::ConstraintViolation =>
                 {
@@ -245,6 +286,8 @@ fn execute(conn: &Connection, sql: &Statements, op: &WriteOp) -> Result<Outcome,
             data,
             expire,
             expected,
+            user,
+            now,
         } => {
             if let Some(expected) = expected {
                 let changed = conn
@@ -254,6 +297,8 @@ fn execute(conn: &Connection, sql: &Statements, op: &WriteOp) -> Result<Outcome,
                     })
                     .map_err(db_err)?;
                 if changed > 0 {
+                    // Same transaction as the swap, and only when it succeeded.
+                    index(conn, sql, key, user.as_deref(), *now, expire)?;
                     return Ok(Outcome::Saved);
                 }
             }
@@ -263,21 +308,100 @@ fn execute(conn: &Connection, sql: &Statements, op: &WriteOp) -> Result<Outcome,
                 Outcome::Gone
             })
         }
-        WriteOp::Delete { key } => conn
-            .prepare_cached(&sql.delete)
-            .and_then(|mut st| st.execute(params![key.as_str()]))
-            .map(|_| Outcome::Done)
-            .map_err(db_err),
-        WriteOp::Clear { before, limit } => conn
-            .prepare_cached(&sql.clear)
-            .and_then(|mut st| st.execute(params![before, limit]))
-            .map(|n| Outcome::Count(n as u64))
-            .map_err(db_err),
+        WriteOp::Delete { key } => {
+            exec(conn, &sql.delete, params![key.as_str()])?;
+            exec(conn, &sql.users.unindex, params![key.as_str()])?;
+            Ok(Outcome::Done)
+        }
+        WriteOp::Clear { before, limit } => {
+            let n = exec(conn, &sql.clear, params![before, limit])?;
+            // The entries of the sessions just removed (and of any Django removed).
+            exec(conn, &sql.users.clear, params![before, limit])?;
+            Ok(Outcome::Count(n))
+        }
         WriteOp::CreateTable => conn
             .execute_batch(&sql.create_if_missing)
+            .and_then(|()| conn.execute_batch(&sql.users.ddl.join("\n")))
             .map(|()| Outcome::Done)
             .map_err(db_err),
+        WriteOp::UserSessions { user, now } => {
+            exec(conn, &sql.users.prune, params![user, now])?;
+            let mut st = conn.prepare_cached(&sql.users.list).map_err(db_err)?;
+            let rows = st
+                .query_map(params![user, now], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })
+                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+                .map_err(db_err)?;
+            Ok(Outcome::Sessions(rows))
+        }
+        WriteOp::Revoke { user, keep } => {
+            let keys: Vec<String> = conn
+                .prepare_cached(&sql.users.keys)
+                .and_then(|mut st| {
+                    st.query_map(params![user, keep], |r| r.get(0))?
+                        .collect::<rusqlite::Result<Vec<String>>>()
+                })
+                .map_err(db_err)?;
+            let mut removed = 0;
+            for key in keys {
+                removed += exec(conn, &sql.delete, params![key])?;
+                exec(conn, &sql.users.unindex, params![key])?;
+            }
+            Ok(Outcome::Count(removed))
+        }
+        WriteOp::Scan { now, after, limit } => {
+            let mut st = conn.prepare_cached(&sql.users.scan).map_err(db_err)?;
+            let rows = st
+                .query_map(params![now, after, limit], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+                .map_err(db_err)?;
+            Ok(Outcome::Rows(rows))
+        }
+        WriteOp::Index {
+            key,
+            user,
+            now,
+            expire,
+        } => {
+            index(conn, sql, key, Some(user), *now, expire)?;
+            Ok(Outcome::Done)
+        }
     }
+}
+
+fn exec(
+    conn: &Connection,
+    statement: &str,
+    params: impl rusqlite::Params,
+) -> Result<u64, StoreError> {
+    conn.prepare_cached(statement)
+        .and_then(|mut st| st.execute(params))
+        .map(|n| n as u64)
+        .map_err(db_err)
+}
+
+/// Indexes `key` under `user`, or unindexes it for a record without one, in the running
+/// transaction.
+fn index(
+    conn: &Connection,
+    sql: &Statements,
+    key: &SessionKey,
+    user: Option<&str>,
+    now: f64,
+    expire: &str,
+) -> Result<(), StoreError> {
+    match user {
+        Some(user) => exec(
+            conn,
+            &sql.users.upsert,
+            params![key.as_str(), user, now, expire],
+        ),
+        None => exec(conn, &sql.users.unindex, params![key.as_str()]),
+    }
+    .map(drop)
 }
 
 #[cfg(target_os = "linux")]
