@@ -636,7 +636,7 @@ impl SessionStore for PostgresStore {
             sql::clear_in_batches(batch_size, &|_| {}, move |limit| async move {
                 let limit = i64::try_from(limit).unwrap_or(i64::MAX);
                 client
-                    .execute(index_stmt, &[now, &limit])
+                    .execute(index_stmt, &[now, now, &limit])
                     .await
                     .map_err(|e| pg_err(OP, &e))
             })
@@ -750,7 +750,7 @@ impl SessionStore for PostgresStore {
                     client
                         .execute(
                             &upsert,
-                            &[&Redacted(key), user, &now, &instant(*expires_at)],
+                            &[&Redacted(key), user, &now, &now, &instant(*expires_at)],
                         )
                         .await
                         .map_err(|e| pg_err(OP, &e))?;
