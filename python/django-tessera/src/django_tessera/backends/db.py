@@ -19,6 +19,10 @@ A row whose ``session_data`` does not decode (bad signature, another app's forma
 loaded as ``{}`` and later overwritten, as Django would: it is treated as no session, the
 request gets a new key, and the row is left as it is.
 
+Every write also keeps tessera's per-user index (``tessera_session_user``) in the same
+transaction when that table exists (see ``user_index``), so tessera lists and revokes the
+sessions Django's ``login()`` creates.
+
 Supported databases: PostgreSQL, SQLite, MySQL/MariaDB (compared byte for byte there).
 """
 
@@ -33,7 +37,7 @@ from django.db import connections, router, transaction
 from django.db.models import Func, QuerySet, TextField
 from django.utils import timezone
 
-from . import decode_strict, log_left_alone
+from . import decode_strict, log_left_alone, user_index
 
 #: How many times a save that lost a race re-reads the row and tries again (tessera's
 #: default too); one more failure raises ``UpdateError``.
@@ -155,8 +159,12 @@ class SessionStore(DjangoDBStore):
         if self.session_key is None:
             return self.create()
         if must_create:
-            # Django's INSERT, unchanged; what it wrote is the base of the next update.
-            super().save(must_create=True)
+            # Django's INSERT, unchanged, and its index row; what it wrote is the base of the
+            # next update.
+            using = router.db_for_write(self.model)
+            with transaction.atomic(using=using):
+                super().save(must_create=True)
+                self._index(using, self._get_session(no_load=True), self.get_expiry_date())
             self._loaded_text = self._encoded
             self._ops = []
             self._unreadable = False
@@ -199,6 +207,8 @@ class SessionStore(DjangoDBStore):
                 updated = self._rows_holding(using, expected).update(
                     session_data=text, expire_date=expire_date
                 )
+                if updated:
+                    self._index(using, merged, expire_date)
             if updated:
                 self._session_cache = merged
                 self._loaded_text = text
@@ -206,6 +216,26 @@ class SessionStore(DjangoDBStore):
                 return
             expected = None
         raise UpdateError
+
+    def _index(self, using: str, data: dict, expire_date: Any) -> None:
+        """tessera's index row for this session, in the caller's transaction."""
+        user_index.write(using, self.model._meta.db_table, self.session_key, data, expire_date)
+
+    def delete(self, session_key: str | None = None) -> None:
+        """Django's delete, then the session's index row. Not one transaction: on SQLite a
+        transaction that reads (Django's delete looks the row up first) and then writes fails
+        at once when another writer holds the lock. An entry left by a failure in between
+        names a session that is gone, which tessera's listing prunes."""
+        if session_key is None:
+            if self.session_key is None:
+                return
+            session_key = self.session_key
+        super().delete(session_key)
+        user_index.remove(router.db_for_write(self.model), self.model._meta.db_table, session_key)
+
+    async def adelete(self, session_key: str | None = None) -> None:
+        # This class's delete: a subclass's adelete adds its own steps around this one.
+        await sync_to_async(SessionStore.delete)(self, session_key)
 
     def _rows_holding(self, using: str, text: str) -> QuerySet:
         """This session's row if, and only if, it still holds exactly ``text``."""
