@@ -77,6 +77,8 @@ struct Django {
     python: PathBuf,
     db: PathBuf,
     storage: &'static str,
+    /// `SESSION_ENGINE`: Django's `db` engine, or the companion package's.
+    engine: &'static str,
 }
 
 impl Django {
@@ -89,6 +91,7 @@ impl Django {
             .env("TESSERA_DJANGO_DB", "sqlite")
             .env("TESSERA_DJANGO_SQLITE_PATH", &self.db)
             .env("TESSERA_DJANGO_MESSAGE_STORAGE", self.storage)
+            .env("TESSERA_DJANGO_ENGINE", self.engine)
             .env("PYTHONIOENCODING", "utf-8")
             .output()
             .unwrap();
@@ -305,6 +308,7 @@ async fn setup(version: Version, storage: StorageKind) -> Option<(Scratch, Djang
             StorageKind::Session => "session",
             _ => "fallback",
         },
+        engine: "django.contrib.sessions.backends.db",
     };
     django.run(&["migrate"]);
     let app = tessera_app(&db, users(&db), storage).await;
@@ -462,4 +466,77 @@ async fn a_message_queued_on_one_side_is_shown_once_on_the_other() {
             );
         }
     }
+}
+
+/// "Log out everywhere" on tessera ends the sessions Django's `login()` made: those written
+/// through the companion package's engine are in tessera's index at once; those Django's own
+/// engine wrote are found after `reindex_users`, the documented backfill.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_out_everywhere_on_tessera_ends_djangos_sessions_too() {
+    let Some((scratch, mut django, app)) = setup(Version::V6_1, StorageKind::Fallback).await else {
+        return;
+    };
+    let sessions = tessera::url::open(
+        &format!("sqlite://{}", scratch.0.join("db.sqlite3").display()),
+        &SecretKeys::new(SECRET),
+    )
+    .await
+    .unwrap();
+    let store = sessions.store().unwrap();
+    let pk = json::to_string(&django.run(&["createuser", "carol", "s3cret-pass"]));
+    let credentials = r#"{"username": "carol", "password": "s3cret-pass"}"#;
+    let who = format!("user {pk}");
+
+    // Two browsers log in on Django through the companion package, one through Django's own
+    // engine, one on tessera.
+    django.engine = "django_tessera.backends.db";
+    let mut companion = [Jar::default(), Jar::default()];
+    for jar in &mut companion {
+        assert_eq!(
+            django
+                .request(jar, "POST", "login", Some(credentials))
+                .status,
+            200
+        );
+    }
+    django.engine = "django.contrib.sessions.backends.db";
+    let mut stock = Jar::default();
+    assert_eq!(
+        django
+            .request(&mut stock, "POST", "login", Some(credentials))
+            .status,
+        200
+    );
+    let mut on_tessera = Jar::default();
+    assert_eq!(
+        tessera(&app, &mut on_tessera, "POST", "/login", Some(credentials))
+            .await
+            .status,
+        200
+    );
+
+    let now = tessera::time::now();
+    assert_eq!(
+        store.user_sessions(&pk, now).await.unwrap().len(),
+        3,
+        "companion + tessera"
+    );
+    assert_eq!(store.revoke_user_sessions(&pk, None).await.unwrap(), 3);
+    for jar in companion.iter_mut() {
+        assert_eq!(django.request(jar, "GET", "whoami", None).body, "anonymous");
+    }
+    assert_eq!(
+        tessera(&app, &mut on_tessera, "GET", "/whoami", None)
+            .await
+            .body,
+        "anonymous"
+    );
+    // Django's own engine wrote no entry: still logged in, until the backfill finds it.
+    assert_eq!(django.request(&mut stock, "GET", "whoami", None).body, who);
+    assert!(store.reindex_users(now, 100).await.unwrap() >= 1);
+    assert_eq!(store.revoke_user_sessions(&pk, None).await.unwrap(), 1);
+    assert_eq!(
+        django.request(&mut stock, "GET", "whoami", None).body,
+        "anonymous"
+    );
 }
