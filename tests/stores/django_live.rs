@@ -105,7 +105,7 @@ fn unique(prefix: &str) -> String {
 
 /// A Django release line the tests run against, each in a venv of its own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Version {
+pub(crate) enum Version {
     /// 5.2 LTS, on the machine's `python3` (or `TESSERA_TEST_PYTHON`).
     V5_2,
     /// 6.1, which needs Python 3.12 or later: `TESSERA_TEST_PYTHON_61`, else the newest
@@ -182,7 +182,7 @@ fn django_python(version: Version) -> Option<PathBuf> {
 }
 
 /// [`django_python`] off the async runtime (making a venv takes seconds).
-async fn venv_python(version: Version) -> Option<PathBuf> {
+pub(crate) async fn venv_python(version: Version) -> Option<PathBuf> {
     tokio::task::spawn_blocking(move || django_python(version))
         .await
         .unwrap()
@@ -326,14 +326,14 @@ fn make_base_venv(version: Version) -> Option<PathBuf> {
 // Django's side: the helper script.
 // ---------------------------------------------------------------------------------------------
 
-struct Django {
+pub(crate) struct Django {
     python: PathBuf,
     env: Vec<(String, String)>,
 }
 
 impl Django {
     /// Django on the SQLite database at `path`.
-    fn on_sqlite(python: PathBuf, path: &Path) -> Django {
+    pub(crate) fn on_sqlite(python: PathBuf, path: &Path) -> Django {
         Django {
             python,
             env: vec![
@@ -347,13 +347,13 @@ impl Django {
     }
 
     /// With one more environment variable for the settings.
-    fn with(mut self, name: &str, value: impl Into<String>) -> Django {
+    pub(crate) fn with(mut self, name: &str, value: impl Into<String>) -> Django {
         self.env.push((name.to_owned(), value.into()));
         self
     }
 
     /// Runs one subcommand of `django_sessions.py`; its JSON output, read with Python's rules.
-    async fn run(&self, args: &[&str]) -> Value {
+    pub(crate) async fn run(&self, args: &[&str]) -> Value {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/django_sessions.py");
         let mut cmd = Command::new(&self.python);
         cmd.arg(script).args(args).envs(self.env.iter().cloned());
