@@ -252,44 +252,13 @@ fn urlencoded(form: &str) -> String {
 }
 
 /// Django's `auth_user` on the test's SQLite file, as tessera reads it.
-fn users(db: &Path) -> Arc<dyn UserSource> {
-    Arc::new(TemporaryUsers(db.to_owned()))
-}
-
-struct TemporaryUsers(PathBuf);
-
-impl TemporaryUsers {
-    fn find(&self, column: &str, value: &str) -> Option<tessera::auth::User> {
-        let conn = rusqlite::Connection::open(&self.0).unwrap();
-        conn.query_row(
-            &format!("SELECT id, password, is_active FROM auth_user WHERE {column} = ?1"),
-            [value],
-            |row| {
-                Ok(tessera::auth::User {
-                    id: row.get::<_, i64>(0)?.to_string(),
-                    password: row.get(1)?,
-                    is_active: row.get(2)?,
-                })
-            },
-        )
-        .ok()
-    }
-}
-
-#[async_trait::async_trait]
-impl UserSource for TemporaryUsers {
-    async fn user(
-        &self,
-        id: &str,
-    ) -> Result<Option<tessera::auth::User>, tessera::auth::UserSourceError> {
-        Ok(self.find("id", id))
-    }
-    async fn user_by_username(
-        &self,
-        name: &str,
-    ) -> Result<Option<tessera::auth::User>, tessera::auth::UserSourceError> {
-        Ok(self.find("username", name))
-    }
+async fn users(db: &Path) -> Arc<dyn UserSource> {
+    let url = format!("sqlite://{}", db.display());
+    Arc::new(
+        tessera::auth::sql_users::SqlUsers::connect(&url)
+            .await
+            .unwrap(),
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -311,7 +280,7 @@ async fn setup(version: Version, storage: StorageKind) -> Option<(Scratch, Djang
         engine: "django.contrib.sessions.backends.db",
     };
     django.run(&["migrate"]);
-    let app = tessera_app(&db, users(&db), storage).await;
+    let app = tessera_app(&db, users(&db).await, storage).await;
     Some((scratch, django, app))
 }
 
