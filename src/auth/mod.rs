@@ -1,7 +1,7 @@
 //! `django.contrib.auth` as far as a session carries it: the password hashes Django stores in
 //! `auth_user.password` ([`password`]), the session auth hash that ties a session to the
 //! password it was made with ([`session_hash`]), the user a session names ([`user`]), and
-//! Django's `login`, `logout`, `get_user` and `update_session_auth_hash` ([`login`]), and
+//! Django's `login`, `logout`, `get_user` and `update_session_auth_hash` ([`mod@login`]), and
 //! users read from Django's `auth_user` table (`sql_users`, with a SQL store's feature).
 //!
 //! ```
