@@ -8,3 +8,4 @@ mod commands;
 mod demo_http;
 mod serve;
 mod serve_limits;
+mod user_add;
