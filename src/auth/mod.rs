@@ -1,7 +1,8 @@
 //! `django.contrib.auth` as far as a session carries it: the password hashes Django stores in
 //! `auth_user.password` ([`password`]), the session auth hash that ties a session to the
 //! password it was made with ([`session_hash`]), the user a session names ([`user`]), and
-//! Django's `login`, `logout`, `get_user` and `update_session_auth_hash` ([`login`]).
+//! Django's `login`, `logout`, `get_user` and `update_session_auth_hash` ([`login`]), and
+//! users read from Django's `auth_user` table (`sql_users`, with a SQL store's feature).
 //!
 //! ```
 //! use tessera::auth::{password, session_hash};
@@ -21,6 +22,8 @@ mod layer;
 pub mod login;
 pub mod password;
 pub mod session_hash;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+pub mod sql_users;
 pub mod user;
 
 pub use authenticate::authenticate;
