@@ -128,7 +128,9 @@ impl Revoke {
         others: bool,
         all: bool,
     ) -> Result<Revoke, AccountError> {
-        let id = id.map(|id| id.trim().to_owned()).filter(|id| !id.is_empty());
+        let id = id
+            .map(|id| id.trim().to_owned())
+            .filter(|id| !id.is_empty());
         match (id, others, all) {
             (Some(id), false, false) => Ok(Revoke::One(id)),
             (None, true, false) => Ok(Revoke::Others),

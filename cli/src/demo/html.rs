@@ -103,9 +103,9 @@ pub(super) fn next_step(path: &str) -> String {
 
 /// The hidden field that carries Django's CSRF token in a form (`{% csrf_token %}`).
 pub(super) fn csrf_field(csrf: &CsrfToken) -> Result<String, PageError> {
-    let token = csrf.get_token().map_err(|e| {
-        PageError::Status(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
-    })?;
+    let token = csrf
+        .get_token()
+        .map_err(|e| PageError::Status(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
     Ok(format!(
         "<input type=\"hidden\" name=\"csrfmiddlewaretoken\" value=\"{}\">",
         escape_html(&token)

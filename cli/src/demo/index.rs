@@ -17,8 +17,8 @@ use super::html::{
 use super::DemoState;
 use tessera::cookie::{parse_request_cookies, CookieOptions, Cookies};
 use tessera::csrf::CsrfToken;
-use tessera::messages::Messages;
 use tessera::json::{self, Value};
+use tessera::messages::Messages;
 use tessera::session::expiry::SESSION_EXPIRY_KEY;
 use tessera::session::{Session, SessionKey};
 

@@ -98,8 +98,15 @@ pub(super) async fn login_form(
     Form(form): Form<LoginForm>,
 ) -> Result<Response, PageError> {
     if !state.logins {
-        return login_response(&state, &auth, &csrf, &messages, StatusCode::NOT_IMPLEMENTED, "")
-            .await;
+        return login_response(
+            &state,
+            &auth,
+            &csrf,
+            &messages,
+            StatusCode::NOT_IMPLEMENTED,
+            "",
+        )
+        .await;
     }
     let found = auth
         .authenticate(&form.username, &form.password)

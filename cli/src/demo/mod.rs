@@ -47,7 +47,7 @@ use axum::Router;
 use tessera::auth::{AuthConfig, AuthLayer, MemoryUsers, UserSource};
 use tessera::cookie::{CookieLayer, CookieSigner};
 use tessera::csrf::{CsrfConfig, CsrfLayer};
-use tessera::messages::{MessagesConfig, MessagesLayer};
+use tessera::messages::{MessagesConfig, MessagesError, MessagesLayer};
 use tessera::session::{ConfigError, SessionConfig};
 use tessera::signing::SecretKeys;
 use tessera::store::SessionStore;
@@ -62,6 +62,32 @@ struct DemoState {
     logins: bool,
     /// The server-side store (`None` for signed-cookie sessions).
     store: Option<Arc<dyn SessionStore>>,
+}
+
+/// Why the demo site could not be built: a setting no request could work with.
+#[derive(Debug)]
+pub enum DemoError {
+    /// A session or CSRF setting.
+    Config(ConfigError),
+    /// The messages' signer or cookie (an empty secret key).
+    Messages(MessagesError),
+}
+
+impl fmt::Display for DemoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DemoError::Config(e) => e.fmt(f),
+            DemoError::Messages(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for DemoError {}
+
+impl From<ConfigError> for DemoError {
+    fn from(e: ConfigError) -> Self {
+        DemoError::Config(e)
+    }
 }
 
 /// How to build the demo site: the keys, the session settings, and optionally the users who
@@ -118,7 +144,7 @@ pub fn router(
     sessions: &Sessions,
     keys: &SecretKeys,
     config: SessionConfig,
-) -> Result<Router, ConfigError> {
+) -> Result<Router, DemoError> {
     router_with(sessions, DemoOptions::new(keys, config))
 }
 
@@ -128,12 +154,12 @@ pub fn router_with_users(
     keys: &SecretKeys,
     config: SessionConfig,
     users: Arc<dyn UserSource>,
-) -> Result<Router, ConfigError> {
+) -> Result<Router, DemoError> {
     router_with(sessions, DemoOptions::new(keys, config).users(users))
 }
 
 /// The demo site as `options` describe it.
-pub fn router_with(sessions: &Sessions, options: DemoOptions) -> Result<Router, ConfigError> {
+pub fn router_with(sessions: &Sessions, options: DemoOptions) -> Result<Router, DemoError> {
     let DemoOptions {
         keys,
         config,
@@ -143,15 +169,14 @@ pub fn router_with(sessions: &Sessions, options: DemoOptions) -> Result<Router, 
     let session_layer = tessera::SessionLayer::from_sessions(sessions, config.clone())?;
     let csrf = CsrfLayer::new(CsrfConfig {
         cookie_secure: config.cookie_secure,
+        // Behind a proxy that ends TLS, the page's origin is https: while the demo hears
+        // http. A browser's page cannot add this header to a cross-site form.
+        secure_proxy_ssl_header: Some(("X-Forwarded-Proto".to_owned(), "https".to_owned())),
         ..CsrfConfig::default()
     })?
     .failure_view(html::csrf_failure);
     let messages = MessagesLayer::new(&keys, MessagesConfig::from_session_config(&config))
-        .map_err(|e| ConfigError {
-            name: "SECRET_KEY".to_owned(),
-            value: String::new(),
-            why: e.to_string(),
-        })?;
+        .map_err(DemoError::Messages)?;
     let logins = users.is_some();
     let users = users.unwrap_or_else(|| Arc::new(MemoryUsers::new()));
     let auth = AuthLayer::new(users, &keys, AuthConfig::default());
@@ -211,7 +236,6 @@ pub fn router_with(sessions: &Sessions, options: DemoOptions) -> Result<Router, 
         // Outside the session layer, so its plain-text 503 and 400 become JSON under /api/.
         .layer(axum::middleware::from_fn(api::json_errors)))
 }
-
 
 /// The pages whose `GET` changes a cookie or the session, as Django's tutorial views do: the
 /// routes [`cross_site`] refuses to a link from another site.
