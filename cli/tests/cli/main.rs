@@ -5,6 +5,7 @@ mod common;
 mod browser;
 mod cli_ops;
 mod commands;
+mod demo_auth_http;
 mod demo_http;
 mod serve;
 mod serve_limits;
