@@ -15,6 +15,7 @@ pub mod ops;
 pub mod serve;
 pub mod session;
 pub mod signing;
+pub mod user_sessions;
 pub mod values;
 
 use clap::{Parser, Subcommand};
@@ -48,6 +49,9 @@ pub enum Command {
     Migrate(ops::MigrateArgs),
     /// Remove expired sessions in batches (Django's `clearsessions`).
     Clearsessions(ops::ClearArgs),
+    /// A user's sessions: list them, or end them (all, or all but one).
+    #[command(subcommand)]
+    Sessions(user_sessions::SessionsCommand),
 }
 
 impl Command {
@@ -69,5 +73,6 @@ pub fn run(cli: Cli) -> Result<String, CliError> {
         Command::Serve(args) => serve::run(args),
         Command::Migrate(args) => ops::migrate(args),
         Command::Clearsessions(args) => ops::clearsessions(args),
+        Command::Sessions(command) => user_sessions::run(command),
     }
 }
