@@ -60,7 +60,13 @@ pub async fn run(store: Arc<dyn SessionStore>, corrupt: Option<Corruptor>) {
     cycle_key_and_flush(store.clone()).await;
     concurrent_saves_lose_nothing(store.clone()).await;
     logout_is_not_resurrected(store.clone()).await;
-    run_user_index(store.clone()).await;
+    // Every server store should keep the index; one that does not yet says so, and is told.
+    match store.user_sessions(&fresh_user(), now()).await {
+        Err(StoreError::Config(why)) => {
+            eprintln!("conformance: the per-user index checks skipped for {store:?}: {why}");
+        }
+        _ => run_user_index(store.clone()).await,
+    }
     let skipped = run_backend(Arc::new(StoreBackend::new(store))).await;
     assert!(
         skipped.is_empty(),
@@ -789,7 +795,7 @@ pub async fn index_follows_writes(store: &dyn SessionStore) {
     let (b, vb) = put(store, &dict(&[("n", Value::from(2))]), t).await;
     assert_eq!(
         listed(store, &u).await,
-        [a.clone()],
+        vec![a.clone()],
         "only the login is listed"
     );
     let listing = store.user_sessions(&u, now()).await.unwrap();
@@ -830,7 +836,7 @@ pub async fn index_follows_writes(store: &dyn SessionStore) {
     let _ = save(&a, dict(&[("n", Value::from(3))]), va).await;
     assert_eq!(
         listed(store, &u).await,
-        [b.clone()],
+        vec![b.clone()],
         "a logged-out save is unlisted"
     );
     // A save under another user moves it.
@@ -841,7 +847,7 @@ pub async fn index_follows_writes(store: &dyn SessionStore) {
     );
     assert_eq!(
         listed(store, &u2).await,
-        [b.clone()],
+        vec![b.clone()],
         "moved to the second user"
     );
     store.delete(&b).await.unwrap();
@@ -860,7 +866,7 @@ pub async fn index_follows_expiry(store: &dyn SessionStore) {
     let (live, _) = put(store, &login(&u, &[]), t + 3600.0).await;
     assert_eq!(
         listed(store, &u).await,
-        [live.clone()],
+        vec![live.clone()],
         "expired is not listed"
     );
     store.clear_expired(t, 100).await.unwrap();
@@ -869,7 +875,7 @@ pub async fn index_follows_expiry(store: &dyn SessionStore) {
     let earlier = store.user_sessions(&u, t - 100.0).await.unwrap();
     assert_eq!(
         earlier.iter().map(|s| s.key.clone()).collect::<Vec<_>>(),
-        [live.clone()],
+        vec![live.clone()],
         "the cleared session left no entry"
     );
     store.delete(&live).await.unwrap();
@@ -890,7 +896,7 @@ pub async fn index_follows_cycle_key_and_flush(store: Arc<dyn SessionStore>) {
     assert_ne!(anonymous, logged_in);
     assert_eq!(
         listed(&*store, &u).await,
-        [logged_in.clone()],
+        vec![logged_in.clone()],
         "only the new key"
     );
     s.flush().await.unwrap();
@@ -917,7 +923,7 @@ pub async fn revoke_ends_all_or_all_but_one(store: &dyn SessionStore) {
         assert!(store.load(k, now()).await.unwrap().is_none(), "revoked");
     }
     assert!(store.load(&keep, now()).await.unwrap().is_some(), "kept");
-    assert_eq!(listed(store, &u).await, [keep.clone()]);
+    assert_eq!(listed(store, &u).await, vec![keep.clone()]);
     assert_eq!(store.revoke_user_sessions(&u, None).await.unwrap(), 1);
     assert!(
         store.load(&keep, now()).await.unwrap().is_none(),
@@ -926,7 +932,7 @@ pub async fn revoke_ends_all_or_all_but_one(store: &dyn SessionStore) {
     assert!(listed(store, &u).await.is_empty());
     assert_eq!(
         listed(store, &other).await,
-        [theirs.clone()],
+        vec![theirs.clone()],
         "others untouched"
     );
     store.delete(&theirs).await.unwrap();
@@ -982,7 +988,7 @@ pub async fn revoke_under_concurrent_saves_resurrects_nothing(store: Arc<dyn Ses
     assert!(store.load(&keep, now()).await.unwrap().is_some(), "kept");
     assert_eq!(
         listed(&*store, &u).await,
-        [keep.clone()],
+        vec![keep.clone()],
         "only the kept session is listed"
     );
     store.revoke_user_sessions(&u, None).await.unwrap();
@@ -1010,7 +1016,7 @@ pub async fn reindex_backfills(store: Arc<dyn SessionStore>, write: UnindexedWri
     assert!(listed(&*store, &u).await.is_empty(), "not indexed yet");
     let indexed = store.reindex_users(now(), 2).await.unwrap();
     assert!(indexed >= 1, "the login was indexed ({indexed})");
-    assert_eq!(listed(&*store, &u).await, [a.clone()], "backfilled");
+    assert_eq!(listed(&*store, &u).await, vec![a.clone()], "backfilled");
     assert_eq!(store.revoke_user_sessions(&u, None).await.unwrap(), 1);
     assert!(store.load(&a, now()).await.unwrap().is_none(), "revoked");
     store.delete(&b).await.unwrap();

@@ -117,6 +117,8 @@ pub mod guide {
     pub mod csrf {}
     #[doc = include_str!("../docs/messages.md")]
     pub mod messages {}
+    #[doc = include_str!("../docs/user-sessions.md")]
+    pub mod user_sessions {}
     #[doc = include_str!("../docs/security.md")]
     pub mod security {}
     #[doc = include_str!("../docs/performance.md")]

@@ -33,7 +33,7 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 
-use super::{Loaded, Record, SaveOutcome, SessionStore, StoreError, Version};
+use super::{Loaded, Record, SaveOutcome, SessionStore, StoreError, UserSession, Version};
 use crate::json::map_to_string;
 use crate::session::key::SessionKey;
 
@@ -206,6 +206,35 @@ impl SessionStore for CachedDbStore {
             self.cache_failed("cleanup", &e);
         }
         self.db.clear_expired(now, batch_size).await
+    }
+
+    /// The database's index: the cache holds no index of its own.
+    async fn user_sessions(&self, user_id: &str, now: f64) -> Result<Vec<UserSession>, StoreError> {
+        self.db.user_sessions(user_id, now).await
+    }
+
+    /// Each of the user's sessions (listed by the database's index, expired ones too) is
+    /// deleted from the database and then evicted from the cache, as [`delete`](Self::delete)
+    /// does, so no cached copy outlives the revoke; a final pass in the database catches a
+    /// session indexed meanwhile (whose cache entry, if any, lives at most
+    /// [`CACHE_TTL_CAP_SECS`]).
+    async fn revoke_user_sessions(
+        &self,
+        user_id: &str,
+        keep: Option<&SessionKey>,
+    ) -> Result<u64, StoreError> {
+        let mut removed = 0;
+        for session in self.db.user_sessions(user_id, 0.0).await? {
+            if Some(&session.key) != keep {
+                self.delete(&session.key).await?;
+                removed += 1;
+            }
+        }
+        Ok(removed + self.db.revoke_user_sessions(user_id, keep).await?)
+    }
+
+    async fn reindex_users(&self, now: f64, batch: usize) -> Result<u64, StoreError> {
+        self.db.reindex_users(now, batch).await
     }
 
     async fn clear_expired_with_progress(

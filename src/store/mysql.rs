@@ -83,7 +83,8 @@ use mysql_async::{Conn, Opts, OptsBuilder, Pool, PoolConstraints, Row, Value};
 use super::sql::{self, Dialect, Statements};
 use super::tls::TLS_CA;
 use super::url::StoreUrl;
-use super::{Loaded, Record, SaveOutcome, SessionStore, StoreError, Version};
+use super::user_index::{newest_first, user_id_of};
+use super::{Loaded, Record, SaveOutcome, SessionStore, StoreError, UserSession, Version};
 use crate::session::codec::SessionCodec;
 use crate::session::key::SessionKey;
 
@@ -306,7 +307,8 @@ impl MysqlStore {
                 self.sql.table
             );
         }
-        for statement in &self.sql.record_migration {
+        // tessera's own per-user index, beside the table whoever made it.
+        for statement in self.sql.users.ddl.iter().chain(&self.sql.record_migration) {
             conn.query_drop(statement.as_str())
                 .await
                 .map_err(|e| my_err(OP, &e))?;
@@ -453,15 +455,35 @@ impl SessionStore for MysqlStore {
         const OP: &str = "create";
         let text = self.codec.encode(record.data);
         let params = (key.as_str(), text.as_str(), datetime(record.expires_at));
+        let user = user_id_of(record.data);
         self.with_conn(OP, async |conn| {
-            conn.exec_drop(self.sql.create.as_str(), params)
+            let Some(user) = user else {
+                return conn
+                    .exec_drop(self.sql.create.as_str(), params)
+                    .await
+                    .map_err(|e| create_err(OP, e));
+            };
+            // The session and its index entry in one transaction.
+            let mut tx = conn
+                .start_transaction(mysql_async::TxOpts::default())
                 .await
-                .map_err(|e| match e {
-                    mysql_async::Error::Server(e) if e.code == ER_DUP_ENTRY => {
-                        StoreError::DuplicateKey
-                    }
-                    e => my_err(OP, &e),
-                })
+                .map_err(|e| my_err(OP, &e))?;
+            tx.exec_drop(self.sql.create.as_str(), params)
+                .await
+                .map_err(|e| create_err(OP, e))?;
+            tx.exec_drop(
+                self.sql.users.upsert.as_str(),
+                (
+                    key.as_str(),
+                    user,
+                    record.now,
+                    record.now,
+                    datetime(record.expires_at),
+                ),
+            )
+            .await
+            .map_err(|e| my_err(OP, &e))?;
+            tx.commit().await.map_err(|e| my_err(OP, &e))
         })
         .await?;
         Ok(Version::Text(text.into()))
@@ -475,6 +497,7 @@ impl SessionStore for MysqlStore {
     ) -> Result<SaveOutcome, StoreError> {
         const OP: &str = "save";
         let text = self.codec.encode(record.data);
+        let user = user_id_of(record.data);
         self.with_conn(OP, async |conn| {
             // A version this store never issued matches no row.
             if let Version::Text(expected) = expected {
@@ -484,11 +507,52 @@ impl SessionStore for MysqlStore {
                     key.as_str(),
                     &**expected,
                 );
-                conn.exec_drop(self.sql.save.as_str(), params)
-                    .await
-                    .map_err(|e| my_err(OP, &e))?;
-                if conn.affected_rows() > 0 {
-                    return Ok(SaveOutcome::Saved(Version::Text(text.into())));
+                // An anonymous session that stays anonymous (the loaded record held no user
+                // either) has no entry to touch: one statement, as before the index.
+                let was_user = self
+                    .codec
+                    .decode_record(expected)
+                    .as_ref()
+                    .and_then(user_id_of)
+                    .is_some();
+                if user.is_none() && !was_user {
+                    conn.exec_drop(self.sql.save.as_str(), params)
+                        .await
+                        .map_err(|e| my_err(OP, &e))?;
+                    if conn.affected_rows() > 0 {
+                        return Ok(SaveOutcome::Saved(Version::Text(text.into())));
+                    }
+                } else {
+                    // The swap and the entry in one transaction, the entry only if it swapped.
+                    let mut tx = conn
+                        .start_transaction(mysql_async::TxOpts::default())
+                        .await
+                        .map_err(|e| my_err(OP, &e))?;
+                    tx.exec_drop(self.sql.save.as_str(), params)
+                        .await
+                        .map_err(|e| my_err(OP, &e))?;
+                    let swapped = tx.affected_rows() > 0;
+                    if swapped {
+                        match &user {
+                            Some(user) => tx.exec_drop(
+                                self.sql.users.upsert.as_str(),
+                                (
+                                    key.as_str(),
+                                    user,
+                                    record.now,
+                                    record.now,
+                                    datetime(record.expires_at),
+                                ),
+                            ),
+                            None => tx.exec_drop(self.sql.users.unindex.as_str(), (key.as_str(),)),
+                        }
+                        .await
+                        .map_err(|e| my_err(OP, &e))?;
+                    }
+                    tx.commit().await.map_err(|e| my_err(OP, &e))?;
+                    if swapped {
+                        return Ok(SaveOutcome::Saved(Version::Text(text.into())));
+                    }
                 }
             }
             // Rare path: nothing matched. Gone, changed by someone else, or (without
@@ -512,7 +576,11 @@ impl SessionStore for MysqlStore {
     async fn delete(&self, key: &SessionKey) -> Result<(), StoreError> {
         const OP: &str = "delete";
         self.with_conn(OP, async |conn| {
+            // The session first: at worst an entry outlives it, and listings prune those.
             conn.exec_drop(self.sql.delete.as_str(), (key.as_str(),))
+                .await
+                .map_err(|e| my_err(OP, &e))?;
+            conn.exec_drop(self.sql.users.unindex.as_str(), (key.as_str(),))
                 .await
                 .map_err(|e| my_err(OP, &e))
         })
@@ -545,10 +613,11 @@ impl SessionStore for MysqlStore {
         const OP: &str = "clear_expired";
         let now = datetime(now);
         let clear = self.sql.clear.as_str();
+        let clear_index = self.sql.users.clear.as_str();
         self.with_conn(OP, async |conn| {
             // Each batch borrows the one connection in turn; the lock is never contended.
             let conn = tokio::sync::Mutex::new(conn);
-            sql::clear_in_batches(batch_size, progress, |limit| {
+            let removed = sql::clear_in_batches(batch_size, progress, |limit| {
                 let (conn, now) = (&conn, now.clone());
                 async move {
                     let mut conn = conn.lock().await;
@@ -558,9 +627,148 @@ impl SessionStore for MysqlStore {
                     Ok(conn.affected_rows())
                 }
             })
-            .await
+            .await?;
+            // Then the entries of sessions that are gone or expired.
+            sql::clear_in_batches(batch_size, &|_| {}, |limit| {
+                let (conn, now) = (&conn, now.clone());
+                async move {
+                    let mut conn = conn.lock().await;
+                    conn.exec_drop(clear_index, (now.clone(), now, limit))
+                        .await
+                        .map_err(|e| my_err(OP, &e))?;
+                    Ok(conn.affected_rows())
+                }
+            })
+            .await?;
+            Ok(removed)
         })
         .await
+    }
+
+    async fn user_sessions(&self, user_id: &str, now: f64) -> Result<Vec<UserSession>, StoreError> {
+        const OP: &str = "user_sessions";
+        let rows: Vec<(String, f64, f64, f64)> = self
+            .with_conn(OP, async |conn| {
+                conn.exec_drop(self.sql.users.prune.as_str(), (user_id, datetime(now)))
+                    .await
+                    .map_err(|e| my_err(OP, &e))?;
+                conn.exec(self.sql.users.list.as_str(), (user_id, datetime(now)))
+                    .await
+                    .map_err(|e| my_err(OP, &e))
+            })
+            .await?;
+        let mut sessions: Vec<UserSession> = rows
+            .into_iter()
+            .filter_map(|(key, created_at, last_seen, expires_at)| {
+                Some(UserSession {
+                    key: SessionKey::parse(&key)?,
+                    created_at,
+                    last_seen,
+                    expires_at,
+                })
+            })
+            .collect();
+        newest_first(&mut sessions);
+        Ok(sessions)
+    }
+
+    async fn revoke_user_sessions(
+        &self,
+        user_id: &str,
+        keep: Option<&SessionKey>,
+    ) -> Result<u64, StoreError> {
+        const OP: &str = "revoke_user_sessions";
+        let keep = keep.map_or("", |k| k.as_str());
+        self.with_conn(OP, async |conn| {
+            let keys: Vec<String> = conn
+                .exec(self.sql.users.keys.as_str(), (user_id, keep))
+                .await
+                .map_err(|e| my_err(OP, &e))?;
+            let mut removed = 0;
+            for chunk in keys.chunks(500) {
+                let marks = vec!["?"; chunk.len()].join(", ");
+                let t = &self.sql.table;
+                let i = &self.sql.users.table;
+                // Session rows before index rows, as every save locks them: no deadlock.
+                let mut tx = conn
+                    .start_transaction(mysql_async::TxOpts::default())
+                    .await
+                    .map_err(|e| my_err(OP, &e))?;
+                tx.exec_drop(
+                    format!("DELETE FROM `{t}` WHERE `session_key` IN ({marks})"),
+                    chunk.to_vec(),
+                )
+                .await
+                .map_err(|e| my_err(OP, &e))?;
+                removed += tx.affected_rows();
+                tx.exec_drop(
+                    format!("DELETE FROM `{i}` WHERE `session_key` IN ({marks})"),
+                    chunk.to_vec(),
+                )
+                .await
+                .map_err(|e| my_err(OP, &e))?;
+                tx.commit().await.map_err(|e| my_err(OP, &e))?;
+            }
+            Ok(removed)
+        })
+        .await
+    }
+
+    async fn reindex_users(&self, now: f64, batch: usize) -> Result<u64, StoreError> {
+        const OP: &str = "reindex_users";
+        let limit = batch.max(1) as u64;
+        let mut after = String::new();
+        let mut indexed = 0;
+        loop {
+            let rows: Vec<(String, Vec<u8>, f64)> = self
+                .with_conn(OP, async |conn| {
+                    conn.exec(
+                        self.sql.users.scan.as_str(),
+                        (datetime(now), after.as_str(), limit),
+                    )
+                    .await
+                    .map_err(|e| my_err(OP, &e))
+                })
+                .await?;
+            let count = rows.len() as u64;
+            let mut page = Vec::new();
+            for (key, text, expires_at) in rows {
+                let text = String::from_utf8_lossy(&text);
+                if let Some(user) = self
+                    .codec
+                    .decode_record(&text)
+                    .as_ref()
+                    .and_then(user_id_of)
+                {
+                    page.push((key.clone(), user, expires_at));
+                }
+                after = key;
+            }
+            self.with_conn(OP, async |conn| {
+                for (key, user, expires_at) in &page {
+                    conn.exec_drop(
+                        self.sql.users.upsert.as_str(),
+                        (key.as_str(), user.as_str(), now, now, datetime(*expires_at)),
+                    )
+                    .await
+                    .map_err(|e| my_err(OP, &e))?;
+                }
+                Ok(())
+            })
+            .await?;
+            indexed += page.len() as u64;
+            if count < limit {
+                return Ok(indexed);
+            }
+        }
+    }
+}
+
+/// `create`'s error: a duplicate key is [`StoreError::DuplicateKey`].
+fn create_err(op: &str, e: mysql_async::Error) -> StoreError {
+    match e {
+        mysql_async::Error::Server(e) if e.code == ER_DUP_ENTRY => StoreError::DuplicateKey,
+        e => my_err(op, &e),
     }
 }
 

@@ -63,11 +63,13 @@ use deadpool_postgres::{
     Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime,
 };
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::NoTls;
 
 use super::sql::{self, Dialect, Statements};
 use super::url::StoreUrl;
-use super::{Loaded, Record, SaveOutcome, SessionStore, StoreError, Version};
+use super::user_index::{newest_first, user_id_of};
+use super::{Loaded, Record, SaveOutcome, SessionStore, StoreError, UserSession, Version};
 use crate::session::codec::SessionCodec;
 use crate::session::key::SessionKey;
 
@@ -142,6 +144,69 @@ pub struct PostgresStore {
     pool: Pool,
     codec: SessionCodec,
     sql: Arc<Statements>,
+    users: Arc<IndexedWrites>,
+}
+
+/// The writes that keep the per-user index, each one statement: data-modifying CTEs, where the
+/// index change reads the session change's `RETURNING`, so it happens only when that one did,
+/// in the same transaction, and always locks the session row before the index row (the same
+/// order everywhere, so a revoke and a save never deadlock).
+#[derive(Debug)]
+struct IndexedWrites {
+    /// Insert and index: key, data, expiry, user, now (seconds).
+    create: String,
+    /// Swap and index: data, expiry, key, expected data, user, now → rows swapped.
+    save: String,
+    /// Swap and unindex (a record without a user): data, expiry, key, expected → rows swapped.
+    save_anonymous: String,
+    /// Delete and unindex: key.
+    delete: String,
+    /// Delete a user's sessions but one, and their entries: user, kept key → rows deleted.
+    revoke: String,
+}
+
+impl IndexedWrites {
+    fn new(sql: &Statements) -> IndexedWrites {
+        let t = format!("\"{}\"", sql.table);
+        let i = format!("\"{}\"", sql.users.table);
+        let columns = "session_key, user_id, created_at, last_seen, expire_date";
+        let swap = format!(
+            "UPDATE {t} SET session_data = $1, expire_date = $2 \
+             WHERE session_key = $3 AND session_data = $4 RETURNING session_key"
+        );
+        IndexedWrites {
+            create: format!(
+                "WITH s AS (INSERT INTO {t} (session_key, session_data, expire_date) \
+                 VALUES ($1, $2, $3) RETURNING session_key) \
+                 INSERT INTO {i} ({columns}) SELECT session_key, $4, $5, $5, $3 FROM s \
+                 ON CONFLICT (session_key) DO UPDATE SET user_id = excluded.user_id, \
+                 created_at = excluded.created_at, last_seen = excluded.last_seen, \
+                 expire_date = excluded.expire_date"
+            ),
+            save: format!(
+                "WITH s AS ({swap}), x AS (INSERT INTO {i} ({columns}) \
+                 SELECT session_key, $5, $6, $6, $2 FROM s ON CONFLICT (session_key) DO UPDATE \
+                 SET created_at = CASE WHEN {i}.user_id = excluded.user_id \
+                 THEN {i}.created_at ELSE excluded.created_at END, \
+                 user_id = excluded.user_id, last_seen = excluded.last_seen, \
+                 expire_date = excluded.expire_date) SELECT count(*) FROM s"
+            ),
+            save_anonymous: format!(
+                "WITH s AS ({swap}), x AS (DELETE FROM {i} WHERE session_key IN \
+                 (SELECT session_key FROM s)) SELECT count(*) FROM s"
+            ),
+            delete: format!(
+                "WITH s AS (DELETE FROM {t} WHERE session_key = $1 RETURNING session_key) \
+                 DELETE FROM {i} WHERE session_key IN (SELECT session_key FROM s)"
+            ),
+            revoke: format!(
+                "WITH s AS (DELETE FROM {t} WHERE session_key IN (SELECT session_key FROM {i} \
+                 WHERE user_id = $1 AND session_key <> $2) RETURNING session_key), \
+                 x AS (DELETE FROM {i} WHERE session_key IN (SELECT session_key FROM s)) \
+                 SELECT count(*) FROM s"
+            ),
+        }
+    }
 }
 
 impl fmt::Debug for PostgresStore {
@@ -220,6 +285,7 @@ impl PostgresStoreBuilder {
         let store = PostgresStore {
             pool,
             codec: self.codec,
+            users: Arc::new(IndexedWrites::new(&sql)),
             sql: Arc::new(sql),
         };
         store.lease("connect").await?.finish();
@@ -229,10 +295,12 @@ impl PostgresStoreBuilder {
     /// A store over a pool you built (see [`PostgresStore::from_pool`]).
     pub fn from_pool(self, pool: Pool) -> Result<PostgresStore, StoreError> {
         let table = self.table.as_deref().unwrap_or(DEFAULT_TABLE);
+        let sql = Statements::new(Dialect::Postgres, table)?;
         Ok(PostgresStore {
             pool,
             codec: self.codec,
-            sql: Arc::new(Statements::new(Dialect::Postgres, table)?),
+            users: Arc::new(IndexedWrites::new(&sql)),
+            sql: Arc::new(sql),
         })
     }
 }
@@ -268,10 +336,12 @@ impl PostgresStore {
     /// [`DEFAULT_TABLE`] (another: [`PostgresStoreBuilder::from_pool`]). Nothing is checked
     /// until the first call.
     pub fn from_pool(pool: Pool, codec: SessionCodec) -> Self {
+        let sql = Statements::django(Dialect::Postgres);
         PostgresStore {
             pool,
             codec,
-            sql: Arc::new(Statements::django(Dialect::Postgres)),
+            users: Arc::new(IndexedWrites::new(&sql)),
+            sql: Arc::new(sql),
         }
     }
 
@@ -315,6 +385,12 @@ impl PostgresStore {
                         .await
                         .map_err(|e| pg_err(OP, &e))?;
                 }
+            }
+            // tessera's own per-user index, beside the table whoever made it.
+            for statement in &self.sql.users.ddl {
+                tx.batch_execute(statement)
+                    .await
+                    .map_err(|e| pg_err(OP, &e))?;
             }
             for statement in &self.sql.record_migration {
                 tx.batch_execute(statement)
@@ -409,25 +485,33 @@ impl SessionStore for PostgresStore {
     async fn create(&self, key: &SessionKey, record: Record<'_>) -> Result<Version, StoreError> {
         const OP: &str = "create";
         let text = self.codec.encode(record.data);
+        let user = user_id_of(record.data);
         self.with_client(OP, async |client| {
+            let statement = match user {
+                Some(_) => &self.users.create,
+                None => &self.sql.create,
+            };
             let stmt = client
-                .prepare_cached(&self.sql.create)
+                .prepare_cached(statement)
                 .await
                 .map_err(|e| pg_err(OP, &e))?;
-            client
-                .execute(
-                    &stmt,
-                    &[
-                        &Redacted(key.as_str()),
-                        &Redacted(&text),
-                        &instant(record.expires_at),
-                    ],
-                )
-                .await
-                .map_err(|e| match e.code() {
-                    Some(&SqlState::UNIQUE_VIOLATION) => StoreError::DuplicateKey,
-                    _ => pg_err(OP, &e),
-                })
+            let (key, text, expire) = (
+                Redacted(key.as_str()),
+                Redacted(&text),
+                instant(record.expires_at),
+            );
+            let result = match &user {
+                Some(user) => {
+                    client
+                        .execute(&stmt, &[&key, &text, &expire, user, &record.now])
+                        .await
+                }
+                None => client.execute(&stmt, &[&key, &text, &expire]).await,
+            };
+            result.map_err(|e| match e.code() {
+                Some(&SqlState::UNIQUE_VIOLATION) => StoreError::DuplicateKey,
+                _ => pg_err(OP, &e),
+            })
         })
         .await?;
         Ok(Version::Text(text.into()))
@@ -446,21 +530,35 @@ impl SessionStore for PostgresStore {
             let Version::Text(expected) = expected else {
                 return self.conflict_or_gone(client, key).await;
             };
+            let user = user_id_of(record.data);
+            let statement = match user {
+                Some(_) => &self.users.save,
+                None => &self.users.save_anonymous,
+            };
             let stmt = client
-                .prepare_cached(&self.sql.save)
+                .prepare_cached(statement)
                 .await
                 .map_err(|e| pg_err(OP, &e))?;
-            let updated = client
-                .execute(
-                    &stmt,
-                    &[
-                        &Redacted(&text),
-                        &instant(record.expires_at),
-                        &Redacted(key.as_str()),
-                        &Redacted(expected),
-                    ],
-                )
-                .await
+            let (data, expire, key_param, expected) = (
+                Redacted(&text),
+                instant(record.expires_at),
+                Redacted(key.as_str()),
+                Redacted(expected),
+            );
+            let row = match &user {
+                Some(user) => {
+                    let params: [&(dyn ToSql + Sync); 6] =
+                        [&data, &expire, &key_param, &expected, user, &record.now];
+                    client.query_one(&stmt, &params).await
+                }
+                None => {
+                    client
+                        .query_one(&stmt, &[&data, &expire, &key_param, &expected])
+                        .await
+                }
+            };
+            let updated: i64 = row
+                .and_then(|row| row.try_get(0))
                 .map_err(|e| pg_err(OP, &e))?;
             if updated > 0 {
                 return Ok(SaveOutcome::Saved(Version::Text(text.into())));
@@ -474,7 +572,7 @@ impl SessionStore for PostgresStore {
         const OP: &str = "delete";
         self.with_client(OP, async |client| {
             let stmt = client
-                .prepare_cached(&self.sql.delete)
+                .prepare_cached(&self.users.delete)
                 .await
                 .map_err(|e| pg_err(OP, &e))?;
             client
@@ -520,17 +618,151 @@ impl SessionStore for PostgresStore {
                 .prepare_cached(&self.sql.clear)
                 .await
                 .map_err(|e| pg_err(OP, &e))?;
+            let index_stmt = client
+                .prepare_cached(&self.sql.users.clear)
+                .await
+                .map_err(|e| pg_err(OP, &e))?;
             let (client, stmt, now) = (&**client, &stmt, &now);
-            sql::clear_in_batches(batch_size, progress, move |limit| async move {
+            let removed = sql::clear_in_batches(batch_size, progress, move |limit| async move {
                 let limit = i64::try_from(limit).unwrap_or(i64::MAX);
                 client
                     .execute(stmt, &[now, &limit])
                     .await
                     .map_err(|e| pg_err(OP, &e))
             })
-            .await
+            .await?;
+            // Then the index entries of sessions that are gone or expired.
+            let index_stmt = &index_stmt;
+            sql::clear_in_batches(batch_size, &|_| {}, move |limit| async move {
+                let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+                client
+                    .execute(index_stmt, &[now, now, &limit])
+                    .await
+                    .map_err(|e| pg_err(OP, &e))
+            })
+            .await?;
+            Ok(removed)
         })
         .await
+    }
+
+    async fn user_sessions(&self, user_id: &str, now: f64) -> Result<Vec<UserSession>, StoreError> {
+        const OP: &str = "user_sessions";
+        let now = instant(now);
+        let rows = self
+            .with_client(OP, async |client| {
+                let prune = client
+                    .prepare_cached(&self.sql.users.prune)
+                    .await
+                    .map_err(|e| pg_err(OP, &e))?;
+                client
+                    .execute(&prune, &[&user_id, &now])
+                    .await
+                    .map_err(|e| pg_err(OP, &e))?;
+                let list = client
+                    .prepare_cached(&self.sql.users.list)
+                    .await
+                    .map_err(|e| pg_err(OP, &e))?;
+                client
+                    .query(&list, &[&user_id, &now])
+                    .await
+                    .map_err(|e| pg_err(OP, &e))
+            })
+            .await?;
+        let mut sessions = Vec::with_capacity(rows.len());
+        for row in rows {
+            let key: String = row.try_get(0).map_err(|e| pg_err(OP, &e))?;
+            let Some(key) = SessionKey::parse(&key) else {
+                continue;
+            };
+            sessions.push(UserSession {
+                key,
+                created_at: row.try_get(1).map_err(|e| pg_err(OP, &e))?,
+                last_seen: row.try_get(2).map_err(|e| pg_err(OP, &e))?,
+                expires_at: row.try_get(3).map_err(|e| pg_err(OP, &e))?,
+            });
+        }
+        newest_first(&mut sessions);
+        Ok(sessions)
+    }
+
+    async fn revoke_user_sessions(
+        &self,
+        user_id: &str,
+        keep: Option<&SessionKey>,
+    ) -> Result<u64, StoreError> {
+        const OP: &str = "revoke_user_sessions";
+        let keep = keep.map_or("", |k| k.as_str());
+        self.with_client(OP, async |client| {
+            let stmt = client
+                .prepare_cached(&self.users.revoke)
+                .await
+                .map_err(|e| pg_err(OP, &e))?;
+            let removed: i64 = client
+                .query_one(&stmt, &[&user_id, &Redacted(keep)])
+                .await
+                .and_then(|row| row.try_get(0))
+                .map_err(|e| pg_err(OP, &e))?;
+            Ok(u64::try_from(removed).unwrap_or(0))
+        })
+        .await
+    }
+
+    async fn reindex_users(&self, now: f64, batch: usize) -> Result<u64, StoreError> {
+        const OP: &str = "reindex_users";
+        let limit = i64::try_from(batch.max(1)).unwrap_or(i64::MAX);
+        let mut after = String::new();
+        let mut indexed = 0;
+        loop {
+            let rows = self
+                .with_client(OP, async |client| {
+                    let scan = client
+                        .prepare_cached(&self.sql.users.scan)
+                        .await
+                        .map_err(|e| pg_err(OP, &e))?;
+                    client
+                        .query(&scan, &[&instant(now), &Redacted(&after), &limit])
+                        .await
+                        .map_err(|e| pg_err(OP, &e))
+                })
+                .await?;
+            let mut page = Vec::new();
+            for row in &rows {
+                let key: String = row.try_get(0).map_err(|e| pg_err(OP, &e))?;
+                let text: String = row.try_get(1).map_err(|e| pg_err(OP, &e))?;
+                let expires_at: f64 = row.try_get(2).map_err(|e| pg_err(OP, &e))?;
+                let user = self
+                    .codec
+                    .decode_record(&text)
+                    .as_ref()
+                    .and_then(user_id_of);
+                if let Some(user) = user {
+                    page.push((key.clone(), user, expires_at));
+                }
+                after = key;
+            }
+            self.with_client(OP, async |client| {
+                let upsert = client
+                    .prepare_cached(&self.sql.users.upsert)
+                    .await
+                    .map_err(|e| pg_err(OP, &e))?;
+                for (key, user, expires_at) in &page {
+                    client
+                        .execute(
+                            &upsert,
+                            &[&Redacted(key), user, &now, &now, &instant(*expires_at)],
+                        )
+                        .await
+                        .map_err(|e| pg_err(OP, &e))?;
+                }
+                Ok(())
+            })
+            .await?;
+            indexed += page.len() as u64;
+            if rows.len() < batch.max(1) {
+                return Ok(indexed);
+            }
+        }
     }
 }
 

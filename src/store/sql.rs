@@ -158,7 +158,7 @@ pub(crate) struct UserIndexSql {
     /// `CREATE … IF NOT EXISTS` for the table and its indexes.
     pub(crate) ddl: Vec<String>,
     /// Indexes a session, keeping `created_at` while the user stays the same: key, user,
-    /// now (seconds), expiry.
+    /// now (seconds) twice, expiry (five parameters: MySQL's are positional).
     pub(crate) upsert: String,
     /// Unindexes a session: key.
     pub(crate) unindex: String,
@@ -169,7 +169,7 @@ pub(crate) struct UserIndexSql {
     pub(crate) prune: String,
     /// A user's indexed keys but one: user, the key kept ('' for none).
     pub(crate) keys: String,
-    /// One batch of entries whose session is gone or expired: now, limit.
+    /// One batch of entries whose session is gone or expired: now, now, limit.
     pub(crate) clear: String,
     /// One page of live sessions for the backfill: now, after this key, limit → key, data,
     /// expiry in seconds.
@@ -231,8 +231,8 @@ impl UserIndexSql {
             p(1),
             p(2),
             p(3),
-            p(3),
-            p(4)
+            p(4),
+            p(5)
         );
         let upsert = match dialect {
             // Assignments run left to right: `created_at` reads the old `user_id`.
@@ -278,8 +278,8 @@ impl UserIndexSql {
             "DELETE FROM {i} WHERE {key} IN (SELECT {key} FROM (SELECT x.{key} FROM {i} x \
              WHERE x.{expire} <= {} AND {} LIMIT {}) d)",
             p(1),
-            dead(1),
-            p(2)
+            dead(2),
+            p(3)
         );
         UserIndexSql {
             ddl,

@@ -120,7 +120,9 @@ async fn fixture_with(url: &str, open: impl AsyncFnOnce(&str) -> MysqlStore) -> 
     let table = unique("django_session_t");
     let cleanup = Cleanup {
         url: url.to_owned(),
-        sql: vec![format!("DROP TABLE IF EXISTS `{table}`")],
+        sql: vec![format!(
+            "DROP TABLE IF EXISTS `{table}`, `{table}_tessera_user`"
+        )],
     };
     let store = open(&table).await;
     assert!(
@@ -158,6 +160,33 @@ async fn conformance_suite() {
     let f = fixture(&url).await;
     let corrupt = corruptor(f.raw.clone(), &f.table);
     conformance::run(Arc::new(f.store.clone()), Some(corrupt)).await;
+    f.store.close().await.unwrap();
+}
+
+/// Sessions Django wrote straight into the table (no companion package) are listed once
+/// `reindex_users` backfilled them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reindex_backfills_sessions_django_wrote() {
+    let Some(url) = server() else { return };
+    let f = fixture(&url).await;
+    let sql = format!(
+        "INSERT INTO `{}` (session_key, session_data, expire_date) \
+         VALUES (?, ?, FROM_UNIXTIME(?) - INTERVAL 0 SECOND)",
+        f.table
+    );
+    let raw = f.raw.clone();
+    let write: conformance::UnindexedWriter = Arc::new(move |k, data, expires_at| {
+        let (raw, sql) = (raw.clone(), sql.clone());
+        Box::pin(async move {
+            let text = codec(SECRET).encode(&data);
+            let mut conn = raw.get_conn().await.unwrap();
+            // The session time zone is UTC in these tests' fixture; far-future either way.
+            conn.exec_drop(sql, (k.as_str(), text, expires_at + 86400.0))
+                .await
+                .unwrap();
+        })
+    });
+    conformance::reindex_backfills(Arc::new(f.store.clone()), write).await;
     f.store.close().await.unwrap();
 }
 
@@ -821,7 +850,9 @@ async fn url_parameters_are_taken_or_refused_by_name() {
     let table = unique("django_session_t");
     let _cleanup = Cleanup {
         url: url.clone(),
-        sql: vec![format!("DROP TABLE IF EXISTS `{table}`")],
+        sql: vec![format!(
+            "DROP TABLE IF EXISTS `{table}`, `{table}_tessera_user`"
+        )],
     };
     let params = format!(
         "table={table}&pool_min=1&pool_max=3&prefer_socket=false&inactive_connection_ttl=30\

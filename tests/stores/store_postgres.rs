@@ -97,7 +97,7 @@ async fn fixture_with(url: &str, store_url: &str, codec: SessionCodec) -> Fixtur
     let table = unique("django_session_t");
     let cleanup = Cleanup {
         url: url.to_owned(),
-        sql: format!("DROP TABLE IF EXISTS \"{table}\""),
+        sql: format!("DROP TABLE IF EXISTS \"{table}\", \"{table}_tessera_user\""),
     };
     let store = PostgresStore::builder(codec)
         .table(&table)
@@ -138,6 +138,30 @@ async fn conformance_suite() {
     let f = fixture(&url).await;
     let corrupt = corruptor(f.raw.clone(), &f.table);
     conformance::run(Arc::new(f.store.clone()), Some(corrupt)).await;
+}
+
+/// Sessions Django wrote straight into the table (no companion package) are listed once
+/// `reindex_users` backfilled them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reindex_backfills_sessions_django_wrote() {
+    let Some(url) = server() else { return };
+    let f = fixture(&url).await;
+    let sql = format!(
+        "INSERT INTO \"{}\" (session_key, session_data, expire_date) \
+         VALUES ($1, $2, to_timestamp($3))",
+        f.table
+    );
+    let raw = f.raw.clone();
+    let write: conformance::UnindexedWriter = Arc::new(move |k, data, expires_at| {
+        let (raw, sql) = (raw.clone(), sql.clone());
+        Box::pin(async move {
+            let text = codec(SECRET).encode(&data);
+            raw.execute(&sql, &[&k.as_str(), &text, &expires_at])
+                .await
+                .unwrap();
+        })
+    });
+    conformance::reindex_backfills(Arc::new(f.store.clone()), write).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -741,7 +765,7 @@ async fn url_parameters_are_taken_or_refused_by_name() {
     let table = unique("django_session_t");
     let _cleanup = Cleanup {
         url: url.clone(),
-        sql: format!("DROP TABLE IF EXISTS \"{table}\""),
+        sql: format!("DROP TABLE IF EXISTS \"{table}\", \"{table}_tessera_user\""),
     };
     let app = unique("tessera_params_");
     let params = format!(

@@ -316,7 +316,7 @@ fn execute(conn: &Connection, sql: &Statements, op: &WriteOp) -> Result<Outcome,
         WriteOp::Clear { before, limit } => {
             let n = exec(conn, &sql.clear, params![before, limit])?;
             // The entries of the sessions just removed (and of any Django removed).
-            exec(conn, &sql.users.clear, params![before, limit])?;
+            exec(conn, &sql.users.clear, params![before, before, limit])?;
             Ok(Outcome::Count(n))
         }
         WriteOp::CreateTable => conn
@@ -397,7 +397,7 @@ fn index(
         Some(user) => exec(
             conn,
             &sql.users.upsert,
-            params![key.as_str(), user, now, expire],
+            params![key.as_str(), user, now, now, expire],
         ),
         None => exec(conn, &sql.users.unindex, params![key.as_str()]),
     }
