@@ -10,10 +10,17 @@
 //! | `POST /form/cookie`, `POST /form/session` | the forms on `/` (any cookie but the session's, any session key) |
 //! | `GET`/`PATCH`/`DELETE /api/session` | the session as JSON, merged into (`Content-Type: application/json`), flushed |
 //! | `POST /api/session/cycle_key` | `cycle_key()`, answered as `GET /api/session` |
+//! | `GET`/`POST /login/`, `POST /logout/` | Django's login form (`authenticate`, `login`) and `logout`, over the users of `auth_user` in a SQL store's database |
+//! | `/sessions/`, `POST /sessions/revoke` | the logged-in user's sessions from the store's per-user index; end one (`id=<short>`) or all others (`others=1`) |
+//! | `POST /api/login`, `POST /api/logout`, `GET /api/user` | the same for scripts: `{"username", "password"}` → `{"id": "<pk>"}` or 401; `{"id": null}` when anonymous |
+//! | `GET /api/sessions`, `POST /api/sessions/revoke` | `{"sessions": [{"id", "created", "last_seen", "expires", "current"}]}`; `{"others": true}`, `{"all": true}` or `{"id": "<short>"}` |
 //!
 //! The pages that change a cookie or the session on a `GET` (all of the walkthrough but
 //! `/get_cookie/` and `/check_cookie/`), the forms and the API refuse what another site's page
-//! asks a visitor's browser to do: Fetch Metadata, then `Origin` (`demo/cross_site.rs`).
+//! asks a visitor's browser to do: Fetch Metadata, then `Origin` (`demo/cross_site.rs`). Every
+//! HTML form also carries Django's CSRF token ([`CsrfLayer`]); the API needs none, because its
+//! writes must be JSON and CORS preflights are refused (`demo/api_guard.rs`). Every action
+//! leaves a message ([`MessagesLayer`]) shown once on the next page.
 //!
 //! ```
 //! use tessera::{signing::SecretKeys, url::Sessions, SessionConfig};
