@@ -326,14 +326,14 @@ fn make_base_venv(version: Version) -> Option<PathBuf> {
 // Django's side: the helper script.
 // ---------------------------------------------------------------------------------------------
 
-struct Django {
+pub(crate) struct Django {
     python: PathBuf,
     env: Vec<(String, String)>,
 }
 
 impl Django {
     /// Django on the SQLite database at `path`.
-    fn on_sqlite(python: PathBuf, path: &Path) -> Django {
+    pub(crate) fn on_sqlite(python: PathBuf, path: &Path) -> Django {
         Django {
             python,
             env: vec![
@@ -347,13 +347,13 @@ impl Django {
     }
 
     /// With one more environment variable for the settings.
-    fn with(mut self, name: &str, value: impl Into<String>) -> Django {
+    pub(crate) fn with(mut self, name: &str, value: impl Into<String>) -> Django {
         self.env.push((name.to_owned(), value.into()));
         self
     }
 
     /// Runs one subcommand of `django_sessions.py`; its JSON output, read with Python's rules.
-    async fn run(&self, args: &[&str]) -> Value {
+    pub(crate) async fn run(&self, args: &[&str]) -> Value {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/django_sessions.py");
         let mut cmd = Command::new(&self.python);
         cmd.arg(script).args(args).envs(self.env.iter().cloned());

@@ -3,6 +3,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod auth_users;
 mod django_live;
 mod django_web_live;
 mod faults;

@@ -5,6 +5,7 @@ Environment (set by the test):
 
 - TESSERA_DJANGO_SECRET_KEY: SECRET_KEY, the same one tessera signs with;
 - TESSERA_DJANGO_DB: "sqlite", "postgresql" or "mysql";
+- TESSERA_DJANGO_AUTH: "1" adds django.contrib.auth (and contenttypes);
 - mysql: TESSERA_DJANGO_MY_NAME (a database of the test's own), _HOST, _PORT, _USER, _PASSWORD;
 - sqlite: TESSERA_DJANGO_SQLITE_PATH, the database file;
 - postgresql: TESSERA_DJANGO_PG_NAME, _HOST, _PORT, _USER, _PASSWORD, and
@@ -19,6 +20,10 @@ SECRET_KEY = os.environ["TESSERA_DJANGO_SECRET_KEY"]
 USE_TZ = True
 TIME_ZONE = "Asia/Kolkata"
 INSTALLED_APPS = ["django.contrib.sessions"]
+# tests/stores/auth_users.rs: Django's auth_user (with the content types auth's migrations
+# need), for `createuser` and `authenticate`. PASSWORD_HASHERS stays Django's default.
+if os.environ.get("TESSERA_DJANGO_AUTH") == "1":
+    INSTALLED_APPS += ["django.contrib.auth", "django.contrib.contenttypes"]
 SESSION_ENGINE = os.environ.get("TESSERA_DJANGO_ENGINE", "django.contrib.sessions.backends.db")
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 

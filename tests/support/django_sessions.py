@@ -21,6 +21,8 @@ Run with the test venv's python; settings come from django_live_settings.py besi
     cookie-get NAME SIGNED --salt S     {"value": ...} or {"error": "BadSignature"}
                                         (get_signed_cookie; TESSERA_DJANGO_LEGACY_FALLBACK=0/1
                                         sets SIGNED_COOKIE_LEGACY_SALT_FALLBACK)
+    createuser NAME PASSWORD            "<pk>"  (User.objects.create_user; TESSERA_DJANGO_AUTH=1)
+    authenticate NAME PASSWORD          "<pk>" or null  (django.contrib.auth.authenticate)
 
 TESSERA_DJANGO_ENGINE picks the session engine (default Django's db backend); the companion
 package in python/django-tessera is importable from here without installing it.
@@ -183,6 +185,19 @@ def cookie_get(args):
         return {"error": type(e).__name__}
 
 
+def createuser(args):
+    from django.contrib.auth import get_user_model
+
+    return str(get_user_model().objects.create_user(args.name, password=args.password).pk)
+
+
+def authenticate(args):
+    from django.contrib.auth import authenticate as django_authenticate
+
+    user = django_authenticate(username=args.name, password=args.password)
+    return None if user is None else str(user.pk)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -221,6 +236,11 @@ def main():
     p.add_argument("--salt", default="")
     p.set_defaults(run=cookie_get)
     sub.add_parser("count").set_defaults(run=count)
+    for name, run in [("createuser", createuser), ("authenticate", authenticate)]:
+        p = sub.add_parser(name)
+        p.add_argument("name")
+        p.add_argument("password")
+        p.set_defaults(run=run)
     args = parser.parse_args()
     print(json.dumps(args.run(args)))
 

@@ -15,6 +15,7 @@ pub mod ops;
 pub mod serve;
 pub mod session;
 pub mod signing;
+pub mod user;
 pub mod user_sessions;
 pub mod values;
 
@@ -52,6 +53,9 @@ pub enum Command {
     /// A user's sessions: list them, or end them (all, or all but one).
     #[command(subcommand)]
     Sessions(user_sessions::SessionsCommand),
+    /// Users in Django's auth_user table.
+    #[command(subcommand)]
+    User(user::UserCommand),
 }
 
 impl Command {
@@ -74,5 +78,6 @@ pub fn run(cli: Cli) -> Result<String, CliError> {
         Command::Migrate(args) => ops::migrate(args),
         Command::Clearsessions(args) => ops::clearsessions(args),
         Command::Sessions(command) => user_sessions::run(command),
+        Command::User(command) => user::run(command),
     }
 }

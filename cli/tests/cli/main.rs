@@ -10,3 +10,4 @@ mod demo_auth_http;
 mod demo_http;
 mod serve;
 mod serve_limits;
+mod user_add;
