@@ -16,6 +16,7 @@ pub mod serve;
 pub mod session;
 pub mod signing;
 pub mod user;
+pub mod user_sessions;
 pub mod values;
 
 use clap::{Parser, Subcommand};
@@ -49,6 +50,9 @@ pub enum Command {
     Migrate(ops::MigrateArgs),
     /// Remove expired sessions in batches (Django's `clearsessions`).
     Clearsessions(ops::ClearArgs),
+    /// A user's sessions: list them, or end them (all, or all but one).
+    #[command(subcommand)]
+    Sessions(user_sessions::SessionsCommand),
     /// Users in Django's auth_user table.
     #[command(subcommand)]
     User(user::UserCommand),
@@ -73,6 +77,7 @@ pub fn run(cli: Cli) -> Result<String, CliError> {
         Command::Serve(args) => serve::run(args),
         Command::Migrate(args) => ops::migrate(args),
         Command::Clearsessions(args) => ops::clearsessions(args),
+        Command::Sessions(command) => user_sessions::run(command),
         Command::User(command) => user::run(command),
     }
 }

@@ -30,7 +30,8 @@ pub struct ClearArgs {
     batch: u64,
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+/// A runtime for one maintenance command.
+pub(super) fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -38,7 +39,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
 }
 
 /// Neither command reads session data, so no secret key is needed to open the store.
-async fn open_store(url: &str) -> Result<Sessions, CliError> {
+pub(super) async fn open_store(url: &str) -> Result<Sessions, CliError> {
     open(url, &SecretKeys::new("tessera-maintenance-unused"))
         .await
         .map_err(|e| CliError::data("StoreError", e.to_string()))

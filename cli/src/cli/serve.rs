@@ -7,12 +7,14 @@
 use std::io::{IsTerminal as _, Read as _, Write as _};
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::Response;
 use clap::Args;
+use tessera::auth::sql_users::SqlUsers;
 use tessera::cookie::CookieSigner;
 use tessera::session::SessionConfig;
 use tessera::signing::{Secret, SecretKeys};
@@ -109,7 +111,11 @@ async fn serve(args: &ServeArgs, keys: &SecretKeys, config: SessionConfig) -> Re
     let signer = CookieSigner::new(keys)
         .legacy_salt_fallback(args.legacy_salt_fallback)
         .write_legacy_salt(args.write_legacy_salt);
-    let app = crate::demo::router_with_signer(&sessions, signer, config)
+    let mut options = crate::demo::DemoOptions::new(keys, config).signer(signer);
+    if let Some(users) = sql_users(&args.store).await? {
+        options = options.users(Arc::new(users));
+    }
+    let app = crate::demo::router_with(&sessions, options)
         .map_err(|e| CliError::data("ImproperlyConfigured", e.to_string()))?
         .layer(axum::middleware::from_fn(log_request));
     let listener = tokio::net::TcpListener::bind(&args.addr)
@@ -132,6 +138,27 @@ async fn serve(args: &ServeArgs, keys: &SecretKeys, config: SessionConfig) -> Re
     connections::serve(listener, app, limits, stop_signal()).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The users of the login page: Django's `auth_user` in the SQL store's own database, created
+/// (with Django's DDL) when missing. `None` for a store that is not SQL: the login page then
+/// says that login needs one.
+async fn sql_users(store: &str) -> Result<Option<SqlUsers>, CliError> {
+    let scheme = store.split_once("://").map_or("", |(scheme, _)| scheme);
+    if !matches!(scheme, "sqlite" | "postgres" | "postgresql" | "mysql") {
+        tracing::info!("login is off: the users live in a SQL store's database");
+        return Ok(None);
+    }
+    let users_error =
+        |e: tessera::auth::sql_users::SqlUsersError| CliError::data("DatabaseError", e.to_string());
+    let users = SqlUsers::connect(store).await.map_err(users_error)?;
+    if users.create_table_if_missing().await.map_err(users_error)? {
+        tracing::info!(
+            "created the {} table (Django's DDL): add a user with `tessera user add NAME`",
+            users.table()
+        );
+    }
+    Ok(Some(users))
 }
 
 /// Django's `SIGNED_COOKIE_LEGACY_SALT_FALLBACK`, for the demo's signed cookies.

@@ -3,9 +3,9 @@
 //! `{"error": "…"}` with the status code.
 //!
 //! Scripts need no token. A page on another site cannot use the API through a visitor's
-//! browser: [`super::cross_site`] refuses its `PATCH`, `DELETE` and `POST`, and a `PATCH` must
-//! say `Content-Type: application/json`, which a cross-site HTML form cannot send and `fetch`
-//! sends only after a CORS preflight this site never answers (it sends no CORS headers).
+//! browser: [`super::cross_site`] refuses its `PATCH`, `DELETE` and `POST`, and every one of
+//! them must say `Content-Type: application/json` ([`super::api_guard`]), which a cross-site
+//! HTML form cannot send and `fetch` sends only after a CORS preflight this site refuses.
 
 use std::sync::Arc;
 
@@ -29,11 +29,17 @@ use tessera::session::{Session, SessionError};
 pub(super) struct ApiError(StatusCode, String);
 
 impl ApiError {
-    fn bad_request(message: impl Into<String>) -> Self {
+    pub(super) fn bad_request(message: impl Into<String>) -> Self {
         ApiError(StatusCode::BAD_REQUEST, message.into())
     }
 
-    fn unsupported_type(headers: &HeaderMap) -> Self {
+    /// Any status and message.
+    pub(super) fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError(status, message.into())
+    }
+
+    /// 415: the body is not labelled JSON.
+    pub(super) fn unsupported_type(headers: &HeaderMap) -> Self {
         let sent = headers.get(CONTENT_TYPE).map_or_else(
             || "none".to_owned(),
             |v| format!("{:?}", String::from_utf8_lossy(v.as_bytes())),
@@ -113,17 +119,13 @@ pub(super) async fn get_session(session: Session) -> ApiResult {
 
 /// `PATCH /api/session`: merges a JSON object's keys into the session, keeping its key.
 /// Concurrent patches naming different keys all land (the save is a compare-and-swap). The
-/// body must be labelled `application/json` (415 otherwise, nothing read or written): the
-/// type an HTML form on another site cannot send.
+/// body is labelled `application/json` ([`super::api_guard`] refused it otherwise, before
+/// anything was read or written): the type an HTML form on another site cannot send.
 pub(super) async fn patch_session(
     State(state): State<Arc<DemoState>>,
     session: Session,
-    headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    if !is_json(headers.get(CONTENT_TYPE)) {
-        return Err(ApiError::unsupported_type(&headers));
-    }
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError::bad_request("the body is not UTF-8 text"))?;
     // Parsing stops past the session's value budget: 2 bytes of `[]` are 32 in memory.
@@ -170,7 +172,7 @@ pub(super) fn is_api(path: &str) -> bool {
 }
 
 /// Whether a `Content-Type` says JSON: `application/json`, in any case, parameters allowed.
-fn is_json(content_type: Option<&HeaderValue>) -> bool {
+pub(super) fn is_json(content_type: Option<&HeaderValue>) -> bool {
     content_type
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())

@@ -13,8 +13,9 @@
 //!   Fetch Metadata; `Origin: null` (a sandboxed frame, a privacy redirect) is refused.
 //!
 //! A request with neither header does not come from a browser driven by a web page (curl, a
-//! script) and passes, so the JSON API stays scriptable. The demo has no login, so a CSRF token's
-//! machinery (a secret per visitor, a hidden field in every form) would protect nothing more.
+//! script) and passes, so the JSON API stays scriptable. The HTML forms carry Django's CSRF
+//! token as well (the `CsrfLayer`, inside this guard); the API relies on its JSON-only rule
+//! (`api_guard`).
 //!
 //! | request | refused (403) when |
 //! |---|---|

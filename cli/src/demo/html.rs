@@ -6,7 +6,9 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
 use tessera::cookie::CookieError;
+use tessera::csrf::{CsrfToken, Rejection};
 use tessera::json::Value;
+use tessera::messages::Messages;
 use tessera::session::{Session, SessionError};
 
 /// Escapes `&`, `<`, `>`, `"` and `'` so text can go anywhere in HTML, attributes included.
@@ -48,6 +50,9 @@ h1{font-size:1.5rem;margin:.4rem 0 .8rem}h2{font-size:1.15rem;margin:1.4rem 0 .4
 code,.mono{font-family:ui-monospace,monospace;font-size:.92em;background:#f2f4f7;padding:0 .25em;border-radius:3px;overflow-wrap:anywhere}\
 .result{border-left:4px solid #2b6cb0;background:#eef5fc;padding:.6rem .8rem}\
 .result.warn{border-color:#c53030;background:#fdeeee}\
+ul.messages{list-style:none;padding:0}ul.messages li{border-left:4px solid #2f855a;background:#effaf3;padding:.4rem .8rem;margin:.3rem 0}\
+ul.messages li.error,ul.messages li.warning{border-color:#c53030;background:#fdeeee}\
+form.inline{display:inline;margin:0}form.inline button{padding:.1rem .6rem}\
 table{border-collapse:collapse;width:100%;margin:.3rem 0}\
 th,td{text-align:left;border-bottom:1px solid #ddd;padding:.25rem .4rem;vertical-align:top}\
 th{font-weight:600;background:#f7f7f7}td.mono{background:none}\
@@ -75,7 +80,10 @@ pub(super) fn page(title: &str, body: &str) -> Html<String> {
         let sep = if i == 0 { "" } else { " · " };
         let _ = write!(html, "{sep}<a href=\"{path}\">{path}</a>");
     }
-    html.push_str(" · <a href=\"/api/session\">/api/session</a></footer></body></html>");
+    html.push_str(
+        " · <a href=\"/api/session\">/api/session</a> · <a href=\"/login/\">log in</a> · \
+         <a href=\"/sessions/\">your sessions</a></footer></body></html>",
+    );
     Html(html)
 }
 
@@ -91,6 +99,61 @@ pub(super) fn next_step(path: &str) -> String {
         Some((next, what)) => format!("<p>Next: <a href=\"{next}\">{next}</a> ({what})</p>"),
         None => "<p>Back to <a href=\"/\">the index</a>.</p>".to_owned(),
     }
+}
+
+/// The hidden field that carries Django's CSRF token in a form (`{% csrf_token %}`).
+pub(super) fn csrf_field(csrf: &CsrfToken) -> Result<String, PageError> {
+    let token = csrf
+        .get_token()
+        .map_err(|e| PageError::Status(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    Ok(format!(
+        "<input type=\"hidden\" name=\"csrfmiddlewaretoken\" value=\"{}\">",
+        escape_html(&token)
+    ))
+}
+
+/// The messages queued for this visitor (Django's `{% for message in messages %}`), read once:
+/// the next page no longer shows them. Every text is escaped, even one a Django view marked
+/// safe.
+pub(super) async fn messages_html(messages: &Messages) -> String {
+    let shown = match messages.read().await {
+        Ok(shown) => shown,
+        Err(e) => {
+            tracing::warn!("messages unreadable: {e}");
+            return String::new();
+        }
+    };
+    if shown.is_empty() {
+        return String::new();
+    }
+    let mut html = String::from("<ul class=\"messages\" id=\"messages\">");
+    for m in &shown {
+        let _ = write!(
+            html,
+            "<li class=\"{}\">{}</li>",
+            escape_html(&messages.tags(m)),
+            escape_html(&m.message)
+        );
+    }
+    html.push_str("</ul>");
+    html
+}
+
+/// The page a refused form gets (Django's `CSRF_FAILURE_VIEW`): 403 and Django's reason.
+pub(super) fn csrf_failure(reason: &Rejection) -> http::Response<String> {
+    let body = format!(
+        "<p class=\"result warn\" id=\"result\">CSRF verification failed. Request aborted: {}</p>\
+         <p>The form must carry the token of the page it came from: reload that page and send \
+         it again.</p><p><a href=\"/\">Back to the index</a></p>",
+        escape_html(&reason.to_string())
+    );
+    let mut response = http::Response::new(page("Forbidden", &body).0);
+    *response.status_mut() = StatusCode::FORBIDDEN;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    response
 }
 
 /// A session value as a person reads it: strings bare, anything else as JSON.
@@ -135,6 +198,8 @@ pub(super) enum PageError {
     BadRequest(String),
     /// A session operation failed (503 for the store, 400 for a concurrent logout, else 500).
     Session(SessionError),
+    /// Any other failure, with its status and a message for the visitor.
+    Status(StatusCode, String),
 }
 
 impl From<SessionError> for PageError {
@@ -161,6 +226,7 @@ impl IntoResponse for PageError {
                 };
                 (status, e.to_string())
             }
+            PageError::Status(status, m) => (status, m),
         };
         error_page(status, &message, "")
     }

@@ -11,11 +11,14 @@ use axum::Form;
 use serde::Deserialize;
 
 use super::html::{
-    escape_html as esc, expiry_text, page, value_text, PageError, PageResult, WALKTHROUGH,
+    csrf_field, escape_html as esc, expiry_text, messages_html, page, value_text, PageError,
+    PageResult, WALKTHROUGH,
 };
 use super::DemoState;
 use tessera::cookie::{parse_request_cookies, CookieOptions, Cookies};
+use tessera::csrf::CsrfToken;
 use tessera::json::{self, Value};
+use tessera::messages::Messages;
 use tessera::session::expiry::SESSION_EXPIRY_KEY;
 use tessera::session::{Session, SessionKey};
 
@@ -33,8 +36,11 @@ pub(super) async fn index(
     State(state): State<Arc<DemoState>>,
     headers: HeaderMap,
     session: Session,
+    csrf: CsrfToken,
+    messages: Messages,
 ) -> PageResult {
-    let mut body = String::from(INTRO);
+    let mut body = messages_html(&messages).await;
+    body.push_str(INTRO);
     body.push_str(&panel(&state, &headers, &session).await?);
     body.push_str("<h2>The walkthrough</h2><nav><ol class=\"steps\">");
     for (path, what) in WALKTHROUGH {
@@ -44,9 +50,11 @@ pub(super) async fn index(
         "</ol></nav><p>And for scripts: <a href=\"/api/session\">GET /api/session</a>, \
          <code>PATCH</code> it with a JSON object (<code>Content-Type: application/json</code>) \
          to merge keys, <code>DELETE</code> it to flush, <code>POST /api/session/cycle_key</code> \
-         for a new key.</p>",
+         for a new key. <a href=\"/login/\">Log in</a> (users of Django's <code>auth_user</code>) \
+         to see <a href=\"/sessions/\">your sessions</a>; scripts use <code>POST /api/login</code>, \
+         <code>GET /api/sessions</code> and <code>POST /api/sessions/revoke</code>.</p>",
     );
-    body.push_str(FORMS);
+    body.push_str(&forms(&csrf_field(&csrf)?));
     Ok(page("Cookies and sessions, live", &body))
 }
 
@@ -107,9 +115,11 @@ async fn panel(
     Ok(html)
 }
 
-const FORMS: &str = "\
-<h2>Set any cookie</h2>\
-<form method=\"post\" action=\"/form/cookie\" id=\"cookie-form\">\
+/// The two "try it" forms, each with the CSRF token's hidden field.
+fn forms(token_field: &str) -> String {
+    format!(
+        "<h2>Set any cookie</h2>\
+<form method=\"post\" action=\"/form/cookie\" id=\"cookie-form\">{token_field}\
 <label for=\"c-name\">name</label><input type=\"text\" id=\"c-name\" name=\"name\" required>\
 <label for=\"c-value\">value</label><input type=\"text\" id=\"c-value\" name=\"value\">\
 <label for=\"c-age\">max age (s)</label><input type=\"text\" id=\"c-age\" name=\"max_age\" placeholder=\"empty: until the browser closes\">\
@@ -120,10 +130,12 @@ const FORMS: &str = "\
 <option value=\"\">(not sent)</option><option>Lax</option><option>Strict</option><option>None</option></select>\
 <button type=\"submit\">Set cookie</button></form>\
 <h2>Store anything in the session</h2>\
-<form method=\"post\" action=\"/form/session\" id=\"session-form\">\
+<form method=\"post\" action=\"/form/session\" id=\"session-form\">{token_field}\
 <label for=\"s-key\">key</label><input type=\"text\" id=\"s-key\" name=\"key\" required>\
-<label for=\"s-value\">value</label><input type=\"text\" id=\"s-value\" name=\"value\" placeholder=\"JSON (42, [1,2], {&quot;a&quot;:1}) or text\">\
-<button type=\"submit\">Store</button></form>";
+<label for=\"s-value\">value</label><input type=\"text\" id=\"s-value\" name=\"value\" placeholder=\"JSON (42, [1,2], {{&quot;a&quot;:1}}) or text\">\
+<button type=\"submit\">Store</button></form>"
+    )
+}
 
 /// The cookie form's fields (unchecked boxes are absent).
 #[derive(Debug, Deserialize)]
@@ -147,6 +159,7 @@ pub(super) struct CookieForm {
 pub(super) async fn form_cookie(
     State(state): State<Arc<DemoState>>,
     cookies: Cookies,
+    messages: Messages,
     Form(form): Form<CookieForm>,
 ) -> Result<Response, PageError> {
     let name = form.name.trim();
@@ -174,6 +187,7 @@ pub(super) async fn form_cookie(
         options = options.samesite(form.samesite);
     }
     cookies.set(name, &form.value, &options)?;
+    messages.success(format!("Cookie {name} set."));
     Ok(Redirect::to("/").into_response())
 }
 
@@ -188,6 +202,7 @@ pub(super) struct SessionForm {
 /// Stores `key = value` (JSON if it parses, text otherwise), then back to `/`.
 pub(super) async fn form_session(
     session: Session,
+    messages: Messages,
     Form(form): Form<SessionForm>,
 ) -> Result<Response, PageError> {
     let key = form.key.trim();
@@ -197,6 +212,7 @@ pub(super) async fn form_session(
     check_session_key(key).map_err(PageError::BadRequest)?;
     let value = json::from_str(form.value.trim()).unwrap_or(Value::Str(form.value));
     session.update([(key.to_owned(), value)]).await?;
+    messages.success(format!("Stored {key} in the session."));
     Ok(Redirect::to("/").into_response())
 }
 

@@ -469,3 +469,100 @@ fn walkthrough_in_chromium() {
     eprintln!("browser walkthrough took {elapsed:?}");
     assert!(elapsed < Duration::from_secs(60), "{elapsed:?}");
 }
+
+/// Submits the login form on `/login/` as a person would (the page's own token goes with it).
+fn log_in(b: &Browser, name: &str, password: &str) {
+    b.goto("/login/");
+    b.script(&format!(
+        "const f = document.getElementById('login-form');\
+         f.elements['username'].value = {}; f.elements['password'].value = {}; f.submit();",
+        json!(name),
+        json!(password)
+    ));
+    b.wait_for("the sessions page", |b| {
+        b.path() == "/sessions/" && b.text("#sessions").is_some()
+    });
+}
+
+/// Adds `name` to the demo's `auth_user`, as `tessera user add` does (a cheap hash: Django
+/// checks any iteration count).
+fn add_user(store_url: &str, name: &str, password: &str) {
+    use tessera::auth::password::{Algorithm, PasswordHasher};
+    use tessera::auth::sql_users::{SqlUsers, SqlUsersConfig};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let cheap = PasswordHasher {
+            algorithm: Algorithm::Pbkdf2Sha256,
+            iterations: 1000,
+        };
+        let users = SqlUsers::connect_with(store_url, SqlUsersConfig::default().hasher(cheap))
+            .await
+            .expect("the demo's database");
+        // `tessera serve` created the table at start.
+        assert!(!users.create_table_if_missing().await.unwrap());
+        users.add_user(name, password).await.expect("add the user");
+    });
+}
+
+#[test]
+fn login_and_log_out_everywhere_else_in_chromium() {
+    if !browser_available() {
+        return;
+    }
+    let dir = TempDir::new("browser-login");
+    let opts = ServerOptions::sqlite_in(dir.path());
+    let server = Server::start(&opts);
+    add_user(&opts.store, "alice", "wonderland");
+    let base = format!("http://{}", server.addr);
+    let first = Browser::start(&base, &dir.path().join("profile-1"));
+    let second = Browser::start(&base, &dir.path().join("profile-2"));
+
+    // Anonymous: the sessions page sends to the login page.
+    first.goto("/sessions/");
+    first.wait_for("the login page", |b| b.path() == "/login/");
+    log_in(&first, "alice", "wonderland");
+    assert_eq!(
+        first.text("#messages").as_deref(),
+        Some("Welcome, alice."),
+        "the message, once"
+    );
+    let sessions = first.text("#sessions").unwrap();
+    assert!(sessions.contains("(this browser)"), "{sessions}");
+    first.goto("/sessions/");
+    assert_eq!(first.text("#messages"), None, "read once");
+
+    // A second browser logs in too: the first lists both.
+    log_in(&second, "alice", "wonderland");
+    first.goto("/sessions/");
+    let rows = first.script("return document.querySelectorAll('form.revoke').length;");
+    assert_eq!(rows, 2, "{}", first.text("#sessions").unwrap_or_default());
+
+    // "Log out everywhere else" from the first: the second is logged out, the first is not.
+    first.script("document.getElementById('others-form').submit();");
+    first.wait_for("the message", |b| {
+        b.text("#messages")
+            .is_some_and(|m| m.contains("Logged out 1 other session."))
+    });
+    let rows = first.script("return document.querySelectorAll('form.revoke').length;");
+    assert_eq!(rows, 1);
+    second.goto("/sessions/");
+    second.wait_for("the login page", |b| b.path() == "/login/");
+    assert!(second.text("#login-form").is_some());
+    first.goto("/sessions/");
+    assert_eq!(first.path(), "/sessions/", "the first stays logged in");
+    let shot = artifacts_dir().join("sessions.png");
+    std::fs::write(&shot, first.screenshot()).expect("save screenshot");
+
+    // Log out with the button.
+    first.script("document.getElementById('logout-form').submit();");
+    first.wait_for("the login form", |b| b.text("#login-form").is_some());
+    assert!(first
+        .text("#messages")
+        .is_some_and(|m| m.contains("logged out")));
+    drop(first);
+    drop(second);
+    drop(server);
+}

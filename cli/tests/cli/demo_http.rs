@@ -17,6 +17,7 @@ use tessera::store::memory::MemoryStore;
 use tessera::store::{Loaded, Record, SaveOutcome, SessionStore, StoreError, Version};
 use tessera::url::{open, Sessions};
 use tessera::SessionConfig;
+use tessera_cli::demo::DemoOptions;
 use tower::ServiceExt;
 
 struct Reply {
@@ -39,6 +40,13 @@ impl Reply {
             .into_iter()
             .find(|c| c.starts_with(&format!("{name}=")) && !c.starts_with(&format!("{name}=\"\"")))
             .map(|c| c.split(';').next().unwrap().to_owned())
+    }
+    /// The `Set-Cookie` headers but the messages cookie (a form's "done" note).
+    fn set_cookies_but_messages(&self) -> Vec<String> {
+        self.set_cookies()
+            .into_iter()
+            .filter(|c| !c.starts_with("messages="))
+            .collect()
     }
     fn deletes(&self, name: &str) -> bool {
         self.set_cookies()
@@ -70,14 +78,40 @@ impl Reply {
     }
 }
 
-/// `method uri` with the cookie, a body typed as its method's usual one (a form for `POST`,
-/// JSON for `PATCH`), no `Origin` and no Fetch Metadata: as a script sends it.
+/// A CSRF secret the tests hold: a form carries it bare, its cookie too (Django accepts a bare
+/// token as well as a masked one).
+const CSRF: &str = "abcdefghijklmnopqrstuvwxyzABCDEF";
+
+/// `cookie` with the CSRF cookie added.
+fn with_csrf_cookie(cookie: Option<&str>) -> String {
+    match cookie {
+        Some(c) => format!("{c}; csrftoken={CSRF}"),
+        None => format!("csrftoken={CSRF}"),
+    }
+}
+
+/// `body` with the CSRF form field added.
+fn with_csrf_field(body: &str) -> String {
+    if body.is_empty() {
+        format!("csrfmiddlewaretoken={CSRF}")
+    } else {
+        format!("{body}&csrfmiddlewaretoken={CSRF}")
+    }
+}
+
+/// `method uri` with the cookie, no `Origin` and no Fetch Metadata: as a script sends it. A
+/// `POST` to a page is a form with its CSRF token; a write under `/api/` is JSON.
 async fn send(app: &Router, method: &str, uri: &str, cookie: Option<&str>, body: &str) -> Reply {
-    let content_type = match method {
-        "POST" => Some("application/x-www-form-urlencoded"),
-        "PATCH" => Some("application/json"),
-        _ => None,
-    };
+    let api = uri.starts_with("/api/");
+    if method == "POST" && !api {
+        let cookie = with_csrf_cookie(cookie);
+        let headers = [
+            ("cookie", cookie.as_str()),
+            ("content-type", "application/x-www-form-urlencoded"),
+        ];
+        return send_with(app, method, uri, &headers, &with_csrf_field(body)).await;
+    }
+    let content_type = (method != "GET" && api).then_some("application/json");
     let mut headers = Vec::new();
     headers.extend(cookie.map(|c| ("cookie", c)));
     headers.extend(content_type.map(|t| ("content-type", t)));
@@ -197,12 +231,11 @@ async fn legacy_salt_cookies_verify_with_the_fallback_and_are_never_deleted() {
     assert!(r.result().contains("did not verify"), "{}", r.result());
     assert!(r.set_cookies().is_empty());
     let sessions = Sessions::Store(Arc::new(MemoryStore::new()));
-    let fallback = tessera_cli::demo::router_with_signer(
-        &sessions,
-        CookieSigner::new(&keys()).legacy_salt_fallback(true),
-        SessionConfig::default(),
-    )
-    .unwrap();
+    let with_signer = |signer: CookieSigner| {
+        let options = DemoOptions::new(&keys(), SessionConfig::default()).signer(signer);
+        tessera_cli::demo::router_with(&sessions, options).unwrap()
+    };
+    let fallback = with_signer(CookieSigner::new(&keys()).legacy_salt_fallback(true));
     let r = get(&fallback, "/check_salt_cookie/", Some(&cookie)).await;
     assert!(
         r.result().starts_with("salt_cookie = hello salt"),
@@ -211,8 +244,7 @@ async fn legacy_salt_cookies_verify_with_the_fallback_and_are_never_deleted() {
     );
     // Writing the legacy salt: what the demo sets is signed with it, not with the v2 salt that
     // Django 5.2.14 and older cannot read.
-    let writes_legacy =
-        tessera_cli::demo::router_with_signer(&sessions, legacy, SessionConfig::default()).unwrap();
+    let writes_legacy = with_signer(legacy);
     let set = get(&writes_legacy, "/check_salt_cookie/", None).await;
     let set = set.cookie("salt_cookie").unwrap();
     let signed = set.trim_start_matches("salt_cookie=").trim_matches('"');
@@ -365,7 +397,22 @@ async fn index_shows_cookies_and_session_escaped() {
     ] {
         assert!(empty.body.contains(&format!("href=\"{page}\"")), "{page}");
     }
-    assert!(empty.set_cookies().is_empty(), "reading makes no session");
+    assert!(
+        empty.cookie("sessionid").is_none(),
+        "reading makes no session"
+    );
+    assert_eq!(
+        empty.set_cookies().len(),
+        1,
+        "only the CSRF cookie of the forms: {:?}",
+        empty.set_cookies()
+    );
+    assert!(empty.cookie("csrftoken").is_some());
+    assert_eq!(
+        empty.body.matches("name=\"csrfmiddlewaretoken\"").count(),
+        2,
+        "both forms carry the token"
+    );
 
     let patch = send(
         &app,
@@ -401,7 +448,12 @@ async fn forms_set_any_cookie_and_session_value() {
     let r = send(&app, "POST", "/form/cookie", None, form).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     assert_eq!(r.headers["location"], "/");
-    let set = &r.set_cookies()[0];
+    // The note for the next page, shown once.
+    let note = r.cookie("messages").expect("a message");
+    let shown = get(&app, "/", Some(&note)).await;
+    assert!(shown.body.contains("Cookie theme set."), "{}", shown.head());
+    assert!(shown.deletes("messages"), "read once");
+    let set = &r.set_cookies_but_messages()[0];
     assert!(set.starts_with("theme=\"dark mode\"; expires="), "{set}");
     for attr in [
         "HttpOnly",
@@ -420,7 +472,7 @@ async fn forms_set_any_cookie_and_session_value() {
         "name=a&value=b&path=%2F&samesite=",
     )
     .await;
-    assert_eq!(plain.set_cookies(), ["a=b; Path=/"]);
+    assert_eq!(plain.set_cookies_but_messages(), ["a=b; Path=/"]);
     for bad in [
         "name=bad+name&value=x&path=%2F",
         "name=x&value=y&path=%2F&samesite=sideways",
@@ -683,13 +735,14 @@ async fn browser_post(
     extra: &[(&str, &str)],
     body: &str,
 ) -> Reply {
+    let cookie = with_csrf_cookie(cookie);
     let mut headers = vec![
         ("host", HOST),
         ("content-type", "application/x-www-form-urlencoded"),
+        ("cookie", cookie.as_str()),
     ];
-    headers.extend(cookie.map(|c| ("cookie", c)));
     headers.extend_from_slice(extra);
-    send_with(app, "POST", uri, &headers, body).await
+    send_with(app, "POST", uri, &headers, &with_csrf_field(body)).await
 }
 
 /// What a page on another site can make a browser send (each is refused).
@@ -745,7 +798,11 @@ async fn cross_site_form_posts_are_refused() {
     for own in [
         &[("sec-fetch-site", "same-origin"), ("origin", OWN_ORIGIN)][..],
         &[("origin", OWN_ORIGIN)],
-        &[("origin", "https://demo.test:8000")],
+        // Behind a proxy that ends TLS and says so, as Django's SECURE_PROXY_SSL_HEADER.
+        &[
+            ("origin", "https://demo.test:8000"),
+            ("x-forwarded-proto", "https"),
+        ],
         &[("sec-fetch-site", "same-origin")],
         &[("sec-fetch-site", "none")],
         &[],
@@ -909,7 +966,11 @@ async fn the_cookie_form_does_not_set_the_session_cookie() {
     let r = send(&app, "POST", "/form/cookie", None, &form("sid")).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     let r = send(&app, "POST", "/form/cookie", None, &form("sessionid")).await;
-    assert_eq!(r.set_cookies(), ["sessionid=x; Path=/"], "an ordinary one");
+    assert_eq!(
+        r.set_cookies_but_messages(),
+        ["sessionid=x; Path=/"],
+        "an ordinary one"
+    );
 }
 
 #[tokio::test]

@@ -4,7 +4,9 @@ mod common;
 
 mod browser;
 mod cli_ops;
+mod cli_user_sessions;
 mod commands;
+mod demo_auth_http;
 mod demo_http;
 mod serve;
 mod serve_limits;
