@@ -47,6 +47,9 @@
 //!   session. Scripts go out as `EVALSHA` through [`redis::Script`], which loads them on
 //!   `NOSCRIPT` (after a restart or a `SCRIPT FLUSH`).
 //! - Every script touches one key only, so all of this works unchanged on a Redis Cluster.
+//! - A logged-in session is also indexed under its user, in a hash beside it (see the
+//!   [user sessions guide](crate::guide::user_sessions) for its layout and the order of
+//!   commands that keeps it exact on a cluster).
 //!
 //! # Connections
 //!
@@ -156,6 +159,18 @@ static SAVE: LazyLock<Script> = LazyLock::new(|| {
          else
            return -1
          end",
+    )
+});
+
+/// Delete, returning the value when it was a string (a key of another type, never one of ours,
+/// is deleted too, as `DEL` would).
+static DELETE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "if redis.call('TYPE', KEYS[1]).ok == 'string' then
+           return redis.call('GETDEL', KEYS[1])
+         end
+         redis.call('DEL', KEYS[1])
+         return false",
     )
 });
 
@@ -523,9 +538,8 @@ impl SessionStore for RedisStore {
 
     async fn delete(&self, key: &SessionKey) -> Result<(), StoreError> {
         // The session first, then its entry (the user is read from the deleted value).
-        let mut cmd = redis::cmd("GETDEL");
-        cmd.arg(self.redis_key(key));
-        let old: Option<Vec<u8>> = self.run(key.as_str(), Call::Cmd(cmd)).await?;
+        let inv = DELETE.key(self.redis_key(key));
+        let old: Option<Vec<u8>> = self.run(key.as_str(), Call::Script(inv)).await?;
         if let Some(user) = old.as_deref().and_then(|old| self.user_of(old)) {
             self.unindex(&user, key).await?;
         }
