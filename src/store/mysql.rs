@@ -80,7 +80,7 @@ use chrono::{Datelike, Timelike};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder, Pool, PoolConstraints, Row, Value};
 
-use super::sql::{self, Dialect, Statements};
+use super::sql::{self, Dialect, SideTable, Statements};
 use super::tls::TLS_CA;
 use super::url::StoreUrl;
 use super::user_index::{newest_first, user_id_of};
@@ -145,6 +145,8 @@ pub struct MysqlStore {
     opts: Opts,
     codec: SessionCodec,
     sql: Arc<Statements>,
+    /// Whether the per-user side table is there to write.
+    side: Arc<SideTable>,
 }
 
 impl fmt::Debug for MysqlStore {
@@ -193,8 +195,10 @@ impl MysqlStoreBuilder {
             opts,
             codec: self.codec,
             sql: Arc::new(sql),
+            side: Arc::default(),
         };
         store.lease("connect").await?.finish();
+        store.ensure_side_table().await?;
         Ok(store)
     }
 }
@@ -272,29 +276,92 @@ impl MysqlStore {
         // Never return this connection to the pool: closing it releases the lock whatever
         // happened, and leaves no session state behind.
         let _ = lease.finish().disconnect().await;
+        if result.is_ok() {
+            self.side.set_ready();
+        }
         result
+    }
+
+    /// Whether writes keep the per-user index (the side table is there).
+    fn indexed(&self) -> bool {
+        self.side.known() == Some(true)
+    }
+
+    /// The index methods' guard: [`SideTable::missing`] when there is no side table.
+    fn require_index(&self) -> Result<(), StoreError> {
+        if self.indexed() {
+            Ok(())
+        } else {
+            Err(SideTable::missing(&self.sql.users.table))
+        }
+    }
+
+    /// Creates the side table and its indexes when missing (as SQLite does on open), so a
+    /// deployment whose session table Django made needs no tessera migration. When the session
+    /// table is missing or the user may not create tables, the store runs without the index
+    /// (one warning) rather than failing every write of a logged-in session.
+    async fn ensure_side_table(&self) -> Result<(), StoreError> {
+        const OP: &str = "connect";
+        let mut lease = self.lease(OP).await?;
+        let result = async {
+            let conn = lease.conn();
+            lock_schema(conn, OP).await?;
+            if !table_exists(conn, &self.sql.table, OP).await? {
+                return Ok(Err(format!(
+                    "the session table {} does not exist",
+                    self.sql.table
+                )));
+            }
+            match self.create_side_table_on(conn).await {
+                Ok(()) => Ok(Ok(())),
+                // The server refused (no privilege…): run without the index.
+                Err(mysql_async::Error::Server(e)) => Ok(Err(redact(&e.message))),
+                Err(e) => Err(my_err(OP, &e)),
+            }
+        }
+        .await;
+        // Closing the connection releases the lock.
+        let _ = lease.finish().disconnect().await;
+        match result? {
+            Ok(()) => self.side.set_ready(),
+            Err(why) => self.side.set_missing(&self.sql.users.table, &why),
+        }
+        Ok(())
+    }
+
+    /// The side table, then each of its indexes that `information_schema` does not list
+    /// (MySQL 8 has no `CREATE INDEX IF NOT EXISTS`), under the schema lock.
+    async fn create_side_table_on(&self, conn: &mut Conn) -> Result<(), mysql_async::Error> {
+        let side = self.sql.users.table.as_str();
+        let has_table: Option<i64> = conn
+            .exec_first(
+                "SELECT COUNT(*) FROM information_schema.TABLES \
+                 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?",
+                (side,),
+            )
+            .await?;
+        if has_table.unwrap_or(0) == 0 {
+            conn.query_drop(self.sql.users.ddl[0].as_str()).await?;
+        }
+        for (name, create) in &self.sql.users.indexes {
+            let has_index: Option<i64> = conn
+                .exec_first(
+                    "SELECT COUNT(*) FROM information_schema.STATISTICS \
+                     WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND INDEX_NAME = ?",
+                    (side, name.as_str()),
+                )
+                .await?;
+            if has_index.unwrap_or(0) == 0 {
+                conn.query_drop(create.as_str()).await?;
+            }
+        }
+        Ok(())
     }
 
     async fn create_table_on(&self, conn: &mut Conn) -> Result<bool, StoreError> {
         const OP: &str = "create_table";
-        let locked: Option<Option<i64>> = conn
-            .query_first("SELECT GET_LOCK('tessera.create_table', 30)")
-            .await
-            .map_err(|e| my_err(OP, &e))?;
-        if locked.flatten() != Some(1) {
-            return Err(StoreError::Unavailable(
-                "mysql create_table: another process held the schema lock for 30 s".to_owned(),
-            ));
-        }
-        let count: Option<i64> = conn
-            .exec_first(
-                "SELECT COUNT(*) FROM information_schema.TABLES \
-                 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?",
-                (self.sql.table.as_str(),),
-            )
-            .await
-            .map_err(|e| my_err(OP, &e))?;
-        let exists = count.unwrap_or(0) > 0;
+        lock_schema(conn, OP).await?;
+        let exists = table_exists(conn, &self.sql.table, OP).await?;
         if !exists {
             for statement in &self.sql.ddl {
                 conn.query_drop(statement.as_str())
@@ -308,7 +375,10 @@ impl MysqlStore {
             );
         }
         // tessera's own per-user index, beside the table whoever made it.
-        for statement in self.sql.users.ddl.iter().chain(&self.sql.record_migration) {
+        self.create_side_table_on(conn)
+            .await
+            .map_err(|e| my_err(OP, &e))?;
+        for statement in &self.sql.record_migration {
             conn.query_drop(statement.as_str())
                 .await
                 .map_err(|e| my_err(OP, &e))?;
@@ -455,7 +525,7 @@ impl SessionStore for MysqlStore {
         const OP: &str = "create";
         let text = self.codec.encode(record.data);
         let params = (key.as_str(), text.as_str(), datetime(record.expires_at));
-        let user = user_id_of(record.data);
+        let user = user_id_of(record.data).filter(|_| self.indexed());
         self.with_conn(OP, async |conn| {
             let Some(user) = user else {
                 return conn
@@ -515,7 +585,7 @@ impl SessionStore for MysqlStore {
                     .as_ref()
                     .and_then(user_id_of)
                     .is_some();
-                if user.is_none() && !was_user {
+                if !self.indexed() || (user.is_none() && !was_user) {
                     conn.exec_drop(self.sql.save.as_str(), params)
                         .await
                         .map_err(|e| my_err(OP, &e))?;
@@ -580,6 +650,9 @@ impl SessionStore for MysqlStore {
             conn.exec_drop(self.sql.delete.as_str(), (key.as_str(),))
                 .await
                 .map_err(|e| my_err(OP, &e))?;
+            if !self.indexed() {
+                return Ok(());
+            }
             conn.exec_drop(self.sql.users.unindex.as_str(), (key.as_str(),))
                 .await
                 .map_err(|e| my_err(OP, &e))
@@ -628,6 +701,9 @@ impl SessionStore for MysqlStore {
                 }
             })
             .await?;
+            if !self.indexed() {
+                return Ok(removed);
+            }
             // Then the entries of sessions that are gone or expired.
             sql::clear_in_batches(batch_size, &|_| {}, |limit| {
                 let (conn, now) = (&conn, now.clone());
@@ -647,6 +723,7 @@ impl SessionStore for MysqlStore {
 
     async fn user_sessions(&self, user_id: &str, now: f64) -> Result<Vec<UserSession>, StoreError> {
         const OP: &str = "user_sessions";
+        self.require_index()?;
         let rows: Vec<(String, f64, f64, f64)> = self
             .with_conn(OP, async |conn| {
                 conn.exec_drop(self.sql.users.prune.as_str(), (user_id, datetime(now)))
@@ -678,6 +755,7 @@ impl SessionStore for MysqlStore {
         keep: Option<&SessionKey>,
     ) -> Result<u64, StoreError> {
         const OP: &str = "revoke_user_sessions";
+        self.require_index()?;
         let keep = keep.map_or("", |k| k.as_str());
         self.with_conn(OP, async |conn| {
             let keys: Vec<String> = conn
@@ -716,6 +794,7 @@ impl SessionStore for MysqlStore {
 
     async fn reindex_users(&self, now: f64, batch: usize) -> Result<u64, StoreError> {
         const OP: &str = "reindex_users";
+        self.require_index()?;
         let limit = batch.max(1) as u64;
         let mut after = String::new();
         let mut indexed = 0;
@@ -762,6 +841,33 @@ impl SessionStore for MysqlStore {
             }
         }
     }
+}
+
+/// Takes the server lock that serializes schema changes (released when `conn` closes).
+async fn lock_schema(conn: &mut Conn, op: &str) -> Result<(), StoreError> {
+    let locked: Option<Option<i64>> = conn
+        .query_first("SELECT GET_LOCK('tessera.create_table', 30)")
+        .await
+        .map_err(|e| my_err(op, &e))?;
+    if locked.flatten() != Some(1) {
+        return Err(StoreError::Unavailable(format!(
+            "mysql {op}: another process held the schema lock for 30 s"
+        )));
+    }
+    Ok(())
+}
+
+/// Whether the current database has a table of that name.
+async fn table_exists(conn: &mut Conn, table: &str, op: &str) -> Result<bool, StoreError> {
+    let count: Option<i64> = conn
+        .exec_first(
+            "SELECT COUNT(*) FROM information_schema.TABLES \
+             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?",
+            (table,),
+        )
+        .await
+        .map_err(|e| my_err(op, &e))?;
+    Ok(count.unwrap_or(0) > 0)
 }
 
 /// `create`'s error: a duplicate key is [`StoreError::DuplicateKey`].

@@ -66,7 +66,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::NoTls;
 
-use super::sql::{self, Dialect, Statements};
+use super::sql::{self, Dialect, SideTable, Statements};
 use super::url::StoreUrl;
 use super::user_index::{newest_first, user_id_of};
 use super::{Loaded, Record, SaveOutcome, SessionStore, StoreError, UserSession, Version};
@@ -145,6 +145,8 @@ pub struct PostgresStore {
     codec: SessionCodec,
     sql: Arc<Statements>,
     users: Arc<IndexedWrites>,
+    /// Whether the per-user side table is there to write.
+    side: Arc<SideTable>,
 }
 
 /// The writes that keep the per-user index, each one statement: data-modifying CTEs, where the
@@ -287,8 +289,10 @@ impl PostgresStoreBuilder {
             codec: self.codec,
             users: Arc::new(IndexedWrites::new(&sql)),
             sql: Arc::new(sql),
+            side: Arc::default(),
         };
         store.lease("connect").await?.finish();
+        store.ensure_side_table().await?;
         Ok(store)
     }
 
@@ -301,6 +305,7 @@ impl PostgresStoreBuilder {
             codec: self.codec,
             users: Arc::new(IndexedWrites::new(&sql)),
             sql: Arc::new(sql),
+            side: Arc::default(),
         })
     }
 }
@@ -342,6 +347,7 @@ impl PostgresStore {
             codec,
             users: Arc::new(IndexedWrites::new(&sql)),
             sql: Arc::new(sql),
+            side: Arc::default(),
         }
     }
 
@@ -398,6 +404,7 @@ impl PostgresStore {
                     .map_err(|e| pg_err(OP, &e))?;
             }
             tx.commit().await.map_err(|e| pg_err(OP, &e))?;
+            self.side.set_ready();
             if !exists {
                 tracing::info!(
                     target: "tessera::store",
@@ -408,6 +415,92 @@ impl PostgresStore {
             Ok(!exists)
         })
         .await
+    }
+
+    /// Whether writes keep the per-user index: the side table is there (checked, and made if
+    /// missing, on the first call of a store over a caller's pool).
+    async fn indexed(&self) -> Result<bool, StoreError> {
+        match self.side.known() {
+            Some(ready) => Ok(ready),
+            None => self.ensure_side_table().await,
+        }
+    }
+
+    /// The index methods' guard: [`SideTable::missing`] when there is no side table.
+    async fn require_index(&self) -> Result<(), StoreError> {
+        if self.indexed().await? {
+            Ok(())
+        } else {
+            Err(SideTable::missing(&self.sql.users.table))
+        }
+    }
+
+    /// Creates the side table and its indexes when missing (as SQLite does on open), so a
+    /// deployment whose session table Django made needs no tessera migration. When the session
+    /// table is missing or the user may not create tables, the store runs without the index
+    /// (one warning) rather than failing every write of a logged-in session.
+    async fn ensure_side_table(&self) -> Result<bool, StoreError> {
+        const OP: &str = "connect";
+        let side = &self.sql.users.table;
+        let outcome = self
+            .with_client(OP, async |client| {
+                let (session_table, side_table) =
+                    (format!("\"{}\"", self.sql.table), format!("\"{side}\""));
+                let (has_sessions, has_side): (bool, bool) = client
+                    .query_one(
+                        "SELECT to_regclass($1) IS NOT NULL, to_regclass($2) IS NOT NULL",
+                        &[&session_table, &side_table],
+                    )
+                    .await
+                    .and_then(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+                    .map_err(|e| pg_err(OP, &e))?;
+                if !has_sessions {
+                    return Ok(Err(format!(
+                        "the session table {} does not exist",
+                        self.sql.table
+                    )));
+                }
+                if has_side {
+                    // Made by a migration under another user: this one must be able to write it.
+                    let writable: bool = client
+                        .query_one(WRITABLE, &[&side_table])
+                        .await
+                        .and_then(|row| row.try_get(0))
+                        .map_err(|e| pg_err(OP, &e))?;
+                    return Ok(if writable {
+                        Ok(())
+                    } else {
+                        Err(format!("no SELECT, INSERT, UPDATE and DELETE on {side}"))
+                    });
+                }
+                let created = async {
+                    let tx = client.transaction().await?;
+                    let lock = format!("tessera.create_table:{}", self.sql.table);
+                    tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&lock])
+                        .await?;
+                    for statement in &self.sql.users.ddl {
+                        tx.batch_execute(statement).await?;
+                    }
+                    tx.commit().await
+                };
+                match created.await {
+                    Ok(()) => Ok(Ok(())),
+                    // The server refused (no privilege…): run without the index.
+                    Err(e) if e.as_db_error().is_some() => Ok(Err(describe(&e))),
+                    Err(e) => Err(pg_err(OP, &e)),
+                }
+            })
+            .await?;
+        match outcome {
+            Ok(()) => {
+                self.side.set_ready();
+                Ok(true)
+            }
+            Err(why) => {
+                self.side.set_missing(side, &why);
+                Ok(false)
+            }
+        }
     }
 
     /// A pooled connection, leased for one call.
@@ -428,6 +521,36 @@ impl PostgresStore {
         let result = call(lease.client()).await;
         lease.finish();
         result
+    }
+
+    /// The compare-and-swap alone, for a store running without its side table.
+    async fn swap_unindexed(
+        &self,
+        client: &Object,
+        key: &SessionKey,
+        text: &str,
+        record: Record<'_>,
+        expected: &str,
+    ) -> Result<SaveOutcome, StoreError> {
+        const OP: &str = "save";
+        let stmt = client
+            .prepare_cached(&self.sql.save)
+            .await
+            .map_err(|e| pg_err(OP, &e))?;
+        let params: [&(dyn ToSql + Sync); 4] = [
+            &Redacted(text),
+            &instant(record.expires_at),
+            &Redacted(key.as_str()),
+            &Redacted(expected),
+        ];
+        let updated = client
+            .execute(&stmt, &params)
+            .await
+            .map_err(|e| pg_err(OP, &e))?;
+        if updated > 0 {
+            return Ok(SaveOutcome::Saved(Version::Text(text.into())));
+        }
+        self.conflict_or_gone(client, key).await
     }
 
     /// 0 rows updated: was the record changed by someone else, or deleted?
@@ -485,7 +608,10 @@ impl SessionStore for PostgresStore {
     async fn create(&self, key: &SessionKey, record: Record<'_>) -> Result<Version, StoreError> {
         const OP: &str = "create";
         let text = self.codec.encode(record.data);
-        let user = user_id_of(record.data);
+        let user = match user_id_of(record.data) {
+            Some(user) if self.indexed().await? => Some(user),
+            _ => None,
+        };
         self.with_client(OP, async |client| {
             let statement = match user {
                 Some(_) => &self.users.create,
@@ -525,12 +651,18 @@ impl SessionStore for PostgresStore {
     ) -> Result<SaveOutcome, StoreError> {
         const OP: &str = "save";
         let text = self.codec.encode(record.data);
+        let indexed = self.indexed().await?;
         self.with_client(OP, async |client| {
             // A version this store never issued matches no row.
             let Version::Text(expected) = expected else {
                 return self.conflict_or_gone(client, key).await;
             };
             let user = user_id_of(record.data);
+            if !indexed {
+                return self
+                    .swap_unindexed(client, key, &text, record, expected)
+                    .await;
+            }
             let statement = match user {
                 Some(_) => &self.users.save,
                 None => &self.users.save_anonymous,
@@ -570,9 +702,14 @@ impl SessionStore for PostgresStore {
 
     async fn delete(&self, key: &SessionKey) -> Result<(), StoreError> {
         const OP: &str = "delete";
+        let statement = if self.indexed().await? {
+            &self.users.delete
+        } else {
+            &self.sql.delete
+        };
         self.with_client(OP, async |client| {
             let stmt = client
-                .prepare_cached(&self.users.delete)
+                .prepare_cached(statement)
                 .await
                 .map_err(|e| pg_err(OP, &e))?;
             client
@@ -613,11 +750,23 @@ impl SessionStore for PostgresStore {
     ) -> Result<u64, StoreError> {
         const OP: &str = "clear_expired";
         let now = instant(now);
+        let indexed = self.indexed().await?;
         self.with_client(OP, async |client| {
             let stmt = client
                 .prepare_cached(&self.sql.clear)
                 .await
                 .map_err(|e| pg_err(OP, &e))?;
+            if !indexed {
+                let (client, stmt, now) = (&**client, &stmt, &now);
+                return sql::clear_in_batches(batch_size, progress, move |limit| async move {
+                    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+                    client
+                        .execute(stmt, &[now, &limit])
+                        .await
+                        .map_err(|e| pg_err(OP, &e))
+                })
+                .await;
+            }
             let index_stmt = client
                 .prepare_cached(&self.sql.users.clear)
                 .await
@@ -648,6 +797,7 @@ impl SessionStore for PostgresStore {
 
     async fn user_sessions(&self, user_id: &str, now: f64) -> Result<Vec<UserSession>, StoreError> {
         const OP: &str = "user_sessions";
+        self.require_index().await?;
         let now = instant(now);
         let rows = self
             .with_client(OP, async |client| {
@@ -692,6 +842,7 @@ impl SessionStore for PostgresStore {
         keep: Option<&SessionKey>,
     ) -> Result<u64, StoreError> {
         const OP: &str = "revoke_user_sessions";
+        self.require_index().await?;
         let keep = keep.map_or("", |k| k.as_str());
         self.with_client(OP, async |client| {
             let stmt = client
@@ -710,6 +861,7 @@ impl SessionStore for PostgresStore {
 
     async fn reindex_users(&self, now: f64, batch: usize) -> Result<u64, StoreError> {
         const OP: &str = "reindex_users";
+        self.require_index().await?;
         let limit = i64::try_from(batch.max(1)).unwrap_or(i64::MAX);
         let mut after = String::new();
         let mut indexed = 0;
@@ -765,6 +917,12 @@ impl SessionStore for PostgresStore {
         }
     }
 }
+
+/// Whether the current user may read and write a table (`has_table_privilege` with a list
+/// answers whether *any* is held, hence one call each).
+const WRITABLE: &str =
+    "SELECT has_table_privilege($1, 'SELECT') AND has_table_privilege($1, 'INSERT') \
+     AND has_table_privilege($1, 'UPDATE') AND has_table_privilege($1, 'DELETE')";
 
 /// A pooled connection checked out for one call.
 ///

@@ -155,8 +155,11 @@ pub(crate) struct UserIndexSql {
     /// The index table's name, for messages.
     #[allow(dead_code)]
     pub(crate) table: String,
-    /// `CREATE … IF NOT EXISTS` for the table and its indexes.
+    /// `CREATE … IF NOT EXISTS` for the table and its indexes (PostgreSQL, SQLite).
     pub(crate) ddl: Vec<String>,
+    /// The index names and their plain `CREATE INDEX` (MySQL 8 has no `IF NOT EXISTS` for
+    /// indexes, only MariaDB does: the caller checks `information_schema` first).
+    pub(crate) indexes: Vec<(String, String)>,
     /// Indexes a session, keeping `created_at` while the user stays the same: key, user,
     /// now (seconds) twice, expiry (five parameters: MySQL's are positional).
     pub(crate) upsert: String,
@@ -174,6 +177,62 @@ pub(crate) struct UserIndexSql {
     /// One page of live sessions for the backfill: now, after this key, limit → key, data,
     /// expiry in seconds.
     pub(crate) scan: String,
+}
+
+/// Whether a PostgreSQL or MySQL store may use its side table.
+///
+/// The side table is made on connect when missing, but a deployment whose session table
+/// Django made may not let the store create tables (no `CREATE` privilege), or the session
+/// table itself may not exist yet. Such a store still serves sessions: it writes only the
+/// session table, warns once, and its index methods answer [`SideTable::missing`] until
+/// `migrate()` succeeds.
+#[derive(Debug, Default)]
+pub(crate) struct SideTable {
+    state: std::sync::atomic::AtomicU8,
+}
+
+impl SideTable {
+    // 0: not checked yet.
+    const READY: u8 = 1;
+    const MISSING: u8 = 2;
+
+    /// `Some(ready)` once known; `None` before the first check (a store over a caller's pool).
+    pub(crate) fn known(&self) -> Option<bool> {
+        match self.state.load(std::sync::atomic::Ordering::Acquire) {
+            Self::READY => Some(true),
+            Self::MISSING => Some(false),
+            _ => None,
+        }
+    }
+
+    /// The side table exists (created, or found).
+    pub(crate) fn set_ready(&self) {
+        self.state
+            .store(Self::READY, std::sync::atomic::Ordering::Release);
+    }
+
+    /// It could not be created: log why, once, and run without it.
+    pub(crate) fn set_missing(&self, table: &str, why: &str) {
+        let before = self
+            .state
+            .swap(Self::MISSING, std::sync::atomic::Ordering::AcqRel);
+        if before != Self::MISSING {
+            tracing::warn!(
+                target: "tessera::store",
+                "the per-user session index `{table}` is unavailable ({why}): sessions work, \
+                 but listing and revoking a user's sessions need `tessera migrate`"
+            );
+        }
+    }
+
+    /// The error of an index method while the side table is missing.
+    pub(crate) fn missing(table: &str) -> StoreError {
+        StoreError::Config(format!(
+            "the per-user session index `{table}` does not exist and could not be created: \
+             run `tessera migrate` (or the store's migrate()) with a user allowed to create \
+             tables, then `reindex_users` to backfill"
+        ))
+    }
 }
 
 /// The index table's name: `tessera_session_user` beside Django's table, `<table>_tessera_user`
@@ -210,11 +269,13 @@ impl UserIndexSql {
             Dialect::Postgres | Dialect::Sqlite => "double precision",
         };
         let index = |column: &str| {
-            format!(
-                "CREATE INDEX IF NOT EXISTS {} ON {i} ({});",
-                q(&format!("{name}_{column}")),
-                q(column)
-            )
+            let index_name = format!("{name}_{column}");
+            let plain = format!("CREATE INDEX {} ON {i} ({});", q(&index_name), q(column));
+            (index_name, plain)
+        };
+        let indexes = vec![index("user_id"), index("expire_date")];
+        let if_not_exists = |(_, plain): &(String, String)| {
+            plain.replacen("CREATE INDEX", "CREATE INDEX IF NOT EXISTS", 1)
         };
         let ddl = vec![
             format!(
@@ -222,8 +283,8 @@ impl UserIndexSql {
                  {user} varchar(255) NOT NULL, {created} {double} NOT NULL, \
                  {seen} {double} NOT NULL, {expire} {datetime} NOT NULL);"
             ),
-            index("user_id"),
-            index("expire_date"),
+            if_not_exists(&indexes[0]),
+            if_not_exists(&indexes[1]),
         ];
         let values = format!(
             "INSERT INTO {i} ({key}, {user}, {created}, {seen}, {expire}) \
@@ -283,6 +344,7 @@ impl UserIndexSql {
         );
         UserIndexSql {
             ddl,
+            indexes,
             upsert,
             unindex: format!("DELETE FROM {i} WHERE {key} = {}", p(1)),
             list,

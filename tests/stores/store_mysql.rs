@@ -893,3 +893,114 @@ fn no_session_key_or_data_reaches_the_logs() {
         common::logs::session_round_trip(&f.store).await
     });
 }
+
+/// A logged-in session's record, saved through `store` (created, then saved once).
+async fn log_in(store: &MysqlStore, user: &str) -> SessionKey {
+    let k = key();
+    let mut data = int_dict("a", 1);
+    data.insert("_auth_user_id".into(), Value::Str(user.into()));
+    let record = Record {
+        data: &data,
+        expires_at: now() + 60.0,
+        now: tessera::time::now(),
+    };
+    let v = store.create(&k, record).await.unwrap();
+    let saved = store.save(&k, record, &v).await.unwrap();
+    assert!(matches!(saved, SaveOutcome::Saved(_)), "{saved:?}");
+    k
+}
+
+/// A deployment whose table Django made, and which never runs tessera's migrate: the side
+/// table and its indexes are made on connect (indexes checked in `information_schema`, as
+/// MySQL 8 has no `CREATE INDEX IF NOT EXISTS`), so a logged-in session is saved and listed.
+/// A user who may not create tables still gets working sessions, and index methods that say
+/// to run the migration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_side_table_is_made_on_connect_or_sessions_work_without_it() {
+    let Some(url) = server() else { return };
+    let mut admin = raw(&url).await;
+    let (store_url, db, _cleanup) = own_database(&url, &mut admin).await;
+    let mut django = raw(&store_url).await;
+    for statement in django_statements() {
+        django.query_drop(statement).await.unwrap();
+    }
+    // A user that may use Django's table but create nothing.
+    let user = unique("tessera_u");
+    let _drop_user = Cleanup {
+        url: url.clone(),
+        sql: vec![
+            format!("DROP USER IF EXISTS '{user}'@'%'"),
+            format!("DROP USER IF EXISTS '{user}'@'localhost'"),
+        ],
+    };
+    for host in ["%", "localhost"] {
+        admin
+            .query_drop(format!("CREATE USER '{user}'@'{host}' IDENTIFIED BY 'pw'"))
+            .await
+            .unwrap();
+        admin
+            .query_drop(format!(
+                "GRANT SELECT, INSERT, UPDATE, DELETE ON `{db}`.* TO '{user}'@'{host}'"
+            ))
+            .await
+            .unwrap();
+    }
+    let (_, rest) = store_url.split_once("://").unwrap();
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+    let restricted_url = format!("mysql://{user}:pw@{rest}");
+    let restricted = MysqlStore::connect(&restricted_url, codec(SECRET))
+        .await
+        .unwrap();
+    let k = log_in(&restricted, "7").await;
+    assert!(restricted.load(&k, now()).await.unwrap().is_some());
+    for result in [
+        restricted.user_sessions("7", now()).await.map(drop),
+        restricted.revoke_user_sessions("7", None).await.map(drop),
+        restricted.reindex_users(now(), 10).await.map(drop),
+    ] {
+        match result {
+            Err(StoreError::Config(why)) => assert!(why.contains("tessera migrate"), "{why}"),
+            other => panic!("expected a Config error, got {other:?}"),
+        }
+    }
+    restricted.delete(&k).await.unwrap();
+    assert!(!restricted.exists(&k).await.unwrap());
+    restricted.close().await.unwrap();
+
+    // The deployment's own user, no migrate: the side table appears on connect.
+    let store = MysqlStore::connect(&store_url, codec(SECRET))
+        .await
+        .unwrap();
+    let indexes: Vec<String> = admin
+        .exec(
+            "SELECT DISTINCT INDEX_NAME FROM information_schema.STATISTICS \
+             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'tessera_session_user' ORDER BY INDEX_NAME",
+            (db.as_str(),),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        indexes,
+        [
+            "PRIMARY",
+            "tessera_session_user_expire_date",
+            "tessera_session_user_user_id"
+        ]
+    );
+    let k = log_in(&store, "7").await;
+    let listed: Vec<SessionKey> = store
+        .user_sessions("7", now())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.key)
+        .collect();
+    assert_eq!(listed, vec![k.clone()]);
+    // Connecting again finds everything in place (no duplicate index).
+    let again = MysqlStore::connect(&store_url, codec(SECRET))
+        .await
+        .unwrap();
+    assert_eq!(again.revoke_user_sessions("7", None).await.unwrap(), 1);
+    again.close().await.unwrap();
+    store.close().await.unwrap();
+}

@@ -831,3 +831,91 @@ fn no_session_key_or_data_reaches_the_logs() {
         "the driver's own log, with the parameters redacted, was not captured: {logs}"
     );
 }
+
+/// A logged-in session's record, saved through `store` (created, then saved once).
+async fn log_in(store: &PostgresStore, user: &str) -> SessionKey {
+    let k = key();
+    let mut data = int_dict("a", 1);
+    data.insert("_auth_user_id".into(), Value::Str(user.into()));
+    let record = Record {
+        data: &data,
+        expires_at: now() + 60.0,
+        now: tessera::time::now(),
+    };
+    let v = store.create(&k, record).await.unwrap();
+    let saved = store.save(&k, record, &v).await.unwrap();
+    assert!(matches!(saved, SaveOutcome::Saved(_)), "{saved:?}");
+    k
+}
+
+/// A deployment whose table Django made, and which never runs tessera's migrate: the side
+/// table is made on connect, so a logged-in session is saved and listed. A user who may not
+/// create it still gets working sessions, and index methods that say to run the migration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_side_table_is_made_on_connect_or_sessions_work_without_it() {
+    let Some(url) = server() else { return };
+    let admin = raw(&url).await;
+    let (schema, store_url, _cleanup) = own_schema(&url, &admin).await;
+    let django = raw(&store_url).await;
+    for statement in django_statements() {
+        django.batch_execute(&statement).await.unwrap();
+    }
+    // A role that may use Django's table but create nothing.
+    let role = unique("tessera_r");
+    let _drop_role = Cleanup {
+        url: url.clone(),
+        sql: format!("DROP OWNED BY \"{role}\"; DROP ROLE IF EXISTS \"{role}\""),
+    };
+    admin
+        .batch_execute(&format!(
+            "CREATE ROLE \"{role}\" LOGIN; GRANT USAGE ON SCHEMA \"{schema}\" TO \"{role}\"; \
+             GRANT SELECT, INSERT, UPDATE, DELETE ON \"{schema}\".django_session TO \"{role}\""
+        ))
+        .await
+        .unwrap();
+    let (_, rest) = store_url.split_once("://").unwrap();
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+    let restricted_url = format!("postgres://{role}@{rest}");
+    let restricted = PostgresStore::connect(&restricted_url, codec(SECRET))
+        .await
+        .unwrap();
+    let k = log_in(&restricted, "7").await;
+    assert!(restricted.load(&k, now()).await.unwrap().is_some());
+    for result in [
+        restricted.user_sessions("7", now()).await.map(drop),
+        restricted.revoke_user_sessions("7", None).await.map(drop),
+        restricted.reindex_users(now(), 10).await.map(drop),
+    ] {
+        match result {
+            Err(StoreError::Config(why)) => assert!(why.contains("tessera migrate"), "{why}"),
+            other => panic!("expected a Config error, got {other:?}"),
+        }
+    }
+    restricted.delete(&k).await.unwrap();
+    assert!(!restricted.exists(&k).await.unwrap());
+
+    // The deployment's own user, no migrate: the side table appears on connect.
+    let store = PostgresStore::connect(&store_url, codec(SECRET))
+        .await
+        .unwrap();
+    let k = log_in(&store, "7").await;
+    let listed: Vec<SessionKey> = store
+        .user_sessions("7", now())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.key)
+        .collect();
+    assert_eq!(listed, vec![k.clone()]);
+    // The restricted role now finds a side table it may not write: still no trap.
+    let restricted = PostgresStore::connect(&restricted_url, codec(SECRET))
+        .await
+        .unwrap();
+    let k2 = log_in(&restricted, "8").await;
+    assert!(matches!(
+        restricted.user_sessions("8", now()).await,
+        Err(StoreError::Config(_))
+    ));
+    restricted.delete(&k2).await.unwrap();
+    assert_eq!(store.revoke_user_sessions("7", None).await.unwrap(), 1);
+}

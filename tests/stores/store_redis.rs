@@ -996,3 +996,57 @@ async fn a_cached_db_cache_is_named_as_djangos_cached_db_names_it() {
     store.delete(&k).await.unwrap();
     fs::remove_dir_all(&dir).ok();
 }
+
+/// The per-user index is a hash named after the store's prefix, whose expiry covers its
+/// longest session; sessions written without it (raw `SET`, as Django's cache backend does)
+/// are listed once `reindex_users` has scanned the prefix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_user_index_is_a_hash_under_the_prefix_and_reindex_backfills() {
+    let Some(url) = shared_url() else { return };
+    let prefix = format!(":1:tessera.test.{}.", key().as_str());
+    let store = RedisStore::builder(&url, codec(SECRET))
+        .prefix(&prefix)
+        .connect()
+        .await
+        .unwrap();
+    let mut con = raw(&url).await;
+    let mut data = int_dict("a", 1);
+    data.insert(
+        "_auth_user_id".into(),
+        tessera::json::Value::Str("42".into()),
+    );
+    let (short, long) = (key(), key());
+    for (k, ttl) in [(&long, 7200.0), (&short, 60.0)] {
+        let record = Record {
+            data: &data,
+            expires_at: now() + ttl,
+            now: now(),
+        };
+        store.create(k, record).await.unwrap();
+    }
+    let hash = format!("{prefix}tessera.user:42");
+    let fields: Vec<String> = query(&mut con, redis::cmd("HKEYS").arg(&hash)).await;
+    assert_eq!(fields.len(), 2, "{fields:?}");
+    let ttl: i64 = query(&mut con, redis::cmd("TTL").arg(&hash)).await;
+    assert!(ttl > 7000, "the hash outlives its longest session: {ttl}");
+    assert_eq!(store.revoke_user_sessions("42", None).await.unwrap(), 2);
+
+    let shared_con = con.clone();
+    let (writer_codec, writer_prefix) = (codec(SECRET), prefix.clone());
+    let write: conformance::UnindexedWriter = Arc::new(move |k, data, expires_at| {
+        let (mut con, text) = (shared_con.clone(), writer_codec.encode(&data));
+        let name = format!("{writer_prefix}{}", k.as_str());
+        Box::pin(async move {
+            let ms = (expires_at * 1000.0) as i64;
+            let _: () = redis::cmd("SET")
+                .arg(name)
+                .arg(text)
+                .arg("PXAT")
+                .arg(ms)
+                .query_async(&mut con)
+                .await
+                .unwrap();
+        })
+    });
+    conformance::reindex_backfills(Arc::new(store), write).await;
+}

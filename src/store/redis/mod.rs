@@ -47,6 +47,9 @@
 //!   session. Scripts go out as `EVALSHA` through [`redis::Script`], which loads them on
 //!   `NOSCRIPT` (after a restart or a `SCRIPT FLUSH`).
 //! - Every script touches one key only, so all of this works unchanged on a Redis Cluster.
+//! - A logged-in session is also indexed under its user, in a hash beside it (see the
+//!   [user sessions guide](crate::guide::user_sessions) for its layout and the order of
+//!   commands that keeps it exact on a cluster).
 //!
 //! # Connections
 //!
@@ -95,6 +98,7 @@ pub use redis;
 
 mod topology;
 mod url;
+mod users;
 
 use std::fmt;
 use std::sync::LazyLock;
@@ -105,7 +109,7 @@ use redis::{Cmd, ErrorKind, RedisError, Script, ScriptInvocation, Value};
 
 use self::topology::Backend;
 use self::url::{parse_url, ParsedUrl};
-use super::{Loaded, Record, SaveOutcome, SessionStore, StoreError, Version};
+use super::{Loaded, Record, SaveOutcome, SessionStore, StoreError, UserSession, Version};
 use crate::session::codec::SessionCodec;
 use crate::session::key::SessionKey;
 use crate::store::url::StoreUrl;
@@ -155,6 +159,18 @@ static SAVE: LazyLock<Script> = LazyLock::new(|| {
          else
            return -1
          end",
+    )
+});
+
+/// Delete, returning the value when it was a string (a key of another type, never one of ours,
+/// is deleted too, as `DEL` would).
+static DELETE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "if redis.call('TYPE', KEYS[1]).ok == 'string' then
+           return redis.call('GETDEL', KEYS[1])
+         end
+         redis.call('DEL', KEYS[1])
+         return false",
     )
 });
 
@@ -357,11 +373,7 @@ impl RedisStore {
 
     /// Runs one command or script, under the call timeout, mapping errors so that they never
     /// carry the key.
-    async fn run<T: redis::FromRedisValue>(
-        &self,
-        key: &SessionKey,
-        call: Call,
-    ) -> Result<T, StoreError> {
+    async fn run<T: redis::FromRedisValue>(&self, key: &str, call: Call) -> Result<T, StoreError> {
         let attempt = async {
             let mut retried = false;
             loop {
@@ -396,7 +408,7 @@ impl RedisStore {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) if e.is_timeout() => Err(StoreError::Timeout(self.response_timeout)),
             Ok(Err(e)) => Err(StoreError::Unavailable(
-                format!("redis: {e}").replace(key.as_str(), "<session key>"),
+                format!("redis: {e}").replace(key, "<session key>"),
             )),
             Err(_) => Err(StoreError::Timeout(self.call_timeout)),
         }
@@ -458,7 +470,7 @@ fn decode_hex(hex: &str) -> Option<Vec<u8>> {
 impl SessionStore for RedisStore {
     async fn load(&self, key: &SessionKey, now: f64) -> Result<Option<Loaded>, StoreError> {
         let inv = LOAD.key(self.redis_key(key));
-        let reply: Option<(Vec<u8>, i64)> = self.run(key, Call::Script(inv)).await?;
+        let reply: Option<(Vec<u8>, i64)> = self.run(key.as_str(), Call::Script(inv)).await?;
         let Some((stored, expires_ms)) = reply else {
             return Ok(None);
         };
@@ -482,13 +494,16 @@ impl SessionStore for RedisStore {
 
     async fn create(&self, key: &SessionKey, record: Record<'_>) -> Result<Version, StoreError> {
         let text = self.codec.encode(record.data);
+        // The entry before the session: the index may hold a key that is not there, never
+        // miss one that is.
+        self.index(key, record).await?;
         let mut cmd = redis::cmd("SET");
         cmd.arg(self.redis_key(key))
             .arg(&text)
             .arg("PXAT")
             .arg(expiry_ms(record.expires_at))
             .arg("NX");
-        match self.run::<Value>(key, Call::Cmd(cmd)).await? {
+        match self.run::<Value>(key.as_str(), Call::Cmd(cmd)).await? {
             Value::Nil => Err(StoreError::DuplicateKey),
             _ => Ok(Version::Text(text.into())),
         }
@@ -509,11 +524,12 @@ impl SessionStore for RedisStore {
             });
         };
         let text = self.codec.encode(record.data);
+        self.index(key, record).await?;
         let mut inv = SAVE.key(self.redis_key(key));
         inv.arg(expected)
             .arg(&text)
             .arg(expiry_ms(record.expires_at));
-        match self.run::<i64>(key, Call::Script(inv)).await? {
+        match self.run::<i64>(key.as_str(), Call::Script(inv)).await? {
             1 => Ok(SaveOutcome::Saved(Version::Text(text.into()))),
             0 => Ok(SaveOutcome::Conflict),
             _ => Ok(SaveOutcome::Gone),
@@ -521,15 +537,19 @@ impl SessionStore for RedisStore {
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), StoreError> {
-        let mut cmd = redis::cmd("DEL");
-        cmd.arg(self.redis_key(key));
-        self.run::<i64>(key, Call::Cmd(cmd)).await.map(drop)
+        // The session first, then its entry (the user is read from the deleted value).
+        let inv = DELETE.key(self.redis_key(key));
+        let old: Option<Vec<u8>> = self.run(key.as_str(), Call::Script(inv)).await?;
+        if let Some(user) = old.as_deref().and_then(|old| self.user_of(old)) {
+            self.unindex(&user, key).await?;
+        }
+        Ok(())
     }
 
     async fn exists(&self, key: &SessionKey) -> Result<bool, StoreError> {
         let mut cmd = redis::cmd("EXISTS");
         cmd.arg(self.redis_key(key));
-        Ok(self.run::<i64>(key, Call::Cmd(cmd)).await? > 0)
+        Ok(self.run::<i64>(key.as_str(), Call::Cmd(cmd)).await? > 0)
     }
 
     /// Always 0: every key carries its expiry (`PXAT`), so Redis removes expired sessions by
@@ -538,6 +558,22 @@ impl SessionStore for RedisStore {
     /// tests check instead that expired records are gone without any cleanup.)
     async fn clear_expired(&self, _now: f64, _batch_size: usize) -> Result<u64, StoreError> {
         Ok(0)
+    }
+
+    async fn user_sessions(&self, user_id: &str, now: f64) -> Result<Vec<UserSession>, StoreError> {
+        self.list_user(user_id, now).await
+    }
+
+    async fn revoke_user_sessions(
+        &self,
+        user_id: &str,
+        keep: Option<&SessionKey>,
+    ) -> Result<u64, StoreError> {
+        self.revoke_user(user_id, keep).await
+    }
+
+    async fn reindex_users(&self, now: f64, batch: usize) -> Result<u64, StoreError> {
+        self.reindex(now, batch).await
     }
 }
 
