@@ -13,6 +13,7 @@ use axum::routing::get;
 use axum::Router;
 use http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
+use tessera::session::SessionKey;
 use tessera::store::SessionStore;
 use tessera::{Session, SessionConfig, SessionError, SessionLayer};
 use tower::ServiceExt;
@@ -279,6 +280,91 @@ pub async fn logout_race_never_resurrects(store: Arc<dyn SessionStore>) {
         }
     }
     panic!("no write lost the race against the logout in {RACE_ROUNDS} rounds");
+}
+
+/// "Log out everywhere else" under load: a user has six sessions; fifty requests write to
+/// them, over HTTP through the session layer, while the store revokes all but one. Afterwards
+/// no revoked session loads (none was brought back by a save that had loaded it before the
+/// revoke), each answers as anonymous, the listing holds only the kept one, and every write
+/// answered 200 on the kept session is in it. Five rounds.
+pub async fn revoke_under_load_resurrects_nothing(store: Arc<dyn SessionStore>) {
+    let app = app(store.clone(), SessionConfig::default());
+    let mut interrupted = 0;
+    for round in 1..=5 {
+        let user = format!("load-{}", &SessionKey::generate().unwrap().as_str()[..10]);
+        let mut cookies = Vec::new();
+        for _ in 0..6 {
+            let reply = send(&app, &format!("/set?_auth_user_id={user}"), None).await;
+            cookies.push(reply.session_cookie().expect("a session"));
+        }
+        let keys: Vec<SessionKey> = cookies
+            .iter()
+            .map(|c| SessionKey::parse(c.trim_start_matches("sessionid=")).unwrap())
+            .collect();
+        let keep = keys[0].clone();
+        let mut tasks = Vec::new();
+        for i in 0..50 {
+            let (app, cookie) = (app.clone(), cookies[i % 6].clone());
+            tasks.push(tokio::spawn(async move {
+                let reply = send(&app, &format!("/set?w{i}=x"), Some(&cookie)).await;
+                (i, reply.status)
+            }));
+            if i == 25 {
+                let revoked = store
+                    .revoke_user_sessions(&user, Some(&keep))
+                    .await
+                    .unwrap();
+                assert!(revoked <= 5, "round {round}: revoked {revoked}");
+            }
+        }
+        let mut kept_writes = Vec::new();
+        for t in tasks {
+            match t.await.unwrap() {
+                (i, StatusCode::OK) if i % 6 == 0 => kept_writes.push(i),
+                (_, StatusCode::OK) => {}
+                (_, StatusCode::BAD_REQUEST) => interrupted += 1,
+                (i, other) => panic!("round {round}: request {i}: {other}"),
+            }
+        }
+        let now = tessera::time::now();
+        for key in &keys[1..] {
+            assert!(
+                store.load(key, now).await.unwrap().is_none(),
+                "round {round}: a revoked session came back"
+            );
+        }
+        for cookie in &cookies[1..] {
+            assert_eq!(
+                send(&app, "/all", Some(cookie)).await.body,
+                "{}",
+                "round {round}"
+            );
+        }
+        let listed: Vec<SessionKey> = store
+            .user_sessions(&user, now)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| s.key)
+            .collect();
+        assert_eq!(
+            listed,
+            vec![keep.clone()],
+            "round {round}: only the kept session"
+        );
+        let kept = store
+            .load(&keep, now)
+            .await
+            .unwrap()
+            .expect("the kept session");
+        for i in kept_writes {
+            assert!(
+                kept.data.contains_key(&format!("w{i}")),
+                "round {round}: w{i} lost"
+            );
+        }
+    }
+    eprintln!("revoke under load: {interrupted} writes found their session revoked (400)");
 }
 
 /// A write that lands under the old key while `cycle_key` moves the session (a login racing

@@ -179,6 +179,13 @@ async fn http_logout_race_never_resurrects() {
     common::http::cycle_race_loses_no_acknowledged_write(Arc::new(f.store.clone())).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_revoke_under_load_resurrects_nothing() {
+    let Some(url) = server() else { return };
+    let f = fixture(&url).await;
+    common::http::revoke_under_load_resurrects_nothing(Arc::new(f.store.clone())).await;
+}
+
 /// Expiries past the year 9999 (stored as 9999-12-31 before, silently) and data past the
 /// budget: 400, the same as every store.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -142,7 +142,8 @@ async fn http_fifty_writers_and_logout_race() {
         Arc::new(RedisStore::connect(&url, codec(SECRET)).await.unwrap());
     fifty_concurrent_writers_lose_nothing(store.clone()).await;
     logout_race_never_resurrects(store.clone()).await;
-    common::http::cycle_race_loses_no_acknowledged_write(store).await;
+    common::http::cycle_race_loses_no_acknowledged_write(store.clone()).await;
+    common::http::revoke_under_load_resurrects_nothing(store).await;
 }
 
 /// Expiries past the year 9999 and data past the budget: 400, the same as every store.

@@ -225,6 +225,11 @@ async fn logout_race_on_memory_store_never_resurrects() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoke_under_load_on_memory_store_resurrects_nothing() {
+    common::http::revoke_under_load_resurrects_nothing(Arc::new(MemoryStore::new())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cycle_race_on_memory_store_loses_no_acknowledged_write() {
     common::http::cycle_race_loses_no_acknowledged_write(Arc::new(MemoryStore::new())).await;
 }
