@@ -380,7 +380,8 @@ mod tests {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-        assert_eq!(tables, ["my_sessions"]);
+        // The session table the URL names, and beside it tessera's per-user index.
+        assert_eq!(tables, ["my_sessions", "my_sessions_tessera_user"]);
         let rows: i64 = db
             .query_row("SELECT count(*) FROM my_sessions", [], |r| r.get(0))
             .unwrap();
