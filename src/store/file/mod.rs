@@ -62,6 +62,14 @@
 //! `batch_size` session files, one blocking task each, and removes an expired file only under
 //! its key lock after re-reading it, so a session saved meanwhile survives.
 //!
+//! # Each user's sessions
+//!
+//! A session holding `_auth_user_id` also has a marker file
+//! `<dir>/users/<sha256(user id) in hex>/<key>`, written and removed with the session under
+//! its key lock, so [`user_sessions`](SessionStore::user_sessions) and
+//! [`revoke_user_sessions`](SessionStore::revoke_user_sessions) read one folder instead of
+//! every session. See the [user sessions guide](crate::guide::user_sessions).
+//!
 //! All file I/O runs on Tokio's blocking pool (`spawn_blocking`), never on a runtime thread.
 //!
 //! # Abandoned calls
