@@ -742,3 +742,40 @@ async fn reindex_backfills_sessions_django_wrote() {
     conformance::reindex_backfills(Arc::new(store), write).await;
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Over HTTP: two browsers log in as the same user, both are listed; "log out everywhere
+/// else" from the first ends the second (its next request sees no login) and keeps the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_log_out_everywhere_else() {
+    use common::http::{app, send};
+    let dir = temp_dir("http-revoke");
+    let store = FileStore::new(&dir, codec(SECRET)).expect("store");
+    let app = app(Arc::new(store.clone()), tessera::SessionConfig::default());
+    let mut cookies = Vec::new();
+    for _ in 0..2 {
+        let r = send(&app, "/set?_auth_user_id=5", None).await;
+        cookies.push(r.session_cookie().expect("a session cookie"));
+    }
+    let key_of = |cookie: &str| SessionKey::parse(cookie.trim_start_matches("sessionid=")).unwrap();
+    let (mine, other) = (key_of(&cookies[0]), key_of(&cookies[1]));
+    let listed = store.user_sessions("5", now()).await.expect("list");
+    assert_eq!(listed.len(), 2, "both browsers are listed");
+    assert_eq!(
+        store.revoke_user_sessions("5", Some(&mine)).await.unwrap(),
+        1
+    );
+    let r = send(&app, "/get?k=_auth_user_id", Some(&cookies[1])).await;
+    assert_eq!(r.body, "None", "the other browser is logged out");
+    let r = send(&app, "/get?k=_auth_user_id", Some(&cookies[0])).await;
+    assert_eq!(r.body, "5", "this browser stays logged in");
+    let keys: Vec<SessionKey> = store
+        .user_sessions("5", now())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.key)
+        .collect();
+    assert_eq!(keys, vec![mine.clone()]);
+    assert!(store.load(&other, now()).await.unwrap().is_none());
+    std::fs::remove_dir_all(&dir).ok();
+}
