@@ -65,11 +65,14 @@ async fn conformance_suite() {
     });
     conformance::run(Arc::new(store), Some(corruptor)).await;
     // Everything the suite created was deleted or cleared, and nothing was left behind.
-    let left: Vec<String> = names(&dir)
+    let left: Vec<String> = tree(&dir)
         .into_iter()
-        .filter(|n| n.contains("_out_") || n.ends_with(".lock"))
+        .filter(|n| n.contains("_out_") || n.ends_with(".lock") || n.starts_with("users/"))
         .collect();
-    assert!(left.is_empty(), "temporary or lock files left: {left:?}");
+    assert!(
+        left.is_empty(),
+        "temporary, lock or index files left: {left:?}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -538,5 +541,241 @@ async fn clear_expired_removes_orphaned_lock_files_only() {
         "a recent temporary file may still be in use"
     );
     assert!(foreign.exists(), "files that are not ours are left alone");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Every file under `dir`, as paths relative to it (the per-user index is a folder tree).
+fn tree(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read dir") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            out.extend(tree(&path).into_iter().map(|n| format!("{name}/{n}")));
+        } else {
+            out.push(path.file_name().unwrap().to_string_lossy().into_owned());
+        }
+    }
+    out.sort();
+    out
+}
+
+fn user_folder(user: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(user.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn login(user: &str) -> tessera::json::Map {
+    dict(&[("_auth_user_id", Value::from(user))])
+}
+
+async fn create(
+    store: &FileStore,
+    data: &tessera::json::Map,
+) -> (SessionKey, tessera::store::Version) {
+    let k = key();
+    let v = store
+        .create(
+            &k,
+            Record {
+                data,
+                expires_at: now() + 600.0,
+                now: now(),
+            },
+        )
+        .await
+        .expect("create");
+    (k, v)
+}
+
+/// The index is `users/<sha256(user id)>/<key>` holding `created_at last_seen`, private as
+/// the session files; a hostile user id stays a hash inside the folder; a save keeps
+/// `created_at`, moves the marker to a new user and removes it when the user logs out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_user_index_is_one_private_marker_per_session() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = temp_dir("index-layout");
+    let store = FileStore::new(&dir, codec(SECRET)).expect("store");
+    let hostile = "../../etc/passwd";
+    let (k, v) = create(&store, &login(hostile)).await;
+    let folder = dir.join("users").join(user_folder(hostile));
+    let marker = folder.join(k.as_str());
+    assert_eq!(
+        tree(&dir),
+        vec![
+            format!("sessionid{}", k.as_str()),
+            format!("users/{}/{}", user_folder(hostile), k.as_str())
+        ],
+        "one session file and one marker, inside the store directory"
+    );
+    let text = std::fs::read_to_string(&marker).expect("marker");
+    let times: Vec<f64> = text.split(' ').map(|t| t.parse().expect("time")).collect();
+    assert_eq!(times.len(), 2, "{text:?}");
+    assert!(
+        (times[0] - now()).abs() < 5.0 && times[0] == times[1],
+        "{text:?}"
+    );
+    for (path, mode) in [
+        (&marker, 0o600),
+        (&folder, 0o700),
+        (&dir.join("users"), 0o700),
+    ] {
+        let m = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(m, mode, "{path:?}");
+    }
+    let listed = store.user_sessions(hostile, now()).await.expect("list");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].created_at, times[0]);
+
+    // A later save of the same user keeps created_at and moves last_seen.
+    let save = |data: tessera::json::Map, v: tessera::store::Version, at: f64| {
+        let (store, k) = (store.clone(), k.clone());
+        async move {
+            match store
+                .save(
+                    &k,
+                    Record {
+                        data: &data,
+                        expires_at: at + 600.0,
+                        now: at,
+                    },
+                    &v,
+                )
+                .await
+                .expect("save")
+            {
+                SaveOutcome::Saved(v) => v,
+                other => panic!("{other:?}"),
+            }
+        }
+    };
+    let later = now() + 30.0;
+    let v = save(login(hostile), v, later).await;
+    let text = std::fs::read_to_string(&marker).expect("marker");
+    assert_eq!(text, format!("{} {later}", times[0]), "created_at kept");
+    // Another user: the marker moves, with a fresh created_at.
+    let v = save(login("7"), v, later + 1.0).await;
+    assert!(!marker.exists(), "the old user's marker is gone");
+    let moved = dir.join("users").join(user_folder("7")).join(k.as_str());
+    assert_eq!(
+        std::fs::read_to_string(&moved).expect("moved"),
+        format!("{} {}", later + 1.0, later + 1.0)
+    );
+    // Logged out: no marker at all.
+    let _ = save(dict(&[("cart", Value::from(1))]), v, later + 2.0).await;
+    assert!(!moved.exists());
+    assert!(store.user_sessions("7", now()).await.unwrap().is_empty());
+    store.delete(&k).await.unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Markers of sessions deleted behind tessera's back (Django's `delete`, its `clearsessions`)
+/// are never listed, and `clear_expired` removes them, and empty user folders, and orphaned
+/// temporary markers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn markers_of_sessions_deleted_by_django_are_pruned() {
+    let dir = temp_dir("index-prune");
+    let store = FileStore::new(&dir, codec(SECRET)).expect("store");
+    let (gone, _) = create(&store, &login("42")).await;
+    let (live, _) = create(&store, &login("42")).await;
+    let (other, _) = create(&store, &login("43")).await;
+    std::fs::remove_file(dir.join(format!("sessionid{}", gone.as_str()))).unwrap();
+    std::fs::remove_file(dir.join(format!("sessionid{}", other.as_str()))).unwrap();
+    let orphan = dir
+        .join("users")
+        .join(user_folder("42"))
+        .join(format!("{}_out_0123456789abcdef", live.as_str()));
+    std::fs::write(&orphan, "1 1").unwrap();
+    let old = SystemTime::now() - Duration::from_secs(7200);
+    let f = std::fs::File::options().write(true).open(&orphan).unwrap();
+    f.set_modified(old).unwrap();
+    drop(f);
+    assert_eq!(store.clear_expired(now(), 10).await.unwrap(), 0);
+    let keys: Vec<SessionKey> = store
+        .user_sessions("42", now())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.key)
+        .collect();
+    assert_eq!(keys, vec![live.clone()]);
+    let mut left = tree(&dir);
+    // The orphan's ctime is fresh (set_modified bumps it), so it waits for its hour.
+    left.retain(|n| !n.contains("_out_"));
+    assert_eq!(
+        left,
+        vec![
+            format!("sessionid{}", live.as_str()),
+            format!("users/{}/{}", user_folder("42"), live.as_str())
+        ],
+        "the dead markers and the empty folder of user 43 are gone"
+    );
+    store.delete(&live).await.unwrap();
+    store.clear_expired(now(), 10).await.unwrap();
+    assert!(
+        tree(&dir).iter().all(|n| n.contains("_out_")),
+        "{:?}",
+        tree(&dir)
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Sessions Django wrote (a file, no marker) are listed once `reindex_users` backfills them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reindex_backfills_sessions_django_wrote() {
+    let dir = temp_dir("reindex");
+    let store = FileStore::new(&dir, codec(SECRET)).expect("store");
+    let raw_dir = dir.clone();
+    let write: conformance::UnindexedWriter = Arc::new(move |k, data, expires_at| {
+        let path = raw_dir.join(format!("sessionid{}", k.as_str()));
+        Box::pin(async move {
+            // As Django writes it: the text, and an mtime that puts the expiry at expires_at.
+            std::fs::write(&path, codec(SECRET).encode(&data)).expect("write");
+            let mtime = UNIX_EPOCH + Duration::from_secs_f64(expires_at - AGE);
+            let f = std::fs::File::options().write(true).open(&path).unwrap();
+            f.set_modified(mtime).expect("mtime");
+        })
+    });
+    conformance::reindex_backfills(Arc::new(store), write).await;
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Over HTTP: two browsers log in as the same user, both are listed; "log out everywhere
+/// else" from the first ends the second (its next request sees no login) and keeps the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_log_out_everywhere_else() {
+    use common::http::{app, send};
+    let dir = temp_dir("http-revoke");
+    let store = FileStore::new(&dir, codec(SECRET)).expect("store");
+    let app = app(Arc::new(store.clone()), tessera::SessionConfig::default());
+    let mut cookies = Vec::new();
+    for _ in 0..2 {
+        let r = send(&app, "/set?_auth_user_id=5", None).await;
+        cookies.push(r.session_cookie().expect("a session cookie"));
+    }
+    let key_of = |cookie: &str| SessionKey::parse(cookie.trim_start_matches("sessionid=")).unwrap();
+    let (mine, other) = (key_of(&cookies[0]), key_of(&cookies[1]));
+    let listed = store.user_sessions("5", now()).await.expect("list");
+    assert_eq!(listed.len(), 2, "both browsers are listed");
+    assert_eq!(
+        store.revoke_user_sessions("5", Some(&mine)).await.unwrap(),
+        1
+    );
+    let r = send(&app, "/get?k=_auth_user_id", Some(&cookies[1])).await;
+    assert_eq!(r.body, "None", "the other browser is logged out");
+    let r = send(&app, "/get?k=_auth_user_id", Some(&cookies[0])).await;
+    assert_eq!(r.body, "5", "this browser stays logged in");
+    let keys: Vec<SessionKey> = store
+        .user_sessions("5", now())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.key)
+        .collect();
+    assert_eq!(keys, vec![mine.clone()]);
+    assert!(store.load(&other, now()).await.unwrap().is_none());
     std::fs::remove_dir_all(&dir).ok();
 }

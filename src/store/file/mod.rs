@@ -62,6 +62,14 @@
 //! `batch_size` session files, one blocking task each, and removes an expired file only under
 //! its key lock after re-reading it, so a session saved meanwhile survives.
 //!
+//! # Each user's sessions
+//!
+//! A session holding `_auth_user_id` also has a marker file
+//! `<dir>/users/<sha256(user id) in hex>/<key>`, written and removed with the session under
+//! its key lock, so [`user_sessions`](SessionStore::user_sessions) and
+//! [`revoke_user_sessions`](SessionStore::revoke_user_sessions) read one folder instead of
+//! every session. See the [user sessions guide](crate::guide::user_sessions).
+//!
 //! All file I/O runs on Tokio's blocking pool (`spawn_blocking`), never on a runtime thread.
 //!
 //! # Abandoned calls
@@ -96,7 +104,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 
-use super::{Loaded, Record, SaveOutcome, SessionStore, StoreError, Version};
+mod users;
+
+use super::user_index::user_id_of;
+use super::{Loaded, Record, SaveOutcome, SessionStore, StoreError, UserSession, Version};
 use crate::json::{Map, Value};
 use crate::py::datetime::PyDateTime;
 use crate::session::codec::SessionCodec;
@@ -262,6 +273,15 @@ impl FileStore {
         self.inner.path_of(key)
     }
 
+    fn write_of(&self, record: Record<'_>) -> Encoded {
+        Encoded {
+            text: self.inner.codec.encode(record.data),
+            expires_at: record.expires_at,
+            now: record.now,
+            user: user_id_of(record.data),
+        }
+    }
+
     /// Runs `f` on the blocking pool, with a flag that is raised if this future is dropped
     /// before `f` is done (the caller timed out or was cancelled); `f` is not started at all
     /// once the flag is up.
@@ -379,6 +399,14 @@ impl Drop for KeyLock<'_> {
 struct FileRead {
     text: String,
     mtime: f64,
+}
+
+/// A record as the blocking task writes it: encoded, with the user it is indexed under.
+struct Encoded {
+    text: String,
+    expires_at: f64,
+    now: f64,
+    user: Option<String>,
 }
 
 /// Creates the session directory (and any missing parents) for its owner only: the file names
@@ -548,12 +576,7 @@ impl Inner {
     }
 
     fn sync_dir(&self) -> Result<(), StoreError> {
-        if self.fsync {
-            File::open(&self.dir)
-                .and_then(|d| d.sync_all())
-                .map_err(io_err)?;
-        }
-        Ok(())
+        self.sync_dir_at(&self.dir)
     }
 
     fn load(&self, key: &SessionKey, now: f64) -> Result<Option<Loaded>, StoreError> {
@@ -580,6 +603,24 @@ impl Inner {
     }
 
     fn create(
+        &self,
+        key: &SessionKey,
+        write: Encoded,
+        abandoned: &Abandoned,
+    ) -> Result<Version, StoreError> {
+        let version = self.create_file(key, write.text, write.expires_at, abandoned)?;
+        if let Some(user) = &write.user {
+            // After the file is published (see `users`); a create that cannot be indexed is
+            // undone: nobody holds the new key yet.
+            if let Err(e) = self.write_marker(user, key, write.now, true) {
+                let _ = fs::remove_file(self.path_of(key)?);
+                return Err(e);
+            }
+        }
+        Ok(version)
+    }
+
+    fn create_file(
         &self,
         key: &SessionKey,
         text: String,
@@ -633,38 +674,55 @@ impl Inner {
     fn save(
         &self,
         key: &SessionKey,
-        text: String,
-        expires_at: f64,
+        write: Encoded,
         expected: &Version,
         abandoned: &Abandoned,
     ) -> Result<SaveOutcome, StoreError> {
         let path = self.path_of(key)?;
         let _lock = self.lock(key, abandoned)?;
         let Some(current) = self.read(&path)? else {
+            // Deleted or revoked: nothing is written, not even a marker.
             return Ok(SaveOutcome::Gone);
         };
         match expected {
             Version::Text(v) if **v == *current.text => {}
             _ => return Ok(SaveOutcome::Conflict),
         }
-        let tmp = self.write_temp(&path, &text, expires_at)?;
-        if let Err(e) = abandoned.check() {
+        let old_user = self.user_of_text(&current.text);
+        let tmp = self.write_temp(&path, &write.text, write.expires_at)?;
+        // The new user's marker before the rename, under the lock: a failure leaves at most
+        // an extra marker, never a live session without one.
+        let marked = match &write.user {
+            Some(user) => self.write_marker(user, key, write.now, old_user.as_ref() != Some(user)),
+            None => Ok(()),
+        };
+        if let Err(e) = marked.and_then(|()| abandoned.check()) {
             let _ = fs::remove_file(&tmp);
             return Err(e);
         }
         self.publish(&tmp, &path)?;
-        Ok(SaveOutcome::Saved(Version::Text(text.into())))
+        if let Some(old) = old_user.filter(|old| write.user.as_ref() != Some(old)) {
+            self.remove_marker_or_warn(&old, key);
+        }
+        Ok(SaveOutcome::Saved(Version::Text(write.text.into())))
     }
 
     fn delete(&self, key: &SessionKey, abandoned: &Abandoned) -> Result<(), StoreError> {
         let path = self.path_of(key)?;
         let _lock = self.lock(key, abandoned)?;
+        let user = self
+            .read(&path)?
+            .and_then(|file| self.user_of_text(&file.text));
         abandoned.check()?;
         match fs::remove_file(&path) {
-            Ok(()) => self.sync_dir(),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io_err(e)),
+            Ok(()) => self.sync_dir()?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err(e)),
         }
+        if let Some(user) = user {
+            self.remove_marker_or_warn(&user, key);
+        }
+        Ok(())
     }
 
     fn exists(&self, key: &SessionKey) -> Result<bool, StoreError> {
@@ -759,6 +817,9 @@ impl Inner {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(io_err(e)),
             }
+            if let Some(user) = user_id_of(&data) {
+                self.remove_marker_or_warn(&user, key);
+            }
         }
         if removed > 0 {
             self.sync_dir()?;
@@ -776,9 +837,8 @@ impl SessionStore for FileStore {
 
     async fn create(&self, key: &SessionKey, record: Record<'_>) -> Result<Version, StoreError> {
         let key = key.clone();
-        let text = self.inner.codec.encode(record.data);
-        let expires_at = record.expires_at;
-        self.blocking(move |s, abandoned| s.create(&key, text, expires_at, abandoned))
+        let write = self.write_of(record);
+        self.blocking(move |s, abandoned| s.create(&key, write, abandoned))
             .await
     }
 
@@ -789,10 +849,9 @@ impl SessionStore for FileStore {
         expected: &Version,
     ) -> Result<SaveOutcome, StoreError> {
         let key = key.clone();
-        let text = self.inner.codec.encode(record.data);
-        let expires_at = record.expires_at;
+        let write = self.write_of(record);
         let expected = expected.clone();
-        self.blocking(move |s, abandoned| s.save(&key, text, expires_at, &expected, abandoned))
+        self.blocking(move |s, abandoned| s.save(&key, write, &expected, abandoned))
             .await
     }
 
@@ -838,7 +897,68 @@ impl SessionStore for FileStore {
             progress(removed);
             entries = rest;
         }
+        self.prune_user_index().await?;
         Ok(removed)
+    }
+
+    async fn user_sessions(&self, user_id: &str, now: f64) -> Result<Vec<UserSession>, StoreError> {
+        let user = user_id.to_owned();
+        self.blocking(move |s, abandoned| s.list_user(&user, now, abandoned))
+            .await
+    }
+
+    async fn revoke_user_sessions(
+        &self,
+        user_id: &str,
+        keep: Option<&SessionKey>,
+    ) -> Result<u64, StoreError> {
+        let (user, keep) = (user_id.to_owned(), keep.cloned());
+        self.blocking(move |s, abandoned| s.revoke_user(&user, keep.as_ref(), abandoned))
+            .await
+    }
+
+    async fn reindex_users(&self, now: f64, batch: usize) -> Result<u64, StoreError> {
+        let batch = batch.max(1);
+        let mut entries = Some(
+            self.blocking(|s, _| fs::read_dir(&s.dir).map_err(io_err))
+                .await?,
+        );
+        let mut indexed = 0;
+        // One pass over the session files, one blocking task per batch, as `clear_expired`.
+        while let Some(mut iter) = entries.take() {
+            let (rest, n) = self
+                .blocking(move |s, abandoned| {
+                    let (keys, done) = s.next_keys(&mut iter, batch)?;
+                    let n = s.reindex_keys(&keys, now, abandoned)?;
+                    Ok(((!done).then_some(iter), n))
+                })
+                .await?;
+            indexed += n;
+            entries = rest;
+        }
+        Ok(indexed)
+    }
+}
+
+impl FileStore {
+    /// The second half of `clear_expired`: prunes index markers whose session file is gone
+    /// (Django deleted it, or a crash came between the two removals), one user folder per
+    /// blocking task.
+    async fn prune_user_index(&self) -> Result<(), StoreError> {
+        let folders = self
+            .blocking(|s, _| match fs::read_dir(s.users_dir()) {
+                Ok(entries) => entries
+                    .map(|e| e.map(|e| e.path()).map_err(io_err))
+                    .collect::<Result<Vec<_>, _>>(),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+                Err(e) => Err(io_err(e)),
+            })
+            .await?;
+        for folder in folders {
+            self.blocking(move |s, abandoned| s.prune_user_dir(&folder, abandoned))
+                .await?;
+        }
+        Ok(())
     }
 }
 
