@@ -95,7 +95,8 @@ async fn http_fifty_writers_and_logout_race() {
         Arc::new(FileStore::new(&dir, codec(SECRET)).expect("store"));
     common::http::fifty_concurrent_writers_lose_nothing(store.clone()).await;
     common::http::logout_race_never_resurrects(store.clone()).await;
-    common::http::cycle_race_loses_no_acknowledged_write(store).await;
+    common::http::cycle_race_loses_no_acknowledged_write(store.clone()).await;
+    common::http::revoke_under_load_resurrects_nothing(store).await;
     std::fs::remove_dir_all(&dir).ok();
 }
 
