@@ -368,17 +368,34 @@ impl PostgresStore {
     /// transaction, serialized by an advisory lock so concurrent callers cannot collide.
     /// Returns whether it created the table.
     ///
+    /// The lock is taken before the transaction begins ([`with_ddl_lock`]): a backend reads
+    /// other sessions' catalog changes when a transaction starts, so a check made after
+    /// waiting for the lock inside one could miss the table the lock holder just created.
+    ///
     /// For `django_session`, `sessions.0001_initial` is recorded as applied in Django's
     /// `django_migrations` (made as Django makes it when missing), so Django's `migrate` skips
     /// it in whatever order the two run.
     pub async fn create_table(&self) -> Result<bool, StoreError> {
         const OP: &str = "create_table";
+        let lock = format!("tessera.create_table:{}", self.sql.table);
         self.with_client(OP, async |client| {
+            with_ddl_lock(client, &lock, async |client| {
+                self.create_table_locked(client).await
+            })
+            .await
+            .map_err(|e| pg_err(OP, &e))?
+        })
+        .await
+    }
+
+    /// [`PostgresStore::create_table`]'s transaction, under the lock.
+    async fn create_table_locked(
+        &self,
+        client: &mut Object,
+    ) -> Result<Result<bool, StoreError>, tokio_postgres::Error> {
+        const OP: &str = "create_table";
+        Ok(async {
             let tx = client.transaction().await.map_err(|e| pg_err(OP, &e))?;
-            let lock = format!("tessera.create_table:{}", self.sql.table);
-            tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&lock])
-                .await
-                .map_err(|e| pg_err(OP, &e))?;
             let quoted = format!("\"{}\"", self.sql.table);
             let exists: bool = tx
                 .query_one("SELECT to_regclass($1) IS NOT NULL", &[&quoted])
@@ -413,8 +430,8 @@ impl PostgresStore {
                 );
             }
             Ok(!exists)
-        })
-        .await
+        }
+        .await)
     }
 
     /// Whether writes keep the per-user index: the side table is there (checked, and made if
@@ -473,16 +490,14 @@ impl PostgresStore {
                         Err(format!("no SELECT, INSERT, UPDATE and DELETE on {side}"))
                     });
                 }
-                let created = async {
+                let lock = format!("tessera.create_table:{}", self.sql.table);
+                let created = with_ddl_lock(client, &lock, async |client| {
                     let tx = client.transaction().await?;
-                    let lock = format!("tessera.create_table:{}", self.sql.table);
-                    tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&lock])
-                        .await?;
                     for statement in &self.sql.users.ddl {
                         tx.batch_execute(statement).await?;
                     }
                     tx.commit().await
-                };
+                });
                 match created.await {
                     Ok(()) => Ok(Ok(())),
                     // The server refused (no privilege…): run without the index.
@@ -574,6 +589,27 @@ impl PostgresStore {
             SaveOutcome::Gone
         })
     }
+}
+
+/// Runs `work` holding the session-level advisory lock `name`, taken before `work` begins its
+/// transaction (so that transaction sees every catalog change the previous holder committed)
+/// and released after it, whatever `work` returned. If the future is dropped meanwhile, the
+/// lease discards the connection, which releases the lock.
+async fn with_ddl_lock<T>(
+    client: &mut Object,
+    name: &str,
+    work: impl AsyncFnOnce(&mut Object) -> Result<T, tokio_postgres::Error>,
+) -> Result<T, tokio_postgres::Error> {
+    client
+        .execute("SELECT pg_advisory_lock(hashtext($1))", &[&name])
+        .await?;
+    let result = work(client).await;
+    let unlocked = client
+        .execute("SELECT pg_advisory_unlock(hashtext($1))", &[&name])
+        .await;
+    let value = result?;
+    unlocked?;
+    Ok(value)
 }
 
 #[async_trait]

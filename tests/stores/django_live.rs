@@ -1135,7 +1135,15 @@ async fn postgres(version: Version, order: Order) {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(tables, ["django_migrations", "django_session"]);
+    // Django's two, and tessera's per-user index beside the session table.
+    assert_eq!(
+        tables,
+        [
+            "django_migrations",
+            "django_session",
+            "tessera_session_user"
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
