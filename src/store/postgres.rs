@@ -368,7 +368,7 @@ impl PostgresStore {
     /// transaction, serialized by an advisory lock so concurrent callers cannot collide.
     /// Returns whether it created the table.
     ///
-    /// The lock is taken before the transaction begins ([`with_ddl_lock`]): a backend reads
+    /// The lock is taken before the transaction begins: a backend reads
     /// other sessions' catalog changes when a transaction starts, so a check made after
     /// waiting for the lock inside one could miss the table the lock holder just created.
     ///
