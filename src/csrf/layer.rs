@@ -129,7 +129,7 @@ impl CsrfLayer {
     }
 
     /// Replaces the source of new secrets and masks. Only the system's CSPRNG exists outside
-    /// the `testing` feature, whose [`CsrfRandom::scripted`] replays Django's draws.
+    /// the `testing` feature, whose `CsrfRandom::scripted` replays Django's draws.
     #[must_use]
     pub fn with_random(self, random: CsrfRandom) -> Self {
         self.with(|s| s.random = random)
