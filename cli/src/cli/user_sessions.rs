@@ -1,13 +1,16 @@
 //! `tessera sessions list|revoke --user ID`: a user's sessions from the store's per-user index,
 //! for an operator (a stolen laptop, a fired employee). Keys are shown short, never in full.
+//! `tessera sessions reindex` backfills the index with sessions written without it (by Django's
+//! own engines, or before the index existed).
 
 use clap::{Args, Subcommand};
 use serde_json::json;
 use tessera::session::SessionKey;
 use tessera::store::{SessionStore, StoreError, UserSession};
-use tessera::url::DEFAULT_URL;
+use tessera::url::{open, DEFAULT_URL};
 
 use super::exit::CliError;
+use super::keys::VerifyingKeys;
 use super::ops::{open_store, runtime};
 
 /// A user's sessions.
@@ -17,6 +20,24 @@ pub enum SessionsCommand {
     List(ListArgs),
     /// End a user's sessions (all, or all but one); prints how many as JSON.
     Revoke(RevokeArgs),
+    /// Index every live logged-in session the index misses (sessions Django's own engines
+    /// wrote): one pass over the store, in batches; prints how many as JSON.
+    Reindex(ReindexArgs),
+}
+
+/// `sessions reindex`.
+#[derive(Debug, Args)]
+pub struct ReindexArgs {
+    /// The store, as a URL
+    #[arg(long, default_value = DEFAULT_URL)]
+    store: String,
+    /// Sessions read per batch
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    batch: u64,
+    /// The keys the sessions were signed with (`SECRET_KEY` and its fallbacks): each session
+    /// is decoded to find its user
+    #[command(flatten)]
+    keys: VerifyingKeys,
 }
 
 /// `sessions list`.
@@ -66,6 +87,19 @@ pub fn run(command: SessionsCommand) -> Result<String, CliError> {
                     .map_err(store_error)?;
                 Ok(json!({"user": args.user, "revoked": revoked}).to_string())
             }
+            SessionsCommand::Reindex(args) => {
+                let keys = args.keys.keys()?;
+                let sessions = open(&args.store, &keys)
+                    .await
+                    .map_err(|e| CliError::data("StoreError", e.to_string()))?;
+                let store = sessions.store().cloned().ok_or_else(no_server_store)?;
+                let batch = usize::try_from(args.batch).unwrap_or(usize::MAX);
+                let indexed = store
+                    .reindex_users(tessera::signing::now(), batch)
+                    .await
+                    .map_err(store_error)?;
+                Ok(json!({"indexed": indexed}).to_string())
+            }
         }
     })
 }
@@ -73,12 +107,14 @@ pub fn run(command: SessionsCommand) -> Result<String, CliError> {
 /// The server-side store of `url`; signed-cookie sessions have none to list.
 async fn server_store(url: &str) -> Result<std::sync::Arc<dyn SessionStore>, CliError> {
     let sessions = open_store(url).await?;
-    sessions.store().cloned().ok_or_else(|| {
-        CliError::usage(
-            "ImproperlyConfigured",
-            "signed-cookie sessions live in the browser: there is nothing to list or revoke",
-        )
-    })
+    sessions.store().cloned().ok_or_else(no_server_store)
+}
+
+fn no_server_store() -> CliError {
+    CliError::usage(
+        "ImproperlyConfigured",
+        "signed-cookie sessions live in the browser: there is nothing to list or revoke",
+    )
 }
 
 async fn listing(store: &dyn SessionStore, user: &str) -> Result<Vec<UserSession>, CliError> {

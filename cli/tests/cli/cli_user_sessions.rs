@@ -1,4 +1,5 @@
-//! `tessera sessions list|revoke --user ID` against a SQLite store with indexed sessions.
+//! `tessera sessions list|revoke --user ID` against a SQLite store with indexed sessions, and
+//! `sessions reindex` finding the ones written without an index entry.
 
 use crate::common;
 
@@ -137,6 +138,52 @@ async fn list_and_revoke_a_users_sessions_on_sqlite() {
     assert_eq!(json(&out)["revoked"], 1);
     let (_, out, _) = tessera(&["sessions", "list", "--store", &url_text, "--user", "7"]);
     assert_eq!(json(&out)["sessions"], serde_json::json!([]));
+}
+
+#[tokio::test]
+async fn reindex_finds_sessions_written_without_the_index() {
+    let dir = TempDir::new("cli-user-reindex");
+    let db = dir.path().join("db.sqlite3");
+    let url_text = format!("sqlite://{}", db.display());
+    let sessions = url::open(&url_text, &SecretKeys::new("cli-user-reindex"))
+        .await
+        .unwrap();
+    sessions.migrate().await.unwrap();
+    let store = sessions.store().unwrap().clone();
+    logged_in(&store, "9").await;
+    logged_in(&store, "9").await;
+    drop((store, sessions));
+    // As if Django's own engine had written them: the rows, and no index entries.
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute("DELETE FROM tessera_session_user", [])
+        .unwrap();
+    let list = || tessera(&["sessions", "list", "--store", &url_text, "--user", "9"]);
+    assert_eq!(json(&list().1)["sessions"], serde_json::json!([]));
+    // Without the key the sessions were signed with, none can be read, so none is indexed.
+    let (code, out, _) = tessera(&[
+        "sessions", "reindex", "--store", &url_text, "--key", "other",
+    ]);
+    assert_eq!(
+        (code, json(&out)["indexed"].clone()),
+        (0, serde_json::json!(0))
+    );
+    let (code, out, err) = tessera(&[
+        "sessions",
+        "reindex",
+        "--store",
+        &url_text,
+        "--batch",
+        "1",
+        "--key",
+        "cli-user-reindex",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(json(&out)["indexed"], 2);
+    assert_eq!(
+        json(&list().1)["sessions"].as_array().map(Vec::len),
+        Some(2)
+    );
 }
 
 #[test]
