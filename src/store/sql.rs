@@ -29,15 +29,21 @@ pub const MAX_TABLE_LEN: usize = 63;
 /// quotes it plainly, as Django does; a leading digit is fine quoted, on all three servers and
 /// for Django, which derives index names for it like any other.
 pub fn check_table_name(name: &str) -> Result<(), StoreError> {
+    check_identifier("session table", name).map_err(StoreError::Config)
+}
+
+/// The one rule for every table and column name tessera puts in SQL (the session stores', and
+/// the user table's): `Err` says which `what` broke it.
+pub(crate) fn check_identifier(what: &str, name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= MAX_TABLE_LEN
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
     if ok {
         Ok(())
     } else {
-        Err(StoreError::Config(format!(
-            "session table name must be 1 to {MAX_TABLE_LEN} ASCII letters, digits or underscores"
-        )))
+        Err(format!(
+            "{what} name must be 1 to {MAX_TABLE_LEN} ASCII letters, digits or underscores"
+        ))
     }
 }
 
@@ -78,7 +84,7 @@ pub(crate) enum Dialect {
 
 impl Dialect {
     /// An identifier in quotes (names passed [`check_table_name`] need no escaping).
-    fn quote(self, ident: &str) -> String {
+    pub(crate) fn quote(self, ident: &str) -> String {
         match self {
             Dialect::Mysql => format!("`{ident}`"),
             Dialect::Postgres | Dialect::Sqlite => format!("\"{ident}\""),
@@ -86,11 +92,21 @@ impl Dialect {
     }
 
     /// The `n`th bound parameter (1-based).
-    fn param(self, n: usize) -> String {
+    pub(crate) fn param(self, n: usize) -> String {
         match self {
             Dialect::Postgres => format!("${n}"),
             Dialect::Mysql => "?".to_owned(),
             Dialect::Sqlite => format!("?{n}"),
+        }
+    }
+
+    /// A boolean literal as Django writes one on this backend.
+    pub(crate) fn boolean(self, value: bool) -> &'static str {
+        match (self, value) {
+            (Dialect::Postgres, true) => "true",
+            (Dialect::Postgres, false) => "false",
+            (_, true) => "1",
+            (_, false) => "0",
         }
     }
 

@@ -3,59 +3,16 @@
 //! four statements the source needs, every value a bound parameter.
 
 use crate::auth::user::PkKind;
-use crate::store::sql::{django_index_name, MAX_TABLE_LEN};
+pub(crate) use crate::store::sql::Dialect;
+use crate::store::sql::{self, django_index_name};
 
 use super::{SqlUsersConfig, SqlUsersError};
 
-/// The server a statement is written for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Dialect {
-    Sqlite,
-    Postgres,
-    Mysql,
-}
-
-impl Dialect {
-    fn quote(self, ident: &str) -> String {
-        match self {
-            Dialect::Mysql => format!("`{ident}`"),
-            Dialect::Sqlite | Dialect::Postgres => format!("\"{ident}\""),
-        }
-    }
-
-    fn param(self, n: usize) -> String {
-        match self {
-            Dialect::Postgres => format!("${n}"),
-            Dialect::Sqlite => format!("?{n}"),
-            Dialect::Mysql => "?".to_owned(),
-        }
-    }
-
-    /// A boolean literal as Django writes one on this backend.
-    fn boolean(self, value: bool) -> &'static str {
-        match (self, value) {
-            (Dialect::Postgres, true) => "true",
-            (Dialect::Postgres, false) => "false",
-            (_, true) => "1",
-            (_, false) => "0",
-        }
-    }
-}
-
-/// Checks a table or column name with the session stores' rule
+/// The one identifier rule of the session stores
 /// ([`check_table_name`](crate::store::sql::check_table_name)): 1 to 63 ASCII letters, digits
-/// or underscores, so it needs no escaping inside the dialect's quotes.
+/// or underscores, so a name needs no escaping inside the dialect's quotes.
 pub(crate) fn check_identifier(what: &str, name: &str) -> Result<(), SqlUsersError> {
-    let ok = !name.is_empty()
-        && name.len() <= MAX_TABLE_LEN
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    if ok {
-        Ok(())
-    } else {
-        Err(SqlUsersError::Config(format!(
-            "the {what} name must be 1 to {MAX_TABLE_LEN} ASCII letters, digits or underscores"
-        )))
-    }
+    sql::check_identifier(&format!("the {what}"), name).map_err(SqlUsersError::Config)
 }
 
 /// How a primary key is bound: an integer, or text (a UUID in the form the backend stores).
