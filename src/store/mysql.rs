@@ -83,7 +83,7 @@ use mysql_async::{Conn, Opts, OptsBuilder, Pool, PoolConstraints, Row, Value};
 use super::sql::{self, Dialect, SideTable, Statements};
 use super::tls::TLS_CA;
 use super::url::StoreUrl;
-use super::user_index::{newest_first, user_id_of};
+use super::user_index::{listing, user_id_of};
 use super::{Loaded, Record, SaveOutcome, SessionStore, StoreError, UserSession, Version};
 use crate::session::codec::SessionCodec;
 use crate::session::key::SessionKey;
@@ -734,19 +734,7 @@ impl SessionStore for MysqlStore {
                     .map_err(|e| my_err(OP, &e))
             })
             .await?;
-        let mut sessions: Vec<UserSession> = rows
-            .into_iter()
-            .filter_map(|(key, created_at, last_seen, expires_at)| {
-                Some(UserSession {
-                    key: SessionKey::parse(&key)?,
-                    created_at,
-                    last_seen,
-                    expires_at,
-                })
-            })
-            .collect();
-        newest_first(&mut sessions);
-        Ok(sessions)
+        Ok(listing(rows))
     }
 
     async fn revoke_user_sessions(

@@ -68,7 +68,7 @@ use tokio_postgres::NoTls;
 
 use super::sql::{self, Dialect, SideTable, Statements};
 use super::url::StoreUrl;
-use super::user_index::{newest_first, user_id_of};
+use super::user_index::{listing, user_id_of};
 use super::{Loaded, Record, SaveOutcome, SessionStore, StoreError, UserSession, Version};
 use crate::session::codec::SessionCodec;
 use crate::session::key::SessionKey;
@@ -855,21 +855,19 @@ impl SessionStore for PostgresStore {
                     .map_err(|e| pg_err(OP, &e))
             })
             .await?;
-        let mut sessions = Vec::with_capacity(rows.len());
-        for row in rows {
-            let key: String = row.try_get(0).map_err(|e| pg_err(OP, &e))?;
-            let Some(key) = SessionKey::parse(&key) else {
-                continue;
-            };
-            sessions.push(UserSession {
-                key,
-                created_at: row.try_get(1).map_err(|e| pg_err(OP, &e))?,
-                last_seen: row.try_get(2).map_err(|e| pg_err(OP, &e))?,
-                expires_at: row.try_get(3).map_err(|e| pg_err(OP, &e))?,
-            });
-        }
-        newest_first(&mut sessions);
-        Ok(sessions)
+        let rows = rows
+            .iter()
+            .map(|row| {
+                Ok((
+                    row.try_get(0)?,
+                    row.try_get(1)?,
+                    row.try_get(2)?,
+                    row.try_get(3)?,
+                ))
+            })
+            .collect::<Result<Vec<_>, tokio_postgres::Error>>()
+            .map_err(|e| pg_err(OP, &e))?;
+        Ok(listing(rows))
     }
 
     async fn revoke_user_sessions(

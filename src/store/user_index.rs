@@ -93,6 +93,25 @@ pub(crate) fn not_indexed(type_name: &str) -> StoreError {
     ))
 }
 
+/// A SQL listing's rows (key, created, last seen, expiry) as sessions, newest first; a key that
+/// is not a session key (never one tessera wrote) is left out.
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+pub(crate) fn listing(rows: impl IntoIterator<Item = (String, f64, f64, f64)>) -> Vec<UserSession> {
+    let mut sessions: Vec<UserSession> = rows
+        .into_iter()
+        .filter_map(|(key, created_at, last_seen, expires_at)| {
+            Some(UserSession {
+                key: SessionKey::parse(&key)?,
+                created_at,
+                last_seen,
+                expires_at,
+            })
+        })
+        .collect();
+    newest_first(&mut sessions);
+    sessions
+}
+
 /// Sorts a listing newest first (most recently seen), so a page shows the active ones on top.
 pub(crate) fn newest_first(sessions: &mut [UserSession]) {
     sessions.sort_by(|a, b| b.last_seen.total_cmp(&a.last_seen));

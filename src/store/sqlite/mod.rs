@@ -90,7 +90,7 @@ use self::inline::InlineReads;
 use self::readers::ReadJob;
 use self::writer::{Outcome, WriteJob, WriteOp};
 use super::sql::{self, django_index_name, Dialect, Statements};
-use super::user_index::{newest_first, user_id_of};
+use super::user_index::{listing, user_id_of};
 use super::{Loaded, Record, SaveOutcome, SessionStore, StoreError, UserSession, Version};
 use crate::py::datetime::PyDateTime;
 use crate::session::codec::SessionCodec;
@@ -479,19 +479,7 @@ impl SessionStore for SqliteStore {
         let Outcome::Sessions(rows) = self.write(op).await? else {
             return Ok(Vec::new());
         };
-        let mut sessions: Vec<UserSession> = rows
-            .into_iter()
-            .filter_map(|(key, created_at, last_seen, expires_at)| {
-                Some(UserSession {
-                    key: SessionKey::parse(&key)?,
-                    created_at,
-                    last_seen,
-                    expires_at,
-                })
-            })
-            .collect();
-        newest_first(&mut sessions);
-        Ok(sessions)
+        Ok(listing(rows))
     }
 
     async fn revoke_user_sessions(
