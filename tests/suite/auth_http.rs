@@ -6,6 +6,7 @@
 
 use crate::common;
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use common::http::Reply;
@@ -22,6 +23,7 @@ use tessera::auth::{
 };
 use tessera::csrf::{CsrfConfig, CsrfLayer};
 use tessera::json::{Map, Value};
+use tessera::messages::{MessagesConfig, MessagesLayer};
 use tessera::session::SessionKey;
 use tessera::signing::SecretKeys;
 use tessera::store::memory::MemoryStore;
@@ -95,7 +97,7 @@ async fn logout(auth: Auth) -> Result<&'static str, AuthError> {
     Ok("bye")
 }
 
-fn app(store: Arc<MemoryStore>, users: Arc<Users>, keys: &SecretKeys) -> Router {
+fn app(store: Arc<dyn SessionStore>, users: Arc<Users>, keys: &SecretKeys) -> Router {
     let csrf = CsrfLayer::new(CsrfConfig::default())
         .unwrap()
         .exempt("/login")
@@ -105,7 +107,9 @@ fn app(store: Arc<MemoryStore>, users: Arc<Users>, keys: &SecretKeys) -> Router 
         .route("/logout", post(logout))
         .route("/whoami", get(whoami))
         .route("/private", get(private))
+        .route("/plain", get(|| async { "plain" }))
         .layer(AuthLayer::new(users, keys, AuthConfig::default()).password_hasher(HASHER))
+        .layer(MessagesLayer::new(keys, MessagesConfig::default()).unwrap())
         .layer(csrf)
         .layer(SessionLayer::new(store, SessionConfig::default()).unwrap())
 }
@@ -141,7 +145,11 @@ async fn log_in(app: &Router) -> String {
 async fn a_login_is_seen_on_the_next_request_and_logout_ends_it() {
     let store = Arc::new(MemoryStore::new());
     let keys = SecretKeys::new("auth-http-secret");
-    let app = app(store.clone(), Users::with_password("correct horse"), &keys);
+    let app = app(
+        store.clone() as Arc<dyn SessionStore>,
+        Users::with_password("correct horse"),
+        &keys,
+    );
 
     let wrong = try_login(&app, "ada", "wrong").await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
@@ -194,7 +202,11 @@ async fn a_login_is_seen_on_the_next_request_and_logout_ends_it() {
 async fn logging_in_from_an_anonymous_session_gives_it_a_new_key_and_keeps_its_data() {
     let store = Arc::new(MemoryStore::new());
     let keys = SecretKeys::new("auth-http-secret");
-    let app = app(store.clone(), Users::with_password("correct horse"), &keys);
+    let app = app(
+        store.clone() as Arc<dyn SessionStore>,
+        Users::with_password("correct horse"),
+        &keys,
+    );
     let anonymous = SessionKey::generate().unwrap();
     let mut data = Map::new();
     data.insert("cart".into(), Value::List(vec![Value::Int(7)]));
@@ -253,7 +265,7 @@ async fn a_password_change_logs_every_session_out() {
     let store = Arc::new(MemoryStore::new());
     let keys = SecretKeys::new("auth-http-secret");
     let users = Users::with_password("correct horse");
-    let app = app(store.clone(), users.clone(), &keys);
+    let app = app(store.clone() as Arc<dyn SessionStore>, users.clone(), &keys);
     let by_django = django_login(&store, &users, "auth-http-secret").await;
     let by_tessera = log_in(&app).await;
     for key in [by_django.as_str(), by_tessera.as_str()] {
@@ -283,7 +295,11 @@ async fn a_hash_made_with_a_fallback_key_is_upgraded_and_the_key_cycled() {
     let users = Users::with_password("correct horse");
     let old = django_login(&store, &users, "the-old-secret").await;
     let rotated = SecretKeys::new("the-new-secret").with_fallbacks(["the-old-secret"]);
-    let app = app(store.clone(), users.clone(), &rotated);
+    let app = app(
+        store.clone() as Arc<dyn SessionStore>,
+        users.clone(),
+        &rotated,
+    );
 
     let reply = send(&app, "GET", "/whoami", Some(old.as_str()), "").await;
     assert_eq!(reply.body, "user 42");
@@ -303,7 +319,7 @@ async fn a_hash_made_with_a_fallback_key_is_upgraded_and_the_key_cycled() {
         )
     );
     // Without the fallback, the old hash is no login at all.
-    let strict = app_without_fallback(store.clone(), users.clone());
+    let strict = app_without_fallback(store.clone() as Arc<dyn SessionStore>, users.clone());
     let other = django_login(&store, &users, "the-old-secret").await;
     assert_eq!(
         send(&strict, "GET", "/whoami", Some(other.as_str()), "")
@@ -313,7 +329,7 @@ async fn a_hash_made_with_a_fallback_key_is_upgraded_and_the_key_cycled() {
     );
 }
 
-fn app_without_fallback(store: Arc<MemoryStore>, users: Arc<Users>) -> Router {
+fn app_without_fallback(store: Arc<dyn SessionStore>, users: Arc<Users>) -> Router {
     app(store, users, &SecretKeys::new("the-new-secret"))
 }
 
@@ -330,4 +346,25 @@ async fn a_handler_without_the_session_layer_is_told_so() {
     let reply = send(&app, "GET", "/whoami", None, "").await;
     assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
     assert!(reply.body.contains("SessionLayer"), "{}", reply.body);
+}
+
+/// With every layer on (session, CSRF, messages, auth), a logged-in visitor's request whose
+/// handler touches none of them costs no store call and sends no cookie.
+#[tokio::test]
+async fn a_request_that_touches_nothing_costs_no_store_io() {
+    let probe = Arc::new(common::probe::Probe::default());
+    let keys = SecretKeys::new("auth-http-secret");
+    let app = app(probe.clone(), Users::with_password("correct horse"), &keys);
+    let key = log_in(&app).await;
+    let before = probe.calls.load(Ordering::SeqCst);
+    let reply = send(&app, "GET", "/plain", Some(&key), "").await;
+    assert_eq!(reply.body, "plain");
+    assert!(reply.set_cookies().is_empty(), "{:?}", reply.set_cookies());
+    assert_eq!(probe.calls.load(Ordering::SeqCst), before, "no store call");
+    // The user lookup is the first touch: one load.
+    assert_eq!(
+        send(&app, "GET", "/whoami", Some(&key), "").await.body,
+        "user 42"
+    );
+    assert_eq!(probe.calls.load(Ordering::SeqCst), before + 1);
 }
