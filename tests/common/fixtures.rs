@@ -58,3 +58,23 @@ pub async fn stored_session(store: &dyn tessera::store::SessionStore) -> Session
     assert!(store.load(&k, now()).await.expect("load").is_some());
     k
 }
+
+/// A logged-in session's record (`_auth_user_id` = `user`), written through `store` as a
+/// request would: created, then saved once.
+pub async fn log_in(store: &dyn tessera::store::SessionStore, user: &str) -> SessionKey {
+    let k = key();
+    let mut data = int_dict("a", 1);
+    data.insert("_auth_user_id".into(), Value::Str(user.into()));
+    let record = tessera::store::Record {
+        data: &data,
+        expires_at: now() + 60.0,
+        now: tessera::time::now(),
+    };
+    let v = store.create(&k, record).await.unwrap();
+    let saved = store.save(&k, record, &v).await.unwrap();
+    assert!(
+        matches!(saved, tessera::store::SaveOutcome::Saved(_)),
+        "{saved:?}"
+    );
+    k
+}

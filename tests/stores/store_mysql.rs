@@ -10,7 +10,7 @@
 
 use crate::common;
 
-use common::fixtures::{codec, int_dict, key, now, unique, with_param};
+use common::fixtures::{codec, int_dict, key, log_in, now, unique, with_param};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -899,22 +899,6 @@ fn no_session_key_or_data_reaches_the_logs() {
         let f = fixture(&url).await;
         common::logs::session_round_trip(&f.store).await
     });
-}
-
-/// A logged-in session's record, saved through `store` (created, then saved once).
-async fn log_in(store: &MysqlStore, user: &str) -> SessionKey {
-    let k = key();
-    let mut data = int_dict("a", 1);
-    data.insert("_auth_user_id".into(), Value::Str(user.into()));
-    let record = Record {
-        data: &data,
-        expires_at: now() + 60.0,
-        now: tessera::time::now(),
-    };
-    let v = store.create(&k, record).await.unwrap();
-    let saved = store.save(&k, record, &v).await.unwrap();
-    assert!(matches!(saved, SaveOutcome::Saved(_)), "{saved:?}");
-    k
 }
 
 /// A deployment whose table Django made, and which never runs tessera's migrate: the side

@@ -9,7 +9,7 @@
 
 use crate::common;
 
-use common::fixtures::{codec, int_dict, key, now, unique, with_param};
+use common::fixtures::{codec, int_dict, key, log_in, now, unique, with_param};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -837,22 +837,6 @@ fn no_session_key_or_data_reaches_the_logs() {
         logs.contains("executing statement") && logs.contains("<redacted>"),
         "the driver's own log, with the parameters redacted, was not captured: {logs}"
     );
-}
-
-/// A logged-in session's record, saved through `store` (created, then saved once).
-async fn log_in(store: &PostgresStore, user: &str) -> SessionKey {
-    let k = key();
-    let mut data = int_dict("a", 1);
-    data.insert("_auth_user_id".into(), Value::Str(user.into()));
-    let record = Record {
-        data: &data,
-        expires_at: now() + 60.0,
-        now: tessera::time::now(),
-    };
-    let v = store.create(&k, record).await.unwrap();
-    let saved = store.save(&k, record, &v).await.unwrap();
-    assert!(matches!(saved, SaveOutcome::Saved(_)), "{saved:?}");
-    k
 }
 
 /// A deployment whose table Django made, and which never runs tessera's migrate: the side
