@@ -260,30 +260,11 @@ impl PostgresStoreBuilder {
     async fn connect_split(self, url: SplitUrl) -> Result<PostgresStore, StoreError> {
         let table = self.table.or(url.table);
         let sql = Statements::new(Dialect::Postgres, table.as_deref().unwrap_or(DEFAULT_TABLE))?;
-        let mut config: tokio_postgres::Config = url
-            .driver_url
-            .parse()
-            .map_err(|e| StoreError::Config(format!("invalid PostgreSQL URL: {}", describe(&e))))?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
-        }
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                // Fast: a connection the server closed is already marked closed and is
-                // replaced; Verified would add an empty round trip to every checkout.
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(url.pool_size.unwrap_or_else(super::default_pool_size))
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(CONNECT_TIMEOUT))
-            .create_timeout(Some(CONNECT_TIMEOUT))
-            .recycle_timeout(Some(CONNECT_TIMEOUT))
-            .build()
-            .map_err(|e| StoreError::Config(format!("PostgreSQL pool: {e}")))?;
+        let pool = pool(
+            &url.driver_url,
+            url.pool_size.unwrap_or_else(super::default_pool_size),
+        )
+        .map_err(StoreError::Config)?;
         let store = PostgresStore {
             pool,
             codec: self.codec,
@@ -589,6 +570,35 @@ impl PostgresStore {
             SaveOutcome::Gone
         })
     }
+}
+
+/// A pool for a tokio-postgres URL, as every PostgreSQL client of tessera makes it (the store,
+/// and `auth::sql_users`): connect, checkout and recycle bounded by [`CONNECT_TIMEOUT`] unless
+/// the URL sets its own connect timeout. `Err` says what is wrong with the URL.
+pub(crate) fn pool(driver_url: &str, size: usize) -> Result<Pool, String> {
+    let mut config: tokio_postgres::Config = driver_url
+        .parse()
+        .map_err(|e| format!("invalid PostgreSQL URL: {}", describe(&e)))?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            // Fast: a connection the server closed is already marked closed and is
+            // replaced; Verified would add an empty round trip to every checkout.
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(size)
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(CONNECT_TIMEOUT))
+        .create_timeout(Some(CONNECT_TIMEOUT))
+        .recycle_timeout(Some(CONNECT_TIMEOUT))
+        .build()
+        .map_err(|e| format!("PostgreSQL pool: {e}"))
 }
 
 /// Runs `work` holding the session-level advisory lock `name`, taken before `work` begins its

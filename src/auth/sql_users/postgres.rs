@@ -1,11 +1,10 @@
 //! The user table on PostgreSQL: a small deadpool of tokio-postgres connections.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{Object, Pool};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::NoTls;
 
 use super::schema::{PkParam, UserStatements};
 use super::{Row, SqlUsersError};
@@ -13,7 +12,6 @@ use crate::store::url::StoreUrl;
 
 /// Logins are rare next to session reads: a few connections serve them.
 const DEFAULT_POOL_SIZE: usize = 4;
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 pub(super) struct PostgresUsers {
     pool: Pool,
@@ -28,28 +26,8 @@ impl PostgresUsers {
                 SqlUsersError::Config("postgres://: pool_max_size must be a positive number".into())
             })?,
         };
-        let mut config: tokio_postgres::Config = url
-            .to_driver_url()
-            .parse()
-            .map_err(|e| SqlUsersError::Config(format!("invalid PostgreSQL URL: {e}")))?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
-        }
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(size)
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(CONNECT_TIMEOUT))
-            .create_timeout(Some(CONNECT_TIMEOUT))
-            .recycle_timeout(Some(CONNECT_TIMEOUT))
-            .build()
-            .map_err(|e| SqlUsersError::Config(format!("PostgreSQL pool: {e}")))?;
+        let pool = crate::store::postgres::pool(&url.to_driver_url(), size)
+            .map_err(SqlUsersError::Config)?;
         Ok(PostgresUsers { pool })
     }
 
