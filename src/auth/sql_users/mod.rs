@@ -356,7 +356,7 @@ impl SqlUsers {
 
     async fn hash(&self, raw: &str) -> Result<String, SqlUsersError> {
         let (hasher, raw) = (self.hasher, raw.to_owned());
-        tokio::task::spawn_blocking(move || hasher.hash(&raw))
+        crate::auth::authenticate::password_work(move || hasher.hash(&raw))
             .await
             .map_err(|e| SqlUsersError::Password(PasswordError(format!("hashing stopped: {e}"))))?
             .map_err(SqlUsersError::Password)
