@@ -3,32 +3,22 @@
 
 use crate::common;
 
+use common::http::{send_with, Reply};
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::body::Body;
 use axum::Router;
 use common::serve::TempDir;
-use http::{Request, StatusCode};
-use http_body_util::BodyExt;
+use http::StatusCode;
 use serde_json::{json, Value};
 use tessera::auth::password::{Algorithm, PasswordHasher};
 use tessera::auth::sql_users::{SqlUsers, SqlUsersConfig};
 use tessera::signing::SecretKeys;
 use tessera::url::open;
 use tessera::SessionConfig;
-use tower::ServiceExt;
-
-struct Reply {
-    status: StatusCode,
-    headers: http::HeaderMap,
-    body: String,
-}
 
 impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {:?}", self.body))
-    }
     fn location(&self) -> &str {
         self.headers
             .get("location")
@@ -65,22 +55,14 @@ impl Client {
         headers: &[(&str, &str)],
         body: &str,
     ) -> Reply {
-        let mut req = Request::builder().method(method).uri(uri);
+        let cookie: Vec<String> = self.jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let cookie = cookie.join("; ");
+        let mut all: Vec<(&str, &str)> = headers.to_vec();
         if !self.jar.is_empty() {
-            let cookie: Vec<String> = self.jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            req = req.header("cookie", cookie.join("; "));
+            all.push(("cookie", &cookie));
         }
-        for (name, value) in headers {
-            req = req.header(*name, *value);
-        }
-        let resp = app
-            .clone()
-            .oneshot(req.body(Body::from(body.to_owned())).unwrap())
-            .await
-            .unwrap();
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        for set in headers.get_all("set-cookie") {
+        let reply = send_with(app, method, uri, &all, body).await;
+        for set in reply.headers.get_all("set-cookie") {
             let set = set.to_str().unwrap();
             let pair = set.split(';').next().unwrap();
             let (name, value) = pair.split_once('=').unwrap();
@@ -90,12 +72,7 @@ impl Client {
                 self.jar.insert(name.to_owned(), value.to_owned());
             }
         }
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        Reply {
-            status,
-            headers,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-        }
+        reply
     }
 
     async fn get(&mut self, app: &Router, uri: &str) -> Reply {

@@ -3,14 +3,14 @@
 
 use crate::common;
 
+use common::http::{send_with, Reply};
+
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use axum::body::Body;
 use axum::Router;
 use common::serve::TempDir;
-use http::{Request, StatusCode};
-use http_body_util::BodyExt;
+use http::StatusCode;
 use tessera::session::SessionKey;
 use tessera::signing::SecretKeys;
 use tessera::store::memory::MemoryStore;
@@ -18,13 +18,6 @@ use tessera::store::{Loaded, Record, SaveOutcome, SessionStore, StoreError, Vers
 use tessera::url::{open, Sessions};
 use tessera::SessionConfig;
 use tessera_cli::demo::DemoOptions;
-use tower::ServiceExt;
-
-struct Reply {
-    status: StatusCode,
-    headers: http::HeaderMap,
-    body: String,
-}
 
 impl Reply {
     fn set_cookies(&self) -> Vec<String> {
@@ -62,9 +55,6 @@ impl Reply {
         &self.body[..end]
     }
 
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {:?}", self.body))
-    }
     fn content_type(&self) -> &str {
         self.headers
             .get(http::header::CONTENT_TYPE)
@@ -116,33 +106,6 @@ async fn send(app: &Router, method: &str, uri: &str, cookie: Option<&str>, body:
     headers.extend(cookie.map(|c| ("cookie", c)));
     headers.extend(content_type.map(|t| ("content-type", t)));
     send_with(app, method, uri, &headers, body).await
-}
-
-/// `method uri` with exactly these headers.
-async fn send_with(
-    app: &Router,
-    method: &str,
-    uri: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> Reply {
-    let mut req = Request::builder().method(method).uri(uri);
-    for (name, value) in headers {
-        req = req.header(*name, *value);
-    }
-    let resp = app
-        .clone()
-        .oneshot(req.body(Body::from(body.to_owned())).unwrap())
-        .await
-        .unwrap();
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    Reply {
-        status,
-        headers,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
-    }
 }
 
 async fn get(app: &Router, uri: &str, cookie: Option<&str>) -> Reply {

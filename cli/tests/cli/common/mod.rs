@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 #[path = "../../../../tests/common/fixtures.rs"]
 pub mod fixtures;
+pub mod http;
 pub mod serve;
 #[path = "../../../../tests/common/services.rs"]
 pub mod services;
