@@ -14,7 +14,7 @@ use super::AuthError;
 ///
 /// PBKDF2 takes about a second of CPU at Django's iteration count, so it runs on tokio's
 /// blocking pool, never on the async workers, and at most one check per CPU runs at once
-/// ([`password_work`]): a flood of logins waits its turn instead of taking every core from
+/// (`password_work`): a flood of logins waits its turn instead of taking every core from
 /// the requests that do not log in. An unknown name still hashes the password once with
 /// `hasher`, so the answer's timing does not tell which names exist (Django does the same).
 ///
