@@ -250,6 +250,105 @@ async fn keys_are_named_as_djangos_cache_backend_names_them() {
 
 /// Sessions always sit under a prefix of their own: an empty one, from the builder or the URL,
 /// is refused before any connection is made (so no server is needed).
+/// What the server is asked for each of this store's keys between two markers, read off
+/// `MONITOR` (the shared server's other clients are filtered out by the unique prefix).
+struct Monitor {
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::net::TcpStream>>,
+}
+
+impl Monitor {
+    async fn start(url: &str) -> Monitor {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+        let addr = url
+            .split("://")
+            .nth(1)
+            .and_then(|rest| rest.split(['/', '?']).next())
+            .unwrap()
+            .to_owned();
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.write_all(b"MONITOR\r\n").await.unwrap();
+        let mut lines = tokio::io::BufReader::new(stream).lines();
+        assert_eq!(lines.next_line().await.unwrap().as_deref(), Some("+OK"));
+        Monitor { lines }
+    }
+
+    /// The commands naming `needle` until the `ECHO` of `marker` (sent on `con`).
+    async fn until(
+        &mut self,
+        con: &mut redis::aio::MultiplexedConnection,
+        marker: &str,
+        needle: &str,
+    ) -> Vec<String> {
+        let _: String = query(con, redis::cmd("ECHO").arg(marker)).await;
+        let mut seen = Vec::new();
+        let deadline = Duration::from_secs(10);
+        loop {
+            let line = tokio::time::timeout(deadline, self.lines.next_line())
+                .await
+                .expect("MONITOR shows the marker")
+                .unwrap()
+                .expect("MONITOR stays open");
+            if line.contains(marker) {
+                return seen;
+            }
+            if line.contains(needle) {
+                // `+1700000000.123456 [0 127.0.0.1:5000] "GET" "…"`: from the command on.
+                seen.push(
+                    line.split_once("] ")
+                        .map_or(line.clone(), |(_, c)| c.to_owned()),
+                );
+            }
+        }
+    }
+}
+
+/// A request's load is one `GET`, as Django's cache backend's is: Redis has already dropped
+/// what expired. Only a caller whose `now` is ahead of the clock needs the expiry too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_load_at_the_present_is_one_get() {
+    let Some(url) = shared_url() else { return };
+    let prefix = common::fixtures::unique("tessera-test-one-get:");
+    let store = RedisStore::connect(
+        &with_param(&url, &format!("prefix={prefix}")),
+        codec(SECRET),
+    )
+    .await
+    .unwrap();
+    let k = key();
+    let data = int_dict("n", 7);
+    let t = now();
+    let record = Record {
+        data: &data,
+        expires_at: t + 60.0,
+        now: t,
+    };
+    store.create(&k, record).await.unwrap();
+    let mut con = raw(&url).await;
+    let mut monitor = Monitor::start(&url).await;
+    let _ = monitor
+        .until(&mut con, &common::fixtures::unique("start-"), &prefix)
+        .await;
+
+    let loaded = store.load(&k, now()).await.unwrap().expect("live");
+    assert_eq!(loaded.data, data);
+    let present = monitor
+        .until(&mut con, &common::fixtures::unique("present-"), &prefix)
+        .await;
+    assert_eq!(present, [format!("\"GET\" \"{prefix}{}\"", k.as_str())]);
+
+    // Ahead of the clock: the expiry is read too, and honoured.
+    assert!(store.load(&k, t + 30.0).await.unwrap().is_some());
+    assert!(store.load(&k, t + 60.0).await.unwrap().is_none());
+    let ahead = monitor
+        .until(&mut con, &common::fixtures::unique("ahead-"), &prefix)
+        .await;
+    assert!(
+        ahead.iter().any(|c| c.contains("PEXPIRETIME")),
+        "a `now` ahead of the clock reads the expiry: {ahead:?}"
+    );
+    store.delete(&k).await.unwrap();
+}
+
 #[tokio::test]
 async fn an_empty_key_prefix_is_refused() {
     let url = "redis://127.0.0.1:1";
