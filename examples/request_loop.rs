@@ -7,7 +7,7 @@
 //! valgrind --tool=callgrind target/release/examples/request_loop read 20000 --store redis://127.0.0.1:6379
 //! ```
 //! Divide the total instruction count by N (the one-off setup is under 1 %). Routes: `plain`
-//! (a valid cookie, session untouched), `read`, `write`, `create`, and `bare` (no session
+//! (a valid cookie, session untouched), `plain-no-cookie`, `read`, `write`, `create`, and `bare` (no session
 //! layer at all, the floor). The store is the memory store unless `--store` names another
 //! (then the count is this process's side only: the server's work is not in it).
 
@@ -28,6 +28,8 @@ enum Route {
     Bare,
     /// `/plain` with a valid cookie; the session is never touched.
     Plain,
+    /// `/plain` without a cookie, as the HTTP runs send it.
+    PlainNoCookie,
     Read,
     Write,
     Create,
@@ -87,6 +89,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (path, cookie) = match route {
         Route::Create => ("/create", None),
         Route::Bare | Route::Plain => ("/plain", Some(cookie.as_str())),
+        Route::PlainNoCookie => ("/plain", None),
         Route::Read => ("/read", Some(cookie.as_str())),
         Route::Write => ("/write", Some(cookie.as_str())),
     };

@@ -207,33 +207,115 @@ where
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
-    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+    type Future = SessionFuture<S::Future, ResBody>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        // The clone that was polled ready is the one to call.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let shared = self.shared.clone();
-        let on_error = self.on_error.clone();
-        let cookie = session_cookie(req.headers(), &shared.config().cookie_name);
+        let cookie = session_cookie(req.headers(), &self.shared.config().cookie_name);
         let cookie_present = cookie.is_some();
-        let session = Session::from_cookie(shared.clone(), cookie);
+        let session = Session::from_cookie(self.shared.clone(), cookie);
         req.extensions_mut().insert(session.clone());
-        Box::pin(async move {
-            let response = inner.call(req).await?;
-            Ok(finish(
-                &session,
-                shared.config(),
-                &on_error,
-                cookie_present,
-                response,
-            )
-            .await)
-        })
+        // The service polled ready is the one called; its future owns what it needs.
+        SessionFuture {
+            state: Stage::Handler {
+                handler: self.inner.call(req),
+                after: Some(After {
+                    session,
+                    on_error: self.on_error.clone(),
+                    cookie_present,
+                }),
+            },
+        }
+    }
+}
+
+/// What the response step needs from the request.
+struct After {
+    session: Session,
+    on_error: ErrorResponder,
+    cookie_present: bool,
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`SessionService`]: the handler, then the session's commit.
+    /// Most responses are finished as soon as the handler is: only a commit that calls the
+    /// store goes on in a second, boxed, step.
+    pub struct SessionFuture<F, B> {
+        #[pin]
+        state: Stage<F, B>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = StageProj]
+    enum Stage<F, B> {
+        Handler {
+            #[pin]
+            handler: F,
+            after: Option<After>,
+        },
+        Committing {
+            commit: BoxFuture<Response<B>>,
+        },
+    }
+}
+
+impl<F, B, E> Future for SessionFuture<F, B>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    B: From<String> + Send + 'static,
+{
+    type Output = Result<Response<B>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StageProj::Handler { handler, after } => {
+                    let response = std::task::ready!(handler.poll(cx))?;
+                    let after = after
+                        .take()
+                        .expect("SessionFuture polled after it completed");
+                    match finish_now(after, response) {
+                        Ok(response) => return Poll::Ready(Ok(response)),
+                        Err(commit) => this.state.set(Stage::Committing { commit }),
+                    }
+                }
+                StageProj::Committing { commit } => {
+                    return commit.as_mut().poll(cx).map(Ok);
+                }
+            }
+        }
+    }
+}
+
+/// The response step without awaiting when the session needs no store call; otherwise the
+/// boxed step that makes it.
+fn finish_now<B: From<String> + Send + 'static>(
+    after: After,
+    mut response: Response<B>,
+) -> Result<Response<B>, BoxFuture<Response<B>>> {
+    if let Some(HandlerSessionError(e)) = response.extensions_mut().remove() {
+        return Ok(error_response(&after.on_error, &e));
+    }
+    let server_error = response.status().is_server_error();
+    match after.session.commit_now(after.cookie_present, server_error) {
+        Some(commit) => Ok(apply(
+            commit,
+            after.session.config(),
+            &after.on_error,
+            response,
+        )),
+        None => Err(Box::pin(async move {
+            let commit = after
+                .session
+                .commit(after.cookie_present, server_error)
+                .await;
+            apply(commit, after.session.config(), &after.on_error, response)
+        })),
     }
 }
 
@@ -245,10 +327,15 @@ fn session_cookie<'h>(headers: &'h http::HeaderMap, name: &str) -> Option<Cow<'h
     for value in headers.get_all(COOKIE) {
         // Later headers win, as the last value wins in one joined header.
         let bytes = value.as_bytes();
-        let hit = match std::str::from_utf8(bytes) {
-            Ok(text) => find_cookie(text, name),
-            Err(_) => find_cookie(&String::from_utf8_lossy(bytes), name)
-                .map(|v| Cow::Owned(v.into_owned())),
+        let hit = if bytes.is_ascii() {
+            // Nearly every header: a byte scan.
+            find_cookie_ascii(bytes, name)
+        } else {
+            match std::str::from_utf8(bytes) {
+                Ok(text) => find_cookie(text, name),
+                Err(_) => find_cookie(&String::from_utf8_lossy(bytes), name)
+                    .map(|v| Cow::Owned(v.into_owned())),
+            }
         };
         if hit.is_some() {
             found = hit;
@@ -280,6 +367,53 @@ fn find_cookie<'a>(header: &'a str, name: &str) -> Option<Cow<'a, str>> {
     })
 }
 
+/// [`find_cookie`] for a header that is all ASCII, scanning bytes: within ASCII, Python's
+/// whitespace is `\t`..`\r` and `\x1c`..` `, and every byte offset is a character boundary.
+fn find_cookie_ascii<'a>(header: &'a [u8], name: &str) -> Option<Cow<'a, str>> {
+    let name = name.as_bytes();
+    let mut found = None;
+    let mut start = 0;
+    loop {
+        let end = memchr::memchr(b';', &header[start..]).map_or(header.len(), |i| start + i);
+        let chunk = &header[start..end];
+        let (n, v) = match memchr::memchr(b'=', chunk) {
+            Some(eq) => (&chunk[..eq], &chunk[eq + 1..]),
+            None => (&[][..], chunk),
+        };
+        if trim_ascii_python_whitespace(n) == name {
+            let v = trim_ascii_python_whitespace(v);
+            if !(name.is_empty() && v.is_empty()) {
+                found = Some(v);
+            }
+        }
+        if end == header.len() {
+            break;
+        }
+        start = end + 1;
+    }
+    // ASCII, so always text.
+    let v = std::str::from_utf8(found?).ok()?;
+    Some(if v.len() >= 2 && v.starts_with('"') && v.ends_with('"') {
+        Cow::Owned(unquote(v))
+    } else {
+        Cow::Borrowed(v)
+    })
+}
+
+/// Python's `str.strip()` on ASCII bytes.
+fn trim_ascii_python_whitespace(bytes: &[u8]) -> &[u8] {
+    let is_space = |b: u8| matches!(b, b'\t'..=b'\r' | 0x1c..=b' ');
+    let mut from = 0;
+    let mut to = bytes.len();
+    while from < to && is_space(bytes[from]) {
+        from += 1;
+    }
+    while to > from && is_space(bytes[to - 1]) {
+        to -= 1;
+    }
+    &bytes[from..to]
+}
+
 fn add_vary_cookie(headers: &mut http::HeaderMap) {
     let has = headers.get_all(VARY).iter().any(|v| {
         v.to_str()
@@ -299,22 +433,15 @@ fn error_response<B: From<String>>(on_error: &ErrorResponder, e: &SessionError) 
     on_error(e).map(B::from)
 }
 
-/// After the handler: a handler's own session error reshaped, then the session committed and
-/// the cookie set or deleted.
-async fn finish<B: From<String>>(
-    session: &Session,
+/// Puts what the session's commit decided on the response: the cookie set or deleted,
+/// `Vary: Cookie`, or the error response.
+fn apply<B: From<String>>(
+    commit: Commit,
     config: &SessionConfig,
     on_error: &ErrorResponder,
-    cookie_present: bool,
     mut response: Response<B>,
 ) -> Response<B> {
-    if let Some(HandlerSessionError(e)) = response.extensions_mut().remove() {
-        return error_response(on_error, &e);
-    }
-    match session
-        .commit(cookie_present, response.status().is_server_error())
-        .await
-    {
+    match commit {
         Commit::Untouched { vary } => {
             if vary {
                 add_vary_cookie(response.headers_mut());
@@ -357,4 +484,44 @@ async fn finish<B: From<String>>(
         }
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The ASCII scan answers as the general parser does, on every header built from pieces
+    /// that exercise its rules (whitespace, `=` in values, quotes, empty chunks, repeats).
+    #[test]
+    fn the_ascii_scan_agrees_with_the_general_parser() {
+        let pieces = [
+            "sessionid=abc",
+            " sessionid = def ",
+            "\tsessionid=\x0bghi\x1c",
+            "sessionid=\"q\\\"x\"",
+            "sessionid",
+            "=sessionid",
+            "sessionid==x=y",
+            "other=1",
+            "",
+            " ",
+            "sessionidx=2",
+            "sessionid=",
+            "\"sessionid\"=3",
+        ];
+        for a in pieces {
+            for b in pieces {
+                for c in pieces {
+                    let header = format!("{a};{b};{c}");
+                    for name in ["sessionid", ""] {
+                        assert_eq!(
+                            find_cookie_ascii(header.as_bytes(), name),
+                            find_cookie(&header, name),
+                            "{header:?} {name:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }

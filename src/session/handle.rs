@@ -148,6 +148,14 @@ pub(crate) enum Commit {
     Failed(SessionError),
 }
 
+/// The part of [`Session::commit`] that needs no store call, or which call it needs.
+enum Decision {
+    Done(Commit),
+    /// `SESSION_SAVE_EVERY_REQUEST` on a session never read: load it, then decide again.
+    Load,
+    Save,
+}
+
 /// A visitor's session. Cheap to clone; clones share one state.
 #[derive(Clone)]
 pub struct Session {
@@ -219,6 +227,11 @@ impl Session {
 
     fn now(&self) -> f64 {
         self.shared.clock.now()
+    }
+
+    /// The settings of the layer this session belongs to.
+    pub(crate) fn config(&self) -> &SessionConfig {
+        &self.shared.config
     }
 
     fn context(&self) -> Context<'_> {
@@ -450,25 +463,64 @@ impl Session {
     /// A store call that failed during the handler leaves the session alone: the handler saw
     /// that error and answered as it chose.
     pub(crate) async fn commit(&self, cookie_present: bool, server_error: bool) -> Commit {
-        let config = &self.shared.config;
         let mut st = self.state.lock().await;
-        if st.store_failed {
-            return Commit::Untouched { vary: true };
+        self.commit_locked(&mut st, cookie_present, server_error)
+            .await
+    }
+
+    /// [`commit`](Self::commit) without awaiting, when the answer needs no store call (the
+    /// session was not changed, or nobody else holds it): most requests. `None` means "call
+    /// `commit`".
+    pub(crate) fn commit_now(&self, cookie_present: bool, server_error: bool) -> Option<Commit> {
+        let st = self.state.try_lock().ok()?;
+        match self.decide(&st, cookie_present, server_error) {
+            Decision::Done(commit) => Some(commit),
+            Decision::Load | Decision::Save => None,
         }
-        if config.save_every_request && !st.loaded && !st.is_empty() {
-            if let Err(e) = self.load_into(&mut st).await {
+    }
+
+    async fn commit_locked(
+        &self,
+        st: &mut State,
+        cookie_present: bool,
+        server_error: bool,
+    ) -> Commit {
+        let mut decision = self.decide(st, cookie_present, server_error);
+        if let Decision::Load = decision {
+            if let Err(e) = self.load_into(st).await {
                 return Commit::Failed(e);
             }
+            decision = self.decide(st, cookie_present, server_error);
+        }
+        match decision {
+            Decision::Done(commit) => commit,
+            Decision::Load | Decision::Save => self.save_for_response(st).await,
+        }
+    }
+
+    /// What `process_response` does with the session in `st`, short of any store call.
+    fn decide(&self, st: &State, cookie_present: bool, server_error: bool) -> Decision {
+        let config = &self.shared.config;
+        if st.store_failed {
+            return Decision::Done(Commit::Untouched { vary: true });
+        }
+        if config.save_every_request && !st.loaded && !st.is_empty() {
+            return Decision::Load;
         }
         let empty = st.is_empty();
         if cookie_present && empty {
-            return Commit::DeleteCookie;
+            return Decision::Done(Commit::DeleteCookie);
         }
-        let untouched = Commit::Untouched { vary: st.accessed };
         if !(st.modified || config.save_every_request) || empty || server_error {
-            return untouched;
+            return Decision::Done(Commit::Untouched { vary: st.accessed });
         }
-        if let Err(e) = self.persist(&mut st).await {
+        Decision::Save
+    }
+
+    /// Saves the session and renders its cookie.
+    async fn save_for_response(&self, st: &mut State) -> Commit {
+        let config = &self.shared.config;
+        if let Err(e) = self.persist(st).await {
             return Commit::Failed(e);
         }
         let now = self.now();
