@@ -35,6 +35,12 @@ impl StoreBackend {
         &self.store
     }
 
+    /// The store as a trait object: a method called on the `Arc` itself would go through the
+    /// `Arc<S>` impl, which boxes a second future around the store's own.
+    fn dyn_store(&self) -> &dyn SessionStore {
+        &*self.store
+    }
+
     /// Inserts `data` under a fresh key, drawing again on the (astronomically rare) collision.
     async fn create(&self, data: &Map, cx: Context<'_>) -> Result<Saved, SessionError> {
         let expires_at = check_writable(data, cx.config, cx.now)?;
@@ -46,7 +52,7 @@ impl StoreBackend {
                 expires_at,
                 now: cx.now,
             };
-            match timed(cx.config, self.store.create(&key, record)).await {
+            match timed(cx.config, self.dyn_store().create(&key, record)).await {
                 Ok(version) => {
                     return Ok(Saved {
                         id: SessionId::key(key),
@@ -103,18 +109,19 @@ impl StoreBackend {
                 expires_at: cx.now - 1.0,
                 now: cx.now,
             };
-            match timed(cx.config, self.store.save(old, record, &expected)).await? {
+            match timed(cx.config, self.dyn_store().save(old, record, &expected)).await? {
                 SaveOutcome::Saved(_) => {
                     // Nothing can load or save the tombstone: removing it is housekeeping, and
                     // `clear_expired` removes it if this fails.
-                    if let Err(e) = timed(cx.config, self.store.delete(old)).await {
+                    if let Err(e) = timed(cx.config, self.dyn_store().delete(old)).await {
                         tracing::warn!(target: "tessera::session", error = %e, "removing a cycled session's old record failed");
                     }
                     return Ok(moved);
                 }
                 SaveOutcome::Gone => return self.abandon(&new, cx).await,
                 SaveOutcome::Conflict => {
-                    let Some(fresh) = timed(cx.config, self.store.load(old, cx.now)).await? else {
+                    let Some(fresh) = timed(cx.config, self.dyn_store().load(old, cx.now)).await?
+                    else {
                         return self.abandon(&new, cx).await;
                     };
                     *pending.data = fresh.data;
@@ -127,7 +134,12 @@ impl StoreBackend {
                         expires_at: check_writable(pending.data, cx.config, cx.now)?,
                         now: cx.now,
                     };
-                    match timed(cx.config, self.store.save(&new, record, &moved.version)).await? {
+                    match timed(
+                        cx.config,
+                        self.dyn_store().save(&new, record, &moved.version),
+                    )
+                    .await?
+                    {
                         SaveOutcome::Saved(version) => moved.version = version,
                         // Only this request knows the new key.
                         _ => {
@@ -146,7 +158,7 @@ impl StoreBackend {
 
     /// The old session was logged out during `cycle_key`: the logout wins.
     async fn abandon(&self, new: &SessionKey, cx: Context<'_>) -> Result<Saved, SessionError> {
-        timed(cx.config, self.store.delete(new)).await?;
+        timed(cx.config, self.dyn_store().delete(new)).await?;
         Err(SessionError::Interrupted)
     }
 }
@@ -172,7 +184,7 @@ impl SessionBackend for StoreBackend {
         let Some(key) = id.as_key() else {
             return Ok(None);
         };
-        timed(cx.config, self.store.load(key, cx.now)).await
+        timed(cx.config, self.dyn_store().load(key, cx.now)).await
     }
 
     async fn save(&self, pending: Pending<'_>, cx: Context<'_>) -> Result<Saved, SessionError> {
@@ -188,7 +200,7 @@ impl SessionBackend for StoreBackend {
                 expires_at,
                 now: cx.now,
             };
-            match timed(cx.config, self.store.save(key, record, &version)).await? {
+            match timed(cx.config, self.dyn_store().save(key, record, &version)).await? {
                 SaveOutcome::Saved(version) => {
                     return Ok(Saved {
                         id: SessionId::key(key.clone()),
@@ -198,7 +210,8 @@ impl SessionBackend for StoreBackend {
                 SaveOutcome::Gone => return Err(SessionError::Interrupted),
                 SaveOutcome::Conflict => {
                     // Someone saved first: start from their record, replay our changes.
-                    let Some(fresh) = timed(cx.config, self.store.load(key, cx.now)).await? else {
+                    let Some(fresh) = timed(cx.config, self.dyn_store().load(key, cx.now)).await?
+                    else {
                         return Err(SessionError::Interrupted);
                     };
                     *pending.data = fresh.data;
@@ -217,7 +230,7 @@ impl SessionBackend for StoreBackend {
 
     async fn delete(&self, id: &SessionId, cx: Context<'_>) -> Result<(), StoreError> {
         match id.as_key() {
-            Some(key) => timed(cx.config, self.store.delete(key)).await,
+            Some(key) => timed(cx.config, self.dyn_store().delete(key)).await,
             None => Ok(()),
         }
     }

@@ -56,6 +56,16 @@ pub struct CachedDbStore {
 }
 
 impl CachedDbStore {
+    /// The cache as a trait object (a call on the `Arc` would box a second future).
+    fn cache(&self) -> &dyn SessionStore {
+        &*self.cache
+    }
+
+    /// The database as a trait object.
+    fn db(&self) -> &dyn SessionStore {
+        &*self.db
+    }
+
     /// `cache` in front of `db`.
     pub fn new(cache: Arc<dyn SessionStore>, db: Arc<dyn SessionStore>) -> Self {
         CachedDbStore {
@@ -86,14 +96,14 @@ impl CachedDbStore {
     }
 
     async fn refill(&self, key: &SessionKey, record: Record<'_>) {
-        if let Err(e) = self.cache.delete(key).await {
+        if let Err(e) = self.cache().delete(key).await {
             return self.cache_failed("delete", &e);
         }
         let capped = Record {
             expires_at: record.expires_at.min(record.now + CACHE_TTL_CAP_SECS),
             ..record
         };
-        match self.cache.create(key, capped).await {
+        match self.cache().create(key, capped).await {
             Ok(_) | Err(StoreError::DuplicateKey) => {}
             Err(e) => self.cache_failed("write", &e),
         }
@@ -105,14 +115,14 @@ impl CachedDbStore {
     /// lands last is either current or removed by its own check: no stale entry survives.
     async fn fill_validated(&self, key: &SessionKey, record: Record<'_>, db_version: &Version) {
         self.refill(key, record).await;
-        match self.db.load(key, record.now).await {
+        match self.db().load(key, record.now).await {
             Ok(Some(row)) if row.version == *db_version => {}
             _ => self.forget(key).await,
         }
     }
 
     async fn forget(&self, key: &SessionKey) {
-        if let Err(e) = self.cache.delete(key).await {
+        if let Err(e) = self.cache().delete(key).await {
             self.cache_failed("delete", &e);
         }
     }
@@ -122,7 +132,7 @@ impl CachedDbStore {
 impl SessionStore for CachedDbStore {
     async fn load(&self, key: &SessionKey, now: f64) -> Result<Option<Loaded>, StoreError> {
         if self.cache_trusted() {
-            match self.cache.load(key, now).await {
+            match self.cache().load(key, now).await {
                 Ok(Some(hit)) => {
                     let version = Self::fingerprint(&hit.data);
                     return Ok(Some(Loaded {
@@ -134,7 +144,7 @@ impl SessionStore for CachedDbStore {
                 Err(e) => self.cache_failed("read", &e),
             }
         }
-        let Some(row) = self.db.load(key, now).await? else {
+        let Some(row) = self.db().load(key, now).await? else {
             return Ok(None);
         };
         // The row's own expiry is not reported by `load`, so a refilled entry lives briefly:
@@ -154,7 +164,7 @@ impl SessionStore for CachedDbStore {
     }
 
     async fn create(&self, key: &SessionKey, record: Record<'_>) -> Result<Version, StoreError> {
-        let written = self.db.create(key, record).await?;
+        let written = self.db().create(key, record).await?;
         self.fill_validated(key, record, &written).await;
         Ok(Self::fingerprint(record.data))
     }
@@ -166,7 +176,7 @@ impl SessionStore for CachedDbStore {
         expected: &Version,
     ) -> Result<SaveOutcome, StoreError> {
         // A row that has expired by the time of the write is over: the save finds it gone.
-        let Some(row) = self.db.load(key, record.now).await? else {
+        let Some(row) = self.db().load(key, record.now).await? else {
             self.forget(key).await;
             return Ok(SaveOutcome::Gone);
         };
@@ -174,7 +184,7 @@ impl SessionStore for CachedDbStore {
             self.forget(key).await;
             return Ok(SaveOutcome::Conflict);
         }
-        match self.db.save(key, record, &row.version).await? {
+        match self.db().save(key, record, &row.version).await? {
             SaveOutcome::Saved(written) => {
                 self.fill_validated(key, record, &written).await;
                 Ok(SaveOutcome::Saved(Self::fingerprint(record.data)))
@@ -187,30 +197,30 @@ impl SessionStore for CachedDbStore {
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), StoreError> {
-        self.db.delete(key).await?;
+        self.db().delete(key).await?;
         self.forget(key).await;
         Ok(())
     }
 
     async fn exists(&self, key: &SessionKey) -> Result<bool, StoreError> {
-        self.db.exists(key).await
+        self.db().exists(key).await
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        self.cache.migrate().await?;
-        self.db.migrate().await
+        self.cache().migrate().await?;
+        self.db().migrate().await
     }
 
     async fn clear_expired(&self, now: f64, batch_size: usize) -> Result<u64, StoreError> {
-        if let Err(e) = self.cache.clear_expired(now, batch_size).await {
+        if let Err(e) = self.cache().clear_expired(now, batch_size).await {
             self.cache_failed("cleanup", &e);
         }
-        self.db.clear_expired(now, batch_size).await
+        self.db().clear_expired(now, batch_size).await
     }
 
     /// The database's index: the cache holds no index of its own.
     async fn user_sessions(&self, user_id: &str, now: f64) -> Result<Vec<UserSession>, StoreError> {
-        self.db.user_sessions(user_id, now).await
+        self.db().user_sessions(user_id, now).await
     }
 
     /// Each of the user's sessions (listed by the database's index, expired ones too) is
@@ -224,17 +234,17 @@ impl SessionStore for CachedDbStore {
         keep: Option<&SessionKey>,
     ) -> Result<u64, StoreError> {
         let mut removed = 0;
-        for session in self.db.user_sessions(user_id, 0.0).await? {
+        for session in self.db().user_sessions(user_id, 0.0).await? {
             if Some(&session.key) != keep {
                 self.delete(&session.key).await?;
                 removed += 1;
             }
         }
-        Ok(removed + self.db.revoke_user_sessions(user_id, keep).await?)
+        Ok(removed + self.db().revoke_user_sessions(user_id, keep).await?)
     }
 
     async fn reindex_users(&self, now: f64, batch: usize) -> Result<u64, StoreError> {
-        self.db.reindex_users(now, batch).await
+        self.db().reindex_users(now, batch).await
     }
 
     async fn clear_expired_with_progress(
@@ -243,7 +253,7 @@ impl SessionStore for CachedDbStore {
         batch_size: usize,
         progress: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<u64, StoreError> {
-        if let Err(e) = self.cache.clear_expired(now, batch_size).await {
+        if let Err(e) = self.cache().clear_expired(now, batch_size).await {
             self.cache_failed("cleanup", &e);
         }
         self.db
