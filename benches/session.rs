@@ -88,6 +88,74 @@ fn inflate(c: &mut Criterion) {
     g.finish();
 }
 
+/// The 4 KiB and 64 KiB sessions' JSON through the system zlib (flate2's `zlib` backend, what
+/// the crate uses) and through zlib-rs, the Rust port: inflate and deflate at level 6. The
+/// deflate output is compared too: Django's bytes need the system zlib's.
+fn zlib_backends(c: &mut Criterion) {
+    let mut g = c.benchmark_group("zlib");
+    for (name, session) in [("4k", big_session()), ("64k", huge_session())] {
+        let json = tessera::json::map_to_string(&session);
+        let z = libz_deflate(json.as_bytes());
+        let rs = zlib_rs_deflate(json.as_bytes());
+        eprintln!(
+            "zlib {name}: {} bytes of JSON; system zlib {} bytes, zlib-rs {} bytes, identical: {}",
+            json.len(),
+            z.len(),
+            rs.len(),
+            z == rs
+        );
+        assert_eq!(zlib_rs_inflate(&z, json.len()), json.as_bytes());
+        g.bench_function(format!("inflate_{name}_system_zlib"), |b| {
+            b.iter(|| libz_inflate(black_box(&z), json.len()))
+        });
+        g.bench_function(format!("inflate_{name}_zlib_rs"), |b| {
+            b.iter(|| zlib_rs_inflate(black_box(&z), json.len()))
+        });
+        g.bench_function(format!("deflate_{name}_system_zlib"), |b| {
+            b.iter(|| libz_deflate(black_box(json.as_bytes())))
+        });
+        g.bench_function(format!("deflate_{name}_zlib_rs"), |b| {
+            b.iter(|| zlib_rs_deflate(black_box(json.as_bytes())))
+        });
+    }
+    g.finish();
+}
+
+fn libz_deflate(data: &[u8]) -> Vec<u8> {
+    let mut z = flate2::Compress::new(flate2::Compression::new(6), true);
+    let mut out = Vec::with_capacity(data.len() + 64);
+    z.compress_vec(data, &mut out, flate2::FlushCompress::Finish)
+        .unwrap();
+    out
+}
+
+fn libz_inflate(z: &[u8], len: usize) -> Vec<u8> {
+    let mut d = flate2::Decompress::new(true);
+    let mut out = Vec::with_capacity(len);
+    d.decompress_vec(z, &mut out, flate2::FlushDecompress::Finish)
+        .unwrap();
+    out
+}
+
+fn zlib_rs_deflate(data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0u8; zlib_rs::compress_bound(data.len())];
+    let config = zlib_rs::DeflateConfig::new(6);
+    let (written, rc) = zlib_rs::compress_slice(&mut out, data, config);
+    assert_eq!(rc, zlib_rs::ReturnCode::Ok);
+    let n = written.len();
+    out.truncate(n);
+    out
+}
+
+fn zlib_rs_inflate(z: &[u8], len: usize) -> Vec<u8> {
+    let mut out = vec![0u8; len];
+    let (written, rc) = zlib_rs::decompress_slice(&mut out, z, zlib_rs::InflateConfig::default());
+    assert_eq!(rc, zlib_rs::ReturnCode::Ok);
+    let n = written.len();
+    out.truncate(n);
+    out
+}
+
 async fn hello() -> &'static str {
     "hello"
 }
@@ -168,6 +236,6 @@ fn middleware(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = config();
-    targets = codec_and_keys, inflate, middleware, session_routes
+    targets = codec_and_keys, inflate, zlib_backends, middleware, session_routes
 }
 criterion_main!(benches);

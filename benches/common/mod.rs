@@ -26,6 +26,8 @@ pub const COOKIE_HEADER: &str = concat!(
 const AUTH_HASH: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
 /// 40 items serialize to ~4 KiB of JSON.
 pub const BIG_ITEMS: usize = 40;
+/// 640 items serialize to ~64 KiB.
+pub const HUGE_ITEMS: usize = 640;
 /// A fixed clock, so every run signs the same bytes.
 pub const NOW: f64 = 1_700_000_000.0;
 
@@ -81,6 +83,17 @@ pub fn big_session() -> Map {
     let m = session(BIG_ITEMS - 1);
     let len = json::map_to_string(&m).len();
     assert!((3900..=4300).contains(&len), "big session is {len} bytes");
+    m
+}
+
+/// The small session plus 630 product entries: ~64 KiB of JSON.
+pub fn huge_session() -> Map {
+    let m = session(HUGE_ITEMS - 1);
+    let len = json::map_to_string(&m).len();
+    assert!(
+        (62_000..=68_000).contains(&len),
+        "huge session is {len} bytes"
+    );
     m
 }
 

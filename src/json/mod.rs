@@ -23,6 +23,7 @@ use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 mod de;
+mod scan;
 mod ser;
 
 /// An insertion-ordered JSON object, as a Python dict.
@@ -370,23 +371,29 @@ pub fn write_str(out: &mut String, s: &str) {
     out.push('"');
     let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, c) in s.char_indices() {
-        let escape: Option<&str> = match c {
-            '"' => Some("\\\""),
-            '\\' => Some("\\\\"),
-            '\n' => Some("\\n"),
-            '\r' => Some("\\r"),
-            '\t' => Some("\\t"),
-            '\u{8}' => Some("\\b"),
-            '\u{c}' => Some("\\f"),
-            ' '..='~' => continue,
-            _ => None,
-        };
+    let mut i = 0;
+    loop {
+        i += scan::plain_run(&bytes[i..], true, &ESCAPED);
+        let Some(&b) = bytes.get(i) else { break };
+        // `i` is always at a character boundary: ASCII bytes are passed one by one, and
+        // everything else a whole character at a time.
         out.push_str(&s[start..i]);
-        start = i + c.len_utf8();
-        match escape {
-            Some(e) => out.push_str(e),
-            None => {
+        let c = if b < 0x80 {
+            char::from(b)
+        } else {
+            s[i..].chars().next().unwrap_or(char::REPLACEMENT_CHARACTER)
+        };
+        i += c.len_utf8();
+        start = i;
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            _ => {
                 let mut units = [0u16; 2];
                 for unit in c.encode_utf16(&mut units) {
                     let _ = write!(out, "\\u{unit:04x}");
@@ -394,9 +401,21 @@ pub fn write_str(out: &mut String, s: &str) {
             }
         }
     }
-    out.push_str(&s[start..bytes.len()]);
+    out.push_str(&s[start..]);
     out.push('"');
 }
+
+/// The bytes [`write_str`] does not copy as they are: `"`, `\\`, and everything that is not
+/// printable ASCII (Python's `ensure_ascii` escapes all of it).
+const ESCAPED: [bool; 256] = {
+    let mut table = [true; 256];
+    let mut b = b' ';
+    while b <= b'~' {
+        table[b as usize] = b == b'"' || b == b'\\';
+        b += 1;
+    }
+    table
+};
 
 /// Writes UTF-16 code units as Python's `ensure_ascii` writes a `str` that holds them: what
 /// is not printable ASCII as `\uXXXX`, one escape per unit, lone surrogates included.
@@ -505,8 +524,16 @@ pub fn from_str_limited(input: &str, max_values: usize) -> Result<Value, JsonErr
 }
 
 fn parse(input: &[u8], utf8: bool, max_values: usize) -> Result<Value, JsonError> {
+    // Text to slice runs of ASCII from without checking them again: the input itself when it
+    // came as UTF-8, or bytes that are all ASCII (read the same as latin-1 or UTF-8).
+    let text = if utf8 || input.is_ascii() {
+        std::str::from_utf8(input).ok()
+    } else {
+        None
+    };
     let mut p = Parser {
         s: input,
+        text,
         pos: 0,
         utf8,
         values_left: max_values,
@@ -520,8 +547,22 @@ fn parse(input: &[u8], utf8: bool, max_values: usize) -> Result<Value, JsonError
     Ok(v)
 }
 
+/// The bytes that end a run of plain string text: `"`, `\\`, control characters and
+/// everything past ASCII.
+const ENDS_PLAIN_RUN: [bool; 256] = {
+    let mut table = [true; 256];
+    let mut b = 0x20;
+    while b < 0x80 {
+        table[b] = b == b'"' as usize || b == b'\\' as usize;
+        b += 1;
+    }
+    table
+};
+
 struct Parser<'a> {
     s: &'a [u8],
+    /// `s` as text, when it is known to be UTF-8.
+    text: Option<&'a str>,
     pos: usize,
     /// Read non-ASCII bytes as UTF-8 (`from_str`) instead of latin-1 (`from_slice`).
     utf8: bool,
@@ -738,15 +779,15 @@ impl Parser<'_> {
         loop {
             // Copy the longest run of plain ASCII in one go.
             let run_start = self.pos;
-            while let Some(&b) = self.s.get(self.pos) {
-                if b == b'"' || b == b'\\' || !(0x20..0x80).contains(&b) {
-                    break;
-                }
-                self.pos += 1;
-            }
+            let rest = self.s.get(run_start..).unwrap_or_default();
+            self.pos += scan::plain_run(rest, false, &ENDS_PLAIN_RUN);
             if self.pos > run_start {
                 // Bytes 0x20..0x80 are ASCII, hence valid UTF-8.
-                out.push_str(std::str::from_utf8(&self.s[run_start..self.pos]).unwrap_or_default());
+                let run = match self.text {
+                    Some(text) => text.get(run_start..self.pos).unwrap_or_default(),
+                    None => std::str::from_utf8(&self.s[run_start..self.pos]).unwrap_or_default(),
+                };
+                out.push_str(run);
             }
             let Some(&b) = self.s.get(self.pos) else {
                 return Err(self.err("Unterminated string starting at"));
