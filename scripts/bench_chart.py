@@ -3,9 +3,12 @@
 
     python3 scripts/bench_chart.py RESULTS.csv [--run RUN_ID] > docs/bench/chart.svg
 
-RESULTS.csv is what ../shared/bench-peers/run.py writes. Each bar is the median req/s over
-the clean rounds of one run (the run given, else the newest in the file); the dashed line in
-panels whose scale reaches it is bare axum's /plain in the same run. Standard library only.
+RESULTS.csv is what bench/harness/run.py writes. Each bar is the median req/s over the clean
+rounds of one run (the run given, else the newest in the file); the dashed line in panels whose
+scale reaches it is bare axum's /plain in the same run. In the SQLite, PostgreSQL and Redis
+panels the first, outlined bar is the store's ceiling in the same run (examples/ceiling_server:
+the raw statements tessera issues plus the HTTP cost of /plain), when the run has it.
+Standard library only.
 """
 
 import argparse
@@ -19,16 +22,17 @@ from html import escape
 PANELS = [
     ("memory", [("tessera", "tessera", "memory"), ("tower-sessions", "tower-sessions", "memory")]),
     ("signed cookie", [("tessera", "tessera", "cookie"), ("actix-session", "actix-session", "cookie")]),
-    ("SQLite", [("tessera", "tessera", "sqlite"), ("tower-sessions", "tower-sessions", "sqlite"),
-                ("Django", "django", "sqlite")]),
-    ("PostgreSQL", [("tessera", "tessera", "postgres"), ("tower-sessions", "tower-sessions", "postgres"),
-                    ("Django", "django", "postgres")]),
-    ("Redis", [("tessera", "tessera", "redis"), ("actix-session", "actix-session", "redis"),
+    ("SQLite", [("ceiling", "ceiling", "sqlite"), ("tessera", "tessera", "sqlite"),
+                ("tower-sessions", "tower-sessions", "sqlite"), ("Django", "django", "sqlite")]),
+    ("PostgreSQL", [("ceiling", "ceiling", "postgres"), ("tessera", "tessera", "postgres"),
+                    ("tower-sessions", "tower-sessions", "postgres"), ("Django", "django", "postgres")]),
+    ("Redis", [("ceiling", "ceiling", "redis"), ("tessera", "tessera", "redis"),
+               ("actix-session", "actix-session", "redis"),
                ("tower-sessions", "tower-sessions", "redis")]),
 ]
 ROUTES = ["read", "write", "create"]
-COLOURS = {"tessera": "#1b7f5f", "tower-sessions": "#6a7fb0", "actix-session": "#c9893a",
-           "Django": "#9a9a9a"}
+COLOURS = {"ceiling": "#d7ece4", "tessera": "#1b7f5f", "tower-sessions": "#6a7fb0",
+           "actix-session": "#c9893a", "Django": "#9a9a9a"}
 
 
 def medians(path, run):
@@ -48,7 +52,7 @@ def medians(path, run):
 def svg(run, med):
     width, panel_h, top, left = 980, 210, 60, 70
     height = top + panel_h * len(PANELS) + 40
-    ceiling = med.get(("baseline", "none", "plain"))
+    axum_plain = med.get(("baseline", "none", "plain"))
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'font-family="sans-serif" font-size="12">',
            '<rect width="100%" height="100%" fill="white"/>',
@@ -56,12 +60,17 @@ def svg(run, med):
            f'req/s (median of clean rounds), run {escape(run)}</text>',
            f'<text x="{left}" y="42" fill="#555">server and store on one core, wrk on the other; '
            f'dashed line: bare axum /plain'
-           + (f' ({ceiling:,.0f} req/s)' if ceiling else '') + '</text>']
+           + (f' ({axum_plain:,.0f} req/s)' if axum_plain else '')
+           + ('; outlined bar: the store\'s ceiling, its raw statements plus HTTP'
+              if any(peer == "ceiling" for peer, _, _ in med) else '') + '</text>']
     plot_w = width - left - 30
     for i, (title, bars) in enumerate(PANELS):
+        # A run without the ceiling scenarios charts as before.
+        bars = [bar for bar in bars if bar[1] != "ceiling"
+                or any((bar[1], bar[2], route) in med for route in ROUTES)]
         y0 = top + i * panel_h
         values = [med.get((peer, store, route), 0) for _, peer, store in bars for route in ROUTES]
-        # Each panel has its own scale; the ceiling is drawn where it fits.
+        # Each panel has its own scale; bare axum's line is drawn where it fits.
         scale_max = max(values) * 1.15 or 1
         base = y0 + panel_h - 40
         h = panel_h - 70
@@ -73,8 +82,8 @@ def svg(run, med):
             out.append(f'<text x="{left - 6}" y="{y + 4}" text-anchor="end" fill="#777">'
                        f'{v / 1000:.0f}k</text>')
             out.append(f'<line x1="{left}" y1="{y}" x2="{left + plot_w}" y2="{y}" stroke="#eee"/>')
-        if ceiling and ceiling <= scale_max:
-            y = base - h * ceiling / scale_max
+        if axum_plain and axum_plain <= scale_max:
+            y = base - h * axum_plain / scale_max
             out.append(f'<line x1="{left}" y1="{y}" x2="{left + plot_w}" y2="{y}" stroke="#444" '
                        f'stroke-dasharray="5,4"/>')
         group_w = plot_w / len(ROUTES)
@@ -91,15 +100,17 @@ def svg(run, med):
                                f'fill="#999">n/a</text>')
                     continue
                 bh = h * v / scale_max
+                outline = ' stroke="#1b7f5f" stroke-width="1.5"' if peer == "ceiling" else ""
                 out.append(f'<rect x="{x + 2}" y="{base - bh}" width="{bar_w - 4}" height="{bh}" '
-                           f'fill="{COLOURS[label]}"><title>{escape(label)} {route}: '
+                           f'fill="{COLOURS[label]}"{outline}><title>{escape(label)} {route}: '
                            f'{v:,.0f} req/s</title></rect>')
                 out.append(f'<text x="{x + bar_w / 2}" y="{base - bh - 3}" text-anchor="middle" '
                            f'font-size="10">{v / 1000:.1f}k</text>')
         lx = left + plot_w - 150 * len(bars)
-        for b, (label, _, _) in enumerate(bars):
+        for b, (label, peer, _) in enumerate(bars):
+            outline = ' stroke="#1b7f5f" stroke-width="1.5"' if peer == "ceiling" else ""
             out.append(f'<rect x="{lx + b * 150}" y="{y0 + 6}" width="12" height="12" '
-                       f'fill="{COLOURS[label]}"/>')
+                       f'fill="{COLOURS[label]}"{outline}/>')
             out.append(f'<text x="{lx + b * 150 + 16}" y="{y0 + 16}">{escape(label)}</text>')
     out.append('</svg>')
     return "\n".join(out)

@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
-"""tessera beside its peers, as ratios, from one run of ../shared/bench-peers/run.py.
+"""tessera beside its peers and its ceilings, as ratios, from one run of bench/harness/run.py.
 
     python3 scripts/peer_ratios.py RESULTS.csv [--run RUN_ID]
 
-Prints a Markdown table: per store and route, tessera's median req/s, the peer's, and the
-median over rounds of (tessera ÷ peer) and of (tessera ÷ bare axum /plain) in the same round,
-with the issue's target and whether it is met. Clean rounds only. Standard library only.
+Prints a Markdown table: per store and route, tessera's median req/s; the same run's ceiling
+(examples/ceiling_server: the store's raw statements plus the HTTP cost of /plain) and tessera as
+a fraction of it; the fastest peer on that store and route in the run (tower-sessions,
+actix-session or Django) and tessera ÷ that peer; issue 17's targets and whether each is met.
+Every ratio is the median over rounds of the ratio within one round. Clean rounds only.
+Standard library only.
 """
 
 import argparse
@@ -14,33 +17,49 @@ import statistics
 import sys
 from collections import defaultdict
 
-# Per store: the peer, the peer's store, and the issue's targets for /read, /write, /create,
-# as multiples of bare axum ("axum") or of the peer ("peer"). /plain is 0.95 × axum everywhere.
-STORES = [
-    ("memory", "tower-sessions", "memory", (0.85, 0.75, 0.75), "axum"),
-    ("cookie", "actix-session", "cookie", (1.0, 1.0, 1.0), "peer"),
-    ("sqlite", "tower-sessions", "sqlite", (3.0, 4.0, 5.0), "peer"),
-    ("postgres", "tower-sessions", "postgres", (2.5, 2.0, 2.5), "peer"),
-    ("redis", "actix-session", "redis", (1.25, 1.25, 1.25), "peer"),
-]
-# (store in tessera's rows, route, peer, peer's store, target ratio, target over "axum" or "peer")
-TARGETS = [
-    row
-    for store, peer, peer_store, goals, over in STORES
-    for row in [(store, "plain", None, None, 0.95, "axum")]
-    + [(store, route, peer, peer_store, goal, over)
-       for route, goal in zip(("read", "write", "create"), goals)]
-]
-DJANGO = {"sqlite", "postgres"}
+STORES = ["memory", "cookie", "sqlite", "postgres", "redis"]
+ROUTES = ["plain", "read", "write", "create"]
+# The peers a "best peer" is chosen from.
+PEERS = ["tower-sessions", "actix-session", "django"]
+
+# Issue 17's targets, per (store, route). A target is (against, bound):
+#   ("axum", r)      tessera ≥ r × bare axum /plain in the same round;
+#   ("ceiling", r)   tessera ≥ r × the store's ceiling in the same round;
+#   ("best", r)      tessera ≥ r × the fastest peer on that store and route;
+#   (peer, r)        tessera ≥ r × that peer on that store and route;
+#   ("p99", ms)      tessera's p99 (median over rounds) < ms.
+TARGETS = {
+    **{(store, "plain"): [("axum", 0.95)] for store in STORES},
+    ("memory", "read"): [("axum", 0.90)],
+    ("memory", "write"): [("axum", 0.85)],
+    ("memory", "create"): [("axum", 0.85)],
+    ("cookie", "plain"): [("axum", 0.95), ("actix-session", 1.10)],
+    ("cookie", "read"): [("actix-session", 1.10)],
+    ("cookie", "write"): [("actix-session", 1.10)],
+    ("cookie", "create"): [("actix-session", 1.10)],
+    ("sqlite", "read"): [("best", 3.0)],
+    ("sqlite", "write"): [("best", 4.0)],
+    ("sqlite", "create"): [("best", 5.0), ("p99", 10.0)],
+    ("postgres", "read"): [("ceiling", 0.90)],
+    ("postgres", "write"): [("p99", 15.0)],
+    ("postgres", "create"): [("ceiling", 0.90)],
+    ("redis", "read"): [("actix-session", 1.25)],
+    ("redis", "write"): [("actix-session", 1.25)],
+    ("redis", "create"): [("actix-session", 1.25)],
+}
 
 
 def load(path, run):
-    rows = [r for r in csv.DictReader(open(path, newline="")) if r["clean"] == "1"]
-    run = run or max(r["run_id"] for r in rows if r["peer"] == "tessera")
-    rows = [r for r in rows if r["run_id"] == run]
+    with open(path, newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["clean"] == "1"]
+    tessera_runs = [r["run_id"] for r in rows if r["peer"] == "tessera"]
+    if not run and not tessera_runs:
+        sys.exit(f"{path}: no clean tessera rows")
+    run = run or max(tessera_runs)
     by = defaultdict(dict)  # (peer, store, route) -> round -> row
     for r in rows:
-        by[(r["peer"], r["store"], r["route"])][r["round"]] = r
+        if r["run_id"] == run:
+            by[(r["peer"], r["store"], r["route"])][r["round"]] = r
     return run, by
 
 
@@ -49,60 +68,102 @@ def med(xs):
 
 
 def med_of(rows, field):
-    """The median of `field` over a scenario's rounds."""
+    """The median of `field` over a scenario's rounds (None without rounds)."""
     return med([float(r[field]) for r in rows.values()])
+
+
+def ratio(a, b):
+    """The median over the rounds both scenarios ran in of a's req/s ÷ b's."""
+    return med([float(a[k]["req_s"]) / float(b[k]["req_s"]) for k in a
+                if k in b and float(b[k]["req_s"]) > 0])
+
+
+def fmt_ratio(x, suffix="×"):
+    return f"{x:.2f}{suffix}" if x is not None else "—"
+
+
+def rps_cell(rows):
+    """`req/s (p99 ms)` of a scenario, or a dash."""
+    if not rows:
+        return "—"
+    return f"{med_of(rows, 'req_s'):,.0f} ({med_of(rows, 'p99_ms'):.1f})"
+
+
+def best_peer(by, store, route):
+    """The peer with the highest median req/s on store and route in this run, or None."""
+    found = [(med_of(by[(p, store, route)], "req_s"), p) for p in PEERS
+             if by.get((p, store, route))]
+    return max(found)[1] if found else None
+
+
+def verdicts(goals, t, base, ceiling, best, by, store, route):
+    """Each target as `bound: met|missed|no data`."""
+    out = []
+    for against, bound in goals:
+        if against == "p99":
+            got = med_of(t, "p99_ms")
+            met = got is not None and got < bound
+            out.append(f"p99 < {bound:g} ms: {'met' if met else 'missed'}")
+            continue
+        if against == "axum":
+            got, name = ratio(t, base), "axum"
+        elif against == "ceiling":
+            got, name = (ratio(t, ceiling) if ceiling else None), "ceiling"
+        elif against == "best":
+            got = ratio(t, by[(best, store, route)]) if best else None
+            name = "best peer"
+        else:
+            peer_rows = by.get((against, store, route))
+            got, name = (ratio(t, peer_rows) if peer_rows else None), against
+        state = "no data" if got is None else ("met" if got >= bound else "missed")
+        out.append(f"≥ {bound:g} × {name}: {state}")
+    return "; ".join(out)
+
+
+def table(run, by):
+    """The report, as Markdown lines."""
+    base = by.get(("baseline", "none", "plain"), {})
+    if not base:
+        sys.exit("no baseline rows in this run")
+    lines = [f"Run `{run}`; bare axum /plain: {med_of(base, 'req_s'):,.0f} req/s.", "",
+             "| store | route | tessera req/s (p99 ms) | × axum | ceiling req/s (p99 ms) "
+             "| tessera ÷ ceiling | best peer | peer req/s (p99 ms) | tessera ÷ best peer "
+             "| targets | Django req/s | tessera ÷ Django |",
+             "|---|---|---:|---:|---:|---:|---|---:|---:|---|---:|---:|"]
+    for store in STORES:
+        for route in ROUTES:
+            t = by.get(("tessera", store, route), {})
+            if not t:
+                continue
+            ceiling = by.get(("ceiling", store, route), {})
+            best = best_peer(by, store, route)
+            peer_rows = by.get((best, store, route), {}) if best else {}
+            cells = [store, route, rps_cell(t), fmt_ratio(ratio(t, base), ""),
+                     rps_cell(ceiling), fmt_ratio(ratio(t, ceiling) if ceiling else None, ""),
+                     best or "—", rps_cell(peer_rows),
+                     fmt_ratio(ratio(t, peer_rows) if peer_rows else None),
+                     verdicts(TARGETS.get((store, route), []), t, base, ceiling, best, by,
+                              store, route)]
+            d = by.get(("django", store, route), {}) if route != "plain" else {}
+            if d:
+                cells += [f"{med_of(d, 'req_s'):,.0f}", f"{ratio(t, d):.0f}×"]
+            else:
+                cells += ["", ""]
+            lines.append("| " + " | ".join(cells) + " |")
+    plain_c = [(s, by.get(("tessera", s, "plain_c"), {})) for s in ("memory", "cookie", "redis")]
+    found = [f"{s} {ratio(rows, base):.2f}" for s, rows in plain_c if rows]
+    if found:
+        lines += ["", "`plain_c` (a valid cookie, handler never reads the session), × axum: "
+                  + ", ".join(found) + "."]
+    return lines
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("csv")
-    ap.add_argument("--run")
+    ap.add_argument("--run", help="run id (default: the newest run with tessera rows)")
     args = ap.parse_args()
-    run, by = load(args.csv, args.run)
-    base = by.get(("baseline", "none", "plain"), {})
-    if not base:
-        sys.exit("no baseline rows in this run")
-
-    def ratio(a, b):
-        return med([float(a[k]["req_s"]) / float(b[k]["req_s"]) for k in a if k in b])
-
-    print(f"Run `{run}`; bare axum /plain: {med_of(base, 'req_s'):,.0f} req/s.\n")
-    print("| store | route | tessera req/s (p99 ms) | × axum | peer | peer req/s (p99 ms) "
-          "| tessera ÷ peer | target | Django req/s | tessera ÷ Django |")
-    print("|---|---|---:|---:|---|---:|---:|---|---:|---:|")
-    for store, route, peer, peer_store, goal, over in TARGETS:
-        t = by.get(("tessera", store, route), {})
-        if not t:
-            continue
-        t_rps = med_of(t, "req_s")
-        t_p99 = med_of(t, "p99_ms")
-        vs_axum = ratio(t, base)
-        cells = [store, route, f"{t_rps:,.0f} ({t_p99:.1f})", f"{vs_axum:.2f}"]
-        vs_peer = None
-        if peer:
-            p = by.get((peer, peer_store, route), {})
-            p_rps = med_of(p, "req_s")
-            p_p99 = med_of(p, "p99_ms")
-            vs_peer = ratio(t, p)
-            cells += [peer, f"{p_rps:,.0f} ({p_p99:.1f})" if p_rps else "—",
-                      f"{vs_peer:.2f}×" if vs_peer else "—"]
-        else:
-            cells += ["—", "—", "—"]
-        got = vs_axum if over == "axum" else vs_peer
-        verdict = "met" if got is not None and got >= goal else "missed"
-        cells.append(f"≥ {goal} × {'axum' if over == 'axum' else 'peer'}: {verdict}")
-        d = by.get(("django", store, route), {}) if store in DJANGO and route != "plain" else {}
-        if d:
-            d_rps = med_of(d, "req_s")
-            cells += [f"{d_rps:,.0f}", f"{ratio(t, d):.0f}×"]
-        else:
-            cells += ["", ""]
-        print("| " + " | ".join(cells) + " |")
-    plain_c = [(s, by.get(("tessera", s, "plain_c"), {})) for s in ("memory", "cookie", "redis")]
-    lines = [f"{s} {ratio(rows, base):.2f}" for s, rows in plain_c if rows]
-    if lines:
-        print("\n`plain_c` (a valid cookie, handler never reads the session), × axum: "
-              + ", ".join(lines) + ".")
+    print("\n".join(table(*load(args.csv, args.run))))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,178 @@
+//! The ceiling's four routes: the bench routes' answers (same status, body and headers as
+//! `examples/routes` behind tessera's session layer), made by running tessera's store
+//! statements for each route directly, with no session layer.
+//!
+//! - `GET /plain`: `ok`, nothing else (the HTTP cost every other route adds to).
+//! - `GET /read`: the session's `n` (0 without a valid cookie or a live row), `Vary: Cookie`.
+//! - `GET /write`: load, then the compare-and-swap to the next text (reloading when another
+//!   request swapped first, as tessera does); the new `n`, the session cookie again and
+//!   `Vary: Cookie`. Without a session it creates one, as tessera does.
+//! - `GET /create`: a new key, an insert-only write of `{"n": 1}`, `1`, the new cookie and
+//!   `Vary: Cookie`.
+//!
+//! A store failure is a 503, as with the bench routes. Not reproduced: the cookie that deletes
+//! an invalid session cookie (tessera sends one when a request brings a key with no live
+//! session); the harness never sends one.
+
+mod payload;
+mod postgres;
+mod redis;
+mod sqlite;
+mod store;
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::header::{COOKIE, SET_COOKIE, VARY};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use tessera::cookie::SetCookieTemplate;
+use tessera::session::codec::SessionCodec;
+use tessera::session::{SessionConfig, SessionKey};
+
+use self::payload::Payloads;
+pub use self::store::RawStore;
+
+/// Draws of a fresh key before giving up, as tessera's create.
+const KEY_DRAWS: usize = 8;
+
+/// Everything the routes share.
+pub struct Ceiling {
+    store: RawStore,
+    payloads: Payloads,
+    cookie_name: String,
+    cookie: SetCookieTemplate,
+    /// `SESSION_COOKIE_AGE` in seconds: the cookie's max age and each write's expiry.
+    age: f64,
+    max_save_retries: u32,
+}
+
+impl Ceiling {
+    /// The routes' state: `store`, texts signed with `codec`, and the cookie `config` names.
+    pub fn new(
+        store: RawStore,
+        codec: &SessionCodec,
+        config: &SessionConfig,
+    ) -> Result<Ceiling, tessera::cookie::CookieError> {
+        Ok(Ceiling {
+            store,
+            payloads: Payloads::new(codec),
+            cookie_name: config.cookie_name.clone(),
+            cookie: config.cookie_template()?,
+            age: config.cookie_age.as_secs_f64(),
+            max_save_retries: config.max_save_retries,
+        })
+    }
+
+    /// The session key in the request's cookies, if there is a valid one.
+    fn session_key(&self, headers: &HeaderMap) -> Option<SessionKey> {
+        headers
+            .get_all(COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(name, _)| *name == self.cookie_name)
+            .and_then(|(_, value)| SessionKey::parse(value))
+    }
+
+    /// A 200 with `n`, `Vary: Cookie`, and the session cookie for `key` when given.
+    fn answer(&self, key: Option<&SessionKey>, n: i64, now: f64) -> Response {
+        let mut response = n.to_string().into_response();
+        let headers = response.headers_mut();
+        if let Some(key) = key {
+            let cookie = self.cookie.render(key.as_str(), self.age, now);
+            match HeaderValue::try_from(cookie) {
+                Ok(value) => headers.insert(SET_COOKIE, value),
+                Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+            };
+        }
+        headers.insert(VARY, HeaderValue::from_static("Cookie"));
+        response
+    }
+
+    /// A new session holding `{"n": 1}` under a fresh key.
+    async fn create_session(&self, now: f64) -> Response {
+        let (text, n) = self.payloads.created();
+        for _ in 0..KEY_DRAWS {
+            let Ok(key) = SessionKey::generate() else {
+                break;
+            };
+            match self.store.create(key.as_str(), text, now + self.age).await {
+                Ok(true) => return self.answer(Some(&key), n, now),
+                Ok(false) => continue,
+                Err(_) => break,
+            }
+        }
+        unavailable()
+    }
+}
+
+fn unavailable() -> Response {
+    StatusCode::SERVICE_UNAVAILABLE.into_response()
+}
+
+/// The request's clock, as the session layer reads it.
+fn now() -> f64 {
+    tessera::time::now()
+}
+
+async fn plain() -> &'static str {
+    "ok"
+}
+
+async fn read(State(ceiling): State<Arc<Ceiling>>, request: Request) -> Response {
+    let now = now();
+    let Some(key) = ceiling.session_key(request.headers()) else {
+        return ceiling.answer(None, 0, now);
+    };
+    match ceiling.store.load(key.as_str(), now).await {
+        Ok(stored) => {
+            let n = stored.map_or(0, |text| ceiling.payloads.n_of(&text));
+            ceiling.answer(None, n, now)
+        }
+        Err(_) => unavailable(),
+    }
+}
+
+async fn write(State(ceiling): State<Arc<Ceiling>>, request: Request) -> Response {
+    let now = now();
+    let Some(key) = ceiling.session_key(request.headers()) else {
+        return ceiling.create_session(now).await;
+    };
+    for _ in 0..=ceiling.max_save_retries {
+        let stored = match ceiling.store.load(key.as_str(), now).await {
+            Ok(Some(stored)) => stored,
+            Ok(None) => return ceiling.create_session(now).await,
+            Err(_) => return unavailable(),
+        };
+        let (text, n) = ceiling.payloads.after(&stored);
+        match ceiling
+            .store
+            .save(key.as_str(), text, &stored, now + ceiling.age)
+            .await
+        {
+            Ok(true) => return ceiling.answer(Some(&key), n, now),
+            // Another request swapped first: start again from its text.
+            Ok(false) => tokio::task::yield_now().await,
+            Err(_) => return unavailable(),
+        }
+    }
+    unavailable()
+}
+
+async fn create(State(ceiling): State<Arc<Ceiling>>) -> Response {
+    ceiling.create_session(now()).await
+}
+
+/// The four routes over `ceiling`.
+pub fn router(ceiling: Ceiling) -> Router {
+    Router::new()
+        .route("/plain", get(plain))
+        .route("/read", get(read))
+        .route("/write", get(write))
+        .route("/create", get(create))
+        .with_state(Arc::new(ceiling))
+}

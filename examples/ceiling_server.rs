@@ -1,0 +1,56 @@
+//! The ceiling server: each store's own limit on the bench routes, measured beside
+//! `bench_server` in the same harness run (`bench/harness/run.py`, `ceiling/<store>/<route>`).
+//!
+//! ```sh
+//! TESSERA_SECRET_KEY=… cargo run --release --example ceiling_server \
+//!   --features sqlite,postgres,redis -- --addr 127.0.0.1:8080 --store sqlite:///tmp/c.sqlite3
+//! ```
+//!
+//! It serves `/plain`, `/read`, `/write` and `/create` as `bench_server` does (same runtime, same
+//! axum serving, so `/plain` costs the same), but with no session layer: each route runs the
+//! statements tessera's store issues for it, straight on the driver, with `session_data` texts
+//! signed once at startup. What is left is the HTTP cost of `/plain` plus the store's own cost;
+//! tessera ÷ ceiling is then the share of the possible that tessera reaches, and the rest is
+//! tessera's own overhead (session layer, signing, JSON, scheduling).
+//!
+//! The stores: `sqlite://PATH` (statements inline on the request's worker thread: the
+//! physical floor, see `ceiling/sqlite.rs`), `postgres://…` (a pool of tessera's default size,
+//! prepared statements), `redis://…` (the `ConnectionManager` tessera uses). The schema is
+//! created on start, if missing, by tessera's own migration, exactly as `bench_server` does.
+//! `TESSERA_SECRET_KEY` signs the stored texts; the `TESSERA_SESSION_*` variables set the
+//! cookie as they do for `bench_server`.
+
+mod ceiling;
+
+use tessera::session::codec::SessionCodec;
+use tessera::signing::SecretKeys;
+use tessera::SessionConfig;
+
+/// The ceiling server's options (`bench_server`'s shape).
+#[derive(clap::Parser)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: String,
+    /// `sqlite://PATH`, `postgres://…` or `redis://…`.
+    #[arg(long)]
+    store: String,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let args = <Args as clap::Parser>::parse();
+    let secret = std::env::var("TESSERA_SECRET_KEY").map_err(|_| "set TESSERA_SECRET_KEY")?;
+    let keys = SecretKeys::new(secret);
+    // tessera makes the schema (Django's table and its side table), then steps aside.
+    tessera::url::open(&args.store, &keys)
+        .await?
+        .migrate()
+        .await?;
+    let store = ceiling::RawStore::open(&args.store).await?;
+    let codec = SessionCodec::new(&keys)?;
+    let state = ceiling::Ceiling::new(store, &codec, &SessionConfig::from_env()?)?;
+    let listener = tokio::net::TcpListener::bind(&args.addr).await?;
+    axum::serve(listener, ceiling::router(state)).await?;
+    Ok(())
+}

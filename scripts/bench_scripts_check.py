@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""Self-check of peer_ratios.py and bench_chart.py on a tiny synthetic run.
+
+    python3 scripts/bench_scripts_check.py
+
+testdata/peers-tiny.csv holds two rounds of made-up rows (and one older run, one noisy row,
+which must be left out); the expected cells below follow from its numbers by hand. Exits
+non-zero, naming the cell, on the first mismatch. Standard library only.
+"""
+
+import subprocess
+import sys
+import xml.dom.minidom
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CSV = HERE / "testdata" / "peers-tiny.csv"
+
+# (store, route) -> {column: expected text}, from the numbers in the CSV.
+EXPECTED = {
+    # 0.96 and 0.95 of bare axum in the two rounds.
+    ("memory", "plain"): {"× axum": "0.95", "targets": "≥ 0.95 × axum: met"},
+    ("memory", "write"): {"× axum": "0.84", "targets": "≥ 0.85 × axum: missed"},
+    ("cookie", "plain"): {"targets": "≥ 0.95 × axum: met; ≥ 1.1 × actix-session: missed"},
+    ("cookie", "read"): {"tessera ÷ best peer": "1.20×", "targets": "≥ 1.1 × actix-session: met"},
+    # tower-sessions, not Django, is the fastest peer; the ceiling is 2× tessera.
+    ("sqlite", "read"): {"ceiling req/s (p99 ms)": "90,000 (1.0)", "tessera ÷ ceiling": "0.50",
+                         "best peer": "tower-sessions", "tessera ÷ best peer": "3.33×",
+                         "tessera ÷ Django": "43×"},
+    # p99 8 and 12 ms: the median, 10 ms, is not under 10.
+    ("sqlite", "create"): {"targets": "≥ 5 × best peer: met; p99 < 10 ms: missed"},
+    # 11,000 ÷ 12,000 and 9,000 ÷ 9,500: median 0.93.
+    ("postgres", "read"): {"tessera ÷ ceiling": "0.93", "targets": "≥ 0.9 × ceiling: met"},
+    ("postgres", "write"): {"targets": "p99 < 15 ms: missed"},
+    ("postgres", "create"): {"tessera ÷ ceiling": "0.82", "targets": "≥ 0.9 × ceiling: missed"},
+    # actix-session beats tower-sessions on Redis.
+    ("redis", "read"): {"best peer": "actix-session", "tessera ÷ best peer": "1.31×",
+                        "targets": "≥ 1.25 × actix-session: met"},
+    # The noisy second round is left out: only 20,000 ÷ 18,000 remains.
+    ("redis", "write"): {"tessera req/s (p99 ms)": "20,000 (3.0)",
+                         "targets": "≥ 1.25 × actix-session: missed"},
+}
+
+
+def fail(message):
+    sys.exit(f"bench_scripts_check: {message}")
+
+
+def check_ratios():
+    out = subprocess.run([sys.executable, str(HERE / "peer_ratios.py"), str(CSV)],
+                         capture_output=True, text=True, check=True).stdout
+    if "Run `20260101T000000`; bare axum /plain: 90,000 req/s." not in out:
+        fail(f"peer_ratios.py: wrong run or baseline:\n{out}")
+    lines = [line for line in out.splitlines() if line.startswith("| ")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    rows = {}
+    for line in lines[1:]:
+        cells = dict(zip(header, (c.strip() for c in line.strip("|").split("|"))))
+        rows[(cells["store"], cells["route"])] = cells
+    for key, expected in EXPECTED.items():
+        if key not in rows:
+            fail(f"peer_ratios.py: no row for {key}")
+        for column, text in expected.items():
+            if rows[key].get(column) != text:
+                fail(f"peer_ratios.py: {key} {column}: {rows[key].get(column)!r}, expected {text!r}")
+
+
+def check_chart():
+    svg = subprocess.run([sys.executable, str(HERE / "bench_chart.py"), str(CSV)],
+                         capture_output=True, text=True, check=True).stdout
+    doc = xml.dom.minidom.parseString(svg)
+    titles = [t.firstChild.data for t in doc.getElementsByTagName("title")]
+    for bar in ("ceiling read: 90,000 req/s", "ceiling read: 10,750 req/s",
+                "ceiling create: 5,500 req/s", "ceiling read: 45,000 req/s",
+                "tessera read: 45,000 req/s"):
+        if bar not in titles:
+            fail(f"bench_chart.py: no bar {bar!r}")
+
+
+def main():
+    check_ratios()
+    check_chart()
+    print("bench_scripts_check: ok")
+
+
+if __name__ == "__main__":
+    main()
