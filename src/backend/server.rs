@@ -52,7 +52,10 @@ impl StoreBackend {
                 expires_at,
                 now: cx.now,
             };
-            match timed(cx.config, self.dyn_store().create(&key, record)).await {
+            match self
+                .timed(cx.config, self.dyn_store().create(&key, record))
+                .await
+            {
                 Ok(version) => {
                     return Ok(Saved {
                         id: SessionId::key(key),
@@ -109,18 +112,23 @@ impl StoreBackend {
                 expires_at: cx.now - 1.0,
                 now: cx.now,
             };
-            match timed(cx.config, self.dyn_store().save(old, record, &expected)).await? {
+            match self
+                .timed(cx.config, self.dyn_store().save(old, record, &expected))
+                .await?
+            {
                 SaveOutcome::Saved(_) => {
                     // Nothing can load or save the tombstone: removing it is housekeeping, and
                     // `clear_expired` removes it if this fails.
-                    if let Err(e) = timed(cx.config, self.dyn_store().delete(old)).await {
+                    if let Err(e) = self.timed(cx.config, self.dyn_store().delete(old)).await {
                         tracing::warn!(target: "tessera::session", error = %e, "removing a cycled session's old record failed");
                     }
                     return Ok(moved);
                 }
                 SaveOutcome::Gone => return self.abandon(&new, cx).await,
                 SaveOutcome::Conflict => {
-                    let Some(fresh) = timed(cx.config, self.dyn_store().load(old, cx.now)).await?
+                    let Some(fresh) = self
+                        .timed(cx.config, self.dyn_store().load(old, cx.now))
+                        .await?
                     else {
                         return self.abandon(&new, cx).await;
                     };
@@ -134,11 +142,12 @@ impl StoreBackend {
                         expires_at: check_writable(pending.data, cx.config, cx.now)?,
                         now: cx.now,
                     };
-                    match timed(
-                        cx.config,
-                        self.dyn_store().save(&new, record, &moved.version),
-                    )
-                    .await?
+                    match self
+                        .timed(
+                            cx.config,
+                            self.dyn_store().save(&new, record, &moved.version),
+                        )
+                        .await?
                     {
                         SaveOutcome::Saved(version) => moved.version = version,
                         // Only this request knows the new key.
@@ -158,19 +167,25 @@ impl StoreBackend {
 
     /// The old session was logged out during `cycle_key`: the logout wins.
     async fn abandon(&self, new: &SessionKey, cx: Context<'_>) -> Result<Saved, SessionError> {
-        timed(cx.config, self.dyn_store().delete(new)).await?;
+        self.timed(cx.config, self.dyn_store().delete(new)).await?;
         Err(SessionError::Interrupted)
     }
 }
 
-/// Runs a store call under the configured timeout.
-async fn timed<T>(
-    config: &SessionConfig,
-    call: impl Future<Output = Result<T, StoreError>>,
-) -> Result<T, StoreError> {
-    match tokio::time::timeout(config.store_timeout, call).await {
-        Ok(r) => r,
-        Err(_) => Err(StoreError::Timeout(config.store_timeout)),
+impl StoreBackend {
+    /// Runs a store call under the configured timeout (unless the store never waits).
+    async fn timed<T>(
+        &self,
+        config: &SessionConfig,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        if self.store.answers_at_once() {
+            return call.await;
+        }
+        match tokio::time::timeout(config.store_timeout, call).await {
+            Ok(r) => r,
+            Err(_) => Err(StoreError::Timeout(config.store_timeout)),
+        }
     }
 }
 
@@ -184,7 +199,8 @@ impl SessionBackend for StoreBackend {
         let Some(key) = id.as_key() else {
             return Ok(None);
         };
-        timed(cx.config, self.dyn_store().load(key, cx.now)).await
+        self.timed(cx.config, self.dyn_store().load(key, cx.now))
+            .await
     }
 
     async fn save(&self, pending: Pending<'_>, cx: Context<'_>) -> Result<Saved, SessionError> {
@@ -200,7 +216,10 @@ impl SessionBackend for StoreBackend {
                 expires_at,
                 now: cx.now,
             };
-            match timed(cx.config, self.dyn_store().save(key, record, &version)).await? {
+            match self
+                .timed(cx.config, self.dyn_store().save(key, record, &version))
+                .await?
+            {
                 SaveOutcome::Saved(version) => {
                     return Ok(Saved {
                         id: SessionId::key(key.clone()),
@@ -210,7 +229,9 @@ impl SessionBackend for StoreBackend {
                 SaveOutcome::Gone => return Err(SessionError::Interrupted),
                 SaveOutcome::Conflict => {
                     // Someone saved first: start from their record, replay our changes.
-                    let Some(fresh) = timed(cx.config, self.dyn_store().load(key, cx.now)).await?
+                    let Some(fresh) = self
+                        .timed(cx.config, self.dyn_store().load(key, cx.now))
+                        .await?
                     else {
                         return Err(SessionError::Interrupted);
                     };
@@ -230,7 +251,7 @@ impl SessionBackend for StoreBackend {
 
     async fn delete(&self, id: &SessionId, cx: Context<'_>) -> Result<(), StoreError> {
         match id.as_key() {
-            Some(key) => timed(cx.config, self.dyn_store().delete(key)).await,
+            Some(key) => self.timed(cx.config, self.dyn_store().delete(key)).await,
             None => Ok(()),
         }
     }

@@ -376,6 +376,11 @@ fn poisoned<T>(_: T) -> StoreError {
 
 #[async_trait]
 impl SessionStore for MemoryStore {
+    /// Every call is a map operation under a lock held for microseconds.
+    fn answers_at_once(&self) -> bool {
+        true
+    }
+
     async fn load(&self, key: &SessionKey, now: f64) -> Result<Option<Loaded>, StoreError> {
         let map = self.shard(key).read().map_err(poisoned)?;
         Ok(map.get(key).filter(|e| e.expires_at > now).map(|e| Loaded {

@@ -231,6 +231,13 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
         Ok(())
     }
 
+    /// Whether every call completes without waiting on anything outside the process (the
+    /// memory store): the session layer then skips the per-call `store_timeout`, whose timer
+    /// costs more than such a call. False by default.
+    fn answers_at_once(&self) -> bool {
+        false
+    }
+
     /// The live sessions of `user_id` (Django's `_auth_user_id`), most recently seen first,
     /// read from the store's per-user index (never a scan of every session); entries whose
     /// session is gone are pruned on the way. A store without an index (the default) answers
@@ -270,6 +277,9 @@ impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
     }
     async fn create(&self, key: &SessionKey, record: Record<'_>) -> Result<Version, StoreError> {
         (**self).create(key, record).await
+    }
+    fn answers_at_once(&self) -> bool {
+        (**self).answers_at_once()
     }
     async fn save(
         &self,
