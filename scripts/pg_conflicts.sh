@@ -17,7 +17,7 @@ pg="${TESSERA_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 table="bench_conflicts_$$"
 sep='?'; [[ "$pg" == *\?* ]] && sep='&'
 
-cargo build --release --quiet --example bench_server
+cargo build --release --quiet --example bench_server --features postgres
 target="${CARGO_TARGET_DIR:-target}/release"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cookies=$(mktemp /tmp/tessera-conflicts-XXXXXX)
