@@ -1,6 +1,7 @@
 //! The session data codec, key generation, the middleware's overhead on a request that
 //! does not touch its session, and the bench server's read, write and create requests
-//! in-process (memory store: what is left is tessera's own cost, without sockets).
+//! in-process (memory store: what is left is tessera's own cost, without sockets), also on
+//! the ~4 KiB and ~64 KiB sessions of the HTTP runs' big-session routes.
 //!
 //! `cargo bench --bench session -- --warm-up-time 1 --measurement-time 2`.
 
@@ -160,7 +161,9 @@ async fn hello() -> &'static str {
     "hello"
 }
 
-/// The bench server's routes over the memory store, driven in-process.
+/// The bench server's routes over the memory store, driven in-process: `read` and `write` on a
+/// session from `/create`, and as `read4k`, `write4k`, `read64k`, `write64k` on sessions from
+/// `/create4k` and `/create64k` (the HTTP harness's big-session routes).
 fn session_routes(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -181,13 +184,32 @@ fn session_routes(c: &mut Criterion) {
         assert_eq!(response.status(), StatusCode::OK);
         response
     };
-    let created = call("/create", None);
-    let set_cookie = created.headers()[header::SET_COOKIE].to_str().unwrap();
-    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+    // A session from `create`, checked as the harness checks it: `/read` answers `1`.
+    let mint = |create: &str| {
+        let created = call(create, None);
+        let set_cookie = created.headers()[header::SET_COOKIE].to_str().unwrap();
+        let cookie = set_cookie.split(';').next().unwrap().to_owned();
+        let body = call("/read", Some(&cookie)).into_body();
+        let n = rt.block_on(axum::body::to_bytes(body, 64)).unwrap();
+        assert_eq!(&n[..], b"1", "{create} made a session /read cannot load");
+        cookie
+    };
+    let cookie = mint("/create");
 
     let mut g = c.benchmark_group("routes_memory");
     g.bench_function("read", |b| b.iter(|| call("/read", Some(&cookie))));
     g.bench_function("write", |b| b.iter(|| call("/write", Some(&cookie))));
+    for (size, create) in [("4k", "/create4k"), ("64k", "/create64k")] {
+        let cookie = mint(create);
+        g.bench_function(format!("read{size}"), |b| {
+            b.iter(|| call("/read", Some(&cookie)))
+        });
+        g.bench_function(format!("write{size}"), |b| {
+            b.iter(|| call("/write", Some(&cookie)))
+        });
+    }
+    // Last: it leaves a few hundred thousand sessions in the store, and the allocator's state
+    // after them made the big sessions' requests 6 to 8 times slower when they ran after it.
     g.bench_function("create", |b| b.iter(|| call("/create", None)));
     g.finish();
 }

@@ -1,11 +1,12 @@
-//! The HTTP benchmark server: an axum app with tessera's session layer and four routes, run
+//! The HTTP benchmark server: an axum app with tessera's session layer and the bench routes, run
 //! beside the peers by `../shared/bench-peers/run.py` (see docs/performance.md).
 //!
 //! ```sh
 //! TESSERA_SECRET_KEY=… cargo run --release --example bench_server -- --addr 127.0.0.1:8080 --store memory://
 //! ```
 //!
-//! The routes (`/plain`, `/read`, `/write`, `/create`) are in `examples/routes/mod.rs`.
+//! The routes (`/plain`, `/read`, `/write`, `/create`, and `/create4k`, `/create64k` for the
+//! big-session scenarios) are in `examples/routes/mod.rs`.
 //! Production settings, production store code; no per-request logging.
 //!
 //! For the scale runs, `--prefill N` first creates N sessions holding `n = 1` (64 at a time,

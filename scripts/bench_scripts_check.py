@@ -4,7 +4,8 @@
     python3 scripts/bench_scripts_check.py
 
 testdata/peers-tiny.csv holds two rounds of made-up rows (and one older run, one noisy row,
-which must be left out); the expected cells below follow from its numbers by hand. Exits
+which must be left out), some of them on the big-session routes; the expected cells below
+follow from its numbers by hand. Exits
 non-zero, naming the cell, on the first mismatch. Standard library only.
 """
 
@@ -41,9 +42,48 @@ EXPECTED = {
                          "targets": "≥ 1.25 × actix-session: missed"},
 }
 
+# The big-session table: (store, route) -> {column: expected text}.
+EXPECTED_BIG = {
+    # 72,800 ÷ 91,000 and 57,600 ÷ 72,000 of tessera's own /read; no actix-session or Django.
+    ("memory", "read4k"): {"× tessera small": "0.80", "tessera ÷ tower-sessions": "2.00×",
+                           "tessera ÷ actix-session": "—", "Django req/s (p99 ms)": "—"},
+    ("sqlite", "read4k"): {"tower-sessions req/s (p99 ms)": "9,000 (6.0)",
+                           "tessera ÷ Django": "40.00×"},
+    # tessera's small /write has one clean round: 10,000 ÷ 20,000.
+    ("redis", "write64k"): {"tessera req/s (p99 ms)": "9,000 (5.0)", "× tessera small": "0.50",
+                            "tessera ÷ tower-sessions": "2.50×", "tessera ÷ actix-session": "1.25×"},
+}
+
 
 def fail(message):
     sys.exit(f"bench_scripts_check: {message}")
+
+
+def tables(out):
+    """Each Markdown table in `out` as {(store, route): {column: cell}}, in order."""
+    found, lines = [], []
+    for line in out.splitlines() + [""]:
+        if line.startswith("|"):
+            lines.append(line)
+        elif lines:
+            header = [c.strip() for c in lines[0].strip("|").split("|")]
+            rows = {}
+            for row in lines[2:]:  # past the header and its rule
+                cells = dict(zip(header, (c.strip() for c in row.strip("|").split("|"))))
+                rows[(cells["store"], cells["route"])] = cells
+            found.append(rows)
+            lines = []
+    return found
+
+
+def check_table(name, rows, expected):
+    for key, cells in expected.items():
+        if key not in rows:
+            fail(f"peer_ratios.py: no row for {key} in the {name} table")
+        for column, text in cells.items():
+            if rows[key].get(column) != text:
+                fail(f"peer_ratios.py: {name} table {key} {column}: {rows[key].get(column)!r}, "
+                     f"expected {text!r}")
 
 
 def check_ratios():
@@ -51,18 +91,16 @@ def check_ratios():
                          capture_output=True, text=True, check=True).stdout
     if "Run `20260101T000000`; bare axum /plain: 90,000 req/s." not in out:
         fail(f"peer_ratios.py: wrong run or baseline:\n{out}")
-    lines = [line for line in out.splitlines() if line.startswith("| ")]
-    header = [c.strip() for c in lines[0].strip("|").split("|")]
-    rows = {}
-    for line in lines[1:]:
-        cells = dict(zip(header, (c.strip() for c in line.strip("|").split("|"))))
-        rows[(cells["store"], cells["route"])] = cells
-    for key, expected in EXPECTED.items():
-        if key not in rows:
-            fail(f"peer_ratios.py: no row for {key}")
-        for column, text in expected.items():
-            if rows[key].get(column) != text:
-                fail(f"peer_ratios.py: {key} {column}: {rows[key].get(column)!r}, expected {text!r}")
+    found = tables(out)
+    if len(found) != 2:
+        fail(f"peer_ratios.py: {len(found)} tables, expected the main one and the big-session one")
+    main_rows, big_rows = found
+    if any(route in ("read4k", "write4k", "read64k", "write64k") for _, route in main_rows):
+        fail("peer_ratios.py: a big-session route in the main table")
+    check_table("main", main_rows, EXPECTED)
+    check_table("big-session", big_rows, EXPECTED_BIG)
+    if len(big_rows) != len(EXPECTED_BIG):
+        fail(f"peer_ratios.py: big-session rows {sorted(big_rows)}")
 
 
 def check_chart():

@@ -7,6 +7,9 @@ Prints a Markdown table: per store and route, tessera's median req/s; the same r
 (examples/ceiling_server: the store's raw statements plus the HTTP cost of /plain) and tessera as
 a fraction of it; the fastest peer on that store and route in the run (tower-sessions,
 actix-session or Django) and tessera ÷ that peer; issue 17's targets and whether each is met.
+When the run has the big-session routes (read4k, write4k, read64k, write64k: /read and /write
+on sessions of ~4 KiB and ~64 KiB of JSON), a second table puts tessera beside tower-sessions,
+actix-session and Django on each of them, and beside its own /read or /write on the same store.
 Every ratio is the median over rounds of the ratio within one round. Clean rounds only.
 Standard library only.
 """
@@ -21,6 +24,9 @@ STORES = ["memory", "cookie", "sqlite", "postgres", "redis"]
 ROUTES = ["plain", "read", "write", "create"]
 # The peers a "best peer" is chosen from.
 PEERS = ["tower-sessions", "actix-session", "django"]
+# The big-session routes, each with the small-session route that is the same request.
+BIG_ROUTES = {"read4k": "read", "write4k": "write", "read64k": "read", "write64k": "write"}
+BIG_STORES = ["memory", "sqlite", "postgres", "redis"]
 
 # Issue 17's targets, per (store, route). A target is (against, bound):
 #   ("axum", r)      tessera ≥ r × bare axum /plain in the same round;
@@ -130,6 +136,7 @@ def table(run, by):
              "| tessera ÷ ceiling | best peer | peer req/s (p99 ms) | tessera ÷ best peer "
              "| targets | Django req/s | tessera ÷ Django |",
              "|---|---|---:|---:|---:|---:|---|---:|---:|---|---:|---:|"]
+    head = len(lines)
     for store in STORES:
         for route in ROUTES:
             t = by.get(("tessera", store, route), {})
@@ -150,6 +157,8 @@ def table(run, by):
             else:
                 cells += ["", ""]
             lines.append("| " + " | ".join(cells) + " |")
+    if len(lines) == head:  # a run of big-session routes only: no table, not an empty one
+        lines[2:] = ["No tessera rows on the small-session routes."]
     plain_c = [(s, by.get(("tessera", s, "plain_c"), {})) for s in ("memory", "cookie", "redis")]
     found = [f"{s} {ratio(rows, base):.2f}" for s, rows in plain_c if rows]
     if found:
@@ -158,12 +167,40 @@ def table(run, by):
     return lines
 
 
+def big_table(by):
+    """The big-session routes, as Markdown lines (none when the run has no such tessera rows)."""
+    peer_cols = [("tower-sessions", "tower-sessions"), ("actix-session", "actix-session"),
+                 ("django", "Django")]
+    header = "| store | route | tessera req/s (p99 ms) | × tessera small |"
+    for _, name in peer_cols:
+        header += f" {name} req/s (p99 ms) | tessera ÷ {name} |"
+    lines = []
+    for store in BIG_STORES:
+        for route, small in BIG_ROUTES.items():
+            t = by.get(("tessera", store, route), {})
+            if not t:
+                continue
+            small_rows = by.get(("tessera", store, small), {})
+            cells = [store, route, rps_cell(t),
+                     fmt_ratio(ratio(t, small_rows) if small_rows else None, "")]
+            for peer, _ in peer_cols:
+                rows = by.get((peer, store, route), {})
+                cells += [rps_cell(rows), fmt_ratio(ratio(t, rows) if rows else None)]
+            lines.append("| " + " | ".join(cells) + " |")
+    if not lines:
+        return []
+    return ["", "Big sessions: `/read` and `/write` on sessions of ~4 KiB and ~64 KiB of JSON "
+            "(`× tessera small`: ÷ tessera's `/read` or `/write` on the same store).", "",
+            header, "|---|---|---:|---:|" + "---:|---:|" * len(peer_cols)] + lines
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("csv")
     ap.add_argument("--run", help="run id (default: the newest run with tessera rows)")
     args = ap.parse_args()
-    print("\n".join(table(*load(args.csv, args.run))))
+    run, by = load(args.csv, args.run)
+    print("\n".join(table(run, by) + big_table(by)))
 
 
 if __name__ == "__main__":
