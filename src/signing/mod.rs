@@ -573,9 +573,13 @@ pub fn encode_json_payload(data: &str, compress: bool) -> String {
     b64::encode(data.as_bytes())
 }
 
-/// The smallest zlib stream (header, one deflate block, Adler-32) is 8 bytes, so data of 9
-/// bytes or fewer can never shrink by the two bytes Django asks for.
-const MIN_COMPRESSIBLE: usize = 10;
+/// Data shorter than this never shrinks by the two bytes Django asks for, so it is not handed
+/// to zlib (whose `deflateReset` alone clears a 64 KiB hash table). A zlib stream is a 2-byte
+/// header, the deflate data and a 4-byte Adler-32; deflate data for two or more bytes takes at
+/// least 26 bits (a 3-bit block header, a literal, a literal or match, the end-of-block code;
+/// a stored or dynamic block takes more), so 4 bytes. 10 bytes of stream can only replace 12
+/// or more bytes of data.
+const MIN_COMPRESSIBLE: usize = 12;
 
 thread_local! {
     /// One deflate state per thread, reset between uses: setting up zlib's window and hash
@@ -777,6 +781,22 @@ mod tests {
         let mut damaged = z.clone();
         damaged[z.len() / 2] ^= 0xff;
         assert!(inflate(&damaged).is_err());
+    }
+
+    /// Below [`MIN_COMPRESSIBLE`] zlib never saves two bytes, even on the most repetitive
+    /// data.
+    #[test]
+    fn data_below_the_threshold_never_compresses_enough() {
+        for n in 2..MIN_COMPRESSIBLE {
+            for data in [
+                vec![b'a'; n],
+                b"{\"n\":123456789".get(..n).unwrap_or(b"").to_vec(),
+            ] {
+                if data.len() == n {
+                    assert!(deflate(&data).len() > n - 2, "{n} bytes");
+                }
+            }
+        }
     }
 
     /// The thread's state is reused: a broken stream leaves nothing behind for the next.
