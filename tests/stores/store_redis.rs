@@ -263,6 +263,8 @@ impl Monitor {
             .split("://")
             .nth(1)
             .and_then(|rest| rest.split(['/', '?']).next())
+            // `user:password@host:port`: the address is after the credentials.
+            .and_then(|authority| authority.rsplit('@').next())
             .unwrap()
             .to_owned();
         let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
