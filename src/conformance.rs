@@ -25,7 +25,7 @@ use crate::backend::SessionBackend;
 use crate::json::{Map, Value};
 use crate::session::key::SessionKey;
 use crate::session::{Expiry, Session, SessionConfig, SessionError};
-use crate::store::{Record, SaveOutcome, SessionStore, StoreError, Version};
+use crate::store::{Record, SaveOrReload, SaveOutcome, SessionStore, StoreError, Version};
 
 /// Writes a record that does not decode (a bad signature) under a key, for stores that hold
 /// encoded data. The suite then checks that it loads as no session and is never overwritten.
@@ -54,6 +54,7 @@ pub async fn run(store: Arc<dyn SessionStore>, corrupt: Option<Corruptor>) {
     expiry_is_honoured(&*store).await;
     clear_expired_removes_only_expired(&*store).await;
     save_is_compare_and_swap(&*store).await;
+    save_or_reload_brings_back_the_winner(&*store).await;
     if let Some(corrupt) = corrupt {
         unreadable_record_is_never_overwritten(store.clone(), corrupt).await;
     }
@@ -584,6 +585,53 @@ pub async fn save_is_compare_and_swap(store: &dyn SessionStore) {
             .await
             .unwrap(),
         SaveOutcome::Gone
+    );
+}
+
+/// A `save_or_reload` that loses its race brings back the live record that won, at a
+/// version the next save succeeds at; against a deleted record it is `Gone`.
+pub async fn save_or_reload_brings_back_the_winner(store: &dyn SessionStore) {
+    let k = key();
+    let t = now() + 3600.0;
+    let record = |data| Record {
+        data,
+        expires_at: t,
+        now: crate::time::now(),
+    };
+    let d0 = dict(&[("n", Value::from(0))]);
+    let v0 = store.create(&k, record(&d0)).await.unwrap();
+    let d1 = dict(&[("n", Value::from(1))]);
+    let SaveOrReload::Saved(_) = store.save_or_reload(&k, record(&d1), &v0).await.unwrap() else {
+        panic!("a save at the loaded version succeeds");
+    };
+    let d2 = dict(&[("n", Value::from(2))]);
+    let SaveOrReload::Changed(fresh) = store.save_or_reload(&k, record(&d2), &v0).await.unwrap()
+    else {
+        panic!("a save at a stale version brings back what won");
+    };
+    assert_eq!(fresh.data, d1, "the winner's dict comes back");
+    assert_eq!(
+        Some(&fresh),
+        store.load(&k, now()).await.unwrap().as_ref(),
+        "what comes back is what a load reads"
+    );
+    let SaveOrReload::Saved(_) = store
+        .save_or_reload(&k, record(&d2), &fresh.version)
+        .await
+        .unwrap()
+    else {
+        panic!("a save at the version brought back succeeds");
+    };
+    assert_eq!(store.load(&k, now()).await.unwrap().unwrap().data, d2);
+    store.delete(&k).await.unwrap();
+    assert_eq!(
+        store.save_or_reload(&k, record(&d1), &v0).await.unwrap(),
+        SaveOrReload::Gone,
+        "a save after a delete is Gone"
+    );
+    assert!(
+        store.load(&k, now()).await.unwrap().is_none(),
+        "a save never resurrects a deleted record"
     );
 }
 

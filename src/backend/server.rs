@@ -16,7 +16,7 @@ use super::{Context, Pending, Saved, SessionBackend, SessionId};
 use crate::json::Map;
 use crate::session::limits::check_writable;
 use crate::session::{SessionConfig, SessionError, SessionKey};
-use crate::store::{Loaded, Record, SaveOutcome, SessionStore, StoreError, Version};
+use crate::store::{Loaded, Record, SaveOrReload, SaveOutcome, SessionStore, StoreError, Version};
 
 /// Sessions kept in a store.
 #[derive(Clone, Debug)]
@@ -217,24 +217,21 @@ impl SessionBackend for StoreBackend {
                 now: cx.now,
             };
             match self
-                .timed(cx.config, self.dyn_store().save(key, record, &version))
+                .timed(
+                    cx.config,
+                    self.dyn_store().save_or_reload(key, record, &version),
+                )
                 .await?
             {
-                SaveOutcome::Saved(version) => {
+                SaveOrReload::Saved(version) => {
                     return Ok(Saved {
                         id: SessionId::key(key.clone()),
                         version,
                     })
                 }
-                SaveOutcome::Gone => return Err(SessionError::Interrupted),
-                SaveOutcome::Conflict => {
+                SaveOrReload::Gone => return Err(SessionError::Interrupted),
+                SaveOrReload::Changed(fresh) => {
                     // Someone saved first: start from their record, replay our changes.
-                    let Some(fresh) = self
-                        .timed(cx.config, self.dyn_store().load(key, cx.now))
-                        .await?
-                    else {
-                        return Err(SessionError::Interrupted);
-                    };
                     *pending.data = fresh.data;
                     for change in pending.changes {
                         change.apply(pending.data);

@@ -156,6 +156,20 @@ pub enum SaveOutcome {
     Gone,
 }
 
+/// The outcome of [`SessionStore::save_or_reload`]: a compare-and-swap save that, when it
+/// loses, also brings back what won.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SaveOrReload {
+    /// Written; the new version.
+    Saved(Version),
+    /// Someone else changed the record since it was loaded; this is the live record as it
+    /// now is, to replay the request's changes on and save again at its version.
+    Changed(Loaded),
+    /// No live record to write into: it was deleted (a concurrent logout), has expired, or no
+    /// longer decodes. Never re-insert it.
+    Gone,
+}
+
 /// Why a store call failed. None of these carry a session key.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -201,6 +215,27 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
         record: Record<'_>,
         expected: &Version,
     ) -> Result<SaveOutcome, StoreError>;
+
+    /// [`save`](Self::save), and when the swap loses, the record as it now is
+    /// ([`load`](Self::load) at `record.now`): what the session layer needs to replay a
+    /// request's changes and try again. A store over a connection pool overrides it to run
+    /// both statements on one pooled connection, so a request that lost a race queues for a
+    /// connection once, not twice. By default the two calls.
+    async fn save_or_reload(
+        &self,
+        key: &SessionKey,
+        record: Record<'_>,
+        expected: &Version,
+    ) -> Result<SaveOrReload, StoreError> {
+        Ok(match self.save(key, record, expected).await? {
+            SaveOutcome::Saved(version) => SaveOrReload::Saved(version),
+            SaveOutcome::Gone => SaveOrReload::Gone,
+            SaveOutcome::Conflict => match self.load(key, record.now).await? {
+                Some(fresh) => SaveOrReload::Changed(fresh),
+                None => SaveOrReload::Gone,
+            },
+        })
+    }
 
     /// Removes the record, if any.
     async fn delete(&self, key: &SessionKey) -> Result<(), StoreError>;
@@ -288,6 +323,14 @@ impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
         expected: &Version,
     ) -> Result<SaveOutcome, StoreError> {
         (**self).save(key, record, expected).await
+    }
+    async fn save_or_reload(
+        &self,
+        key: &SessionKey,
+        record: Record<'_>,
+        expected: &Version,
+    ) -> Result<SaveOrReload, StoreError> {
+        (**self).save_or_reload(key, record, expected).await
     }
     async fn delete(&self, key: &SessionKey) -> Result<(), StoreError> {
         (**self).delete(key).await

@@ -84,7 +84,9 @@ use super::sql::{self, Dialect, SideTable, Statements};
 use super::tls::TLS_CA;
 use super::url::StoreUrl;
 use super::user_index::{listing, user_id_of};
-use super::{Loaded, Record, SaveOutcome, SessionStore, StoreError, UserSession, Version};
+use super::{
+    Loaded, Record, SaveOrReload, SaveOutcome, SessionStore, StoreError, UserSession, Version,
+};
 use crate::session::codec::SessionCodec;
 use crate::session::key::SessionKey;
 
@@ -424,6 +426,126 @@ impl MysqlStore {
         drop(lease.finish());
         result
     }
+
+    /// The compare-and-swap of `save` (keeping the per-user index) on `conn`.
+    async fn swap(
+        &self,
+        conn: &mut Conn,
+        key: &SessionKey,
+        text: &str,
+        record: Record<'_>,
+        expected: &Version,
+    ) -> Result<Swap, StoreError> {
+        const OP: &str = "save";
+        let user = user_id_of(record.data);
+        // A version this store never issued matches no row.
+        if let Version::Text(expected) = expected {
+            let params = (text, datetime(record.expires_at), key.as_str(), &**expected);
+            // An anonymous session that stays anonymous (the loaded record held no user
+            // either) has no entry to touch: one statement, as before the index.
+            let was_user = self
+                .codec
+                .decode_record(expected)
+                .as_ref()
+                .and_then(user_id_of)
+                .is_some();
+            if !self.indexed() || (user.is_none() && !was_user) {
+                conn.exec_drop(self.sql.save.as_str(), params)
+                    .await
+                    .map_err(|e| my_err(OP, &e))?;
+                if conn.affected_rows() > 0 {
+                    return Ok(Swap::Saved);
+                }
+            } else {
+                // The swap and the entry in one transaction, the entry only if it swapped.
+                let mut tx = conn
+                    .start_transaction(mysql_async::TxOpts::default())
+                    .await
+                    .map_err(|e| my_err(OP, &e))?;
+                tx.exec_drop(self.sql.save.as_str(), params)
+                    .await
+                    .map_err(|e| my_err(OP, &e))?;
+                let swapped = tx.affected_rows() > 0;
+                if swapped {
+                    match &user {
+                        Some(user) => tx.exec_drop(
+                            self.sql.users.upsert.as_str(),
+                            (
+                                key.as_str(),
+                                user,
+                                record.now,
+                                record.now,
+                                datetime(record.expires_at),
+                            ),
+                        ),
+                        None => tx.exec_drop(self.sql.users.unindex.as_str(), (key.as_str(),)),
+                    }
+                    .await
+                    .map_err(|e| my_err(OP, &e))?;
+                }
+                tx.commit().await.map_err(|e| my_err(OP, &e))?;
+                if swapped {
+                    return Ok(Swap::Saved);
+                }
+            }
+        }
+        // Rare path: nothing matched. Gone, changed by someone else, or (without
+        // CLIENT_FOUND_ROWS) matched but already holding exactly these bytes.
+        let row: Option<Row> = conn
+            .exec_first(self.sql.current.as_str(), (key.as_str(),))
+            .await
+            .map_err(|e| my_err(OP, &e))?;
+        let Some(row) = row else {
+            return Ok(Swap::Gone);
+        };
+        Ok(if text_of(row, OP)? == text {
+            Swap::Saved
+        } else {
+            Swap::Changed
+        })
+    }
+
+    /// The text of the live record under `key` at `now`, read on `conn` (decoded once the
+    /// connection is back in the pool: see [`Self::loaded`]).
+    async fn fetch_live(
+        &self,
+        conn: &mut Conn,
+        op: &str,
+        key: &SessionKey,
+        now: f64,
+    ) -> Result<Option<String>, StoreError> {
+        let row: Option<Row> = conn
+            .exec_first(self.sql.load.as_str(), (key.as_str(), datetime(now)))
+            .await
+            .map_err(|e| my_err(op, &e))?;
+        row.map(|row| text_of(row, op)).transpose()
+    }
+
+    /// The record a loaded text holds. An unreadable record is no session: it is never
+    /// overwritten.
+    fn loaded(&self, text: String) -> Option<Loaded> {
+        self.codec.decode_record(&text).map(|data| Loaded {
+            data,
+            version: Version::Text(text.into()),
+        })
+    }
+}
+
+/// What `save_or_reload` read on its connection, decoded once the connection is back.
+enum Reloaded {
+    Saved,
+    Changed(String),
+    Gone,
+}
+
+/// What a compare-and-swap found.
+enum Swap {
+    /// The row was at the expected version and now holds the new text.
+    Saved,
+    /// The row holds something else.
+    Changed,
+    /// There is no row.
+    Gone,
 }
 
 /// A pooled connection checked out for one call.
@@ -505,20 +627,10 @@ impl SessionStore for MysqlStore {
 
     async fn load(&self, key: &SessionKey, now: f64) -> Result<Option<Loaded>, StoreError> {
         const OP: &str = "load";
-        let row: Option<Row> = self
-            .with_conn(OP, async |conn| {
-                conn.exec_first(self.sql.load.as_str(), (key.as_str(), datetime(now)))
-                    .await
-                    .map_err(|e| my_err(OP, &e))
-            })
+        let text = self
+            .with_conn(OP, async |conn| self.fetch_live(conn, OP, key, now).await)
             .await?;
-        let Some(row) = row else { return Ok(None) };
-        let text = text_of(row, OP)?;
-        // An unreadable record is no session: it is never overwritten.
-        Ok(self.codec.decode_record(&text).map(|data| Loaded {
-            data,
-            version: Version::Text(text.into()),
-        }))
+        Ok(text.and_then(|text| self.loaded(text)))
     }
 
     async fn create(&self, key: &SessionKey, record: Record<'_>) -> Result<Version, StoreError> {
@@ -567,80 +679,45 @@ impl SessionStore for MysqlStore {
     ) -> Result<SaveOutcome, StoreError> {
         const OP: &str = "save";
         let text = self.codec.encode(record.data);
-        let user = user_id_of(record.data);
         self.with_conn(OP, async |conn| {
-            // A version this store never issued matches no row.
-            if let Version::Text(expected) = expected {
-                let params = (
-                    text.as_str(),
-                    datetime(record.expires_at),
-                    key.as_str(),
-                    &**expected,
-                );
-                // An anonymous session that stays anonymous (the loaded record held no user
-                // either) has no entry to touch: one statement, as before the index.
-                let was_user = self
-                    .codec
-                    .decode_record(expected)
-                    .as_ref()
-                    .and_then(user_id_of)
-                    .is_some();
-                if !self.indexed() || (user.is_none() && !was_user) {
-                    conn.exec_drop(self.sql.save.as_str(), params)
-                        .await
-                        .map_err(|e| my_err(OP, &e))?;
-                    if conn.affected_rows() > 0 {
-                        return Ok(SaveOutcome::Saved(Version::Text(text.into())));
-                    }
-                } else {
-                    // The swap and the entry in one transaction, the entry only if it swapped.
-                    let mut tx = conn
-                        .start_transaction(mysql_async::TxOpts::default())
-                        .await
-                        .map_err(|e| my_err(OP, &e))?;
-                    tx.exec_drop(self.sql.save.as_str(), params)
-                        .await
-                        .map_err(|e| my_err(OP, &e))?;
-                    let swapped = tx.affected_rows() > 0;
-                    if swapped {
-                        match &user {
-                            Some(user) => tx.exec_drop(
-                                self.sql.users.upsert.as_str(),
-                                (
-                                    key.as_str(),
-                                    user,
-                                    record.now,
-                                    record.now,
-                                    datetime(record.expires_at),
-                                ),
-                            ),
-                            None => tx.exec_drop(self.sql.users.unindex.as_str(), (key.as_str(),)),
-                        }
-                        .await
-                        .map_err(|e| my_err(OP, &e))?;
-                    }
-                    tx.commit().await.map_err(|e| my_err(OP, &e))?;
-                    if swapped {
-                        return Ok(SaveOutcome::Saved(Version::Text(text.into())));
-                    }
-                }
-            }
-            // Rare path: nothing matched. Gone, changed by someone else, or (without
-            // CLIENT_FOUND_ROWS) matched but already holding exactly these bytes.
-            let row: Option<Row> = conn
-                .exec_first(self.sql.current.as_str(), (key.as_str(),))
-                .await
-                .map_err(|e| my_err(OP, &e))?;
-            let Some(row) = row else {
-                return Ok(SaveOutcome::Gone);
-            };
-            Ok(if text_of(row, OP)? == text {
-                SaveOutcome::Saved(Version::Text(text.into()))
-            } else {
-                SaveOutcome::Conflict
+            Ok(match self.swap(conn, key, &text, record, expected).await? {
+                Swap::Saved => SaveOutcome::Saved(Version::Text(text.into())),
+                Swap::Changed => SaveOutcome::Conflict,
+                Swap::Gone => SaveOutcome::Gone,
             })
         })
         .await
+    }
+
+    /// The swap and, when it loses, the reload on the same pooled connection: one checkout.
+    async fn save_or_reload(
+        &self,
+        key: &SessionKey,
+        record: Record<'_>,
+        expected: &Version,
+    ) -> Result<SaveOrReload, StoreError> {
+        const OP: &str = "save";
+        let text = self.codec.encode(record.data);
+        let reloaded = self
+            .with_conn(OP, async |conn| {
+                Ok(match self.swap(conn, key, &text, record, expected).await? {
+                    Swap::Saved => Reloaded::Saved,
+                    Swap::Gone => Reloaded::Gone,
+                    Swap::Changed => match self.fetch_live(conn, OP, key, record.now).await? {
+                        Some(fresh) => Reloaded::Changed(fresh),
+                        None => Reloaded::Gone,
+                    },
+                })
+            })
+            .await?;
+        Ok(match reloaded {
+            Reloaded::Saved => SaveOrReload::Saved(Version::Text(text.into())),
+            Reloaded::Changed(fresh) => match self.loaded(fresh) {
+                Some(fresh) => SaveOrReload::Changed(fresh),
+                None => SaveOrReload::Gone,
+            },
+            Reloaded::Gone => SaveOrReload::Gone,
+        })
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), StoreError> {

@@ -69,7 +69,9 @@ use tokio_postgres::NoTls;
 use super::sql::{self, Dialect, SideTable, Statements};
 use super::url::StoreUrl;
 use super::user_index::{listing, user_id_of};
-use super::{Loaded, Record, SaveOutcome, SessionStore, StoreError, UserSession, Version};
+use super::{
+    Loaded, Record, SaveOrReload, SaveOutcome, SessionStore, StoreError, UserSession, Version,
+};
 use crate::session::codec::SessionCodec;
 use crate::session::key::SessionKey;
 
@@ -519,7 +521,8 @@ impl PostgresStore {
         result
     }
 
-    /// The compare-and-swap alone, for a store running without its side table.
+    /// The compare-and-swap alone, for a store running without its side table: whether a
+    /// row was updated.
     async fn swap_unindexed(
         &self,
         client: &Object,
@@ -527,7 +530,7 @@ impl PostgresStore {
         text: &str,
         record: Record<'_>,
         expected: &str,
-    ) -> Result<SaveOutcome, StoreError> {
+    ) -> Result<bool, StoreError> {
         const OP: &str = "save";
         let stmt = client
             .prepare_cached(&self.sql.save)
@@ -543,10 +546,91 @@ impl PostgresStore {
             .execute(&stmt, &params)
             .await
             .map_err(|e| pg_err(OP, &e))?;
-        if updated > 0 {
-            return Ok(SaveOutcome::Saved(Version::Text(text.into())));
+        Ok(updated > 0)
+    }
+
+    /// The compare-and-swap of `save`, keeping the per-user index when `indexed`: whether
+    /// the row was still at `expected` and now holds `text`.
+    async fn swap(
+        &self,
+        client: &Object,
+        key: &SessionKey,
+        text: &str,
+        record: Record<'_>,
+        expected: &Version,
+        indexed: bool,
+    ) -> Result<bool, StoreError> {
+        const OP: &str = "save";
+        // A version this store never issued matches no row.
+        let Version::Text(expected) = expected else {
+            return Ok(false);
+        };
+        if !indexed {
+            return self
+                .swap_unindexed(client, key, text, record, expected)
+                .await;
         }
-        self.conflict_or_gone(client, key).await
+        let user = user_id_of(record.data);
+        let statement = match user {
+            Some(_) => &self.users.save,
+            None => &self.users.save_anonymous,
+        };
+        let stmt = client
+            .prepare_cached(statement)
+            .await
+            .map_err(|e| pg_err(OP, &e))?;
+        let (data, expire, key_param, expected) = (
+            Redacted(text),
+            instant(record.expires_at),
+            Redacted(key.as_str()),
+            Redacted(expected),
+        );
+        let row = match &user {
+            Some(user) => {
+                let params: [&(dyn ToSql + Sync); 6] =
+                    [&data, &expire, &key_param, &expected, user, &record.now];
+                client.query_one(&stmt, &params).await
+            }
+            None => {
+                client
+                    .query_one(&stmt, &[&data, &expire, &key_param, &expected])
+                    .await
+            }
+        };
+        let updated: i64 = row
+            .and_then(|row| row.try_get(0))
+            .map_err(|e| pg_err(OP, &e))?;
+        Ok(updated > 0)
+    }
+
+    /// The text of the live record under `key` at `now`, read on `client` (decoded once the
+    /// connection is back in the pool: see [`Self::loaded`]).
+    async fn fetch_live(
+        &self,
+        client: &Object,
+        op: &str,
+        key: &SessionKey,
+        now: f64,
+    ) -> Result<Option<String>, StoreError> {
+        let stmt = client
+            .prepare_cached(&self.sql.load)
+            .await
+            .map_err(|e| pg_err(op, &e))?;
+        let row = client
+            .query_opt(&stmt, &[&Redacted(key.as_str()), &instant(now)])
+            .await
+            .map_err(|e| pg_err(op, &e))?;
+        row.map(|row| row.try_get(0).map_err(|e| pg_err(op, &e)))
+            .transpose()
+    }
+
+    /// The record a loaded text holds. An unreadable record is no session: it is never
+    /// overwritten.
+    fn loaded(&self, text: String) -> Option<Loaded> {
+        self.codec.decode_record(&text).map(|data| Loaded {
+            data,
+            version: Version::Text(text.into()),
+        })
     }
 
     /// 0 rows updated: was the record changed by someone else, or deleted?
@@ -630,25 +714,12 @@ impl SessionStore for PostgresStore {
 
     async fn load(&self, key: &SessionKey, now: f64) -> Result<Option<Loaded>, StoreError> {
         const OP: &str = "load";
-        let row = self
+        let text = self
             .with_client(OP, async |client| {
-                let stmt = client
-                    .prepare_cached(&self.sql.load)
-                    .await
-                    .map_err(|e| pg_err(OP, &e))?;
-                client
-                    .query_opt(&stmt, &[&Redacted(key.as_str()), &instant(now)])
-                    .await
-                    .map_err(|e| pg_err(OP, &e))
+                self.fetch_live(client, OP, key, now).await
             })
             .await?;
-        let Some(row) = row else { return Ok(None) };
-        let text: String = row.try_get(0).map_err(|e| pg_err(OP, &e))?;
-        // An unreadable record is no session: it is never overwritten.
-        Ok(self.codec.decode_record(&text).map(|data| Loaded {
-            data,
-            version: Version::Text(text.into()),
-        }))
+        Ok(text.and_then(|text| self.loaded(text)))
     }
 
     async fn create(&self, key: &SessionKey, record: Record<'_>) -> Result<Version, StoreError> {
@@ -699,51 +770,46 @@ impl SessionStore for PostgresStore {
         let text = self.codec.encode(record.data);
         let indexed = self.indexed().await?;
         self.with_client(OP, async |client| {
-            // A version this store never issued matches no row.
-            let Version::Text(expected) = expected else {
-                return self.conflict_or_gone(client, key).await;
-            };
-            let user = user_id_of(record.data);
-            if !indexed {
-                return self
-                    .swap_unindexed(client, key, &text, record, expected)
-                    .await;
-            }
-            let statement = match user {
-                Some(_) => &self.users.save,
-                None => &self.users.save_anonymous,
-            };
-            let stmt = client
-                .prepare_cached(statement)
-                .await
-                .map_err(|e| pg_err(OP, &e))?;
-            let (data, expire, key_param, expected) = (
-                Redacted(&text),
-                instant(record.expires_at),
-                Redacted(key.as_str()),
-                Redacted(expected),
-            );
-            let row = match &user {
-                Some(user) => {
-                    let params: [&(dyn ToSql + Sync); 6] =
-                        [&data, &expire, &key_param, &expected, user, &record.now];
-                    client.query_one(&stmt, &params).await
-                }
-                None => {
-                    client
-                        .query_one(&stmt, &[&data, &expire, &key_param, &expected])
-                        .await
-                }
-            };
-            let updated: i64 = row
-                .and_then(|row| row.try_get(0))
-                .map_err(|e| pg_err(OP, &e))?;
-            if updated > 0 {
+            if self
+                .swap(client, key, &text, record, expected, indexed)
+                .await?
+            {
                 return Ok(SaveOutcome::Saved(Version::Text(text.into())));
             }
             self.conflict_or_gone(client, key).await
         })
         .await
+    }
+
+    /// The swap and, when it loses, the reload on the same pooled connection: one lease.
+    async fn save_or_reload(
+        &self,
+        key: &SessionKey,
+        record: Record<'_>,
+        expected: &Version,
+    ) -> Result<SaveOrReload, StoreError> {
+        const OP: &str = "save";
+        let text = self.codec.encode(record.data);
+        let indexed = self.indexed().await?;
+        // `None`: swapped. `Some(live)`: lost, and the live record's text, if there is one.
+        let lost = self
+            .with_client(OP, async |client| {
+                if self
+                    .swap(client, key, &text, record, expected, indexed)
+                    .await?
+                {
+                    return Ok(None);
+                }
+                self.fetch_live(client, OP, key, record.now).await.map(Some)
+            })
+            .await?;
+        Ok(match lost {
+            None => SaveOrReload::Saved(Version::Text(text.into())),
+            Some(live) => match live.and_then(|live| self.loaded(live)) {
+                Some(fresh) => SaveOrReload::Changed(fresh),
+                None => SaveOrReload::Gone,
+            },
+        })
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), StoreError> {

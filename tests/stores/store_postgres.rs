@@ -140,6 +140,67 @@ async fn conformance_suite() {
     conformance::run(Arc::new(f.store.clone()), Some(corrupt)).await;
 }
 
+/// How many times the one connection of `pool` (sized 1) has been checked out, counting
+/// this look.
+async fn checkouts(pool: &tessera::store::postgres::deadpool_postgres::Pool) -> usize {
+    let client = pool.get().await.unwrap();
+    tessera::store::postgres::deadpool_postgres::Object::metrics(&client).recycle_count
+}
+
+/// A save that lost its race reads the winner back on the connection it swapped on: one
+/// checkout, so under load a loser queues for a pooled connection once, not twice (the
+/// default `save_or_reload`, a save and then a load, takes two).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_save_reloads_on_the_same_pooled_connection() {
+    use tessera::store::postgres::deadpool_postgres::{
+        Manager, ManagerConfig, Pool, RecyclingMethod,
+    };
+    use tessera::store::SaveOrReload;
+    let Some(url) = server() else { return };
+    let table = unique("django_session_t");
+    let _cleanup = Cleanup {
+        url: url.clone(),
+        sql: format!("DROP TABLE IF EXISTS \"{table}\", \"{table}_tessera_user\""),
+    };
+    let manager = Manager::from_config(
+        url.parse().unwrap(),
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    let pool = Pool::builder(manager).max_size(1).build().unwrap();
+    let store = PostgresStore::builder(codec(SECRET))
+        .table(&table)
+        .from_pool(pool.clone())
+        .unwrap();
+    assert!(store.create_table().await.unwrap());
+    let k = key();
+    let t = now() + 3600.0;
+    let (d0, d1, d2) = (int_dict("n", 0), int_dict("n", 1), int_dict("n", 2));
+    let record = |data| Record {
+        data,
+        expires_at: t,
+        now: now(),
+    };
+    let v0 = store.create(&k, record(&d0)).await.unwrap();
+    let SaveOutcome::Saved(_) = store.save(&k, record(&d1), &v0).await.unwrap() else {
+        panic!("the first save lands");
+    };
+    let before = checkouts(&pool).await;
+    let outcome = store.save_or_reload(&k, record(&d2), &v0).await.unwrap();
+    let after = checkouts(&pool).await;
+    let SaveOrReload::Changed(fresh) = outcome else {
+        panic!("a stale save brings back the winner, got {outcome:?}");
+    };
+    assert_eq!(fresh.data, d1);
+    assert_eq!(
+        after - before - 1,
+        1,
+        "the swap and the reload share one checkout"
+    );
+}
+
 /// Sessions Django wrote straight into the table (no companion package) are listed once
 /// `reindex_users` backfilled them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
