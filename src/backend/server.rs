@@ -182,9 +182,23 @@ impl StoreBackend {
         if self.store.answers_at_once() {
             return call.await;
         }
-        match tokio::time::timeout(config.store_timeout, call).await {
+        // The call lives in a slot of this frame, so a timed-out call is dropped here, where
+        // the store can be told why (see `store::dropping_timed_out`).
+        let mut slot = std::pin::pin!(Some(call));
+        let outcome = tokio::time::timeout(
+            config.store_timeout,
+            std::future::poll_fn(|cx| match slot.as_mut().as_pin_mut() {
+                Some(call) => call.poll(cx),
+                None => std::task::Poll::Pending,
+            }),
+        )
+        .await;
+        match outcome {
             Ok(r) => r,
-            Err(_) => Err(StoreError::Timeout(config.store_timeout)),
+            Err(_) => {
+                crate::store::dropping_timed_out(|| slot.set(None));
+                Err(StoreError::Timeout(config.store_timeout))
+            }
         }
     }
 }

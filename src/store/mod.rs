@@ -114,6 +114,26 @@ pub(crate) fn owner_only_new_file() -> std::fs::OpenOptions {
     options
 }
 
+thread_local! {
+    /// Set while the session layer drops a store call that ran out of `store_timeout`.
+    static DROPPING_TIMED_OUT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `drop_call`, which drops a store call the session layer gave up on after its
+/// `store_timeout`, so a store can tell that drop (its request was answered 503: a write in
+/// flight must never land later) from any other (the client went away, and no answer is owed).
+pub(crate) fn dropping_timed_out(drop_call: impl FnOnce()) {
+    DROPPING_TIMED_OUT.with(|flag| flag.set(true));
+    drop_call();
+    DROPPING_TIMED_OUT.with(|flag| flag.set(false));
+}
+
+/// Whether the store call being dropped on this thread ran out of `store_timeout`.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+pub(crate) fn is_dropping_timed_out() -> bool {
+    DROPPING_TIMED_OUT.with(std::cell::Cell::get)
+}
+
 /// What a store returns for a live session.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Loaded {

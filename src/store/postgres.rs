@@ -1037,11 +1037,22 @@ const WRITABLE: &str =
 /// A pooled connection checked out for one call.
 ///
 /// [`finish`](Lease::finish) hands it back to the pool. Dropped without that, the call was
-/// abandoned mid-flight (its future was dropped, typically by the middleware's timeout), and
-/// its statement may still be running or queued on the server: the connection is detached
-/// from the pool, so no other call queues behind it, and a task sends PostgreSQL a cancel
-/// request for it and then closes it, so the statement neither runs on nor commits later.
+/// abandoned mid-flight, and its statement may still be running or queued on the server; no
+/// other call may queue behind it, so the connection leaves the pool first. Then:
+/// - **dropped by the session layer's `store_timeout`**: the request was answered 503, so its
+///   write must never land later. A task sends PostgreSQL a cancel request for the statement
+///   and closes the connection.
+/// - **dropped for any other reason** (the client went away mid-request, and no answer is
+///   owed; or a timeout of the app's own around the layer): a task waits up to [`SETTLE_GRACE`] for the statement to finish, then puts the
+///   connection back in the pool; a statement still running by then is cancelled and the
+///   connection closed, as above. A benchmark's clients closing at the end of a run, or a
+///   mobile client dropping, so cost no reconnect (each one a new server process) when the
+///   statement was a few milliseconds from done.
 struct Lease(Option<Object>);
+
+/// How long an abandoned statement of a request whose client went away may take to finish
+/// before it is cancelled.
+const SETTLE_GRACE: Duration = Duration::from_millis(250);
 
 impl Lease {
     fn client(&mut self) -> &mut Object {
@@ -1059,31 +1070,44 @@ impl Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         let Some(client) = self.0.take() else { return };
-        // Never back to the pool; the pool may open a replacement at once.
-        let client = Object::take(client);
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            // No runtime to cancel from: closing the connection is all that is left.
+            // No runtime to wait or cancel from: closing the connection is all that is left.
+            drop(Object::take(client));
             return;
         };
-        tracing::debug!(target: "tessera::store::postgres", "cancelling an abandoned statement");
-        let cancel = client.cancel_token();
+        if crate::store::is_dropping_timed_out() {
+            runtime.spawn(cancel_and_close(Object::take(client)));
+            return;
+        }
         runtime.spawn(async move {
-            match tokio::time::timeout(CONNECT_TIMEOUT, cancel.cancel_query(NoTls)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::warn!(
-                    target: "tessera::store::postgres",
-                    "cannot cancel an abandoned statement: {}",
-                    describe(&e)
-                ),
-                Err(_) => tracing::warn!(
-                    target: "tessera::store::postgres",
-                    "cannot cancel an abandoned statement: no answer within {CONNECT_TIMEOUT:?}"
-                ),
+            // Statements on one connection answer in order: once an empty query answers, the
+            // abandoned statement is over, and the connection is free for the next call.
+            match tokio::time::timeout(SETTLE_GRACE, client.simple_query("")).await {
+                Ok(Ok(_)) => drop(client),
+                _ => cancel_and_close(Object::take(client)).await,
             }
-            // Closes the connection (and stops its task).
-            drop(client);
         });
     }
+}
+
+/// Asks PostgreSQL to cancel what runs on `client`'s connection, then closes it.
+async fn cancel_and_close(client: deadpool_postgres::ClientWrapper) {
+    tracing::debug!(target: "tessera::store::postgres", "cancelling an abandoned statement");
+    let cancel = client.cancel_token();
+    match tokio::time::timeout(CONNECT_TIMEOUT, cancel.cancel_query(NoTls)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(
+            target: "tessera::store::postgres",
+            "cannot cancel an abandoned statement: {}",
+            describe(&e)
+        ),
+        Err(_) => tracing::warn!(
+            target: "tessera::store::postgres",
+            "cannot cancel an abandoned statement: no answer within {CONNECT_TIMEOUT:?}"
+        ),
+    }
+    // Closes the connection (and stops its task).
+    drop(client);
 }
 
 /// A `postgres://` URL with tessera's parameters taken out.

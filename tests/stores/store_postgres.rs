@@ -140,26 +140,20 @@ async fn conformance_suite() {
     conformance::run(Arc::new(f.store.clone()), Some(corrupt)).await;
 }
 
-/// How many times the one connection of `pool` (sized 1) has been checked out, counting
-/// this look.
-async fn checkouts(pool: &tessera::store::postgres::deadpool_postgres::Pool) -> usize {
-    let client = pool.get().await.unwrap();
-    tessera::store::postgres::deadpool_postgres::Object::metrics(&client).recycle_count
-}
-
-/// A save that lost its race reads the winner back on the connection it swapped on: one
-/// checkout, so under load a loser queues for a pooled connection once, not twice (the
-/// default `save_or_reload`, a save and then a load, takes two).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lost_save_reloads_on_the_same_pooled_connection() {
+/// A store over a fresh table and a pool of one connection (also returned, to watch it).
+async fn one_connection_store(
+    url: &str,
+) -> (
+    PostgresStore,
+    tessera::store::postgres::deadpool_postgres::Pool,
+    Cleanup,
+) {
     use tessera::store::postgres::deadpool_postgres::{
         Manager, ManagerConfig, Pool, RecyclingMethod,
     };
-    use tessera::store::SaveOrReload;
-    let Some(url) = server() else { return };
     let table = unique("django_session_t");
-    let _cleanup = Cleanup {
-        url: url.clone(),
+    let cleanup = Cleanup {
+        url: url.to_owned(),
         sql: format!("DROP TABLE IF EXISTS \"{table}\", \"{table}_tessera_user\""),
     };
     let manager = Manager::from_config(
@@ -175,6 +169,24 @@ async fn a_lost_save_reloads_on_the_same_pooled_connection() {
         .from_pool(pool.clone())
         .unwrap();
     assert!(store.create_table().await.unwrap());
+    (store, pool, cleanup)
+}
+
+/// How many times the one connection of `pool` (sized 1) has been checked out, counting
+/// this look.
+async fn checkouts(pool: &tessera::store::postgres::deadpool_postgres::Pool) -> usize {
+    let client = pool.get().await.unwrap();
+    tessera::store::postgres::deadpool_postgres::Object::metrics(&client).recycle_count
+}
+
+/// A save that lost its race reads the winner back on the connection it swapped on: one
+/// checkout, so under load a loser queues for a pooled connection once, not twice (the
+/// default `save_or_reload`, a save and then a load, takes two).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_save_reloads_on_the_same_pooled_connection() {
+    use tessera::store::SaveOrReload;
+    let Some(url) = server() else { return };
+    let (store, pool, _cleanup) = one_connection_store(&url).await;
     let k = key();
     let t = now() + 3600.0;
     let (d0, d1, d2) = (int_dict("n", 0), int_dict("n", 1), int_dict("n", 2));
@@ -198,6 +210,88 @@ async fn a_lost_save_reloads_on_the_same_pooled_connection() {
         after - before - 1,
         1,
         "the swap and the reload share one checkout"
+    );
+}
+
+/// When its client goes away, a request's statement may finish (no answer is owed, as when a
+/// Django worker finishes a request whose client left), and its pooled connection goes back to
+/// the pool: no reconnect. (A statement dropped by the session layer's `store_timeout` is
+/// cancelled instead: `faults::postgres_a_write_that_timed_out_on_a_lock_is_not_applied_later`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_dropped_mid_statement_gives_its_connection_back() {
+    use tessera::store::postgres::deadpool_postgres::Object;
+    let Some(url) = server() else { return };
+    let (store, pool, _cleanup) = one_connection_store(&url).await;
+    let table = store.table().to_owned();
+    let k = key();
+    let t = now() + 3600.0;
+    let (d0, d1) = (int_dict("n", 0), int_dict("n", 1));
+    let v0 = store
+        .create(
+            &k,
+            Record {
+                data: &d0,
+                expires_at: t,
+                now: now(),
+            },
+        )
+        .await
+        .unwrap();
+    let born = Object::metrics(&pool.get().await.unwrap()).created;
+
+    // Another client holds the row, so the save's `UPDATE` waits on the server.
+    let locker = raw(&url).await;
+    locker.batch_execute("BEGIN").await.unwrap();
+    locker
+        .execute(
+            &format!("SELECT 1 FROM \"{table}\" WHERE session_key = $1 FOR UPDATE"),
+            &[&k.as_str()],
+        )
+        .await
+        .unwrap();
+    let saving = tokio::spawn({
+        let (store, k, d1, v0) = (store.clone(), k.clone(), d1.clone(), v0.clone());
+        async move {
+            let record = Record {
+                data: &d1,
+                expires_at: t,
+                now: now(),
+            };
+            store.save(&k, record, &v0).await
+        }
+    });
+    let watcher = raw(&url).await;
+    let waiting = format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+         AND query LIKE '%{table}%'"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while watcher
+        .query_one(&waiting, &[])
+        .await
+        .unwrap()
+        .get::<_, i64>(0)
+        == 0
+    {
+        assert!(Instant::now() < deadline, "the save never reached the lock");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The client goes away: the request's future is dropped mid-statement.
+    saving.abort();
+    assert!(saving.await.unwrap_err().is_cancelled());
+    locker.batch_execute("COMMIT").await.unwrap();
+
+    let client = pool.get().await.unwrap();
+    assert_eq!(
+        Object::metrics(&client).created,
+        born,
+        "the pooled connection came back; none was opened in its place"
+    );
+    drop(client);
+    assert_eq!(
+        store.load(&k, now()).await.unwrap().unwrap().data,
+        d1,
+        "the statement finished once the lock was released"
     );
 }
 
