@@ -170,9 +170,7 @@ impl StoreBackend {
         self.timed(cx.config, self.dyn_store().delete(new)).await?;
         Err(SessionError::Interrupted)
     }
-}
 
-impl StoreBackend {
     /// Runs a store call under the configured timeout (unless the store never waits).
     async fn timed<T>(
         &self,

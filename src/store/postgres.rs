@@ -1080,9 +1080,14 @@ impl Drop for Lease {
             return;
         }
         runtime.spawn(async move {
-            // Statements on one connection answer in order: once an empty query answers, the
-            // abandoned statement is over, and the connection is free for the next call.
-            match tokio::time::timeout(SETTLE_GRACE, client.simple_query("")).await {
+            // Statements on one connection answer in order: once this query answers, the
+            // abandoned statement is over (an abandoned transaction was rolled back by
+            // tokio-postgres before it), and the connection is free for the next call. It
+            // also drops a session-level advisory lock the call may have held
+            // (`with_ddl_lock`), which would otherwise stay with the pooled connection and
+            // block every other `create_table`.
+            let settle = client.simple_query("SELECT pg_advisory_unlock_all()");
+            match tokio::time::timeout(SETTLE_GRACE, settle).await {
                 Ok(Ok(_)) => drop(client),
                 _ => cancel_and_close(Object::take(client)).await,
             }

@@ -295,6 +295,68 @@ async fn a_request_dropped_mid_statement_gives_its_connection_back() {
     );
 }
 
+/// A `create_table` abandoned while it waited for its advisory lock, which it then got,
+/// leaves no lock behind on the pooled connection it gives back: another process can still
+/// migrate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_migration_leaves_no_lock_with_the_pool() {
+    use tessera::store::postgres::deadpool_postgres::Object;
+    let Some(url) = server() else { return };
+    let (store, pool, _cleanup) = one_connection_store(&url).await;
+    let born = Object::metrics(&pool.get().await.unwrap()).created;
+    let lock = format!("tessera.create_table:{}", store.table());
+    let holder = raw(&url).await;
+    holder
+        .execute("SELECT pg_advisory_lock(hashtext($1))", &[&lock])
+        .await
+        .unwrap();
+    let migrating = tokio::spawn({
+        let store = store.clone();
+        async move { store.create_table().await }
+    });
+    let watcher = raw(&url).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while watcher
+        .query_one(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get::<_, i64>(0)
+        == 0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the migration never waited for the lock"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    migrating.abort();
+    assert!(migrating.await.unwrap_err().is_cancelled());
+    // The abandoned `pg_advisory_lock` now gets the lock, on the store's connection.
+    holder
+        .execute("SELECT pg_advisory_unlock(hashtext($1))", &[&lock])
+        .await
+        .unwrap();
+    let client = pool.get().await.unwrap();
+    assert_eq!(
+        Object::metrics(&client).created,
+        born,
+        "the connection came back to the pool"
+    );
+    let free: bool = watcher
+        .query_one("SELECT pg_try_advisory_lock(hashtext($1))", &[&lock])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(free, "the pooled connection still holds the migration lock");
+    watcher
+        .execute("SELECT pg_advisory_unlock(hashtext($1))", &[&lock])
+        .await
+        .unwrap();
+}
+
 /// Sessions Django wrote straight into the table (no companion package) are listed once
 /// `reindex_users` backfilled them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
