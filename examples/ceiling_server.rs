@@ -13,7 +13,9 @@
 //! tessera ÷ ceiling is then the share of the possible that tessera reaches, and the rest is
 //! tessera's own overhead (session layer, signing, JSON, scheduling).
 //!
-//! The stores: `sqlite://PATH` (statements inline on the request's worker thread: the
+//! The stores: `memory://` (a sharded map of texts, see `ceiling/memory.rs`), `cookie://` (the
+//! signed cookie's format through tessera's codec, with no session layer: `ceiling/cookie.rs`),
+//! `sqlite://PATH` (statements inline on the request's worker thread: the
 //! physical floor, see `ceiling/sqlite.rs`), `postgres://…` (a pool of tessera's default size,
 //! prepared statements), `redis://…` (the `ConnectionManager` tessera uses). The schema is
 //! created on start, if missing, by tessera's own migration, exactly as `bench_server` does.
@@ -32,7 +34,7 @@ struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     addr: String,
-    /// `sqlite://PATH`, `postgres://…` or `redis://…`.
+    /// `memory://`, `cookie://`, `sqlite://PATH`, `postgres://…` or `redis://…`.
     #[arg(long)]
     store: String,
 }
@@ -42,15 +44,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let args = <Args as clap::Parser>::parse();
     let secret = std::env::var("TESSERA_SECRET_KEY").map_err(|_| "set TESSERA_SECRET_KEY")?;
     let keys = SecretKeys::new(secret);
-    // tessera makes the schema (Django's table and its side table), then steps aside.
-    tessera::url::open(&args.store, &keys)
-        .await?
-        .migrate()
-        .await?;
-    let store = ceiling::RawStore::open(&args.store).await?;
-    let codec = SessionCodec::new(&keys)?;
-    let state = ceiling::Ceiling::new(store, &codec, &SessionConfig::from_env()?)?;
+    let config = SessionConfig::from_env()?;
+    let app = if args.store == "cookie://" {
+        ceiling::cookie_router(ceiling::CookieCeiling::new(&keys, config)?)
+    } else {
+        // tessera makes the schema (Django's table and its side table), then steps aside.
+        tessera::url::open(&args.store, &keys)
+            .await?
+            .migrate()
+            .await?;
+        let store = ceiling::RawStore::open(&args.store).await?;
+        let codec = SessionCodec::new(&keys)?;
+        ceiling::router(ceiling::Ceiling::new(store, &codec, &config)?)
+    };
     let listener = tokio::net::TcpListener::bind(&args.addr).await?;
-    axum::serve(listener, ceiling::router(state)).await?;
+    axum::serve(listener, app).await?;
     Ok(())
 }

@@ -21,7 +21,9 @@ CSV = HERE / "testdata" / "peers-tiny.csv"
 EXPECTED = {
     # 0.96 and 0.95 of bare axum in the two rounds.
     ("memory", "plain"): {"× axum": "0.95", "targets": "≥ 0.95 × axum: met"},
-    ("memory", "write"): {"× axum": "0.84", "targets": "≥ 0.85 × axum: missed"},
+    # Its ceiling is 0.83 of bare axum in both rounds: the goal is above it.
+    ("memory", "write"): {"× axum": "0.84", "tessera ÷ ceiling": "1.01",
+                          "targets": "≥ 0.85 × axum: missed (the ceiling: 0.83)"},
     ("cookie", "plain"): {"targets": "≥ 0.95 × axum: met; ≥ 1.1 × actix-session: missed"},
     ("cookie", "read"): {"tessera ÷ best peer": "1.20×", "targets": "≥ 1.1 × actix-session: met"},
     # tower-sessions, not Django, is the fastest peer; the ceiling is 2× tessera.
@@ -29,7 +31,9 @@ EXPECTED = {
                          "best peer": "tower-sessions", "tessera ÷ best peer": "3.33×",
                          "tessera ÷ Django": "43×"},
     # p99 8 and 12 ms: the median, 10 ms, is not under 10.
-    ("sqlite", "create"): {"targets": "≥ 5 × best peer: met; p99 < 10 ms: missed"},
+    # The ceiling's p99 (11 and 13 ms, median 12) misses it too.
+    ("sqlite", "create"): {"targets": "≥ 5 × best peer: met; "
+                                      "p99 < 10 ms: missed (the ceiling's: 12.0 ms)"},
     # 11,000 ÷ 12,000 and 9,000 ÷ 9,500: median 0.93.
     ("postgres", "read"): {"tessera ÷ ceiling": "0.93", "targets": "≥ 0.9 × ceiling: met"},
     ("postgres", "write"): {"targets": "p99 < 15 ms: missed"},

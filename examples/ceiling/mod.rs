@@ -14,6 +14,8 @@
 //! an invalid session cookie (tessera sends one when a request brings a key with no live
 //! session); the harness never sends one.
 
+mod cookie;
+mod memory;
 mod payload;
 mod postgres;
 mod redis;
@@ -32,20 +34,63 @@ use tessera::cookie::SetCookieTemplate;
 use tessera::session::codec::SessionCodec;
 use tessera::session::{SessionConfig, SessionKey};
 
+pub use self::cookie::{router as cookie_router, CookieCeiling};
 use self::payload::Payloads;
 pub use self::store::RawStore;
 
 /// Draws of a fresh key before giving up, as tessera's create.
 const KEY_DRAWS: usize = 8;
 
+/// The session cookie as the routes read and write it (`SessionConfig`'s name and attributes).
+pub struct SessionCookie {
+    name: String,
+    template: SetCookieTemplate,
+    /// `SESSION_COOKIE_AGE` in seconds: the cookie's max age and each write's expiry.
+    age: f64,
+}
+
+impl SessionCookie {
+    fn new(config: &SessionConfig) -> Result<SessionCookie, tessera::cookie::CookieError> {
+        Ok(SessionCookie {
+            name: config.cookie_name.clone(),
+            template: config.cookie_template()?,
+            age: config.cookie_age.as_secs_f64(),
+        })
+    }
+
+    /// The session cookie's value in the request, if it sent one.
+    fn value<'a>(&self, headers: &'a HeaderMap) -> Option<&'a str> {
+        headers
+            .get_all(COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(name, _)| *name == self.name)
+            .map(|(_, value)| value)
+    }
+
+    /// A 200 with `n`, `Vary: Cookie`, and the session cookie set to `value` when given.
+    fn answer(&self, value: Option<&str>, n: i64, now: f64) -> Response {
+        let mut response = n.to_string().into_response();
+        let headers = response.headers_mut();
+        if let Some(value) = value {
+            let cookie = self.template.render(value, self.age, now);
+            match HeaderValue::try_from(cookie) {
+                Ok(value) => headers.insert(SET_COOKIE, value),
+                Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+            };
+        }
+        headers.insert(VARY, HeaderValue::from_static("Cookie"));
+        response
+    }
+}
+
 /// Everything the routes share.
 pub struct Ceiling {
     store: RawStore,
     payloads: Payloads,
-    cookie_name: String,
-    cookie: SetCookieTemplate,
-    /// `SESSION_COOKIE_AGE` in seconds: the cookie's max age and each write's expiry.
-    age: f64,
+    cookie: SessionCookie,
     max_save_retries: u32,
 }
 
@@ -59,38 +104,19 @@ impl Ceiling {
         Ok(Ceiling {
             store,
             payloads: Payloads::new(codec),
-            cookie_name: config.cookie_name.clone(),
-            cookie: config.cookie_template()?,
-            age: config.cookie_age.as_secs_f64(),
+            cookie: SessionCookie::new(config)?,
             max_save_retries: config.max_save_retries,
         })
     }
 
     /// The session key in the request's cookies, if there is a valid one.
     fn session_key(&self, headers: &HeaderMap) -> Option<SessionKey> {
-        headers
-            .get_all(COOKIE)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| *name == self.cookie_name)
-            .and_then(|(_, value)| SessionKey::parse(value))
+        self.cookie.value(headers).and_then(SessionKey::parse)
     }
 
     /// A 200 with `n`, `Vary: Cookie`, and the session cookie for `key` when given.
     fn answer(&self, key: Option<&SessionKey>, n: i64, now: f64) -> Response {
-        let mut response = n.to_string().into_response();
-        let headers = response.headers_mut();
-        if let Some(key) = key {
-            let cookie = self.cookie.render(key.as_str(), self.age, now);
-            match HeaderValue::try_from(cookie) {
-                Ok(value) => headers.insert(SET_COOKIE, value),
-                Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-            };
-        }
-        headers.insert(VARY, HeaderValue::from_static("Cookie"));
-        response
+        self.cookie.answer(key.map(SessionKey::as_str), n, now)
     }
 
     /// A new session holding `{"n": 1}` under a fresh key.
@@ -100,7 +126,11 @@ impl Ceiling {
             let Ok(key) = SessionKey::generate() else {
                 break;
             };
-            match self.store.create(key.as_str(), text, now + self.age).await {
+            match self
+                .store
+                .create(key.as_str(), text, now + self.cookie.age)
+                .await
+            {
                 Ok(true) => return self.answer(Some(&key), n, now),
                 Ok(false) => continue,
                 Err(_) => break,
@@ -151,7 +181,7 @@ async fn write(State(ceiling): State<Arc<Ceiling>>, request: Request) -> Respons
         let (text, n) = ceiling.payloads.after(&stored);
         match ceiling
             .store
-            .save(key.as_str(), text, &stored, now + ceiling.age)
+            .save(key.as_str(), text, &stored, now + ceiling.cookie.age)
             .await
         {
             Ok(true) => return ceiling.answer(Some(&key), n, now),

@@ -1,6 +1,7 @@
-//! The three stores the ceiling measures, behind one enum (static dispatch: no boxed future
-//! per call, which tessera's `dyn SessionStore` pays and the ceiling must not).
+//! The stores the ceiling measures, behind one enum (static dispatch: no boxed future per call,
+//! which tessera's `dyn SessionStore` pays and the ceiling must not).
 
+use super::memory::MemoryCeiling;
 use super::postgres::PostgresCeiling;
 use super::redis::RedisCeiling;
 use super::sqlite::SqliteCeiling;
@@ -10,16 +11,20 @@ pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
 /// One store, driven by the statements tessera's store issues, and nothing else.
 pub enum RawStore {
+    Memory(MemoryCeiling),
     Sqlite(SqliteCeiling),
     Postgres(PostgresCeiling),
     Redis(RedisCeiling),
 }
 
 impl RawStore {
-    /// Opens the store `url` names: `sqlite://PATH`, `postgres://…` (or `postgresql://…`),
-    /// `redis://…`. The schema must already be there (the server makes it with tessera's own
-    /// migration first).
+    /// Opens the store `url` names: `memory://`, `sqlite://PATH`, `postgres://…` (or
+    /// `postgresql://…`), `redis://…`. The schema must already be there (the server makes it
+    /// with tessera's own migration first).
     pub async fn open(url: &str) -> Result<RawStore, Error> {
+        if url == "memory://" {
+            return Ok(RawStore::Memory(MemoryCeiling::new()));
+        }
         if let Some(path) = url.strip_prefix("sqlite://") {
             // Only the path: a `?table=` would name a table the statements do not use.
             if path.contains('?') {
@@ -33,12 +38,13 @@ impl RawStore {
         if url.starts_with("redis://") {
             return Ok(RawStore::Redis(RedisCeiling::connect(url).await?));
         }
-        Err("the ceiling measures sqlite://, postgres:// and redis:// stores".into())
+        Err("the ceiling measures memory://, sqlite://, postgres:// and redis:// stores".into())
     }
 
     /// The live row's text, as tessera's `load` reads it.
     pub async fn load(&self, key: &str, now: f64) -> Result<Option<String>, Error> {
         match self {
+            RawStore::Memory(s) => s.load(key, now),
             RawStore::Sqlite(s) => s.load(key, now),
             RawStore::Postgres(s) => s.load(key, now).await,
             RawStore::Redis(s) => s.load(key).await,
@@ -48,6 +54,7 @@ impl RawStore {
     /// Inserts a new session; `false` when the key is taken.
     pub async fn create(&self, key: &str, text: &str, expires_at: f64) -> Result<bool, Error> {
         match self {
+            RawStore::Memory(s) => s.create(key, text, expires_at),
             RawStore::Sqlite(s) => s.create(key, text, expires_at),
             RawStore::Postgres(s) => s.create(key, text, expires_at).await,
             RawStore::Redis(s) => s.create(key, text, expires_at).await,
@@ -64,6 +71,7 @@ impl RawStore {
         expires_at: f64,
     ) -> Result<bool, Error> {
         match self {
+            RawStore::Memory(s) => s.save(key, text, expected, expires_at),
             RawStore::Sqlite(s) => s.save(key, text, expected, expires_at),
             RawStore::Postgres(s) => s.save(key, text, expected, expires_at).await,
             RawStore::Redis(s) => s.save(key, text, expected, expires_at).await,
