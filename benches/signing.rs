@@ -118,9 +118,64 @@ fn signed_cookie(c: &mut Criterion) {
     g.finish();
 }
 
+/// The floor of `loads_4k_compressed`: each step any reader of Django's format has to take,
+/// alone, with the fastest crate for it. `loads` cannot be faster than their sum, so a goal
+/// below it is above the ceiling. (The floor of `dumps` is zlib's deflate at level 6, which
+/// Django's bytes need: `cargo bench --bench session -- zlib`.)
+fn loads_floor(c: &mut Criterion) {
+    let keys = SecretKeys::new(SECRET_KEY);
+    let big = big_obj();
+    let dumped = signing::dumps_at(&big, &keys, "", true, NOW).unwrap();
+    // `.<base64 of the zlib stream>:<timestamp>:<signature>`: the signature covers the rest.
+    let (signed, _signature) = dumped.rsplit_once(':').unwrap();
+    let (payload, _timestamp) = signed.rsplit_once(':').unwrap();
+    let payload = payload.strip_prefix('.').unwrap();
+    let stream = signing::b64::decode(payload.as_bytes()).unwrap();
+    let text = tessera::json::to_string(&big);
+    let key: [u8; 32] = Sha256::digest([b'x'; 32]).into();
+    let keyed = <Hmac<Sha256> as KeyInit>::new_from_slice(&key).unwrap();
+
+    let mut g = c.benchmark_group("loads_floor");
+    g.bench_function("hmac_sha256_prekeyed_4k_signed", |b| {
+        b.iter(|| {
+            let mut m = black_box(&keyed).clone();
+            m.update(black_box(signed.as_bytes()));
+            m.finalize().into_bytes()
+        })
+    });
+    g.bench_function("b64_decode_4k_payload", |b| {
+        b.iter(|| signing::b64::decode(black_box(payload.as_bytes())))
+    });
+    g.bench_function("inflate_4k_zlib_rs", |b| {
+        let mut out = vec![0u8; text.len()];
+        b.iter(|| {
+            let (written, status) =
+                zlib_rs::decompress_slice(&mut out, black_box(&stream), Default::default());
+            assert_eq!(
+                (written.len(), status),
+                (text.len(), zlib_rs::ReturnCode::Ok)
+            );
+        })
+    });
+    // serde_json builds its tree with one allocation per string, as tessera's parser does;
+    // `IgnoredAny` only validates, which no reader that hands out the data can stop at.
+    g.bench_function("parse_4k_serde_json_value", |b| {
+        b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(text.as_bytes())).unwrap())
+    });
+    g.bench_function("parse_4k_serde_json_validate_only", |b| {
+        b.iter(|| {
+            serde_json::from_slice::<serde::de::IgnoredAny>(black_box(text.as_bytes())).unwrap()
+        })
+    });
+    g.bench_function("parse_4k_tessera", |b| {
+        b.iter(|| tessera::json::from_slice(black_box(text.as_bytes())).unwrap())
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = config();
-    targets = signer_and_objects, signed_cookie
+    targets = signer_and_objects, signed_cookie, loads_floor
 }
 criterion_main!(benches);
