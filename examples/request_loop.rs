@@ -69,6 +69,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         layered
     };
+    // What `axum::serve` does once: without it, the router would apply the layer to its
+    // routes again on every request, allocations a served app never pays.
+    let app = app.with_state::<()>(());
     let call = |path: &str, cookie: Option<&str>| {
         let mut request = Request::builder().uri(path);
         if let Some(c) = cookie {
