@@ -28,8 +28,21 @@ pub const MAX_LEN: usize = 40;
 const REJECT_FROM: u8 = 252;
 
 /// A validated session key.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct SessionKey(String);
+///
+/// Held inline (at most [`MAX_LEN`] ASCII bytes), not on the heap: a request copies its key
+/// several times (the cookie, the store call, the answer), and each copy was an allocation.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionKey {
+    len: u8,
+    /// The key's characters, then zeros.
+    bytes: [u8; MAX_LEN],
+}
+
+impl std::hash::Hash for SessionKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
+    }
+}
 
 /// The operating system's random number generator failed, so no key could be made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -63,19 +76,25 @@ impl SessionKey {
         KeyGenError: From<E>,
     {
         let alphabet = KEY_ALPHABET.as_bytes();
-        let mut key = String::with_capacity(GENERATED_LEN);
+        let mut key = SessionKey {
+            len: 0,
+            bytes: [0; MAX_LEN],
+        };
         // 48 bytes almost always suffice (about 1.6 % of bytes are rejected).
         let mut buf = [0u8; 48];
-        while key.len() < GENERATED_LEN {
+        let mut len = 0;
+        while len < GENERATED_LEN {
             fill(&mut buf)?;
             for &b in buf.iter().filter(|&&b| b < REJECT_FROM) {
-                key.push(char::from(alphabet[usize::from(b % 36)]));
-                if key.len() == GENERATED_LEN {
+                key.bytes[len] = alphabet[usize::from(b % 36)];
+                len += 1;
+                if len == GENERATED_LEN {
                     break;
                 }
             }
         }
-        Ok(SessionKey(key))
+        key.len = GENERATED_LEN as u8;
+        Ok(key)
     }
 
     /// Validates a key read from a cookie: 8 to 40 characters, all from [`KEY_ALPHABET`].
@@ -86,18 +105,32 @@ impl SessionKey {
     pub fn parse(s: &str) -> Option<SessionKey> {
         let ok = (MIN_LEN..=MAX_LEN).contains(&s.len())
             && s.bytes().all(|b| IN_ALPHABET[usize::from(b)]);
-        ok.then(|| SessionKey(s.to_owned()))
+        if !ok {
+            return None;
+        }
+        let mut bytes = [0; MAX_LEN];
+        bytes[..s.len()].copy_from_slice(s.as_bytes());
+        Some(SessionKey {
+            len: s.len() as u8,
+            bytes,
+        })
     }
 
     /// The key itself, for the cookie value and for store look-ups.
     pub fn as_str(&self) -> &str {
-        &self.0
+        // Every byte is from `KEY_ALPHABET` (ASCII): the check cannot fail.
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
+    }
+
+    /// The key's bytes: [`as_str`](Self::as_str) without its UTF-8 check, for hashing.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
     }
 
     /// The first four characters and an ellipsis (`"8ule…"`): enough to tell sessions apart in
     /// a demo page or a debug log without handing out the credential.
     pub fn short(&self) -> String {
-        let mut s: String = self.0.chars().take(4).collect();
+        let mut s: String = self.as_str().chars().take(4).collect();
         s.push('…');
         s
     }
