@@ -36,7 +36,7 @@ pub fn http_date(unix_seconds: f64) -> String {
 }
 
 /// The length of every HTTP date this module writes (years are four digits).
-const HTTP_DATE_LEN: usize = 29;
+pub(crate) const HTTP_DATE_LEN: usize = 29;
 
 thread_local! {
     /// The last second formatted on this thread: a session cookie's `expires` is "now plus a

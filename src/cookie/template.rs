@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use super::http_date::push_http_date;
+use super::http_date::{push_http_date, HTTP_DATE_LEN};
 use super::{quote_value, CookieError, CookieOptions, MaxAge, Morsel};
 
 /// The fixed parts of a `Set-Cookie` line, in Django's attribute order.
@@ -80,9 +80,7 @@ impl SetCookieTemplate {
 
     /// The `Set-Cookie` value for `value`, expiring `max_age` seconds after `now`.
     pub fn render(&self, value: &str, max_age: f64, now: f64) -> String {
-        let mut out = String::with_capacity(
-            self.head.len() + value.len() + self.domain.len() + self.tail.len() + 80,
-        );
+        let mut out = String::with_capacity(self.rendered_len(value, max_age));
         self.push_value(&mut out, value);
         out.push_str("; expires=");
         push_http_date(&mut out, now + max_age);
@@ -111,6 +109,26 @@ impl SetCookieTemplate {
         out
     }
 
+    /// What [`render`](Self::render) will write, exactly for a plain value and a whole
+    /// `max_age` (every session cookie), else with room to spare. Exact matters: a header
+    /// value made from a `String` whose capacity is its length takes over its buffer, any other
+    /// costs one more allocation.
+    fn rendered_len(&self, value: &str, max_age: f64) -> usize {
+        const EXPIRES: usize = "; expires=".len() + HTTP_DATE_LEN;
+        const MAX_AGE: usize = "; Max-Age=".len();
+        let fixed = self.head.len() + self.domain.len() + self.tail.len() + EXPIRES + MAX_AGE;
+        let httponly = if self.httponly { "; HttpOnly".len() } else { 0 };
+        let plain = !value.is_empty() && value.bytes().all(is_plain_cookie_byte);
+        match whole_seconds(max_age) {
+            Some(seconds) if plain => {
+                let sign = usize::from(seconds < 0);
+                let digits = seconds.unsigned_abs().checked_ilog10().unwrap_or(0) as usize + 1;
+                fixed + httponly + value.len() + sign + digits
+            }
+            _ => fixed + httponly + value.len() + 80,
+        }
+    }
+
     fn push_value(&self, out: &mut String, value: &str) {
         out.push_str(&self.head);
         if !value.is_empty() && value.bytes().all(is_plain_cookie_byte) {
@@ -125,15 +143,37 @@ impl SetCookieTemplate {
 /// Bytes Python's cookie quoting leaves alone (a subset of its legal characters, enough for
 /// session keys and signed values).
 fn is_plain_cookie_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~:".contains(&b)
+    PLAIN_COOKIE_BYTES[usize::from(b)]
 }
 
+/// [`is_plain_cookie_byte`] as a table: one load per byte of every cookie value rendered.
+const PLAIN_COOKIE_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let byte = b as u8;
+        table[b] = byte.is_ascii_alphanumeric();
+        b += 1;
+    }
+    let punctuation = b"!#$%&'*+-.^_`|~:";
+    let mut i = 0;
+    while i < punctuation.len() {
+        table[punctuation[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
+
 /// `int(max_age)` as Django writes it.
+/// `max_age` as a whole number of seconds, when it is one well inside `i64` (every real age).
+fn whole_seconds(max_age: f64) -> Option<i64> {
+    (max_age.fract() == 0.0 && max_age.abs() < 9.0e15).then_some(max_age as i64)
+}
+
 fn push_max_age(out: &mut String, max_age: f64) {
-    // Whole numbers well inside i64 (every real age) print as integers; anything else takes
-    // the exact path.
-    if max_age.fract() == 0.0 && max_age.abs() < 9.0e15 {
-        let _ = write!(out, "{}", max_age as i64);
+    // Whole numbers print as integers; anything else takes the exact path.
+    if let Some(seconds) = whole_seconds(max_age) {
+        let _ = write!(out, "{seconds}");
     } else if let Some(text) = MaxAge::from(max_age).attribute_value() {
         out.push_str(&text);
     } else {
@@ -196,7 +236,16 @@ mod tests {
                                         now,
                                     )
                                     .unwrap();
-                                    assert_eq!(template.render(value, age, now), want);
+                                    let rendered = template.render(value, age, now);
+                                    assert_eq!(rendered, want);
+                                    // A session cookie's buffer is exactly its length, so
+                                    // the header value takes it over without a copy.
+                                    if whole_seconds(age).is_some()
+                                        && !value.is_empty()
+                                        && value.bytes().all(is_plain_cookie_byte)
+                                    {
+                                        assert_eq!(rendered.capacity(), rendered.len(), "{want}");
+                                    }
                                     checked += 1;
                                 }
                             }
@@ -208,6 +257,14 @@ mod tests {
             }
         }
         assert!(checked > 10_000);
+    }
+
+    #[test]
+    fn the_plain_byte_table_is_the_rule() {
+        for b in 0..=255u8 {
+            let rule = b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~:".contains(&b);
+            assert_eq!(is_plain_cookie_byte(b), rule, "byte {b}");
+        }
     }
 
     #[test]
