@@ -35,6 +35,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::backend::cookie::SignedCookieSessions;
+use crate::backend::dispatch::Backend;
 use crate::backend::server::StoreBackend;
 use crate::backend::SessionBackend;
 use crate::cookie::{delete_cookie_header, is_python_whitespace, unquote, DeleteOptions};
@@ -71,7 +72,7 @@ impl SessionLayer {
     /// A `config` that can never work ([`SessionConfig::validate`]): better at start-up than
     /// as an error on every request.
     pub fn new(store: Arc<dyn SessionStore>, config: SessionConfig) -> Result<Self, ConfigError> {
-        Self::with_backend(Arc::new(StoreBackend::new(store)), config)
+        Self::over(Backend::Store(StoreBackend::new(store)), config)
     }
 
     /// Sessions kept entirely in a signed cookie (Django's `signed_cookies` backend).
@@ -83,7 +84,7 @@ impl SessionLayer {
         sessions: SignedCookieSessions,
         config: SessionConfig,
     ) -> Result<Self, ConfigError> {
-        Self::with_backend(Arc::new(sessions), config)
+        Self::over(Backend::SignedCookie(sessions), config)
     }
 
     /// The layer for a backend opened from a URL ([`open`](crate::url::open)).
@@ -107,6 +108,10 @@ impl SessionLayer {
         backend: Arc<dyn SessionBackend>,
         config: SessionConfig,
     ) -> Result<Self, ConfigError> {
+        Self::over(Backend::Other(backend), config)
+    }
+
+    fn over(backend: Backend, config: SessionConfig) -> Result<Self, ConfigError> {
         Ok(SessionLayer {
             shared: Arc::new(Shared::new(backend, config)?),
             on_error: Arc::new(default_error_response),

@@ -102,23 +102,29 @@ impl SignedCookieSessions {
 /// A cookie-held session has no stored record to compare against.
 const UNVERSIONED: Version = Version::Counter(0);
 
-#[async_trait]
-impl SessionBackend for SignedCookieSessions {
-    /// Django validates this "key" too: at least 8 characters.
-    fn recognise(&self, cookie: &str) -> Option<SessionId> {
-        (cookie.chars().count() >= 8).then(|| SessionId::signed(cookie.to_owned()))
+/// The [`SessionBackend`] calls that do work, as plain methods: the session layer calls these
+/// directly, so no future is boxed for them (the trait, through `async_trait`, boxes each).
+impl SignedCookieSessions {
+    /// Django validates this "key" too: at least 8 characters (counting stops at the 8th).
+    pub(crate) fn recognise(&self, cookie: &str) -> Option<SessionId> {
+        (cookie.chars().nth(7).is_some()).then(|| SessionId::signed(cookie.to_owned()))
     }
 
-    async fn load(&self, id: &SessionId, cx: Context<'_>) -> Result<Option<Loaded>, StoreError> {
-        Ok(self
-            .decode_at(id.cookie_value(), cx.config, cx.now)
+    /// The session the cookie holds; `None` when it is tampered, expired or not a dict.
+    pub(crate) fn load(&self, id: &SessionId, cx: Context<'_>) -> Option<Loaded> {
+        self.decode_at(id.cookie_value(), cx.config, cx.now)
             .map(|data| Loaded {
                 data,
                 version: UNVERSIONED,
-            }))
+            })
     }
 
-    async fn save(&self, pending: Pending<'_>, cx: Context<'_>) -> Result<Saved, SessionError> {
+    /// The new cookie value for the session: it is the session.
+    pub(crate) fn save(
+        &self,
+        pending: Pending<'_>,
+        cx: Context<'_>,
+    ) -> Result<Saved, SessionError> {
         crate::session::limits::check_writable(pending.data, cx.config, cx.now)?;
         let value = self.encode_at(pending.data, cx.now);
         let size = cx.config.cookie_name.len() + value.len();
@@ -129,6 +135,21 @@ impl SessionBackend for SignedCookieSessions {
             id: SessionId::signed(value),
             version: UNVERSIONED,
         })
+    }
+}
+
+#[async_trait]
+impl SessionBackend for SignedCookieSessions {
+    fn recognise(&self, cookie: &str) -> Option<SessionId> {
+        SignedCookieSessions::recognise(self, cookie)
+    }
+
+    async fn load(&self, id: &SessionId, cx: Context<'_>) -> Result<Option<Loaded>, StoreError> {
+        Ok(SignedCookieSessions::load(self, id, cx))
+    }
+
+    async fn save(&self, pending: Pending<'_>, cx: Context<'_>) -> Result<Saved, SessionError> {
+        SignedCookieSessions::save(self, pending, cx)
     }
 
     /// Nothing to delete: the response deletes the cookie, but a copy of the old one stays

@@ -9,6 +9,7 @@
 //! check that cannot apply to a backend without server state skipped with its reason.
 
 pub mod cookie;
+pub(crate) mod dispatch;
 pub mod server;
 
 use std::fmt;
@@ -90,9 +91,13 @@ impl Change {
     /// Applies the change to `data`.
     pub fn apply(&self, data: &mut Map) {
         match self {
-            Change::Set(k, v) => {
-                data.insert(k.clone(), v.clone());
-            }
+            // An existing key keeps its slot (and its order); only a new one is copied.
+            Change::Set(k, v) => match data.get_mut(k) {
+                Some(slot) => *slot = v.clone(),
+                None => {
+                    data.insert(k.clone(), v.clone());
+                }
+            },
             Change::Remove(k) => {
                 data.shift_remove(k);
             }

@@ -201,13 +201,20 @@ impl StoreBackend {
     }
 }
 
-#[async_trait]
-impl SessionBackend for StoreBackend {
-    fn recognise(&self, cookie: &str) -> Option<SessionId> {
+/// The [`SessionBackend`] calls, as plain methods: the session layer calls these directly, so
+/// their futures run inline in the request's (the trait, through `async_trait`, boxes each).
+impl StoreBackend {
+    /// [`SessionBackend::recognise`].
+    pub(crate) fn recognise(&self, cookie: &str) -> Option<SessionId> {
         SessionKey::parse(cookie).map(SessionId::key)
     }
 
-    async fn load(&self, id: &SessionId, cx: Context<'_>) -> Result<Option<Loaded>, StoreError> {
+    /// [`SessionBackend::load`].
+    pub(crate) async fn load(
+        &self,
+        id: &SessionId,
+        cx: Context<'_>,
+    ) -> Result<Option<Loaded>, StoreError> {
         let Some(key) = id.as_key() else {
             return Ok(None);
         };
@@ -215,7 +222,12 @@ impl SessionBackend for StoreBackend {
             .await
     }
 
-    async fn save(&self, pending: Pending<'_>, cx: Context<'_>) -> Result<Saved, SessionError> {
+    /// [`SessionBackend::save`].
+    pub(crate) async fn save(
+        &self,
+        pending: Pending<'_>,
+        cx: Context<'_>,
+    ) -> Result<Saved, SessionError> {
         let (Some(key), Some(version)) = (pending.id.and_then(SessionId::as_key), pending.version)
         else {
             return self.create(pending.data, cx).await;
@@ -258,14 +270,16 @@ impl SessionBackend for StoreBackend {
         )))
     }
 
-    async fn delete(&self, id: &SessionId, cx: Context<'_>) -> Result<(), StoreError> {
+    /// [`SessionBackend::delete`].
+    pub(crate) async fn delete(&self, id: &SessionId, cx: Context<'_>) -> Result<(), StoreError> {
         match id.as_key() {
             Some(key) => self.timed(cx.config, self.dyn_store().delete(key)).await,
             None => Ok(()),
         }
     }
 
-    async fn cycle(
+    /// [`SessionBackend::cycle`].
+    pub(crate) async fn cycle(
         &self,
         pending: Pending<'_>,
         cx: Context<'_>,
@@ -281,6 +295,33 @@ impl SessionBackend for StoreBackend {
             // Never stored: there is nothing to retire.
             _ => Ok(Some(moved)),
         }
+    }
+}
+
+#[async_trait]
+impl SessionBackend for StoreBackend {
+    fn recognise(&self, cookie: &str) -> Option<SessionId> {
+        StoreBackend::recognise(self, cookie)
+    }
+
+    async fn load(&self, id: &SessionId, cx: Context<'_>) -> Result<Option<Loaded>, StoreError> {
+        StoreBackend::load(self, id, cx).await
+    }
+
+    async fn save(&self, pending: Pending<'_>, cx: Context<'_>) -> Result<Saved, SessionError> {
+        StoreBackend::save(self, pending, cx).await
+    }
+
+    async fn delete(&self, id: &SessionId, cx: Context<'_>) -> Result<(), StoreError> {
+        StoreBackend::delete(self, id, cx).await
+    }
+
+    async fn cycle(
+        &self,
+        pending: Pending<'_>,
+        cx: Context<'_>,
+    ) -> Result<Option<Saved>, SessionError> {
+        StoreBackend::cycle(self, pending, cx).await
     }
 
     fn revocable(&self) -> bool {

@@ -18,6 +18,7 @@ use super::error::SessionError;
 use super::expiry::{self, Expiry};
 use super::key::SessionKey;
 use super::lifetime::{browser_close_of, expiry_age_of, expiry_date_of};
+use crate::backend::dispatch::Backend;
 use crate::backend::server::StoreBackend;
 use crate::backend::{Change, Context, Pending, Saved, SessionBackend, SessionId};
 use crate::cookie::SetCookieTemplate;
@@ -83,7 +84,7 @@ impl State {
 
 /// What every session of one layer shares: where sessions live, the settings, the cookie.
 pub(crate) struct Shared {
-    backend: Arc<dyn SessionBackend>,
+    backend: Backend,
     config: SessionConfig,
     /// The session cookie's `Set-Cookie` line, checked when the layer was built.
     cookie: SetCookieTemplate,
@@ -93,10 +94,7 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// Checks `config` (see [`SessionConfig::validate`]) once, for every later request.
-    pub(crate) fn new(
-        backend: Arc<dyn SessionBackend>,
-        config: SessionConfig,
-    ) -> Result<Self, ConfigError> {
+    pub(crate) fn new(backend: Backend, config: SessionConfig) -> Result<Self, ConfigError> {
         config.validate()?;
         let cookie = config.cookie_template().map_err(|e| ConfigError {
             name: "SESSION_COOKIE_NAME".to_owned(),
@@ -200,7 +198,7 @@ impl Session {
         config: SessionConfig,
         key: Option<SessionKey>,
     ) -> Result<Self, ConfigError> {
-        let shared = Shared::new(Arc::new(StoreBackend::new(store)), config)?;
+        let shared = Shared::new(Backend::Store(StoreBackend::new(store)), config)?;
         Ok(Self::with_state(
             Arc::new(shared),
             State {
@@ -221,7 +219,7 @@ impl Session {
         config: SessionConfig,
         cookie: Option<&str>,
     ) -> Result<Self, ConfigError> {
-        let shared = Arc::new(Shared::new(backend, config)?);
+        let shared = Arc::new(Shared::new(Backend::Other(backend), config)?);
         Ok(Self::from_cookie(shared, cookie.map(Cow::Borrowed)))
     }
 
@@ -243,7 +241,13 @@ impl Session {
 
     /// Loads the record on first use; later calls return the state at once.
     async fn loaded(&self) -> Result<MutexGuard<'_, State>, SessionError> {
-        let mut st = self.state.lock().await;
+        // Uncontended (the usual case: one handler), `try_lock` is one compare-and-swap where
+        // `lock` builds and polls a queue entry. It fails while others wait, so the queue's
+        // order is kept.
+        let mut st = match self.state.try_lock() {
+            Ok(st) => st,
+            Err(_) => self.state.lock().await,
+        };
         if !st.loaded {
             self.load_into(&mut st).await?;
         }
@@ -252,8 +256,10 @@ impl Session {
     }
 
     async fn load_into(&self, st: &mut State) -> Result<(), SessionError> {
-        if let Some(id) = st.id.clone() {
-            match self.shared.backend.load(&id, self.context()).await {
+        if let Some(id) = &st.id {
+            // The answer owns its data, so `st` is free again once it is in.
+            let loaded = self.shared.backend.load(id, self.context()).await;
+            match loaded {
                 Ok(Some(loaded)) => {
                     st.data = loaded.data;
                     st.version = Some(loaded.version);
