@@ -160,7 +160,7 @@ impl MemoryStore {
     }
 
     fn shard_index(key: &SessionKey) -> usize {
-        let b = key.as_str().as_bytes();
+        let b = key.as_bytes();
         let h = b
             .iter()
             .take(4)
@@ -361,6 +361,22 @@ fn footprint(data: &Map) -> usize {
     ENTRY + dict(data)
 }
 
+/// Writes `data` over the stored dict `stored` and returns what the entry now costs.
+///
+/// With as many keys as before (a session whose values changed: the usual save), in place:
+/// `clone_from` reuses the dict's table and entries, so such a save allocates nothing for
+/// them. With another number of keys, a fresh copy: reusing would keep the entries' old room,
+/// which a session that shrank no longer needs and [`footprint`] cannot see. Either way the
+/// stored dict holds no more than a fresh copy of `data` would.
+fn overwrite(stored: &mut Map, data: &Map) -> usize {
+    if stored.len() == data.len() {
+        stored.clone_from(data);
+    } else {
+        *stored = data.clone();
+    }
+    footprint(stored)
+}
+
 fn remove_key(users: &mut HashMap<String, HashSet<SessionKey>>, user: &str, key: &SessionKey) {
     if let Some(keys) = users.get_mut(user) {
         keys.remove(key);
@@ -427,10 +443,10 @@ impl SessionStore for MemoryStore {
         record: Record<'_>,
         expected: &Version,
     ) -> Result<SaveOutcome, StoreError> {
-        let data = record.data.clone();
-        let bytes = footprint(&data);
-        let login = data.contains_key(LOGIN_KEY);
-        let user = user_id_of(&data);
+        // The caller's copy sizes the room to make; the stored copy is counted once written.
+        let estimate = footprint(record.data);
+        let login = record.data.contains_key(LOGIN_KEY);
+        let user = user_id_of(record.data);
         let mut reserved = false;
         loop {
             let version = self.version();
@@ -441,7 +457,7 @@ impl SessionStore for MemoryStore {
             if *expected != Version::Counter(entry.version) {
                 return Ok(SaveOutcome::Conflict);
             }
-            let growth = bytes.saturating_sub(entry.bytes);
+            let growth = estimate.saturating_sub(entry.bytes);
             if !reserved && growth > 0 && self.bytes().saturating_add(growth) > self.max_bytes {
                 // Room is made with this shard unlocked; the version check runs again after.
                 drop(map);
@@ -449,24 +465,19 @@ impl SessionStore for MemoryStore {
                 reserved = true;
                 continue;
             }
+            let bytes = overwrite(&mut entry.data, record.data);
             self.bytes.fetch_add(bytes, Ordering::Relaxed);
             self.bytes.fetch_sub(entry.bytes, Ordering::Relaxed);
             self.reindex(key, entry.user.as_deref(), user.as_deref());
-            let created_at = if entry.user == user {
-                entry.created_at
-            } else {
-                record.now
-            };
-            *entry = Entry {
-                data,
-                expires_at: record.expires_at,
-                version,
-                bytes,
-                login,
-                user,
-                created_at,
-                last_seen: record.now,
-            };
+            if entry.user != user {
+                entry.created_at = record.now;
+            }
+            entry.expires_at = record.expires_at;
+            entry.version = version;
+            entry.bytes = bytes;
+            entry.login = login;
+            entry.user = user;
+            entry.last_seen = record.now;
             return Ok(SaveOutcome::Saved(Version::Counter(version)));
         }
     }
@@ -585,5 +596,67 @@ impl SessionStore for MemoryStore {
             }
         }
         Ok(indexed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `{"key0": 0, …}` with `keys` entries.
+    fn dict(keys: usize) -> Map {
+        (0..keys)
+            .map(|i| (format!("key{i}"), Value::from(i as i64)))
+            .collect()
+    }
+
+    fn record(data: &Map) -> Record<'_> {
+        Record {
+            data,
+            expires_at: 2e9,
+            now: 1e9,
+        }
+    }
+
+    /// A session that shrank is stored afresh, and the store counts what it now holds.
+    #[tokio::test]
+    async fn a_session_that_shrinks_gives_its_room_back() {
+        let store = MemoryStore::new();
+        let key = SessionKey::generate().unwrap();
+        let version = store.create(&key, record(&dict(640))).await.unwrap();
+        let held_big = store.bytes();
+        let small = dict(1);
+        let outcome = store.save(&key, record(&small), &version).await.unwrap();
+        assert!(matches!(outcome, SaveOutcome::Saved(_)));
+        assert!(
+            store.bytes() * 20 < held_big,
+            "{} bytes held after shrinking from {held_big}",
+            store.bytes()
+        );
+        assert_eq!(store.bytes(), footprint(&small.clone()));
+        let loaded = store.load(&key, 1e9).await.unwrap().unwrap();
+        assert_eq!(loaded.data, small);
+    }
+
+    /// Saves with the same keys overwrite in place; saves with others copy afresh. Each keeps
+    /// the data and the count exact.
+    #[tokio::test]
+    async fn saves_in_place_keep_the_count_exact() {
+        let store = MemoryStore::new();
+        let key = SessionKey::generate().unwrap();
+        let mut version = store.create(&key, record(&dict(3))).await.unwrap();
+        for n in 0..6 {
+            // Four or five keys, each count twice: a fresh copy, then an overwrite in place.
+            let mut data = dict(3 + (n / 2) % 2);
+            data.insert("n".to_owned(), Value::from(n as i64));
+            match store.save(&key, record(&data), &version).await.unwrap() {
+                SaveOutcome::Saved(v) => version = v,
+                other => panic!("{other:?}"),
+            }
+            assert_eq!(store.bytes(), footprint(&data.clone()));
+            assert_eq!(store.load(&key, 1e9).await.unwrap().unwrap().data, data);
+        }
+        store.delete(&key).await.unwrap();
+        assert_eq!(store.bytes(), 0);
     }
 }

@@ -485,6 +485,32 @@ async fn anonymous_sessions_cannot_evict_a_login_from_the_memory_store() {
     );
 }
 
+/// Over HTTP, a memory-store session that grows and shrinks is counted at what it holds after
+/// each save (saves overwrite the stored copy, in place when its keys stay the same).
+#[tokio::test]
+async fn a_session_that_shrinks_in_the_memory_store_gives_its_memory_back() {
+    let store = Arc::new(MemoryStore::new());
+    let app = app(store.clone(), SessionConfig::default());
+    let cookie = send(&app, "/big?bytes=100000", None)
+        .await
+        .session_cookie()
+        .unwrap();
+    assert!(store.bytes() > 100_000, "{} bytes", store.bytes());
+    for bytes in [100_000, 99_000, 10] {
+        let r = send(&app, &format!("/big?bytes={bytes}"), Some(&cookie)).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+    assert!(
+        store.bytes() < 2_000,
+        "{} bytes held for a 10-byte value",
+        store.bytes()
+    );
+    assert_eq!(
+        send(&app, "/get?k=big", Some(&cookie)).await.body,
+        "x".repeat(10)
+    );
+}
+
 /// The memory store holds to its byte budget: anonymous sessions make room by evicting each
 /// other, logins by evicting the logins closest to expiry, and an anonymous write that could
 /// only make room by evicting a login is refused (503) instead.
