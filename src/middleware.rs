@@ -101,6 +101,10 @@ impl SessionLayer {
 
     /// Sessions kept in any [`SessionBackend`], including one of the app's own.
     ///
+    /// Calls go through the trait, one boxed future each. For tessera's own backends prefer
+    /// [`new`](Self::new), [`signed_cookie`](Self::signed_cookie) or
+    /// [`from_sessions`](Self::from_sessions), whose calls run inline in the request's future.
+    ///
     /// # Errors
     ///
     /// As [`new`](Self::new).
