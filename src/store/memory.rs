@@ -361,6 +361,10 @@ fn footprint(data: &Map) -> usize {
     ENTRY + dict(data)
 }
 
+/// The estimated size up to which a save is written over the stored dict under the shard's
+/// lock ([`overwrite`]); a bigger session is copied before the lock is taken.
+const IN_PLACE_MAX_BYTES: usize = 4096;
+
 /// Writes `data` over the stored dict `stored` and returns what the entry now costs.
 ///
 /// With as many keys as before (a session whose values changed: the usual save), in place:
@@ -447,8 +451,10 @@ impl SessionStore for MemoryStore {
         let estimate = footprint(record.data);
         let login = record.data.contains_key(LOGIN_KEY);
         let user = user_id_of(record.data);
+        // A big session is copied before the shard is locked, so no write holds it for long.
+        let mut copy = (estimate > IN_PLACE_MAX_BYTES).then(|| record.data.clone());
         let mut reserved = false;
-        loop {
+        let (version, replaced) = loop {
             let version = self.version();
             let mut map = self.shard(key).write().map_err(poisoned)?;
             let Some(entry) = map.get_mut(key) else {
@@ -465,7 +471,13 @@ impl SessionStore for MemoryStore {
                 reserved = true;
                 continue;
             }
-            let bytes = overwrite(&mut entry.data, record.data);
+            let (bytes, replaced) = match copy.take() {
+                Some(copy) => {
+                    let replaced = std::mem::replace(&mut entry.data, copy);
+                    (footprint(&entry.data), Some(replaced))
+                }
+                None => (overwrite(&mut entry.data, record.data), None),
+            };
             self.bytes.fetch_add(bytes, Ordering::Relaxed);
             self.bytes.fetch_sub(entry.bytes, Ordering::Relaxed);
             self.reindex(key, entry.user.as_deref(), user.as_deref());
@@ -478,8 +490,11 @@ impl SessionStore for MemoryStore {
             entry.login = login;
             entry.user = user;
             entry.last_seen = record.now;
-            return Ok(SaveOutcome::Saved(Version::Counter(version)));
-        }
+            break (version, replaced);
+        };
+        // A big session's old copy is freed here, with the shard unlocked.
+        drop(replaced);
+        Ok(SaveOutcome::Saved(Version::Counter(version)))
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), StoreError> {
@@ -618,7 +633,9 @@ mod tests {
         }
     }
 
-    /// A session that shrank is stored afresh, and the store counts what it now holds.
+    /// A session that shrank is counted at what it now holds. (That it is stored afresh, not
+    /// over its old room, is seen by the allocator: `session_http`'s
+    /// `a_memory_store_session_that_shrinks_lets_go_of_its_memory`.)
     #[tokio::test]
     async fn a_session_that_shrinks_gives_its_room_back() {
         let store = MemoryStore::new();
@@ -638,8 +655,8 @@ mod tests {
         assert_eq!(loaded.data, small);
     }
 
-    /// Saves with the same keys overwrite in place; saves with others copy afresh. Each keeps
-    /// the data and the count exact.
+    /// Saves with the same keys overwrite in place; saves with others copy afresh; a big
+    /// session is copied before the lock. Each keeps the data and the count exact.
     #[tokio::test]
     async fn saves_in_place_keep_the_count_exact() {
         let store = MemoryStore::new();
@@ -655,6 +672,16 @@ mod tests {
             }
             assert_eq!(store.bytes(), footprint(&data.clone()));
             assert_eq!(store.load(&key, 1e9).await.unwrap().unwrap().data, data);
+        }
+        let big = dict(640);
+        assert!(footprint(&big) > IN_PLACE_MAX_BYTES);
+        for _ in 0..2 {
+            match store.save(&key, record(&big), &version).await.unwrap() {
+                SaveOutcome::Saved(v) => version = v,
+                other => panic!("{other:?}"),
+            }
+            assert_eq!(store.bytes(), footprint(&big.clone()));
+            assert_eq!(store.load(&key, 1e9).await.unwrap().unwrap().data, big);
         }
         store.delete(&key).await.unwrap();
         assert_eq!(store.bytes(), 0);

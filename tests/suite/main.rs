@@ -3,6 +3,9 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+#[global_allocator]
+static ALLOCATOR: held_bytes::Counting = held_bytes::Counting;
+
 mod auth_http;
 mod conformance_auth_login;
 mod conformance_auth_password_and_hash;
@@ -19,6 +22,7 @@ mod conformance_signing;
 mod cookies_http;
 mod csrf_http;
 mod fuzz_regressions;
+mod held_bytes;
 mod layering;
 mod messages_http;
 mod operator;

@@ -511,6 +511,71 @@ async fn a_session_that_shrinks_in_the_memory_store_gives_its_memory_back() {
     );
 }
 
+/// `{"key0": 0, …}` with `keys` entries.
+fn numbered_dict(keys: usize) -> tessera::json::Map {
+    (0..keys)
+        .map(|i| (format!("key{i}"), tessera::json::Value::from(i as i64)))
+        .collect()
+}
+
+/// A record of `data`, live until 2033.
+fn record(data: &tessera::json::Map) -> tessera::store::Record<'_> {
+    tessera::store::Record {
+        data,
+        expires_at: 2e9,
+        now: 1e9,
+    }
+}
+
+/// The memory store writes a save with the same keys over its stored dict in place: besides
+/// the call's own boxed future, nothing is allocated.
+#[tokio::test]
+async fn a_memory_store_save_with_the_same_keys_allocates_nothing() {
+    use tessera::store::SaveOutcome;
+    let store = MemoryStore::new();
+    let key = SessionKey::generate().unwrap();
+    let mut version = store.create(&key, record(&numbered_dict(8))).await.unwrap();
+    let mut next = numbered_dict(8);
+    for n in 0..3 {
+        next.insert("key3".to_owned(), tessera::json::Value::from(100 + n));
+        let before = crate::held_bytes::allocations();
+        let outcome = store.save(&key, record(&next), &version).await.unwrap();
+        let made = crate::held_bytes::allocations() - before;
+        let SaveOutcome::Saved(saved) = outcome else {
+            panic!("{outcome:?}");
+        };
+        version = saved;
+        assert!(made <= 1, "a save of the same keys made {made} allocations");
+    }
+    assert_eq!(store.load(&key, 1e9).await.unwrap().unwrap().data, next);
+}
+
+/// A session that shrank is stored afresh: reused, the stored dict would keep its old entries'
+/// room, which the byte budget (an estimate from the dict's visible capacity) cannot see.
+/// Measured with the suite's counting allocator.
+#[tokio::test]
+async fn a_memory_store_session_that_shrinks_lets_go_of_its_memory() {
+    use tessera::store::SaveOutcome;
+    let store = MemoryStore::new();
+    let key = SessionKey::generate().unwrap();
+    const KEYS: usize = 640;
+    let big = numbered_dict(KEYS);
+    let version = store.create(&key, record(&big)).await.unwrap();
+    drop(big);
+    let small = numbered_dict(1);
+    let before = crate::held_bytes::held();
+    let outcome = store.save(&key, record(&small), &version).await.unwrap();
+    let released = before - crate::held_bytes::held();
+    assert!(matches!(outcome, SaveOutcome::Saved(_)), "{outcome:?}");
+    // At least the old entries' own room (a key and a value each) must be given back.
+    let entries = KEYS * std::mem::size_of::<(String, tessera::json::Value)>();
+    assert!(
+        released >= entries as isize,
+        "shrinking from {KEYS} keys to 1 released {released} bytes, under the {entries} its entries took"
+    );
+    assert_eq!(store.load(&key, 1e9).await.unwrap().unwrap().data, small);
+}
+
 /// The memory store holds to its byte budget: anonymous sessions make room by evicting each
 /// other, logins by evicting the logins closest to expiry, and an anonymous write that could
 /// only make room by evicting a login is refused (503) instead.
