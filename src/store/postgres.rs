@@ -532,10 +532,7 @@ impl PostgresStore {
         expected: &str,
     ) -> Result<bool, StoreError> {
         const OP: &str = "save";
-        let stmt = client
-            .prepare_cached(&self.sql.save)
-            .await
-            .map_err(|e| pg_err(OP, &e))?;
+        let stmt = prepared(client, OP, &self.sql.save).await?;
         let params: [&(dyn ToSql + Sync); 4] = [
             &Redacted(text),
             &instant(record.expires_at),
@@ -575,10 +572,7 @@ impl PostgresStore {
             Some(_) => &self.users.save,
             None => &self.users.save_anonymous,
         };
-        let stmt = client
-            .prepare_cached(statement)
-            .await
-            .map_err(|e| pg_err(OP, &e))?;
+        let stmt = prepared(client, OP, statement).await?;
         let (data, expire, key_param, expected) = (
             Redacted(text),
             instant(record.expires_at),
@@ -612,10 +606,7 @@ impl PostgresStore {
         key: &SessionKey,
         now: f64,
     ) -> Result<Option<String>, StoreError> {
-        let stmt = client
-            .prepare_cached(&self.sql.load)
-            .await
-            .map_err(|e| pg_err(op, &e))?;
+        let stmt = prepared(client, op, &self.sql.load).await?;
         let row = client
             .query_opt(&stmt, &[&Redacted(key.as_str()), &instant(now)])
             .await
@@ -640,10 +631,7 @@ impl PostgresStore {
         key: &SessionKey,
     ) -> Result<SaveOutcome, StoreError> {
         const OP: &str = "save";
-        let stmt = client
-            .prepare_cached(&self.sql.exists)
-            .await
-            .map_err(|e| pg_err(OP, &e))?;
+        let stmt = prepared(client, OP, &self.sql.exists).await?;
         let row = client
             .query_opt(&stmt, &[&Redacted(key.as_str())])
             .await
@@ -734,10 +722,7 @@ impl SessionStore for PostgresStore {
                 Some(_) => &self.users.create,
                 None => &self.sql.create,
             };
-            let stmt = client
-                .prepare_cached(statement)
-                .await
-                .map_err(|e| pg_err(OP, &e))?;
+            let stmt = prepared(client, OP, statement).await?;
             let (key, text, expire) = (
                 Redacted(key.as_str()),
                 Redacted(&text),
@@ -820,10 +805,7 @@ impl SessionStore for PostgresStore {
             &self.sql.delete
         };
         self.with_client(OP, async |client| {
-            let stmt = client
-                .prepare_cached(statement)
-                .await
-                .map_err(|e| pg_err(OP, &e))?;
+            let stmt = prepared(client, OP, statement).await?;
             client
                 .execute(&stmt, &[&Redacted(key.as_str())])
                 .await
@@ -836,10 +818,7 @@ impl SessionStore for PostgresStore {
     async fn exists(&self, key: &SessionKey) -> Result<bool, StoreError> {
         const OP: &str = "exists";
         self.with_client(OP, async |client| {
-            let stmt = client
-                .prepare_cached(&self.sql.exists)
-                .await
-                .map_err(|e| pg_err(OP, &e))?;
+            let stmt = prepared(client, OP, &self.sql.exists).await?;
             let row = client
                 .query_opt(&stmt, &[&Redacted(key.as_str())])
                 .await
@@ -864,10 +843,7 @@ impl SessionStore for PostgresStore {
         let now = instant(now);
         let indexed = self.indexed().await?;
         self.with_client(OP, async |client| {
-            let stmt = client
-                .prepare_cached(&self.sql.clear)
-                .await
-                .map_err(|e| pg_err(OP, &e))?;
+            let stmt = prepared(client, OP, &self.sql.clear).await?;
             if !indexed {
                 let (client, stmt, now) = (&**client, &stmt, &now);
                 return sql::clear_in_batches(batch_size, progress, move |limit| async move {
@@ -879,10 +855,7 @@ impl SessionStore for PostgresStore {
                 })
                 .await;
             }
-            let index_stmt = client
-                .prepare_cached(&self.sql.users.clear)
-                .await
-                .map_err(|e| pg_err(OP, &e))?;
+            let index_stmt = prepared(client, OP, &self.sql.users.clear).await?;
             let (client, stmt, now) = (&**client, &stmt, &now);
             let removed = sql::clear_in_batches(batch_size, progress, move |limit| async move {
                 let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -913,18 +886,12 @@ impl SessionStore for PostgresStore {
         let now = instant(now);
         let rows = self
             .with_client(OP, async |client| {
-                let prune = client
-                    .prepare_cached(&self.sql.users.prune)
-                    .await
-                    .map_err(|e| pg_err(OP, &e))?;
+                let prune = prepared(client, OP, &self.sql.users.prune).await?;
                 client
                     .execute(&prune, &[&user_id, &now])
                     .await
                     .map_err(|e| pg_err(OP, &e))?;
-                let list = client
-                    .prepare_cached(&self.sql.users.list)
-                    .await
-                    .map_err(|e| pg_err(OP, &e))?;
+                let list = prepared(client, OP, &self.sql.users.list).await?;
                 client
                     .query(&list, &[&user_id, &now])
                     .await
@@ -955,10 +922,7 @@ impl SessionStore for PostgresStore {
         self.require_index().await?;
         let keep = keep.map_or("", |k| k.as_str());
         self.with_client(OP, async |client| {
-            let stmt = client
-                .prepare_cached(&self.users.revoke)
-                .await
-                .map_err(|e| pg_err(OP, &e))?;
+            let stmt = prepared(client, OP, &self.users.revoke).await?;
             let removed: i64 = client
                 .query_one(&stmt, &[&user_id, &Redacted(keep)])
                 .await
@@ -978,10 +942,7 @@ impl SessionStore for PostgresStore {
         loop {
             let rows = self
                 .with_client(OP, async |client| {
-                    let scan = client
-                        .prepare_cached(&self.sql.users.scan)
-                        .await
-                        .map_err(|e| pg_err(OP, &e))?;
+                    let scan = prepared(client, OP, &self.sql.users.scan).await?;
                     client
                         .query(&scan, &[&instant(now), &Redacted(&after), &limit])
                         .await
@@ -1004,10 +965,7 @@ impl SessionStore for PostgresStore {
                 after = key;
             }
             self.with_client(OP, async |client| {
-                let upsert = client
-                    .prepare_cached(&self.sql.users.upsert)
-                    .await
-                    .map_err(|e| pg_err(OP, &e))?;
+                let upsert = prepared(client, OP, &self.sql.users.upsert).await?;
                 for (key, user, expires_at) in &page {
                     client
                         .execute(
@@ -1262,6 +1220,15 @@ fn describe(e: &tokio_postgres::Error) -> String {
         Some(cause) => format!("{e}: {cause}"),
         None => e.to_string(),
     }
+}
+
+/// `sql` prepared on `client`'s connection (each connection caches what it prepared).
+async fn prepared(
+    client: &Object,
+    op: &str,
+    sql: &str,
+) -> Result<tokio_postgres::Statement, StoreError> {
+    client.prepare_cached(sql).await.map_err(|e| pg_err(op, &e))
 }
 
 fn pg_err(op: &str, e: &tokio_postgres::Error) -> StoreError {
