@@ -470,13 +470,7 @@ impl MysqlStore {
                     match &user {
                         Some(user) => tx.exec_drop(
                             self.sql.users.upsert.as_str(),
-                            (
-                                key.as_str(),
-                                user,
-                                record.now,
-                                record.now,
-                                datetime(record.expires_at),
-                            ),
+                            index_entry(key.as_str(), user, record.now, record.expires_at),
                         ),
                         None => tx.exec_drop(self.sql.users.unindex.as_str(), (key.as_str(),)),
                     }
@@ -655,13 +649,7 @@ impl SessionStore for MysqlStore {
                 .map_err(|e| create_err(OP, e))?;
             tx.exec_drop(
                 self.sql.users.upsert.as_str(),
-                (
-                    key.as_str(),
-                    user,
-                    record.now,
-                    record.now,
-                    datetime(record.expires_at),
-                ),
+                index_entry(key.as_str(), &user, record.now, record.expires_at),
             )
             .await
             .map_err(|e| my_err(OP, &e))?;
@@ -892,7 +880,7 @@ impl SessionStore for MysqlStore {
                 for (key, user, expires_at) in &page {
                     conn.exec_drop(
                         self.sql.users.upsert.as_str(),
-                        (key.as_str(), user.as_str(), now, now, datetime(*expires_at)),
+                        index_entry(key.as_str(), user, now, *expires_at),
                     )
                     .await
                     .map_err(|e| my_err(OP, &e))?;
@@ -1031,6 +1019,17 @@ fn text_of(mut row: Row, op: &str) -> Result<String, StoreError> {
 
 /// Unix seconds as a UTC `datetime(6)`, rounded to the microsecond and clamped to the years
 /// `DATETIME` holds: 1000 to 9999.
+/// The parameters of `users.upsert`: `key` is `user`'s, created and last seen at `now`,
+/// expiring at `expires_at`.
+fn index_entry<'a>(
+    key: &'a str,
+    user: &'a str,
+    now: f64,
+    expires_at: f64,
+) -> (&'a str, &'a str, f64, f64, Value) {
+    (key, user, now, now, datetime(expires_at))
+}
+
 fn datetime(unix: f64) -> Value {
     const MIN: i64 = -30_610_224_000_000_000; // 1000-01-01T00:00:00Z
     const MAX: i64 = 253_402_300_799_999_999; // 9999-12-31T23:59:59.999999Z
