@@ -148,15 +148,6 @@ fn zlib_rs_deflate(data: &[u8]) -> Vec<u8> {
     out
 }
 
-fn zlib_rs_inflate(z: &[u8], len: usize) -> Vec<u8> {
-    let mut out = vec![0u8; len];
-    let (written, rc) = zlib_rs::decompress_slice(&mut out, z, zlib_rs::InflateConfig::default());
-    assert_eq!(rc, zlib_rs::ReturnCode::Ok);
-    let n = written.len();
-    out.truncate(n);
-    out
-}
-
 async fn hello() -> &'static str {
     "hello"
 }

@@ -146,16 +146,9 @@ fn loads_floor(c: &mut Criterion) {
     g.bench_function("b64_decode_4k_payload", |b| {
         b.iter(|| signing::b64::decode(black_box(payload.as_bytes())))
     });
+    assert_eq!(zlib_rs_inflate(&stream, text.len()), text.as_bytes());
     g.bench_function("inflate_4k_zlib_rs", |b| {
-        let mut out = vec![0u8; text.len()];
-        b.iter(|| {
-            let (written, status) =
-                zlib_rs::decompress_slice(&mut out, black_box(&stream), Default::default());
-            assert_eq!(
-                (written.len(), status),
-                (text.len(), zlib_rs::ReturnCode::Ok)
-            );
-        })
+        b.iter(|| zlib_rs_inflate(black_box(&stream), text.len()))
     });
     // serde_json builds its tree with one allocation per string, as tessera's parser does;
     // `IgnoredAny` only validates, which no reader that hands out the data can stop at.

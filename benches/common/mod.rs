@@ -105,3 +105,13 @@ pub fn config() -> Criterion {
         .measurement_time(Duration::from_secs(2))
         .sample_size(50)
 }
+
+/// Inflates the zlib stream `z` of `len` bytes through zlib-rs (what tessera's loads uses).
+pub fn zlib_rs_inflate(z: &[u8], len: usize) -> Vec<u8> {
+    let mut out = vec![0u8; len];
+    let (written, rc) = zlib_rs::decompress_slice(&mut out, z, zlib_rs::InflateConfig::default());
+    assert_eq!(rc, zlib_rs::ReturnCode::Ok);
+    let n = written.len();
+    out.truncate(n);
+    out
+}
