@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::header::{HeaderValue, COOKIE, SET_COOKIE, VARY};
-use http::{Request, Response, StatusCode};
+use http::{Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -45,15 +45,12 @@ use crate::store::SessionStore;
 use crate::time::Clock;
 use crate::url::Sessions;
 
-/// Shapes the response for a session that could not be loaded or saved (see
-/// [`SessionLayer::error_response`]).
-pub type ErrorResponder = Arc<dyn Fn(&SessionError) -> Response<String> + Send + Sync>;
+pub use crate::session::ErrorResponder;
 
 /// Installs sessions on every request of the wrapped service.
 #[derive(Clone)]
 pub struct SessionLayer {
     shared: Arc<Shared>,
-    on_error: ErrorResponder,
 }
 
 impl std::fmt::Debug for SessionLayer {
@@ -118,7 +115,6 @@ impl SessionLayer {
     fn over(backend: Backend, config: SessionConfig) -> Result<Self, ConfigError> {
         Ok(SessionLayer {
             shared: Arc::new(Shared::new(backend, config)?),
-            on_error: Arc::new(default_error_response),
         })
     }
 
@@ -127,7 +123,6 @@ impl SessionLayer {
     pub fn with_clock(self, clock: Clock) -> Self {
         SessionLayer {
             shared: Arc::new(self.shared.with_clock(clock)),
-            on_error: self.on_error,
         }
     }
 
@@ -153,32 +148,9 @@ impl SessionLayer {
         respond: impl Fn(&SessionError) -> Response<String> + Send + Sync + 'static,
     ) -> Self {
         SessionLayer {
-            shared: self.shared,
-            on_error: Arc::new(respond),
+            shared: Arc::new(self.shared.with_error_response(Arc::new(respond))),
         }
     }
-}
-
-/// The default error response: the status [`error_status`](crate::session::error_status)
-/// gives, and a body that says nothing internal.
-fn default_error_response(e: &SessionError) -> Response<String> {
-    let status = crate::session::error_status(e);
-    let body = match (e, status) {
-        // Says which limit the client's data ran into; nothing internal.
-        (SessionError::Unstorable(_), _) => format!("Bad Request: {e}\n"),
-        (_, StatusCode::SERVICE_UNAVAILABLE) => "Service Unavailable\n".to_owned(),
-        (_, StatusCode::BAD_REQUEST) => {
-            "Bad Request: the session was ended by another request\n".to_owned()
-        }
-        _ => "Internal Server Error\n".to_owned(),
-    };
-    let mut r = Response::new(body);
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    r
 }
 
 /// Marks a response made from a handler's [`SessionError`], so the layer can reshape it with
@@ -192,7 +164,6 @@ impl<S> Layer<S> for SessionLayer {
         SessionService {
             inner,
             shared: self.shared.clone(),
-            on_error: self.on_error.clone(),
         }
     }
 }
@@ -202,7 +173,6 @@ impl<S> Layer<S> for SessionLayer {
 pub struct SessionService<S> {
     inner: S,
     shared: Arc<Shared>,
-    on_error: ErrorResponder,
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -233,7 +203,6 @@ where
                 handler: self.inner.call(req),
                 after: Some(After {
                     session,
-                    on_error: self.on_error.clone(),
                     cookie_present,
                 }),
             },
@@ -244,7 +213,6 @@ where
 /// What the response step needs from the request.
 struct After {
     session: Session,
-    on_error: ErrorResponder,
     cookie_present: bool,
 }
 
@@ -304,26 +272,21 @@ where
 /// The response step without awaiting when the session needs no store call; otherwise the
 /// boxed step that makes it.
 fn finish_now<B: From<String> + Send + 'static>(
-    after: After,
+    mut after: After,
     mut response: Response<B>,
 ) -> Result<Response<B>, BoxFuture<Response<B>>> {
     if let Some(HandlerSessionError(e)) = response.extensions_mut().remove() {
-        return Ok(error_response(&after.on_error, &e));
+        return Ok(error_response(after.session.on_error(), &e));
     }
     let server_error = response.status().is_server_error();
     match after.session.commit_now(after.cookie_present, server_error) {
-        Some(commit) => Ok(apply(
-            commit,
-            after.session.config(),
-            &after.on_error,
-            response,
-        )),
+        Some(commit) => Ok(apply(commit, &after.session, response)),
         None => Err(Box::pin(async move {
             let commit = after
                 .session
                 .commit(after.cookie_present, server_error)
                 .await;
-            apply(commit, after.session.config(), &after.on_error, response)
+            apply(commit, &after.session, response)
         })),
     }
 }
@@ -446,10 +409,10 @@ fn error_response<B: From<String>>(on_error: &ErrorResponder, e: &SessionError) 
 /// `Vary: Cookie`, or the error response.
 fn apply<B: From<String>>(
     commit: Commit,
-    config: &SessionConfig,
-    on_error: &ErrorResponder,
+    session: &Session,
     mut response: Response<B>,
 ) -> Response<B> {
+    let config = session.config();
     match commit {
         Commit::Untouched { vary } => {
             if vary {
@@ -489,7 +452,7 @@ fn apply<B: From<String>>(
                 SessionError::Store(_) => {}
                 e => tracing::error!(target: "tessera::session", error = %e, "session save failed"),
             }
-            return error_response(on_error, &e);
+            return error_response(session.on_error(), &e);
         }
     }
     response

@@ -61,6 +61,19 @@ impl Backend {
         }
     }
 
+    /// The save, when this backend makes it without I/O (the signed cookie), so the response
+    /// needs no await for it; `None` for a backend that has to be awaited.
+    pub(crate) fn save_now(
+        &self,
+        pending: Pending<'_>,
+        cx: Context<'_>,
+    ) -> Option<Result<Saved, SessionError>> {
+        match self {
+            Backend::SignedCookie(b) => Some(b.save(pending, cx)),
+            Backend::Store(_) | Backend::Other(_) => None,
+        }
+    }
+
     /// See [`SessionBackend::delete`] (rare: a logout).
     pub(crate) async fn delete(&self, id: &SessionId, cx: Context<'_>) -> Result<(), StoreError> {
         match self {
@@ -81,6 +94,12 @@ impl Backend {
             Backend::SignedCookie(b) => SessionBackend::cycle(b, pending, cx).await,
             Backend::Other(b) => b.cycle(pending, cx).await,
         }
+    }
+
+    /// Whether a save may replay this request's changes onto a newer record (a store's
+    /// compare-and-swap), so the session has to log them.
+    pub(crate) fn replays_changes(&self) -> bool {
+        !matches!(self, Backend::SignedCookie(_))
     }
 
     /// See [`SessionBackend::reissues_unreadable`].

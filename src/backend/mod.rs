@@ -104,6 +104,19 @@ impl Change {
             Change::Clear => data.clear(),
         }
     }
+
+    /// [`apply`](Self::apply), moving the key and value in instead of copying them.
+    pub(crate) fn apply_owned(self, data: &mut Map) {
+        match self {
+            Change::Set(k, v) => match data.get_mut(&k) {
+                Some(slot) => *slot = v,
+                None => {
+                    data.insert(k, v);
+                }
+            },
+            change => change.apply(data),
+        }
+    }
 }
 
 /// A session to write: where it was loaded from (nothing for a new one), its data, and what

@@ -1,5 +1,7 @@
 //! What can go wrong with a session, and the HTTP status each answers with.
 
+use std::sync::Arc;
+
 use super::expiry;
 use crate::json::ConvertError;
 use crate::store::StoreError;
@@ -44,4 +46,30 @@ pub fn error_status(e: &SessionError) -> http::StatusCode {
         SessionError::Interrupted | SessionError::Unstorable(_) => http::StatusCode::BAD_REQUEST,
         _ => http::StatusCode::INTERNAL_SERVER_ERROR,
     }
+}
+
+/// Shapes the response for a session that could not be loaded or saved (see
+/// [`SessionLayer::error_response`](crate::SessionLayer::error_response)).
+pub type ErrorResponder = Arc<dyn Fn(&SessionError) -> http::Response<String> + Send + Sync>;
+
+/// The default error response: the status [`error_status`](crate::session::error_status)
+/// gives, and a body that says nothing internal.
+pub(crate) fn default_error_response(e: &SessionError) -> http::Response<String> {
+    let status = error_status(e);
+    let body = match (e, status) {
+        // Says which limit the client's data ran into; nothing internal.
+        (SessionError::Unstorable(_), _) => format!("Bad Request: {e}\n"),
+        (_, http::StatusCode::SERVICE_UNAVAILABLE) => "Service Unavailable\n".to_owned(),
+        (_, http::StatusCode::BAD_REQUEST) => {
+            "Bad Request: the session was ended by another request\n".to_owned()
+        }
+        _ => "Internal Server Error\n".to_owned(),
+    };
+    let mut r = http::Response::new(body);
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
 }

@@ -14,7 +14,7 @@ use serde::Serialize;
 use tokio::sync::{Mutex, MutexGuard};
 
 use super::config::{ConfigError, SessionConfig};
-use super::error::SessionError;
+use super::error::{default_error_response, ErrorResponder, SessionError};
 use super::expiry::{self, Expiry};
 use super::key::SessionKey;
 use super::lifetime::{browser_close_of, expiry_age_of, expiry_date_of};
@@ -35,6 +35,80 @@ fn store_failure(st: &mut State, operation: &'static str, e: StoreError) -> Sess
     st.store_failed = true;
     tracing::error!(target: "tessera::session", error = %e, "session {operation} failed");
     SessionError::Store(e)
+}
+
+/// Takes a backend's answer to a save into `st`.
+fn settle(st: &mut State, saved: Result<Saved, SessionError>) -> Result<(), SessionError> {
+    match saved {
+        Ok(saved) => {
+            st.written(saved);
+            Ok(())
+        }
+        Err(SessionError::Store(e)) => Err(store_failure(st, "save", e)),
+        Err(e) => Err(e),
+    }
+}
+
+/// What `process_response` does with the session in `st`, short of any store call.
+fn decide(
+    config: &SessionConfig,
+    st: &State,
+    cookie_present: bool,
+    server_error: bool,
+) -> Decision {
+    if st.store_failed {
+        return Decision::Done(Commit::Untouched { vary: true });
+    }
+    if config.save_every_request && !st.loaded && !st.is_empty() {
+        return Decision::Load;
+    }
+    let empty = st.is_empty();
+    if cookie_present && empty {
+        return Decision::Done(Commit::DeleteCookie);
+    }
+    if !(st.modified || config.save_every_request) || empty || server_error {
+        return Decision::Done(Commit::Untouched { vary: st.accessed });
+    }
+    Decision::Save
+}
+
+/// The commit when it needs no await: a decision without a store call, or a save the backend
+/// makes without I/O (the signed cookie). `None` means the async commit has to run.
+fn commit_inline(
+    shared: &Shared,
+    st: &mut State,
+    cookie_present: bool,
+    server_error: bool,
+) -> Option<Commit> {
+    match decide(&shared.config, st, cookie_present, server_error) {
+        Decision::Done(commit) => Some(commit),
+        Decision::Load => None,
+        Decision::Save => {
+            let now = shared.clock.now();
+            let cx = Context {
+                config: &shared.config,
+                now,
+            };
+            let saved = shared.backend.save_now(st.pending(), cx)?;
+            Some(match settle(st, saved) {
+                Ok(()) => saved_cookie(shared, st, now),
+                Err(e) => Commit::Failed(e),
+            })
+        }
+    }
+}
+
+/// The `Set-Cookie` for the session just saved in `st`: Django sets `max_age` and `expires`
+/// unless the session ends with the browser.
+fn saved_cookie(shared: &Shared, st: &State, now: f64) -> Commit {
+    let config = &shared.config;
+    if browser_close_of(&st.data, config) {
+        return Commit::SetCookie(shared.cookie.render_session_only(st.cookie_value()));
+    }
+    match expiry_age_of(&st.data, config, now) {
+        Ok(max_age) => Commit::SetCookie(shared.cookie.render(st.cookie_value(), max_age, now)),
+        Err(e) => Commit::Failed(e),
+    }
 }
 
 /// The mutable state behind a [`Session`].
@@ -90,6 +164,8 @@ pub(crate) struct Shared {
     cookie: SetCookieTemplate,
     /// The clock every backend and store call reads, replaceable so tests can pin it.
     clock: Clock,
+    /// The response for a session that could not be loaded or saved.
+    on_error: ErrorResponder,
 }
 
 impl Shared {
@@ -106,16 +182,33 @@ impl Shared {
             config,
             cookie,
             clock: Clock::system(),
+            on_error: Arc::new(default_error_response),
         })
     }
 
     /// The same, with another clock.
     pub(crate) fn with_clock(&self, clock: Clock) -> Self {
         Shared {
+            clock,
+            ..self.copy()
+        }
+    }
+
+    /// The same, with another error response.
+    pub(crate) fn with_error_response(&self, on_error: ErrorResponder) -> Self {
+        Shared {
+            on_error,
+            ..self.copy()
+        }
+    }
+
+    fn copy(&self) -> Self {
+        Shared {
             backend: self.backend.clone(),
             config: self.config.clone(),
             cookie: self.cookie.clone(),
-            clock,
+            clock: self.clock.clone(),
+            on_error: self.on_error.clone(),
         }
     }
 
@@ -157,8 +250,13 @@ enum Decision {
 /// A visitor's session. Cheap to clone; clones share one state.
 #[derive(Clone)]
 pub struct Session {
+    /// One allocation per request, so a clone is one reference count.
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     shared: Arc<Shared>,
-    state: Arc<Mutex<State>>,
+    state: Mutex<State>,
 }
 
 impl fmt::Debug for Session {
@@ -183,9 +281,19 @@ impl Session {
 
     fn with_state(shared: Arc<Shared>, state: State) -> Self {
         Session {
-            shared,
-            state: Arc::new(Mutex::new(state)),
+            inner: Arc::new(Inner {
+                shared,
+                state: Mutex::new(state),
+            }),
         }
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.inner.shared
+    }
+
+    fn state(&self) -> &Mutex<State> {
+        &self.inner.state
     }
 
     /// A session over `store`, outside any middleware: for tests, jobs and the CLI.
@@ -224,17 +332,22 @@ impl Session {
     }
 
     fn now(&self) -> f64 {
-        self.shared.clock.now()
+        self.shared().clock.now()
     }
 
     /// The settings of the layer this session belongs to.
     pub(crate) fn config(&self) -> &SessionConfig {
-        &self.shared.config
+        &self.shared().config
+    }
+
+    /// The error response of the layer this session belongs to.
+    pub(crate) fn on_error(&self) -> &ErrorResponder {
+        &self.shared().on_error
     }
 
     fn context(&self) -> Context<'_> {
         Context {
-            config: &self.shared.config,
+            config: &self.shared().config,
             now: self.now(),
         }
     }
@@ -244,9 +357,9 @@ impl Session {
         // Uncontended (the usual case: one handler), `try_lock` is one compare-and-swap where
         // `lock` builds and polls a queue entry. It fails while others wait, so the queue's
         // order is kept.
-        let mut st = match self.state.try_lock() {
+        let mut st = match self.state().try_lock() {
             Ok(st) => st,
-            Err(_) => self.state.lock().await,
+            Err(_) => self.state().lock().await,
         };
         if !st.loaded {
             self.load_into(&mut st).await?;
@@ -258,7 +371,7 @@ impl Session {
     async fn load_into(&self, st: &mut State) -> Result<(), SessionError> {
         if let Some(id) = &st.id {
             // The answer owns its data, so `st` is free again once it is in.
-            let loaded = self.shared.backend.load(id, self.context()).await;
+            let loaded = self.shared().backend.load(id, self.context()).await;
             match loaded {
                 Ok(Some(loaded)) => {
                     st.data = loaded.data;
@@ -267,7 +380,7 @@ impl Session {
                 // Unknown, expired or unreadable: a fresh anonymous session; nothing is
                 // written. Django's signed_cookies keeps the cookie as the session's "key"
                 // and re-issues it, holding an empty session.
-                Ok(None) if self.shared.backend.reissues_unreadable() => st.modified = true,
+                Ok(None) if self.shared().backend.reissues_unreadable() => st.modified = true,
                 Ok(None) => st.id = None,
                 Err(e) => return Err(store_failure(st, "load", e)),
             }
@@ -276,9 +389,15 @@ impl Session {
         Ok(())
     }
 
-    fn record(st: &mut State, change: Change) {
-        change.apply(&mut st.data);
-        st.changes.push(change);
+    /// Applies `change`, and logs it for a backend that replays a request's changes after a
+    /// lost race (the signed cookie has no race to lose, so it is only applied).
+    fn record(&self, st: &mut State, change: Change) {
+        if self.shared().backend.replays_changes() {
+            change.apply(&mut st.data);
+            st.changes.push(change);
+        } else {
+            change.apply_owned(&mut st.data);
+        }
         st.modified = true;
     }
 
@@ -312,7 +431,7 @@ impl Session {
         let value = Value::from_serialize(value)?;
         let mut st = self.loaded().await?;
         let old = st.data.get(key).cloned();
-        Self::record(&mut st, Change::Set(key.to_owned(), value));
+        self.record(&mut st, Change::Set(key.to_owned(), value));
         Ok(old)
     }
 
@@ -323,7 +442,7 @@ impl Session {
             return Ok(None);
         }
         let old = st.data.get(key).cloned();
-        Self::record(&mut st, Change::Remove(key.to_owned()));
+        self.record(&mut st, Change::Remove(key.to_owned()));
         Ok(old)
     }
 
@@ -353,7 +472,7 @@ impl Session {
         if let Some(v) = st.data.get(key) {
             return Ok(v.to_deserialize()?);
         }
-        Self::record(
+        self.record(
             &mut st,
             Change::Set(key.to_owned(), Value::from_serialize(&default)?),
         );
@@ -392,7 +511,7 @@ impl Session {
     ) -> Result<(), SessionError> {
         let mut st = self.loaded().await?;
         for (k, v) in pairs {
-            Self::record(&mut st, Change::Set(k, v));
+            self.record(&mut st, Change::Set(k, v));
         }
         st.modified = true;
         Ok(())
@@ -401,7 +520,7 @@ impl Session {
     /// Empties the dict and keeps the key: the record is saved empty and the cookie refreshed.
     pub async fn clear(&self) -> Result<(), SessionError> {
         let mut st = self.loaded().await?;
-        Self::record(&mut st, Change::Clear);
+        self.record(&mut st, Change::Clear);
         Ok(())
     }
 
@@ -410,7 +529,7 @@ impl Session {
     pub async fn flush(&self) -> Result<(), SessionError> {
         let mut st = self.loaded().await?;
         if let Some(id) = st.id.clone() {
-            if let Err(e) = self.shared.backend.delete(&id, self.context()).await {
+            if let Err(e) = self.shared().backend.delete(&id, self.context()).await {
                 return Err(store_failure(&mut st, "delete", e));
             }
         }
@@ -427,7 +546,7 @@ impl Session {
     pub async fn cycle_key(&self) -> Result<(), SessionError> {
         let mut st = self.loaded().await?;
         let cycled = self
-            .shared
+            .shared()
             .backend
             .cycle(st.pending(), self.context())
             .await;
@@ -454,14 +573,12 @@ impl Session {
     }
 
     async fn persist(&self, st: &mut State) -> Result<(), SessionError> {
-        match self.shared.backend.save(st.pending(), self.context()).await {
-            Ok(saved) => {
-                st.written(saved);
-                Ok(())
-            }
-            Err(SessionError::Store(e)) => Err(store_failure(st, "save", e)),
-            Err(e) => Err(e),
-        }
+        let saved = self
+            .shared()
+            .backend
+            .save(st.pending(), self.context())
+            .await;
+        settle(st, saved)
     }
 
     /// Django's `process_response`, after the handler: saves a modified session (nothing on a
@@ -469,20 +586,28 @@ impl Session {
     /// A store call that failed during the handler leaves the session alone: the handler saw
     /// that error and answered as it chose.
     pub(crate) async fn commit(&self, cookie_present: bool, server_error: bool) -> Commit {
-        let mut st = self.state.lock().await;
+        let mut st = self.state().lock().await;
         self.commit_locked(&mut st, cookie_present, server_error)
             .await
     }
 
     /// [`commit`](Self::commit) without awaiting, when the answer needs no store call (the
-    /// session was not changed, or nobody else holds it): most requests. `None` means "call
-    /// `commit`".
-    pub(crate) fn commit_now(&self, cookie_present: bool, server_error: bool) -> Option<Commit> {
-        let st = self.state.try_lock().ok()?;
-        match self.decide(&st, cookie_present, server_error) {
-            Decision::Done(commit) => Some(commit),
-            Decision::Load | Decision::Save => None,
+    /// session was not changed, or its backend saves without I/O): most requests. `None`
+    /// means "call `commit`".
+    ///
+    /// Once the handler has let go of its clones, this one is the only one left and the state
+    /// is read without the lock.
+    pub(crate) fn commit_now(
+        &mut self,
+        cookie_present: bool,
+        server_error: bool,
+    ) -> Option<Commit> {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            let st = inner.state.get_mut();
+            return commit_inline(&inner.shared, st, cookie_present, server_error);
         }
+        let mut st = self.inner.state.try_lock().ok()?;
+        commit_inline(&self.inner.shared, &mut st, cookie_present, server_error)
     }
 
     async fn commit_locked(
@@ -491,12 +616,13 @@ impl Session {
         cookie_present: bool,
         server_error: bool,
     ) -> Commit {
-        let mut decision = self.decide(st, cookie_present, server_error);
+        let config = &self.shared().config;
+        let mut decision = decide(config, st, cookie_present, server_error);
         if let Decision::Load = decision {
             if let Err(e) = self.load_into(st).await {
                 return Commit::Failed(e);
             }
-            decision = self.decide(st, cookie_present, server_error);
+            decision = decide(config, st, cookie_present, server_error);
         }
         match decision {
             Decision::Done(commit) => commit,
@@ -504,40 +630,16 @@ impl Session {
         }
     }
 
-    /// What `process_response` does with the session in `st`, short of any store call.
-    fn decide(&self, st: &State, cookie_present: bool, server_error: bool) -> Decision {
-        let config = &self.shared.config;
-        if st.store_failed {
-            return Decision::Done(Commit::Untouched { vary: true });
-        }
-        if config.save_every_request && !st.loaded && !st.is_empty() {
-            return Decision::Load;
-        }
-        let empty = st.is_empty();
-        if cookie_present && empty {
-            return Decision::Done(Commit::DeleteCookie);
-        }
-        if !(st.modified || config.save_every_request) || empty || server_error {
-            return Decision::Done(Commit::Untouched { vary: st.accessed });
-        }
-        Decision::Save
-    }
-
     /// Saves the session and renders its cookie.
     async fn save_for_response(&self, st: &mut State) -> Commit {
-        let config = &self.shared.config;
-        if let Err(e) = self.persist(st).await {
-            return Commit::Failed(e);
-        }
         let now = self.now();
-        // Django sets `max_age` and `expires` unless the session ends with the browser.
-        if browser_close_of(&st.data, config) {
-            return Commit::SetCookie(self.shared.cookie.render_session_only(st.cookie_value()));
-        }
-        match expiry_age_of(&st.data, config, now) {
-            Ok(max_age) => {
-                Commit::SetCookie(self.shared.cookie.render(st.cookie_value(), max_age, now))
-            }
+        let cx = Context {
+            config: &self.shared().config,
+            now,
+        };
+        let saved = self.shared().backend.save(st.pending(), cx).await;
+        match settle(st, saved) {
+            Ok(()) => saved_cookie(self.shared(), st, now),
             Err(e) => Commit::Failed(e),
         }
     }
@@ -545,7 +647,7 @@ impl Session {
     /// Django's `set_expiry`: seconds, browser close, a date, or back to the default.
     pub async fn set_expiry(&self, expiry: Expiry) -> Result<(), SessionError> {
         let now = self.now();
-        let stored = expiry.stored_value(now, self.shared.config.use_tz)?;
+        let stored = expiry.stored_value(now, self.shared().config.use_tz)?;
         let mut st = self.loaded().await?;
         let change = match stored {
             Some(v) => Change::Set(EXPIRY_KEY.to_owned(), v),
@@ -554,31 +656,31 @@ impl Session {
             None if !st.data.contains_key(EXPIRY_KEY) => return Ok(()),
             None => Change::Remove(EXPIRY_KEY.to_owned()),
         };
-        Self::record(&mut st, change);
+        self.record(&mut st, change);
         Ok(())
     }
 
     /// Seconds until the session expires (`get_expiry_age`).
     pub async fn get_expiry_age(&self) -> Result<f64, SessionError> {
         let st = self.loaded().await?;
-        expiry_age_of(&st.data, &self.shared.config, self.now())
+        expiry_age_of(&st.data, &self.shared().config, self.now())
     }
 
     /// When the session expires, as Unix seconds (`get_expiry_date`).
     pub async fn get_expiry_date(&self) -> Result<f64, SessionError> {
         let st = self.loaded().await?;
-        expiry_date_of(&st.data, &self.shared.config, self.now())
+        expiry_date_of(&st.data, &self.shared().config, self.now())
     }
 
     /// Whether the cookie lasts only until the browser closes.
     pub async fn get_expire_at_browser_close(&self) -> Result<bool, SessionError> {
         let st = self.loaded().await?;
-        Ok(browser_close_of(&st.data, &self.shared.config))
+        Ok(browser_close_of(&st.data, &self.shared().config))
     }
 
     /// `SESSION_COOKIE_AGE`.
     pub fn get_session_cookie_age(&self) -> std::time::Duration {
-        self.shared.config.cookie_age
+        self.shared().config.cookie_age
     }
 
     /// Django's `set_test_cookie()`: stores `testcookie = "worked"`.
@@ -599,7 +701,7 @@ impl Session {
     /// The key, once the session is stored (`None` for a new, unsaved session, and always for
     /// signed-cookie sessions, which have no key).
     pub async fn session_key(&self) -> Option<SessionKey> {
-        let st = self.state.lock().await;
+        let st = self.state().lock().await;
         let key = st.id.as_ref().and_then(SessionId::as_key)?;
         st.version.as_ref().map(|_| key.clone())
     }
@@ -607,17 +709,17 @@ impl Session {
     /// What the session cookie carries now: the key, or a cookie-held session's signed value.
     #[cfg(feature = "testing")]
     pub(crate) async fn cookie_value(&self) -> Option<String> {
-        let st = self.state.lock().await;
+        let st = self.state().lock().await;
         st.id.as_ref().map(|id| id.cookie_value().to_owned())
     }
 
     /// Whether this request changed the session.
     pub async fn is_modified(&self) -> bool {
-        self.state.lock().await.modified
+        self.state().lock().await.modified
     }
 
     /// Whether this request read or wrote the session.
     pub async fn is_accessed(&self) -> bool {
-        self.state.lock().await.accessed
+        self.state().lock().await.accessed
     }
 }

@@ -12,7 +12,7 @@ pub(crate) mod limits;
 mod random;
 
 pub use config::{ConfigError, SessionConfig};
-pub use error::{error_status, SessionError};
+pub use error::{error_status, ErrorResponder, SessionError};
 pub use expiry::Expiry;
 pub use handle::Session;
 pub use key::SessionKey;

@@ -287,6 +287,98 @@ async fn signed_cookie_sessions_round_trip_and_refuse_oversize() {
     );
 }
 
+/// A handler may hand a clone of its session to a task that outlives the response: the
+/// commit then cannot take the state as the only holder, and takes the lock instead. The
+/// write still lands, and the task's later use of its clone still works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_clone_that_outlives_the_response_does_not_stop_its_save() {
+    use axum::routing::get;
+    use tessera::Session;
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let done_tx = Arc::new(std::sync::Mutex::new(Some(done_tx)));
+    let handler = move |session: Session| {
+        let done_tx = done_tx.clone();
+        async move {
+            session.insert("n", &1).await.unwrap();
+            let kept = session.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let n: Option<i64> = kept.get("n").await.unwrap();
+                let tx = done_tx.lock().unwrap().take();
+                let _ = tx.map(|tx| tx.send(n));
+            });
+            "ok"
+        }
+    };
+    let store = Arc::new(MemoryStore::new());
+    let layer = SessionLayer::new(store.clone(), SessionConfig::default()).unwrap();
+    let keeps = axum::Router::new()
+        .route("/keep", get(handler))
+        .layer(layer);
+    let reply = common::http::reply(
+        &keeps,
+        http::Request::get("/keep")
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await;
+    let cookie = reply.session_cookie().expect("the write was saved");
+    let key = SessionKey::parse(cookie.trim_start_matches("sessionid=")).unwrap();
+    let stored = store
+        .load(&key, tessera::time::now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.data.get("n"), Some(&tessera::json::Value::from(1)));
+    assert_eq!(
+        done_rx.await.unwrap(),
+        Some(1),
+        "the kept clone still reads"
+    );
+}
+
+/// A signed-cookie write costs the layer little beyond its cookie's own encoding: the save
+/// runs inline (no boxed commit step) and no change log is kept, since a cookie-held session
+/// has no compare-and-swap to replay it on. Counted with the suite's allocator: the write's
+/// allocations, less an untouched request's through the same app and the codec's own.
+#[tokio::test]
+async fn a_signed_cookie_write_allocates_little_beyond_its_cookie() {
+    let sessions = SignedCookieSessions::new(&SecretKeys::new("test secret")).unwrap();
+    let config = SessionConfig::default();
+    let app = app_with(SessionLayer::signed_cookie(sessions.clone(), config.clone()).unwrap());
+    let cookie = send(&app, "/set?a=1", None).await.session_cookie().unwrap();
+    let count = |uri: &'static str| {
+        let (app, cookie) = (app.clone(), cookie.clone());
+        async move {
+            let before = crate::held_bytes::allocations();
+            let reply = send(&app, uri, Some(&cookie)).await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+            crate::held_bytes::allocations() - before
+        }
+    };
+    // Warm every lazy one-off (the clock, thread-locals) first.
+    count("/set?a=2").await;
+    let untouched = count("/plain").await;
+    let write = count("/set?a=2").await;
+    let value = cookie.trim_start_matches("sessionid=");
+    let now = tessera::time::now();
+    let before = crate::held_bytes::allocations();
+    let data = sessions
+        .decode_at(value, &config, now)
+        .expect("a valid cookie");
+    let encoded = sessions.encode_at(&data, now);
+    let codec = crate::held_bytes::allocations() - before;
+    drop((data, encoded));
+    let layer = write - untouched - codec;
+    eprintln!("write {write}, untouched {untouched}, codec {codec}: the layer's own {layer}");
+    // 10 with the inline save; with a boxed commit step and a change log it was 13 (the
+    // rest is the handler's query and value, the incoming cookie's copy, the new cookie).
+    assert!(
+        layer <= 10,
+        "a signed-cookie write made {layer} allocations of the layer's own"
+    );
+}
+
 #[test]
 fn debug_output_never_shows_keys_or_secrets() {
     let key = SessionKey::generate().unwrap();
