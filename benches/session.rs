@@ -237,6 +237,10 @@ fn middleware(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("middleware");
     g.bench_function("router_without_layer", |b| b.iter(|| run(&plain, true)));
+    // The floor of `router_session_layer_no_cookie`: the same request, no layer.
+    g.bench_function("router_without_layer_no_cookie", |b| {
+        b.iter(|| run(&plain, false))
+    });
     g.bench_function("router_session_layer_untouched", |b| {
         b.iter(|| run(&layered, true))
     });

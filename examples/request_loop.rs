@@ -7,8 +7,8 @@
 //! valgrind --tool=callgrind target/release/examples/request_loop read 20000 --store redis://127.0.0.1:6379
 //! ```
 //! Divide the total instruction count by N (the one-off setup is under 1 %). Routes: `plain`
-//! (a valid cookie, session untouched), `plain-no-cookie`, `read`, `write`, `create`, and `bare` (no session
-//! layer at all, the floor). The store is the memory store unless `--store` names another
+//! (a valid cookie, session untouched), `plain-no-cookie`, `read`, `write`, `create`, and `bare` and
+//! `bare-no-cookie` (no session layer at all: the floors of `plain` and `plain-no-cookie`). The store is the memory store unless `--store` names another
 //! (then the count is this process's side only: the server's work is not in it).
 
 mod routes;
@@ -24,8 +24,10 @@ use tower::ServiceExt;
 /// The request to repeat.
 #[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
 enum Route {
-    /// `/plain` with no session layer at all: the floor.
+    /// `/plain` with no session layer at all, with the cookie `plain` sends: its floor.
     Bare,
+    /// `/plain` with no session layer and no cookie: the floor of `plain-no-cookie`.
+    BareNoCookie,
     /// `/plain` with a valid cookie; the session is never touched.
     Plain,
     /// `/plain` without a cookie, as the HTTP runs send it.
@@ -64,7 +66,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &sessions,
         SessionConfig::default(),
     )?);
-    let app = if route == Route::Bare {
+    let app = if matches!(route, Route::Bare | Route::BareNoCookie) {
         routes
     } else {
         layered
@@ -92,7 +94,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (path, cookie) = match route {
         Route::Create => ("/create", None),
         Route::Bare | Route::Plain => ("/plain", Some(cookie.as_str())),
-        Route::PlainNoCookie => ("/plain", None),
+        Route::BareNoCookie | Route::PlainNoCookie => ("/plain", None),
         Route::Read => ("/read", Some(cookie.as_str())),
         Route::Write => ("/write", Some(cookie.as_str())),
     };
