@@ -7,9 +7,10 @@
 //! valgrind --tool=callgrind target/release/examples/request_loop read 20000 --store redis://127.0.0.1:6379
 //! ```
 //! Divide the total instruction count by N (the one-off setup is under 1 %). Routes: `plain`
-//! (a valid cookie, session untouched), `plain-no-cookie`, `read`, `write`, `create`, and `bare` and
-//! `bare-no-cookie` (no session layer at all: the floors of `plain` and `plain-no-cookie`). The store is the memory store unless `--store` names another
-//! (then the count is this process's side only: the server's work is not in it).
+//! (a valid cookie, session untouched), `plain-no-cookie`, `read`, `write`, `create`, and `bare`
+//! and `bare-no-cookie` (no session layer at all: the floors of `plain` and `plain-no-cookie`).
+//! The store is the memory store unless `--store` names another (then the count is this
+//! process's side only: the server's work is not in it).
 
 mod routes;
 

@@ -612,7 +612,10 @@ mod tests {
             push_digits(&mut out, value, width);
             assert_eq!(out, format!("{value:0width$}"));
         }
-        push_digits(&mut String::new(), u32::MAX, 4);
+        // More digits than the width: all of them, as `format!` writes.
+        let mut out = String::new();
+        push_digits(&mut out, u32::MAX, 4);
+        assert_eq!(out, format!("{:04}", u32::MAX));
         // 0001-01-01T00:00:00 and 9999-12-31T23:59:59, as Unix seconds.
         let (from, to) = (-62_135_596_800.0, 253_402_300_799.0);
         let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
