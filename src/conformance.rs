@@ -55,6 +55,7 @@ pub async fn run(store: Arc<dyn SessionStore>, corrupt: Option<Corruptor>) {
     clear_expired_removes_only_expired(&*store).await;
     save_is_compare_and_swap(&*store).await;
     save_or_reload_brings_back_the_winner(&*store).await;
+    immediate_calls_agree_with_the_async_ones(&*store).await;
     if let Some(corrupt) = corrupt {
         unreadable_record_is_never_overwritten(store.clone(), corrupt).await;
     }
@@ -379,6 +380,61 @@ pub async fn create_load_save_delete(store: &dyn SessionStore) {
         .delete(&k)
         .await
         .expect("deleting a missing key is not an error");
+}
+
+/// A store offering [`SessionStore::immediate`] answers at once, and its plain calls and its
+/// async ones see the same records (nothing to check for a store without them).
+pub async fn immediate_calls_agree_with_the_async_ones(store: &dyn SessionStore) {
+    let Some(immediate) = store.immediate() else {
+        return;
+    };
+    assert!(
+        store.answers_at_once(),
+        "a store with immediate calls answers at once"
+    );
+    let (k, t) = (key(), now() + 3600.0);
+    let data = dict(&[("a", Value::from(1))]);
+    let record = |data| Record {
+        data,
+        expires_at: t,
+        now: crate::time::now(),
+    };
+    let v1 = immediate.create_now(&k, record(&data)).unwrap();
+    assert!(
+        matches!(
+            immediate.create_now(&k, record(&data)),
+            Err(StoreError::DuplicateKey)
+        ),
+        "create_now is insert-only"
+    );
+    let loaded = store
+        .load(&k, now())
+        .await
+        .unwrap()
+        .expect("created at once");
+    assert_eq!((&loaded.data, &loaded.version), (&data, &v1));
+    let data2 = dict(&[("a", Value::from(2))]);
+    let SaveOutcome::Saved(v2) = store.save(&k, record(&data2), &v1).await.unwrap() else {
+        panic!("save at the loaded version succeeds");
+    };
+    let now_loaded = immediate.load_now(&k, now()).unwrap().expect("saved");
+    assert_eq!((&now_loaded.data, &now_loaded.version), (&data2, &v2));
+    assert_eq!(
+        immediate.save_now(&k, record(&data), &v1).unwrap(),
+        SaveOutcome::Conflict,
+        "save_now compares and swaps"
+    );
+    assert!(matches!(
+        immediate.save_now(&k, record(&data), &v2).unwrap(),
+        SaveOutcome::Saved(_)
+    ));
+    store.delete(&k).await.unwrap();
+    assert!(immediate.load_now(&k, now()).unwrap().is_none());
+    assert_eq!(
+        immediate.save_now(&k, record(&data), &v2).unwrap(),
+        SaveOutcome::Gone,
+        "a deleted record is never written back"
+    );
 }
 
 /// `create` never overwrites.

@@ -61,8 +61,9 @@ impl Backend {
         }
     }
 
-    /// The save, when this backend makes it without I/O (the signed cookie), so the response
-    /// needs no await for it; `None` for a backend that has to be awaited.
+    /// The save, when this backend makes it without waiting (the signed cookie, a store that
+    /// never waits), so the response needs no await for it; `None` for a backend that has to
+    /// be awaited.
     pub(crate) fn save_now(
         &self,
         pending: Pending<'_>,
@@ -70,7 +71,8 @@ impl Backend {
     ) -> Option<Result<Saved, SessionError>> {
         match self {
             Backend::SignedCookie(b) => Some(b.save(pending, cx)),
-            Backend::Store(_) | Backend::Other(_) => None,
+            Backend::Store(b) => b.save_now(pending, cx),
+            Backend::Other(_) => None,
         }
     }
 
@@ -97,9 +99,15 @@ impl Backend {
     }
 
     /// Whether a save may replay this request's changes onto a newer record (a store's
-    /// compare-and-swap), so the session has to log them.
-    pub(crate) fn replays_changes(&self) -> bool {
-        !matches!(self, Backend::SignedCookie(_))
+    /// compare-and-swap), so the session has to log them; `stored` says whether the session
+    /// has a version in the store to lose a race against. A session never stored is created,
+    /// which replays nothing; an app's own backend is given the log whatever it does with it.
+    pub(crate) fn replays_changes(&self, stored: bool) -> bool {
+        match self {
+            Backend::Store(_) => stored,
+            Backend::SignedCookie(_) => false,
+            Backend::Other(_) => true,
+        }
     }
 
     /// See [`SessionBackend::reissues_unreadable`].

@@ -12,11 +12,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::{Context, Pending, Saved, SessionBackend, SessionId};
+use super::{Change, Context, Pending, Saved, SessionBackend, SessionId};
 use crate::json::Map;
 use crate::session::limits::check_writable;
 use crate::session::{SessionConfig, SessionError, SessionKey};
-use crate::store::{Loaded, Record, SaveOrReload, SaveOutcome, SessionStore, StoreError, Version};
+use crate::store::{
+    ImmediateStore, Loaded, Record, SaveOrReload, SaveOutcome, SessionStore, StoreError, Version,
+};
 
 /// Sessions kept in a store.
 #[derive(Clone, Debug)]
@@ -43,33 +45,121 @@ impl StoreBackend {
 
     /// Inserts `data` under a fresh key, drawing again on the (astronomically rare) collision.
     async fn create(&self, data: &Map, cx: Context<'_>) -> Result<Saved, SessionError> {
-        let expires_at = check_writable(data, cx.config, cx.now)?;
-        for _ in 0..8 {
-            let key =
-                SessionKey::generate().map_err(|e| SessionError::KeyGeneration(e.to_string()))?;
+        let record = Record {
+            data,
+            expires_at: check_writable(data, cx.config, cx.now)?,
+            now: cx.now,
+        };
+        for _ in 0..KEY_DRAWS {
+            let key = fresh_key()?;
+            let inserted = self
+                .timed(cx.config, self.dyn_store().create(&key, record))
+                .await;
+            if let Some(created) = created(key, inserted) {
+                return created;
+            }
+        }
+        Err(too_many_collisions())
+    }
+
+    /// [`create`](Self::create) in a store that never waits.
+    fn create_now(
+        store: &dyn ImmediateStore,
+        data: &Map,
+        cx: Context<'_>,
+    ) -> Result<Saved, SessionError> {
+        let record = Record {
+            data,
+            expires_at: check_writable(data, cx.config, cx.now)?,
+            now: cx.now,
+        };
+        for _ in 0..KEY_DRAWS {
+            let key = fresh_key()?;
+            let inserted = store.create_now(&key, record);
+            if let Some(created) = created(key, inserted) {
+                return created;
+            }
+        }
+        Err(too_many_collisions())
+    }
+
+    /// [`save`](Self::save) in a store that never waits: the same compare-and-swap, replayed
+    /// on a lost race, without a future.
+    fn save_immediately(
+        store: &dyn ImmediateStore,
+        pending: Pending<'_>,
+        cx: Context<'_>,
+    ) -> Result<Saved, SessionError> {
+        let (Some(key), Some(version)) = (pending.id.and_then(SessionId::as_key), pending.version)
+        else {
+            return Self::create_now(store, pending.data, cx);
+        };
+        let mut version = version.clone();
+        for _ in 0..=cx.config.max_save_retries {
             let record = Record {
-                data,
-                expires_at,
+                data: pending.data,
+                expires_at: check_writable(pending.data, cx.config, cx.now)?,
                 now: cx.now,
             };
-            match self
-                .timed(cx.config, self.dyn_store().create(&key, record))
-                .await
-            {
-                Ok(version) => {
+            match store.save_now(key, record, &version)? {
+                SaveOutcome::Saved(version) => {
                     return Ok(Saved {
-                        id: SessionId::key(key),
+                        id: SessionId::key(key.clone()),
                         version,
                     })
                 }
-                Err(StoreError::DuplicateKey) => continue,
-                Err(e) => return Err(e.into()),
+                SaveOutcome::Gone => return Err(SessionError::Interrupted),
+                SaveOutcome::Conflict => match store.load_now(key, cx.now)? {
+                    Some(fresh) => version = replay(pending.data, pending.changes, fresh),
+                    None => return Err(SessionError::Interrupted),
+                },
             }
         }
-        Err(SessionError::KeyGeneration(
-            "eight key collisions in a row".to_owned(),
-        ))
+        Err(too_many_writers())
     }
+}
+
+/// How many fresh keys a create draws before it gives up.
+const KEY_DRAWS: usize = 8;
+
+fn fresh_key() -> Result<SessionKey, SessionError> {
+    SessionKey::generate().map_err(|e| SessionError::KeyGeneration(e.to_string()))
+}
+
+/// What one insert under `key` came to: the session created, a failure, or `None` for a key
+/// already taken (draw another).
+fn created(
+    key: SessionKey,
+    inserted: Result<Version, StoreError>,
+) -> Option<Result<Saved, SessionError>> {
+    match inserted {
+        Ok(version) => Some(Ok(Saved {
+            id: SessionId::key(key),
+            version,
+        })),
+        Err(StoreError::DuplicateKey) => None,
+        Err(e) => Some(Err(e.into())),
+    }
+}
+
+fn too_many_collisions() -> SessionError {
+    SessionError::KeyGeneration("eight key collisions in a row".to_owned())
+}
+
+fn too_many_writers() -> SessionError {
+    SessionError::Store(StoreError::Unavailable(
+        "too many concurrent writers on one session".to_owned(),
+    ))
+}
+
+/// Someone saved first: `data` becomes their record with this request's `changes` replayed on
+/// top; the record's version is what the next compare-and-swap expects.
+fn replay(data: &mut Map, changes: &[Change], fresh: Loaded) -> Version {
+    *data = fresh.data;
+    for change in changes {
+        change.apply(data);
+    }
+    fresh.version
 }
 
 /// What a retired record holds: a dict no session has, so a compare-and-swap against any
@@ -132,11 +222,7 @@ impl StoreBackend {
                     else {
                         return self.abandon(&new, cx).await;
                     };
-                    *pending.data = fresh.data;
-                    for change in pending.changes {
-                        change.apply(pending.data);
-                    }
-                    expected = fresh.version;
+                    expected = replay(pending.data, pending.changes, fresh);
                     let record = Record {
                         data: pending.data,
                         expires_at: check_writable(pending.data, cx.config, cx.now)?,
@@ -160,9 +246,7 @@ impl StoreBackend {
                 }
             }
         }
-        Err(SessionError::Store(StoreError::Unavailable(
-            "too many concurrent writers on one session".to_owned(),
-        )))
+        Err(too_many_writers())
     }
 
     /// The old session was logged out during `cycle_key`: the logout wins.
@@ -218,6 +302,9 @@ impl StoreBackend {
         let Some(key) = id.as_key() else {
             return Ok(None);
         };
+        if let Some(store) = self.store.immediate() {
+            return store.load_now(key, cx.now);
+        }
         self.timed(cx.config, self.dyn_store().load(key, cx.now))
             .await
     }
@@ -228,6 +315,9 @@ impl StoreBackend {
         pending: Pending<'_>,
         cx: Context<'_>,
     ) -> Result<Saved, SessionError> {
+        if let Some(store) = self.store.immediate() {
+            return Self::save_immediately(store, pending, cx);
+        }
         let (Some(key), Some(version)) = (pending.id.and_then(SessionId::as_key), pending.version)
         else {
             return self.create(pending.data, cx).await;
@@ -255,19 +345,23 @@ impl StoreBackend {
                 }
                 SaveOrReload::Gone => return Err(SessionError::Interrupted),
                 SaveOrReload::Changed(fresh) => {
-                    // Someone saved first: start from their record, replay our changes.
-                    *pending.data = fresh.data;
-                    for change in pending.changes {
-                        change.apply(pending.data);
-                    }
-                    version = fresh.version;
+                    version = replay(pending.data, pending.changes, fresh);
                     tokio::task::yield_now().await;
                 }
             }
         }
-        Err(SessionError::Store(StoreError::Unavailable(
-            "too many concurrent writers on one session".to_owned(),
-        )))
+        Err(too_many_writers())
+    }
+
+    /// The save, made at once when the store never waits (the memory store); `None` when it
+    /// has to be awaited ([`save`](Self::save)).
+    pub(crate) fn save_now(
+        &self,
+        pending: Pending<'_>,
+        cx: Context<'_>,
+    ) -> Option<Result<Saved, SessionError>> {
+        let store = self.store.immediate()?;
+        Some(Self::save_immediately(store, pending, cx))
     }
 
     /// [`SessionBackend::delete`].

@@ -390,9 +390,10 @@ impl Session {
     }
 
     /// Applies `change`, and logs it for a backend that replays a request's changes after a
-    /// lost race (the signed cookie has no race to lose, so it is only applied).
+    /// lost race (the signed cookie, or a session not yet stored, has no race to lose, so it
+    /// is only applied).
     fn record(&self, st: &mut State, change: Change) {
-        if self.shared().backend.replays_changes() {
+        if self.shared().backend.replays_changes(st.version.is_some()) {
             change.apply(&mut st.data);
             st.changes.push(change);
         } else {

@@ -30,7 +30,9 @@ use std::sync::{Mutex, RwLock};
 use async_trait::async_trait;
 
 use super::user_index::{newest_first, user_id_of};
-use super::{Loaded, Record, SaveOutcome, SessionStore, StoreError, UserSession, Version};
+use super::{
+    ImmediateStore, Loaded, Record, SaveOutcome, SessionStore, StoreError, UserSession, Version,
+};
 use crate::json::{Map, Value};
 use crate::session::key::SessionKey;
 
@@ -394,14 +396,10 @@ fn poisoned<T>(_: T) -> StoreError {
     StoreError::Unavailable("memory store lock poisoned".to_owned())
 }
 
-#[async_trait]
-impl SessionStore for MemoryStore {
-    /// Every call is a map operation under a lock held for microseconds.
-    fn answers_at_once(&self) -> bool {
-        true
-    }
-
-    async fn load(&self, key: &SessionKey, now: f64) -> Result<Option<Loaded>, StoreError> {
+/// Every call is a map operation under a lock held for microseconds, so the session layer
+/// calls these directly.
+impl ImmediateStore for MemoryStore {
+    fn load_now(&self, key: &SessionKey, now: f64) -> Result<Option<Loaded>, StoreError> {
         let map = self.shard(key).read().map_err(poisoned)?;
         Ok(map.get(key).filter(|e| e.expires_at > now).map(|e| Loaded {
             data: e.data.clone(),
@@ -409,7 +407,7 @@ impl SessionStore for MemoryStore {
         }))
     }
 
-    async fn create(&self, key: &SessionKey, record: Record<'_>) -> Result<Version, StoreError> {
+    fn create_now(&self, key: &SessionKey, record: Record<'_>) -> Result<Version, StoreError> {
         let data = record.data.clone();
         let bytes = footprint(&data);
         let evictable = Evictable::for_write(data.contains_key(LOGIN_KEY));
@@ -441,7 +439,7 @@ impl SessionStore for MemoryStore {
         Ok(Version::Counter(version))
     }
 
-    async fn save(
+    fn save_now(
         &self,
         key: &SessionKey,
         record: Record<'_>,
@@ -495,6 +493,35 @@ impl SessionStore for MemoryStore {
         // A big session's old copy is freed here, with the shard unlocked.
         drop(replaced);
         Ok(SaveOutcome::Saved(Version::Counter(version)))
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemoryStore {
+    /// Every call is a map operation under a lock held for microseconds.
+    fn answers_at_once(&self) -> bool {
+        true
+    }
+
+    fn immediate(&self) -> Option<&dyn ImmediateStore> {
+        Some(self)
+    }
+
+    async fn load(&self, key: &SessionKey, now: f64) -> Result<Option<Loaded>, StoreError> {
+        self.load_now(key, now)
+    }
+
+    async fn create(&self, key: &SessionKey, record: Record<'_>) -> Result<Version, StoreError> {
+        self.create_now(key, record)
+    }
+
+    async fn save(
+        &self,
+        key: &SessionKey,
+        record: Record<'_>,
+        expected: &Version,
+    ) -> Result<SaveOutcome, StoreError> {
+        self.save_now(key, record, expected)
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), StoreError> {

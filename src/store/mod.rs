@@ -293,6 +293,14 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
         false
     }
 
+    /// The store's calls as plain functions, for a store that never waits (the memory
+    /// store): the session layer then loads and saves through them, without a boxed future
+    /// per call, and saves while the response is built. A store that returns `Some` must
+    /// also answer [`answers_at_once`](Self::answers_at_once). `None` by default.
+    fn immediate(&self) -> Option<&dyn ImmediateStore> {
+        None
+    }
+
     /// The live sessions of `user_id` (Django's `_auth_user_id`), most recently seen first,
     /// read from the store's per-user index (never a scan of every session); entries whose
     /// session is gone are pruned on the way. A store without an index (the default) answers
@@ -325,6 +333,25 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
     }
 }
 
+/// [`SessionStore`]'s record calls, without `async`: what a store that never waits offers
+/// through [`SessionStore::immediate`]. Each does what the `SessionStore` method of the same
+/// name does, and the store's async methods give the same answers.
+pub trait ImmediateStore: Send + Sync {
+    /// [`SessionStore::load`].
+    fn load_now(&self, key: &SessionKey, now: f64) -> Result<Option<Loaded>, StoreError>;
+
+    /// [`SessionStore::create`].
+    fn create_now(&self, key: &SessionKey, record: Record<'_>) -> Result<Version, StoreError>;
+
+    /// [`SessionStore::save`].
+    fn save_now(
+        &self,
+        key: &SessionKey,
+        record: Record<'_>,
+        expected: &Version,
+    ) -> Result<SaveOutcome, StoreError>;
+}
+
 #[async_trait]
 impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
     async fn load(&self, key: &SessionKey, now: f64) -> Result<Option<Loaded>, StoreError> {
@@ -335,6 +362,9 @@ impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
     }
     fn answers_at_once(&self) -> bool {
         (**self).answers_at_once()
+    }
+    fn immediate(&self) -> Option<&dyn ImmediateStore> {
+        (**self).immediate()
     }
     async fn save(
         &self,
