@@ -5,8 +5,6 @@
 //! same options and `max_age`; the name, `SameSite` and the rest are checked once, when the
 //! template is made, instead of on every response.
 
-use std::fmt::Write as _;
-
 use super::http_date::{push_http_date, HTTP_DATE_LEN};
 use super::{quote_value, CookieError, CookieOptions, MaxAge, Morsel};
 
@@ -173,7 +171,7 @@ fn whole_seconds(max_age: f64) -> Option<i64> {
 fn push_max_age(out: &mut String, max_age: f64) {
     // Whole numbers print as integers; anything else takes the exact path.
     if let Some(seconds) = whole_seconds(max_age) {
-        let _ = write!(out, "{seconds}");
+        out.push_str(itoa::Buffer::new().format(seconds));
     } else if let Some(text) = MaxAge::from(max_age).attribute_value() {
         out.push_str(&text);
     } else {

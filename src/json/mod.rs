@@ -345,9 +345,7 @@ fn write_value(out: &mut String, v: &Value) {
         Value::Null => out.push_str("null"),
         Value::Bool(true) => out.push_str("true"),
         Value::Bool(false) => out.push_str("false"),
-        Value::Int(i) => {
-            let _ = write!(out, "{i}");
-        }
+        Value::Int(i) => out.push_str(itoa::Buffer::new().format(*i)),
         Value::BigInt(s) => out.push_str(s),
         Value::Float(f) => write_float(out, *f),
         Value::Str(s) => write_str(out, s),
