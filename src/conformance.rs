@@ -390,7 +390,7 @@ pub async fn immediate_calls_agree_with_the_async_ones(store: &dyn SessionStore)
     };
     assert!(
         store.answers_at_once(),
-        "a store with immediate calls answers at once"
+        "a store with immediate calls answers at once (it overrides answers_at_once to false)"
     );
     let (k, t) = (key(), now() + 3600.0);
     let data = dict(&[("a", Value::from(1))]);

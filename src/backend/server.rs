@@ -45,11 +45,7 @@ impl StoreBackend {
 
     /// Inserts `data` under a fresh key, drawing again on the (astronomically rare) collision.
     async fn create(&self, data: &Map, cx: Context<'_>) -> Result<Saved, SessionError> {
-        let record = Record {
-            data,
-            expires_at: check_writable(data, cx.config, cx.now)?,
-            now: cx.now,
-        };
+        let record = writable(data, cx)?;
         for _ in 0..KEY_DRAWS {
             let key = fresh_key()?;
             let inserted = self
@@ -68,11 +64,7 @@ impl StoreBackend {
         data: &Map,
         cx: Context<'_>,
     ) -> Result<Saved, SessionError> {
-        let record = Record {
-            data,
-            expires_at: check_writable(data, cx.config, cx.now)?,
-            now: cx.now,
-        };
+        let record = writable(data, cx)?;
         for _ in 0..KEY_DRAWS {
             let key = fresh_key()?;
             let inserted = store.create_now(&key, record);
@@ -96,11 +88,7 @@ impl StoreBackend {
         };
         let mut version = version.clone();
         for _ in 0..=cx.config.max_save_retries {
-            let record = Record {
-                data: pending.data,
-                expires_at: check_writable(pending.data, cx.config, cx.now)?,
-                now: cx.now,
-            };
+            let record = writable(pending.data, cx)?;
             match store.save_now(key, record, &version)? {
                 SaveOutcome::Saved(version) => {
                     return Ok(Saved {
@@ -117,6 +105,16 @@ impl StoreBackend {
         }
         Err(too_many_writers())
     }
+}
+
+/// `data` as a record to write at `cx.now`, once the limits allow it; it expires as the
+/// session's settings say.
+fn writable<'a>(data: &'a Map, cx: Context<'_>) -> Result<Record<'a>, SessionError> {
+    Ok(Record {
+        data,
+        expires_at: check_writable(data, cx.config, cx.now)?,
+        now: cx.now,
+    })
 }
 
 /// How many fresh keys a create draws before it gives up.
@@ -223,11 +221,7 @@ impl StoreBackend {
                         return self.abandon(&new, cx).await;
                     };
                     expected = replay(pending.data, pending.changes, fresh);
-                    let record = Record {
-                        data: pending.data,
-                        expires_at: check_writable(pending.data, cx.config, cx.now)?,
-                        now: cx.now,
-                    };
+                    let record = writable(pending.data, cx)?;
                     match self
                         .timed(
                             cx.config,
@@ -324,12 +318,7 @@ impl StoreBackend {
         };
         let mut version = version.clone();
         for _ in 0..=cx.config.max_save_retries {
-            let expires_at = check_writable(pending.data, cx.config, cx.now)?;
-            let record = Record {
-                data: pending.data,
-                expires_at,
-                now: cx.now,
-            };
+            let record = writable(pending.data, cx)?;
             match self
                 .timed(
                     cx.config,

@@ -902,6 +902,28 @@ mod tests {
     use std::collections::{BTreeMap, HashMap};
     use std::fmt::Debug;
 
+    /// Integers are written as Python's `json.dumps` writes them (its `int.__repr__`, what
+    /// `Display` gives), at the edges too, and read back the same.
+    #[test]
+    fn integers_are_written_as_python_writes_them() {
+        for i in [
+            0,
+            1,
+            -1,
+            9,
+            10,
+            -10,
+            1_700_000_000,
+            i64::MAX,
+            i64::MIN,
+            i64::MIN + 1,
+        ] {
+            let text = to_string(&Value::Int(i));
+            assert_eq!(text, i.to_string());
+            assert_eq!(parse(&text), Value::Int(i));
+        }
+    }
+
     /// `x` to a `Value` and back, checking the value in between.
     fn round_trip<T>(x: &T, want: Value)
     where

@@ -288,15 +288,15 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
 
     /// Whether every call completes without waiting on anything outside the process (the
     /// memory store): the session layer then skips the per-call `store_timeout`, whose timer
-    /// costs more than such a call. False by default.
+    /// costs more than such a call. By default, whether the store offers
+    /// [`immediate`](Self::immediate) calls.
     fn answers_at_once(&self) -> bool {
-        false
+        self.immediate().is_some()
     }
 
     /// The store's calls as plain functions, for a store that never waits (the memory
     /// store): the session layer then loads and saves through them, without a boxed future
-    /// per call, and saves while the response is built. A store that returns `Some` must
-    /// also answer [`answers_at_once`](Self::answers_at_once). `None` by default.
+    /// per call, and saves while the response is built. `None` by default.
     fn immediate(&self) -> Option<&dyn ImmediateStore> {
         None
     }

@@ -418,8 +418,9 @@ async fn a_memory_store_write_needs_no_boxed_step() {
         layer_read <= 11,
         "a memory-store read made {layer_read} allocations beyond an untouched request"
     );
-    // Measured: 16. A session never stored is created, which replays nothing, so its changes
-    // are not logged; logging them cost 4 more.
+    // Measured: 15, or 16 when the new key lands in a shard still empty (its table is
+    // allocated then). A session never stored is created, which replays nothing, so its
+    // changes are not logged; logging them cost 4 more.
     assert!(
         create <= 17,
         "a memory-store create made {create} allocations beyond an untouched request"
