@@ -12,15 +12,13 @@
 //! The store is the memory store unless `--store` names another (then the count is this
 //! process's side only: the server's work is not in it).
 
+mod request_driver;
 mod routes;
 
-use axum::body::Body;
-use http::{header, Request, StatusCode};
 use tessera::signing::SecretKeys;
 use tessera::store::StoreError;
 use tessera::url::Sessions;
 use tessera::{SessionConfig, SessionLayer};
-use tower::ServiceExt;
 
 /// The request to repeat.
 #[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
@@ -42,23 +40,16 @@ enum Route {
 struct Args {
     #[arg(value_enum, default_value = "write")]
     route: Route,
-    /// How many requests.
-    #[arg(default_value_t = 20_000)]
-    count: usize,
-    /// Any store URL the library accepts.
-    #[arg(long, default_value = "memory://")]
-    store: String,
+    #[command(flatten)]
+    repeat: request_driver::Repeat,
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), request_driver::Error> {
     let Args {
         route,
-        count,
-        store,
+        repeat: request_driver::Repeat { count, store },
     } = <Args as clap::Parser>::parse();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let rt = request_driver::runtime()?;
     let routes = routes::router();
     let sessions = rt
         .block_on(open(&store))
@@ -67,45 +58,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &sessions,
         SessionConfig::default(),
     )?);
+    // `/plain`'s floors call the routes alone; `/create` mints the cookie either way.
     let app = if matches!(route, Route::Bare | Route::BareNoCookie) {
         routes
     } else {
         layered
     };
-    // What `axum::serve` does once: without it, the router would apply the layer to its
-    // routes again on every request, allocations a served app never pays.
-    let app = app.with_state::<()>(());
-    let call = |path: &str, cookie: Option<&str>| {
-        let mut request = Request::builder().uri(path);
-        if let Some(c) = cookie {
-            request = request.header(header::COOKIE, c);
-        }
-        let request = request.body(Body::empty()).expect("request");
-        rt.block_on(app.clone().oneshot(request))
-            .expect("infallible")
+    let (path, with_cookie) = match route {
+        Route::Create => ("/create", false),
+        Route::Bare | Route::Plain => ("/plain", true),
+        Route::BareNoCookie | Route::PlainNoCookie => ("/plain", false),
+        Route::Read => ("/read", true),
+        Route::Write => ("/write", true),
     };
-    let created = call("/create", None);
-    let cookie = created
-        .headers()
-        .get(header::SET_COOKIE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .unwrap_or("sessionid=none")
-        .to_owned();
-    let (path, cookie) = match route {
-        Route::Create => ("/create", None),
-        Route::Bare | Route::Plain => ("/plain", Some(cookie.as_str())),
-        Route::BareNoCookie | Route::PlainNoCookie => ("/plain", None),
-        Route::Read => ("/read", Some(cookie.as_str())),
-        Route::Write => ("/write", Some(cookie.as_str())),
-    };
-    for _ in 0..count {
-        let status = call(path, cookie).status();
-        if status != StatusCode::OK {
-            return Err(format!("{path} answered {status}").into());
-        }
-    }
-    Ok(())
+    request_driver::drive(&rt, app, path, with_cookie, count)
 }
 
 /// The store behind `url`, its tables made.

@@ -1,0 +1,83 @@
+//! `request_loop` for the ceiling server's routes: N requests of one route through the ceiling's
+//! router in-process, so tessera and its ceiling can be set side by side in instructions, a
+//! figure this noisy machine cannot move:
+//!
+//! ```sh
+//! cargo build --release --example ceiling_loop --example request_loop --features sqlite,postgres,redis
+//! valgrind --tool=callgrind target/release/examples/ceiling_loop write 20000
+//! valgrind --tool=callgrind target/release/examples/request_loop write 20000
+//! ```
+//! Divide each total by N. Routes: `plain`, `read`, `write`, `create`; `--store` as for
+//! `ceiling_server` (`memory://` by default, `cookie://`, `sqlite://PATH`, `postgres://…`,
+//! `redis://…`; for a server, the count is this process's side only); `--noop-layer` adds a
+//! layer that does nothing, so what being a layer costs is not counted as tessera's own.
+//! valgrind's CPU has no SHA extensions, so HMAC-SHA256 runs in software there: subtract
+//! `sha2::sha256::compress256`'s inclusive count from both sides for what a CPU with them pays.
+
+mod ceiling;
+mod request_driver;
+
+use tessera::session::codec::SessionCodec;
+use tessera::signing::SecretKeys;
+use tessera::SessionConfig;
+
+/// The request to repeat.
+#[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
+enum Route {
+    /// `/plain` with a valid cookie (the ceiling never reads it).
+    Plain,
+    Read,
+    Write,
+    Create,
+}
+
+#[derive(clap::Parser)]
+struct Args {
+    #[arg(value_enum, default_value = "write")]
+    route: Route,
+    #[command(flatten)]
+    repeat: request_driver::Repeat,
+    /// Wrap the routes in a layer that does nothing, applied as a session layer is
+    /// (`Router::layer`): what being a tower layer costs in axum, which every session layer
+    /// pays and the ceiling alone does not.
+    #[arg(long)]
+    noop_layer: bool,
+}
+
+fn main() -> Result<(), request_driver::Error> {
+    let Args {
+        route,
+        repeat: request_driver::Repeat { count, store },
+        noop_layer,
+    } = <Args as clap::Parser>::parse();
+    let rt = request_driver::runtime()?;
+    // `request_loop`'s key and settings, so both loops read and write the same bytes.
+    let keys = SecretKeys::new("request-loop-secret");
+    let config = SessionConfig::default();
+    let app = if store == "cookie://" {
+        ceiling::cookie_router(ceiling::CookieCeiling::new(&keys, config)?)
+    } else {
+        let raw = rt.block_on(async {
+            // tessera makes the schema, then steps aside (as `ceiling_server` does).
+            tessera::url::open(&store, &keys).await?.migrate().await?;
+            ceiling::RawStore::open(&store).await
+        });
+        let raw = raw.map_err(|e| format!("--store {store}: {e}"))?;
+        let codec = SessionCodec::new(&keys)?;
+        ceiling::router(ceiling::Ceiling::new(raw, &codec, &config)?)
+    };
+    let app = if noop_layer {
+        app.layer(tower::util::MapResponseLayer::new(
+            |response: axum::response::Response| response,
+        ))
+    } else {
+        app
+    };
+    let (path, with_cookie) = match route {
+        Route::Plain => ("/plain", true),
+        Route::Read => ("/read", true),
+        Route::Write => ("/write", true),
+        Route::Create => ("/create", false),
+    };
+    request_driver::drive(&rt, app, path, with_cookie, count)
+}
