@@ -79,5 +79,7 @@ fn main() -> Result<(), request_driver::Error> {
         Route::Write => ("/write", true),
         Route::Create => ("/create", false),
     };
-    request_driver::drive(&rt, app, path, with_cookie, count)
+    let cookie = request_driver::mint_cookie(&rt, &app)?;
+    let cookie = with_cookie.then_some(cookie.as_str());
+    request_driver::drive(&rt, app, path, cookie, count)
 }

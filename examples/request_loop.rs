@@ -58,7 +58,9 @@ fn main() -> Result<(), request_driver::Error> {
         &sessions,
         SessionConfig::default(),
     )?);
-    // `/plain`'s floors call the routes alone; `/create` mints the cookie either way.
+    // A real session's cookie, minted through the layer even for `/plain`'s floors, which
+    // then call the routes alone.
+    let cookie = request_driver::mint_cookie(&rt, &layered)?;
     let app = if matches!(route, Route::Bare | Route::BareNoCookie) {
         routes
     } else {
@@ -71,7 +73,8 @@ fn main() -> Result<(), request_driver::Error> {
         Route::Read => ("/read", true),
         Route::Write => ("/write", true),
     };
-    request_driver::drive(&rt, app, path, with_cookie, count)
+    let cookie = with_cookie.then_some(cookie.as_str());
+    request_driver::drive(&rt, app, path, cookie, count)
 }
 
 /// The store behind `url`, its tables made.

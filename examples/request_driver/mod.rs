@@ -1,11 +1,11 @@
-//! The request loop `request_loop` and `ceiling_loop` share: one cookie minted by `/create`,
+//! The request loop `request_loop` and `ceiling_loop` share: a cookie minted by `/create`,
 //! then the same request through the router, in-process, as many times as asked. Run under
 //! `valgrind --tool=callgrind`, the total divided by the count is the instructions one request
 //! costs, a figure this noisy machine cannot move.
 
 use axum::body::Body;
 use axum::Router;
-use http::{header, Request, StatusCode};
+use http::{header, Request, Response, StatusCode};
 use tokio::runtime::Runtime;
 use tower::ServiceExt;
 
@@ -30,40 +30,54 @@ pub fn runtime() -> Result<Runtime, Error> {
         .build()?)
 }
 
-/// Sends `GET path` `count` times through `app` on `rt`, with the cookie a first `/create`
-/// set when `with_cookie`. Every answer must be a 200.
+/// The `name=value` of the cookie `GET /create` sets through `app`: an error unless it
+/// answers 200 with one, so a loop never measures a session it does not have.
+pub fn mint_cookie(rt: &Runtime, app: &Router) -> Result<String, Error> {
+    let created = call(rt, app.clone().with_state::<()>(()), "/create", None)?;
+    if created.status() != StatusCode::OK {
+        return Err(format!("/create answered {}", created.status()).into());
+    }
+    created
+        .headers()
+        .get(header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(str::to_owned)
+        .ok_or_else(|| "/create set no cookie".into())
+}
+
+/// Sends `GET path` `count` times through `app` on `rt`, with `cookie` when given. Every
+/// answer must be a 200.
 pub fn drive(
     rt: &Runtime,
     app: Router,
     path: &str,
-    with_cookie: bool,
+    cookie: Option<&str>,
     count: usize,
 ) -> Result<(), Error> {
     // What `axum::serve` does once: without it, the router would apply its layers to its
     // routes again on every request, allocations a served app never pays.
     let app = app.with_state::<()>(());
-    let call = |path: &str, cookie: Option<&str>| {
-        let mut request = Request::builder().uri(path);
-        if let Some(c) = cookie {
-            request = request.header(header::COOKIE, c);
-        }
-        let request = request.body(Body::empty())?;
-        Ok::<_, Error>(rt.block_on(app.clone().oneshot(request))?)
-    };
-    let created = call("/create", None)?;
-    let cookie = created
-        .headers()
-        .get(header::SET_COOKIE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .unwrap_or("sessionid=none")
-        .to_owned();
-    let cookie = with_cookie.then_some(cookie.as_str());
     for _ in 0..count {
-        let status = call(path, cookie)?.status();
+        let status = call(rt, app.clone(), path, cookie)?.status();
         if status != StatusCode::OK {
             return Err(format!("{path} answered {status}").into());
         }
     }
     Ok(())
+}
+
+/// One `GET path` through `app`, with `cookie` when given.
+fn call(
+    rt: &Runtime,
+    app: Router,
+    path: &str,
+    cookie: Option<&str>,
+) -> Result<Response<Body>, Error> {
+    let mut request = Request::builder().uri(path);
+    if let Some(c) = cookie {
+        request = request.header(header::COOKIE, c);
+    }
+    let request = request.body(Body::empty())?;
+    Ok(rt.block_on(app.oneshot(request))?)
 }
