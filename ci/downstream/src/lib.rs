@@ -46,7 +46,14 @@ async fn add_to_cart(session: Session, item: String) -> Result<Json<Cart>, Sessi
 
 /// The app: `/area` (no session involved) and `/cart` (a session-held typed value).
 pub fn app() -> Result<Router, tessera::session::ConfigError> {
-    let layer = SessionLayer::new(Arc::new(MemoryStore::new()), SessionConfig::default())?;
+    app_on(Arc::new(MemoryStore::new()))
+}
+
+/// [`app`] with its sessions in `store`.
+pub fn app_on(
+    store: Arc<dyn tessera::store::SessionStore>,
+) -> Result<Router, tessera::session::ConfigError> {
+    let layer = SessionLayer::new(store, SessionConfig::default())?;
     Ok(Router::new()
         .route("/area", post(area))
         .route("/cart", post(add_to_cart).get(|| async { "POST an item" }))
