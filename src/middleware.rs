@@ -293,8 +293,9 @@ fn finish_now<B: From<String> + Send + 'static>(
 
 /// The session cookie's value as Django's `request.COOKIES` would give it (several `Cookie`
 /// headers read as one joined header), without building the whole cookie map, and borrowed
-/// from the header unless it had to be unquoted.
-fn session_cookie<'h>(headers: &'h http::HeaderMap, name: &str) -> Option<Cow<'h, str>> {
+/// from the header unless it had to be unquoted. As bytes: a store's key is checked against
+/// its alphabet, which makes a UTF-8 check first redundant.
+fn session_cookie<'h>(headers: &'h http::HeaderMap, name: &str) -> Option<Cow<'h, [u8]>> {
     let mut found = None;
     for value in headers.get_all(COOKIE) {
         // Later headers win, as the last value wins in one joined header.
@@ -303,11 +304,15 @@ fn session_cookie<'h>(headers: &'h http::HeaderMap, name: &str) -> Option<Cow<'h
             // Nearly every header: a byte scan.
             find_cookie_ascii(bytes, name)
         } else {
-            match std::str::from_utf8(bytes) {
+            let text = match std::str::from_utf8(bytes) {
                 Ok(text) => find_cookie(text, name),
                 Err(_) => find_cookie(&String::from_utf8_lossy(bytes), name)
                     .map(|v| Cow::Owned(v.into_owned())),
-            }
+            };
+            text.map(|v| match v {
+                Cow::Borrowed(v) => Cow::Borrowed(v.as_bytes()),
+                Cow::Owned(v) => Cow::Owned(v.into_bytes()),
+            })
         };
         if hit.is_some() {
             found = hit;
@@ -341,7 +346,7 @@ fn find_cookie<'a>(header: &'a str, name: &str) -> Option<Cow<'a, str>> {
 
 /// [`find_cookie`] for a header that is all ASCII, scanning bytes: within ASCII, Python's
 /// whitespace is `\t`..`\r` and `\x1c`..` `, and every byte offset is a character boundary.
-fn find_cookie_ascii<'a>(header: &'a [u8], name: &str) -> Option<Cow<'a, str>> {
+fn find_cookie_ascii<'a>(header: &'a [u8], name: &str) -> Option<Cow<'a, [u8]>> {
     let name = name.as_bytes();
     let mut found = None;
     let mut start = 0;
@@ -363,13 +368,15 @@ fn find_cookie_ascii<'a>(header: &'a [u8], name: &str) -> Option<Cow<'a, str>> {
         }
         start = end + 1;
     }
-    // ASCII, so always text.
-    let v = std::str::from_utf8(found?).ok()?;
-    Some(if v.len() >= 2 && v.starts_with('"') && v.ends_with('"') {
-        Cow::Owned(unquote(v))
+    let v = found?;
+    // Only a value in double quotes changes when unquoted; the header is ASCII, so that value
+    // is text.
+    if v.len() >= 2 && v.starts_with(b"\"") && v.ends_with(b"\"") {
+        let quoted = std::str::from_utf8(v).ok()?;
+        Some(Cow::Owned(unquote(quoted).into_bytes()))
     } else {
-        Cow::Borrowed(v)
-    })
+        Some(Cow::Borrowed(v))
+    }
 }
 
 /// Python's `str.strip()` on ASCII bytes.
@@ -386,18 +393,28 @@ fn trim_ascii_python_whitespace(bytes: &[u8]) -> &[u8] {
     &bytes[from..to]
 }
 
+/// Adds `Vary: Cookie` unless the response already varies on the cookie (or on everything),
+/// with one lookup of the header.
 fn add_vary_cookie(headers: &mut http::HeaderMap) {
-    let has = headers.get_all(VARY).iter().any(|v| {
-        v.to_str()
-            .map(|s| {
-                s.split(',')
-                    .any(|p| p.trim().eq_ignore_ascii_case("cookie") || p.trim() == "*")
-            })
-            .unwrap_or(false)
-    });
-    if !has {
-        headers.append(VARY, HeaderValue::from_static("Cookie"));
+    const COOKIE_VALUE: HeaderValue = HeaderValue::from_static("Cookie");
+    match headers.entry(VARY) {
+        http::header::Entry::Vacant(vacant) => {
+            vacant.insert(COOKIE_VALUE);
+        }
+        http::header::Entry::Occupied(mut occupied) => {
+            if !occupied.iter().any(varies_on_cookie) {
+                occupied.append(COOKIE_VALUE);
+            }
+        }
     }
+}
+
+/// Whether one `Vary` value names the cookie or `*`.
+fn varies_on_cookie(value: &HeaderValue) -> bool {
+    value.to_str().is_ok_and(|s| {
+        s.split(',')
+            .any(|p| p.trim().eq_ignore_ascii_case("cookie") || p.trim() == "*")
+    })
 }
 
 /// The layer's error response, in the service's body type.
@@ -487,8 +504,8 @@ mod tests {
                     let header = format!("{a};{b};{c}");
                     for name in ["sessionid", ""] {
                         assert_eq!(
-                            find_cookie_ascii(header.as_bytes(), name),
-                            find_cookie(&header, name),
+                            find_cookie_ascii(header.as_bytes(), name).as_deref(),
+                            find_cookie(&header, name).as_deref().map(str::as_bytes),
                             "{header:?} {name:?}"
                         );
                     }

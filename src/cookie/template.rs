@@ -5,7 +5,10 @@
 //! same options and `max_age`; the name, `SameSite` and the rest are checked once, when the
 //! template is made, instead of on every response.
 
-use super::http_date::{push_http_date, HTTP_DATE_LEN};
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::http_date::{push_http_date, split_timestamp};
 use super::{quote_value, CookieError, CookieOptions, MaxAge, Morsel};
 
 /// The fixed parts of a `Set-Cookie` line, in Django's attribute order.
@@ -26,6 +29,9 @@ use super::{quote_value, CookieError, CookieOptions, MaxAge, Morsel};
 /// ```
 #[derive(Debug, Clone)]
 pub struct SetCookieTemplate {
+    /// Tells this template's cached endings from another's on the same thread; a clone
+    /// renders the same bytes, so it shares the number.
+    id: u64,
     /// `name=`
     head: String,
     /// `; Domain=…`, or empty.
@@ -33,6 +39,32 @@ pub struct SetCookieTemplate {
     httponly: bool,
     /// Everything after `Max-Age`: `; Partitioned; Path=…; SameSite=…; Secure` as set.
     tail: String,
+}
+
+/// Numbers the templates made in this process (see [`SetCookieTemplate::id`]).
+static NEXT_TEMPLATE_ID: AtomicU64 = AtomicU64::new(0);
+
+/// What follows the value in a rendered line (`; expires=…; Max-Age=…` and the fixed tail),
+/// kept for the second it expires in and the age it was written with.
+struct Ending {
+    template: u64,
+    expires_second: i64,
+    max_age_bits: u64,
+    text: String,
+}
+
+thread_local! {
+    /// The last ending rendered on this thread. A session cookie's expiry is "now plus a fixed
+    /// age", so consecutive saves nearly always end alike, and one copy of these ~80 bytes
+    /// replaces formatting the date and the age again.
+    static LAST_ENDING: RefCell<Ending> = const {
+        RefCell::new(Ending {
+            template: u64::MAX,
+            expires_second: i64::MIN,
+            max_age_bits: 0,
+            text: String::new(),
+        })
+    };
 }
 
 impl SetCookieTemplate {
@@ -69,6 +101,7 @@ impl SetCookieTemplate {
             tail.push_str("; Secure");
         }
         Ok(SetCookieTemplate {
+            id: NEXT_TEMPLATE_ID.fetch_add(1, Ordering::Relaxed),
             head: format!("{name}="),
             domain,
             httponly: fixed.httponly,
@@ -78,17 +111,64 @@ impl SetCookieTemplate {
 
     /// The `Set-Cookie` value for `value`, expiring `max_age` seconds after `now`.
     pub fn render(&self, value: &str, max_age: f64, now: f64) -> String {
-        let mut out = String::with_capacity(self.rendered_len(value, max_age));
-        self.push_value(&mut out, value);
+        let expires_at = now + max_age;
+        let plain = is_plain_value(value);
+        LAST_ENDING.with(|last| {
+            // Only a render on this thread borrows it, and never twice at once.
+            let Ok(mut last) = last.try_borrow_mut() else {
+                return self.render_with(value, plain, &self.ending(max_age, expires_at));
+            };
+            let (expires_second, _) = split_timestamp(expires_at);
+            if last.template != self.id
+                || last.expires_second != expires_second
+                || last.max_age_bits != max_age.to_bits()
+            {
+                last.text.clear();
+                self.push_ending(&mut last.text, max_age, expires_at);
+                last.template = self.id;
+                last.expires_second = expires_second;
+                last.max_age_bits = max_age.to_bits();
+            }
+            self.render_with(value, plain, &last.text)
+        })
+    }
+
+    /// The line for `value`, followed by `ending`, in a buffer of exactly its length: a
+    /// header value made from a `String` whose capacity is its length takes over its buffer,
+    /// any other costs one more allocation.
+    fn render_with(&self, value: &str, plain: bool, ending: &str) -> String {
+        let quoted;
+        let value = if plain {
+            value
+        } else {
+            quoted = quote_value(value);
+            &quoted
+        };
+        let mut out =
+            String::with_capacity(self.head.len() + value.len() + self.domain.len() + ending.len());
+        out.push_str(&self.head);
+        out.push_str(value);
+        out.push_str(&self.domain);
+        out.push_str(ending);
+        out
+    }
+
+    /// What follows the value and the domain for this `max_age`, expiring at `expires_at`.
+    fn ending(&self, max_age: f64, expires_at: f64) -> String {
+        let mut out = String::with_capacity(self.tail.len() + 80);
+        self.push_ending(&mut out, max_age, expires_at);
+        out
+    }
+
+    fn push_ending(&self, out: &mut String, max_age: f64, expires_at: f64) {
         out.push_str("; expires=");
-        push_http_date(&mut out, now + max_age);
+        push_http_date(out, expires_at);
         if self.httponly {
             out.push_str("; HttpOnly");
         }
         out.push_str("; Max-Age=");
-        push_max_age(&mut out, max_age);
+        push_max_age(out, max_age);
         out.push_str(&self.tail);
-        out
     }
 }
 
@@ -99,43 +179,24 @@ impl SetCookieTemplate {
         let mut out = String::with_capacity(
             self.head.len() + value.len() + self.domain.len() + self.tail.len() + 12,
         );
-        self.push_value(&mut out, value);
+        out.push_str(&self.head);
+        if is_plain_value(value) {
+            out.push_str(value);
+        } else {
+            out.push_str(&quote_value(value));
+        }
+        out.push_str(&self.domain);
         if self.httponly {
             out.push_str("; HttpOnly");
         }
         out.push_str(&self.tail);
         out
     }
+}
 
-    /// What [`render`](Self::render) will write, exactly for a plain value and a whole
-    /// `max_age` (every session cookie), else with room to spare. Exact matters: a header
-    /// value made from a `String` whose capacity is its length takes over its buffer, any other
-    /// costs one more allocation.
-    fn rendered_len(&self, value: &str, max_age: f64) -> usize {
-        const EXPIRES: usize = "; expires=".len() + HTTP_DATE_LEN;
-        const MAX_AGE: usize = "; Max-Age=".len();
-        let fixed = self.head.len() + self.domain.len() + self.tail.len() + EXPIRES + MAX_AGE;
-        let httponly = if self.httponly { "; HttpOnly".len() } else { 0 };
-        let plain = !value.is_empty() && value.bytes().all(is_plain_cookie_byte);
-        match whole_seconds(max_age) {
-            Some(seconds) if plain => {
-                let sign = usize::from(seconds < 0);
-                let digits = seconds.unsigned_abs().checked_ilog10().unwrap_or(0) as usize + 1;
-                fixed + httponly + value.len() + sign + digits
-            }
-            _ => fixed + httponly + value.len() + 80,
-        }
-    }
-
-    fn push_value(&self, out: &mut String, value: &str) {
-        out.push_str(&self.head);
-        if !value.is_empty() && value.bytes().all(is_plain_cookie_byte) {
-            out.push_str(value);
-        } else {
-            out.push_str(&quote_value(value));
-        }
-        out.push_str(&self.domain);
-    }
+/// A value written as it is, unquoted: every session key and signed session.
+fn is_plain_value(value: &str) -> bool {
+    !value.is_empty() && value.bytes().all(is_plain_cookie_byte)
 }
 
 /// Bytes Python's cookie quoting leaves alone (a subset of its legal characters, enough for
@@ -236,14 +297,9 @@ mod tests {
                                     .unwrap();
                                     let rendered = template.render(value, age, now);
                                     assert_eq!(rendered, want);
-                                    // A session cookie's buffer is exactly its length, so
-                                    // the header value takes it over without a copy.
-                                    if whole_seconds(age).is_some()
-                                        && !value.is_empty()
-                                        && value.bytes().all(is_plain_cookie_byte)
-                                    {
-                                        assert_eq!(rendered.capacity(), rendered.len(), "{want}");
-                                    }
+                                    // The buffer is exactly its length, so the header
+                                    // value takes it over without a copy.
+                                    assert_eq!(rendered.capacity(), rendered.len(), "{want}");
                                     checked += 1;
                                 }
                             }
@@ -255,6 +311,40 @@ mod tests {
             }
         }
         assert!(checked > 10_000);
+    }
+
+    /// The ending kept per thread is never another template's, another age's or another
+    /// second's: renders that alternate between them each get their own.
+    #[test]
+    fn the_kept_ending_is_only_reused_for_the_same_template_age_and_second() {
+        let mut lax = CookieOptions::new();
+        lax.samesite = Some("Lax".into());
+        let mut strict = CookieOptions::new();
+        strict.samesite = Some("Strict".into());
+        strict.httponly = true;
+        let templates = [
+            SetCookieTemplate::new("sessionid", &lax).unwrap(),
+            SetCookieTemplate::new("sessionid", &strict).unwrap(),
+        ];
+        let mut last = String::new();
+        for round in 0..3 {
+            for now in [1_700_000_000.0, 1_700_000_000.5, 1_700_000_001.0] {
+                for age in [60.0, 61.0, 60.5] {
+                    for (template, options) in templates.iter().zip([&lax, &strict]) {
+                        let rendered = template.render("abc", age, now);
+                        let want = set_cookie_header(
+                            "sessionid",
+                            "abc",
+                            &options.clone().max_age(age),
+                            now,
+                        );
+                        assert_eq!(rendered, want.unwrap(), "round {round}");
+                        assert_ne!(rendered, last);
+                        last = rendered;
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use smallvec::SmallVec;
 use tokio::sync::{Mutex, MutexGuard};
 
 use super::config::{ConfigError, SessionConfig};
@@ -119,7 +120,9 @@ struct State {
     data: Map,
     /// The version `id` was loaded or saved at, in this request.
     version: Option<Version>,
-    changes: Vec<Change>,
+    /// What this request changed, replayed after a lost race. Nearly every request makes one
+    /// change or none, so the first is kept inline.
+    changes: SmallVec<[Change; 1]>,
     loaded: bool,
     accessed: bool,
     modified: bool,
@@ -268,7 +271,7 @@ impl fmt::Debug for Session {
 
 impl Session {
     /// A session for a request whose cookie carried `cookie` (if any).
-    pub(crate) fn from_cookie(shared: Arc<Shared>, cookie: Option<Cow<'_, str>>) -> Self {
+    pub(crate) fn from_cookie(shared: Arc<Shared>, cookie: Option<Cow<'_, [u8]>>) -> Self {
         let id = cookie.and_then(|c| shared.backend.recognise(&c));
         Self::with_state(
             shared,
@@ -328,7 +331,10 @@ impl Session {
         cookie: Option<&str>,
     ) -> Result<Self, ConfigError> {
         let shared = Arc::new(Shared::new(Backend::Other(backend), config)?);
-        Ok(Self::from_cookie(shared, cookie.map(Cow::Borrowed)))
+        Ok(Self::from_cookie(
+            shared,
+            cookie.map(|c| Cow::Borrowed(c.as_bytes())),
+        ))
     }
 
     fn now(&self) -> f64 {
