@@ -11,7 +11,6 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use smallvec::SmallVec;
 use tokio::sync::{Mutex, MutexGuard};
 
 use super::config::{ConfigError, SessionConfig};
@@ -120,9 +119,7 @@ struct State {
     data: Map,
     /// The version `id` was loaded or saved at, in this request.
     version: Option<Version>,
-    /// What this request changed, replayed after a lost race. Nearly every request makes one
-    /// change or none, so the first is kept inline.
-    changes: SmallVec<[Change; 1]>,
+    changes: Vec<Change>,
     loaded: bool,
     accessed: bool,
     modified: bool,
