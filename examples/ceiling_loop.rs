@@ -7,7 +7,8 @@
 //! valgrind --tool=callgrind target/release/examples/ceiling_loop write 20000
 //! valgrind --tool=callgrind target/release/examples/request_loop write 20000
 //! ```
-//! Divide each total by N. Routes: `plain`, `read`, `write`, `create`; `--store` as for
+//! Divide each total by N. Routes: `plain` (the ceiling never reads its cookie), `read`,
+//! `write`, `create`; `--store` as for
 //! `ceiling_server` (`memory://` by default, `cookie://`, `sqlite://PATH`, `postgres://…`,
 //! `redis://…`; for a server, the count is this process's side only); `--noop-layer` adds a
 //! layer that does nothing, so what being a layer costs is not counted as tessera's own.
@@ -21,20 +22,8 @@ use tessera::session::codec::SessionCodec;
 use tessera::signing::SecretKeys;
 use tessera::SessionConfig;
 
-/// The request to repeat.
-#[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
-enum Route {
-    /// `/plain` with a valid cookie (the ceiling never reads it).
-    Plain,
-    Read,
-    Write,
-    Create,
-}
-
 #[derive(clap::Parser)]
 struct Args {
-    #[arg(value_enum, default_value = "write")]
-    route: Route,
     #[command(flatten)]
     repeat: request_driver::Repeat,
     /// Wrap the routes in a layer that does nothing, applied as a session layer is
@@ -45,11 +34,8 @@ struct Args {
 }
 
 fn main() -> Result<(), request_driver::Error> {
-    let Args {
-        route,
-        repeat: request_driver::Repeat { count, store },
-        noop_layer,
-    } = <Args as clap::Parser>::parse();
+    let Args { repeat, noop_layer } = <Args as clap::Parser>::parse();
+    let (route, count, store) = (repeat.route, repeat.count, repeat.store);
     let rt = request_driver::runtime()?;
     // `request_loop`'s key and settings, so both loops read and write the same bytes.
     let keys = SecretKeys::new("request-loop-secret");
@@ -73,12 +59,7 @@ fn main() -> Result<(), request_driver::Error> {
     } else {
         app
     };
-    let (path, with_cookie) = match route {
-        Route::Plain => ("/plain", true),
-        Route::Read => ("/read", true),
-        Route::Write => ("/write", true),
-        Route::Create => ("/create", false),
-    };
+    let (path, with_cookie) = route.request();
     let cookie = request_driver::mint_cookie(&rt, &app)?;
     let cookie = with_cookie.then_some(cookie.as_str());
     request_driver::drive(&rt, app, path, cookie, count)

@@ -7,48 +7,43 @@
 //! valgrind --tool=callgrind target/release/examples/request_loop read 20000 --store redis://127.0.0.1:6379
 //! ```
 //! Divide the total instruction count by N (the one-off setup is under 1 %). Routes: `plain`
-//! (a valid cookie, session untouched), `plain-no-cookie`, `read`, `write`, `create`, and `bare`
-//! and `bare-no-cookie` (no session layer at all: the floors of `plain` and `plain-no-cookie`).
+//! (a valid cookie, session untouched), `read`, `write`, `create`. `--no-cookie` sends no
+//! cookie (as the HTTP runs' `/plain` does); `--bare` sends `/plain` without the session
+//! layer, the floor of `plain` (with `--no-cookie`, of `plain --no-cookie`).
 //! The store is the memory store unless `--store` names another (then the count is this
 //! process's side only: the server's work is not in it).
 
 mod request_driver;
 mod routes;
 
+use request_driver::Route;
 use tessera::signing::SecretKeys;
 use tessera::store::StoreError;
 use tessera::url::Sessions;
 use tessera::{SessionConfig, SessionLayer};
 
-/// The request to repeat.
-#[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
-enum Route {
-    /// `/plain` with no session layer at all, with the cookie `plain` sends: its floor.
-    Bare,
-    /// `/plain` with no session layer and no cookie: the floor of `plain-no-cookie`.
-    BareNoCookie,
-    /// `/plain` with a valid cookie; the session is never touched.
-    Plain,
-    /// `/plain` without a cookie, as the HTTP runs send it.
-    PlainNoCookie,
-    Read,
-    Write,
-    Create,
-}
-
 #[derive(clap::Parser)]
 struct Args {
-    #[arg(value_enum, default_value = "write")]
-    route: Route,
     #[command(flatten)]
     repeat: request_driver::Repeat,
+    /// Send no cookie.
+    #[arg(long)]
+    no_cookie: bool,
+    /// `/plain` through the routes alone, without the session layer: its floor.
+    #[arg(long)]
+    bare: bool,
 }
 
 fn main() -> Result<(), request_driver::Error> {
     let Args {
-        route,
-        repeat: request_driver::Repeat { count, store },
+        repeat,
+        no_cookie,
+        bare,
     } = <Args as clap::Parser>::parse();
+    let (route, count, store) = (repeat.route, repeat.count, repeat.store);
+    if bare && route != Route::Plain {
+        return Err("--bare measures the floor of `plain` only".into());
+    }
     let rt = request_driver::runtime()?;
     let routes = routes::router();
     let sessions = rt
@@ -58,22 +53,12 @@ fn main() -> Result<(), request_driver::Error> {
         &sessions,
         SessionConfig::default(),
     )?);
-    // A real session's cookie, minted through the layer even for `/plain`'s floors, which
-    // then call the routes alone.
+    // A real session's cookie, minted through the layer even for the bare floor, which then
+    // calls the routes alone.
     let cookie = request_driver::mint_cookie(&rt, &layered)?;
-    let app = if matches!(route, Route::Bare | Route::BareNoCookie) {
-        routes
-    } else {
-        layered
-    };
-    let (path, with_cookie) = match route {
-        Route::Create => ("/create", false),
-        Route::Bare | Route::Plain => ("/plain", true),
-        Route::BareNoCookie | Route::PlainNoCookie => ("/plain", false),
-        Route::Read => ("/read", true),
-        Route::Write => ("/write", true),
-    };
-    let cookie = with_cookie.then_some(cookie.as_str());
+    let app = if bare { routes } else { layered };
+    let (path, with_cookie) = route.request();
+    let cookie = (with_cookie && !no_cookie).then_some(cookie.as_str());
     request_driver::drive(&rt, app, path, cookie, count)
 }
 

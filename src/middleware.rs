@@ -304,15 +304,10 @@ fn session_cookie<'h>(headers: &'h http::HeaderMap, name: &str) -> Option<Cow<'h
             // Nearly every header: a byte scan.
             find_cookie_ascii(bytes, name)
         } else {
-            let text = match std::str::from_utf8(bytes) {
-                Ok(text) => find_cookie(text, name),
-                Err(_) => find_cookie(&String::from_utf8_lossy(bytes), name)
-                    .map(|v| Cow::Owned(v.into_owned())),
-            };
-            text.map(|v| match v {
-                Cow::Borrowed(v) => Cow::Borrowed(v.as_bytes()),
-                Cow::Owned(v) => Cow::Owned(v.into_bytes()),
-            })
+            // Rare: other text (or bytes that are not UTF-8, replaced as Python decodes
+            // them), parsed as text and the value copied out.
+            find_cookie(&String::from_utf8_lossy(bytes), name)
+                .map(|v| Cow::Owned(v.into_owned().into_bytes()))
         };
         if hit.is_some() {
             found = hit;

@@ -9,9 +9,34 @@ use http::{header, Request, Response, StatusCode};
 use tokio::runtime::Runtime;
 use tower::ServiceExt;
 
-/// The options both loops take after the route.
+/// A bench route, as both loops send it.
+#[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
+pub enum Route {
+    /// `/plain` with a valid cookie; the session is never touched.
+    Plain,
+    Read,
+    Write,
+    Create,
+}
+
+impl Route {
+    /// The path, and whether the request carries the minted cookie (a create sends none).
+    pub fn request(self) -> (&'static str, bool) {
+        match self {
+            Route::Plain => ("/plain", true),
+            Route::Read => ("/read", true),
+            Route::Write => ("/write", true),
+            Route::Create => ("/create", false),
+        }
+    }
+}
+
+/// The options both loops take: the route, how often, and against which store.
 #[derive(clap::Args)]
 pub struct Repeat {
+    /// The request to repeat.
+    #[arg(value_enum, default_value = "write")]
+    pub route: Route,
     /// How many requests.
     #[arg(default_value_t = 20_000)]
     pub count: usize,

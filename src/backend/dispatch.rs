@@ -11,7 +11,7 @@ use std::sync::Arc;
 use super::cookie::SignedCookieSessions;
 use super::server::StoreBackend;
 use super::{Context, Pending, Saved, SessionBackend, SessionId};
-use crate::session::{SessionError, SessionKey};
+use crate::session::SessionError;
 use crate::store::{Loaded, StoreError};
 
 /// A session layer's backend.
@@ -30,7 +30,7 @@ impl Backend {
     /// checked byte by byte against its alphabet, so it needs no UTF-8 check first.
     pub(crate) fn recognise(&self, cookie: &[u8]) -> Option<SessionId> {
         match self {
-            Backend::Store(_) => SessionKey::parse_bytes(cookie).map(SessionId::key),
+            Backend::Store(b) => b.recognise(cookie),
             Backend::SignedCookie(b) => b.recognise(std::str::from_utf8(cookie).ok()?),
             Backend::Other(b) => b.recognise(std::str::from_utf8(cookie).ok()?),
         }

@@ -282,9 +282,10 @@ impl StoreBackend {
 /// The [`SessionBackend`] calls, as plain methods: the session layer calls these directly, so
 /// their futures run inline in the request's (the trait, through `async_trait`, boxes each).
 impl StoreBackend {
-    /// [`SessionBackend::recognise`].
-    pub(crate) fn recognise(&self, cookie: &str) -> Option<SessionId> {
-        SessionKey::parse(cookie).map(SessionId::key)
+    /// [`SessionBackend::recognise`], on the cookie value's bytes: a key is checked against
+    /// its alphabet, so it needs no UTF-8 check first.
+    pub(crate) fn recognise(&self, cookie: &[u8]) -> Option<SessionId> {
+        SessionKey::parse_bytes(cookie).map(SessionId::key)
     }
 
     /// [`SessionBackend::load`].
@@ -384,7 +385,7 @@ impl StoreBackend {
 #[async_trait]
 impl SessionBackend for StoreBackend {
     fn recognise(&self, cookie: &str) -> Option<SessionId> {
-        StoreBackend::recognise(self, cookie)
+        StoreBackend::recognise(self, cookie.as_bytes())
     }
 
     async fn load(&self, id: &SessionId, cx: Context<'_>) -> Result<Option<Loaded>, StoreError> {

@@ -113,11 +113,10 @@ impl SetCookieTemplate {
     pub fn render(&self, value: &str, max_age: f64, now: f64) -> String {
         let expires_at = now + max_age;
         let plain = is_plain_value(value);
-        LAST_ENDING.with(|last| {
-            // Only a render on this thread borrows it, and never twice at once.
-            let Ok(mut last) = last.try_borrow_mut() else {
-                return self.render_with(value, plain, &self.ending(max_age, expires_at));
-            };
+        let kept = LAST_ENDING.try_with(|last| {
+            // Only a render borrows it, and a render never renders: the borrow fails only if
+            // that ever changes, and then the ending is written afresh.
+            let mut last = last.try_borrow_mut().ok()?;
             let (expires_second, _) = split_timestamp(expires_at);
             if last.template != self.id
                 || last.expires_second != expires_second
@@ -129,8 +128,17 @@ impl SetCookieTemplate {
                 last.expires_second = expires_second;
                 last.max_age_bits = max_age.to_bits();
             }
-            self.render_with(value, plain, &last.text)
-        })
+            Some(self.render_with(value, plain, &last.text))
+        });
+        match kept {
+            Ok(Some(line)) => line,
+            // The thread is being torn down, or the ending is borrowed.
+            _ => {
+                let mut ending = String::new();
+                self.push_ending(&mut ending, max_age, expires_at);
+                self.render_with(value, plain, &ending)
+            }
+        }
     }
 
     /// The line for `value`, followed by `ending`, in a buffer of exactly its length: a
@@ -154,12 +162,6 @@ impl SetCookieTemplate {
     }
 
     /// What follows the value and the domain for this `max_age`, expiring at `expires_at`.
-    fn ending(&self, max_age: f64, expires_at: f64) -> String {
-        let mut out = String::with_capacity(self.tail.len() + 80);
-        self.push_ending(&mut out, max_age, expires_at);
-        out
-    }
-
     fn push_ending(&self, out: &mut String, max_age: f64, expires_at: f64) {
         out.push_str("; expires=");
         push_http_date(out, expires_at);
@@ -223,7 +225,6 @@ const PLAIN_COOKIE_BYTES: [bool; 256] = {
     table
 };
 
-/// `int(max_age)` as Django writes it.
 /// `max_age` as a whole number of seconds, when it is one well inside `i64` (every real age).
 fn whole_seconds(max_age: f64) -> Option<i64> {
     (max_age.fract() == 0.0 && max_age.abs() < 9.0e15).then_some(max_age as i64)
@@ -314,7 +315,9 @@ mod tests {
     }
 
     /// The ending kept per thread is never another template's, another age's or another
-    /// second's: renders that alternate between them each get their own.
+    /// second's. One template at a time, the renders step through an age's seconds (kept,
+    /// then a new second) and on to the next age within the same second; then the two
+    /// templates alternate. Leaving any part out of the key fails one of these.
     #[test]
     fn the_kept_ending_is_only_reused_for_the_same_template_age_and_second() {
         let mut lax = CookieOptions::new();
@@ -322,28 +325,32 @@ mod tests {
         let mut strict = CookieOptions::new();
         strict.samesite = Some("Strict".into());
         strict.httponly = true;
-        let templates = [
-            SetCookieTemplate::new("sessionid", &lax).unwrap(),
-            SetCookieTemplate::new("sessionid", &strict).unwrap(),
-        ];
-        let mut last = String::new();
-        for round in 0..3 {
-            for now in [1_700_000_000.0, 1_700_000_000.5, 1_700_000_001.0] {
-                for age in [60.0, 61.0, 60.5] {
-                    for (template, options) in templates.iter().zip([&lax, &strict]) {
-                        let rendered = template.render("abc", age, now);
-                        let want = set_cookie_header(
-                            "sessionid",
-                            "abc",
-                            &options.clone().max_age(age),
-                            now,
-                        );
-                        assert_eq!(rendered, want.unwrap(), "round {round}");
-                        assert_ne!(rendered, last);
-                        last = rendered;
-                    }
+        let options = [lax, strict];
+        let templates = options
+            .each_ref()
+            .map(|o| SetCookieTemplate::new("sessionid", o).unwrap());
+        let ages = [60.0, 61.0, 60.5];
+        let nows = [1_700_000_000.0, 1_700_000_000.5, 1_700_000_001.0];
+        let mut renders = Vec::new();
+        for t in 0..2 {
+            for age in ages {
+                for now in nows {
+                    renders.push((t, age, now));
                 }
             }
+        }
+        for age in ages {
+            for now in nows {
+                renders.extend([(0, age, now), (1, age, now)]);
+            }
+        }
+        for (t, age, now) in renders {
+            let want = set_cookie_header("sessionid", "abc", &options[t].clone().max_age(age), now);
+            assert_eq!(
+                templates[t].render("abc", age, now),
+                want.unwrap(),
+                "template {t}, age {age}, now {now}"
+            );
         }
     }
 

@@ -808,3 +808,62 @@ async fn set_expiry_none_without_a_custom_expiry_is_no_change() {
     assert!(r.session_cookie().is_some());
     assert_eq!(store.writes.load(Ordering::SeqCst), writes + 1);
 }
+
+/// Two session layers with different cookie settings, in one app on one thread, each set
+/// their own `Set-Cookie` as they alternate: the ending a render keeps per thread is never
+/// another layer's, another second's or another age's. Each step differs from the one before
+/// it in one part of that key alone (or in none, and then the kept ending is the right one).
+#[tokio::test(flavor = "current_thread")]
+async fn layers_that_alternate_on_one_thread_each_set_their_own_cookie() {
+    let now = Arc::new(std::sync::Mutex::new(0.0));
+    let clock = {
+        let now = now.clone();
+        Clock::from_fn(move || *now.lock().unwrap())
+    };
+    let other_path = SessionConfig {
+        cookie_path: "/b".into(),
+        cookie_httponly: false,
+        ..SessionConfig::default()
+    };
+    let layer = |config: SessionConfig| {
+        SessionLayer::new(Arc::new(MemoryStore::new()), config)
+            .unwrap()
+            .with_clock(clock.clone())
+    };
+    let apps = [
+        app_with(layer(SessionConfig::default())),
+        app_with(layer(other_path)),
+    ];
+    let ending = |app: usize, age: u64, at: f64| {
+        let date = tessera::cookie::http_date(at + age as f64);
+        match app {
+            0 => format!("; expires={date}; HttpOnly; Max-Age={age}; Path=/; SameSite=Lax"),
+            _ => format!("; expires={date}; Max-Age={age}; Path=/b; SameSite=Lax"),
+        }
+    };
+    let t0 = 1_700_000_000.25;
+    let steps = [
+        (t0, 0, "/set?a=1", 1_209_600),
+        // Another layer: the same age and second.
+        (t0, 1, "/set?a=1", 1_209_600),
+        // Nothing new: the same second half a second later.
+        (t0 + 0.5, 1, "/set?a=1", 1_209_600),
+        // The next second.
+        (t0 + 1.0, 1, "/set?a=1", 1_209_600),
+        (t0, 0, "/expiry?value=61", 61),
+        // Another age that expires in the same second.
+        (t0 + 1.0, 0, "/expiry?value=60", 60),
+    ];
+    for (at, app, uri, age) in steps {
+        *now.lock().unwrap() = at;
+        let reply = send(&apps[app], uri, None).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        let line = reply
+            .set_cookies()
+            .pop()
+            .expect("a new session sets its cookie");
+        let (value, rest) = line.split_at(line.find(';').unwrap());
+        assert!(value.starts_with("sessionid="), "{line}");
+        assert_eq!(rest, ending(app, age, at), "{uri} on layer {app} at {at}");
+    }
+}
