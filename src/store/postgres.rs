@@ -18,7 +18,9 @@
 //! - **Pool.** Up to twice as many connections as the process has cores, at least 8
 //!   (`pool_max_size=N` in the URL for another size), 3-second connect/wait timeouts, and a
 //!   pooled connection the server closed is replaced on checkout, so the pool heals by itself
-//!   after a server restart.
+//!   after a server restart. A read that drew such a connection before it was known to be
+//!   closed runs again on another; a write answers with the error instead, since the server
+//!   may have run it before the connection died.
 //! - **Abandoned calls.** A call whose future is dropped while a statement is in flight (the
 //!   middleware's `store_timeout` fired, the request was cancelled) never hands its connection
 //!   back: the connection is detached from the pool, a task asks the server to cancel the
@@ -521,6 +523,41 @@ impl PostgresStore {
         result
     }
 
+    /// How many times a read may run again after drawing a connection the server had closed.
+    ///
+    /// A pooled connection the server has ended (a restart, `pg_terminate_backend`, an idle
+    /// timeout) is only marked closed once its connection task has read the end, which can
+    /// come after the pool hands it out; a read on it fails without reaching the server.
+    /// Running the read again is safe because it writes nothing, and bounded: the pool holds
+    /// at most its size of such connections, each is discarded on its next checkout, and a
+    /// server that is really down fails the checkout itself. A write is never run again: its
+    /// connection may have died after the server ran it, so it answers with the error.
+    fn read_retries(&self) -> usize {
+        self.pool.status().max_size
+    }
+
+    /// Hands back the lease of a read that gave `result`: `None` when the read failed on a
+    /// connection that turned out closed and `retries` allow another go (one is used up).
+    async fn settle_read<T>(
+        op: &str,
+        mut lease: Lease,
+        result: Result<T, StoreError>,
+        retries: &mut usize,
+    ) -> Option<Result<T, StoreError>> {
+        let dead = result.is_err() && connection_is_dead(lease.client()).await;
+        lease.finish();
+        if !dead || *retries == 0 {
+            return Some(result);
+        }
+        *retries -= 1;
+        tracing::debug!(
+            target: "tessera::store::postgres",
+            op,
+            "a pooled connection was closed by the server; reading on another"
+        );
+        None
+    }
+
     /// The compare-and-swap alone, for a store running without its side table: whether a
     /// row was updated.
     async fn swap_unindexed(
@@ -615,6 +652,21 @@ impl PostgresStore {
             .transpose()
     }
 
+    /// Whether a row, live or expired, is under `key`, read on `client`.
+    async fn fetch_exists(
+        &self,
+        client: &Object,
+        op: &str,
+        key: &SessionKey,
+    ) -> Result<bool, StoreError> {
+        let stmt = prepared(client, op, &self.sql.exists).await?;
+        let row = client
+            .query_opt(&stmt, &[&Redacted(key.as_str())])
+            .await
+            .map_err(|e| pg_err(op, &e))?;
+        Ok(row.is_some())
+    }
+
     /// The record a loaded text holds. An unreadable record is no session: it is never
     /// overwritten.
     fn loaded(&self, text: String) -> Option<Loaded> {
@@ -630,13 +682,7 @@ impl PostgresStore {
         client: &Object,
         key: &SessionKey,
     ) -> Result<SaveOutcome, StoreError> {
-        const OP: &str = "save";
-        let stmt = prepared(client, OP, &self.sql.exists).await?;
-        let row = client
-            .query_opt(&stmt, &[&Redacted(key.as_str())])
-            .await
-            .map_err(|e| pg_err(OP, &e))?;
-        Ok(if row.is_some() {
+        Ok(if self.fetch_exists(client, "save", key).await? {
             SaveOutcome::Conflict
         } else {
             SaveOutcome::Gone
@@ -673,6 +719,14 @@ pub(crate) fn pool(driver_url: &str, size: usize) -> Result<Pool, String> {
         .map_err(|e| format!("PostgreSQL pool: {e}"))
 }
 
+/// Whether `client`'s connection is over, asked after a call on it failed. The server's
+/// last words on a connection it ends (`57P01`, "terminating connection") reach the call
+/// before the connection task has read the end, so the client may not know yet; an empty
+/// query then settles it, at one round trip on a failure path only.
+async fn connection_is_dead(client: &Object) -> bool {
+    client.is_closed() || client.simple_query("").await.is_err()
+}
+
 /// Runs `work` holding the session-level advisory lock `name`, taken before `work` begins its
 /// transaction (so that transaction sees every catalog change the previous holder committed)
 /// and released after it, whatever `work` returned. If the future is dropped meanwhile, the
@@ -702,11 +756,14 @@ impl SessionStore for PostgresStore {
 
     async fn load(&self, key: &SessionKey, now: f64) -> Result<Option<Loaded>, StoreError> {
         const OP: &str = "load";
-        let text = self
-            .with_client(OP, async |client| {
-                self.fetch_live(client, OP, key, now).await
-            })
-            .await?;
+        let mut retries = self.read_retries();
+        let text = loop {
+            let mut lease = self.lease(OP).await?;
+            let result = self.fetch_live(lease.client(), OP, key, now).await;
+            if let Some(result) = Self::settle_read(OP, lease, result, &mut retries).await {
+                break result?;
+            }
+        };
         Ok(text.and_then(|text| self.loaded(text)))
     }
 
@@ -817,15 +874,14 @@ impl SessionStore for PostgresStore {
 
     async fn exists(&self, key: &SessionKey) -> Result<bool, StoreError> {
         const OP: &str = "exists";
-        self.with_client(OP, async |client| {
-            let stmt = prepared(client, OP, &self.sql.exists).await?;
-            let row = client
-                .query_opt(&stmt, &[&Redacted(key.as_str())])
-                .await
-                .map_err(|e| pg_err(OP, &e))?;
-            Ok(row.is_some())
-        })
-        .await
+        let mut retries = self.read_retries();
+        loop {
+            let mut lease = self.lease(OP).await?;
+            let result = self.fetch_exists(lease.client(), OP, key).await;
+            if let Some(result) = Self::settle_read(OP, lease, result, &mut retries).await {
+                return result;
+            }
+        }
     }
 
     async fn clear_expired(&self, now: f64, batch_size: usize) -> Result<u64, StoreError> {

@@ -78,3 +78,35 @@ pub async fn log_in(store: &dyn tessera::store::SessionStore, user: &str) -> Ses
     );
     k
 }
+
+/// Stores a fresh session in `store` and loads it from four tasks at once, so that a pooled
+/// store holds several connections, all idle afterwards. Returns its key.
+pub async fn stored_session_loaded_at_once<S>(store: &S) -> SessionKey
+where
+    S: tessera::store::SessionStore + Clone + 'static,
+{
+    let k = stored_session(store).await;
+    let loads: Vec<_> = (0..4)
+        .map(|_| {
+            let (store, k) = (store.clone(), k.clone());
+            tokio::spawn(async move { store.load(&k, now()).await })
+        })
+        .collect();
+    for load in loads {
+        assert!(load.await.unwrap().unwrap().is_some());
+    }
+    k
+}
+
+/// Loads `k` and asks whether it exists, five times each: after the server ended every
+/// pooled connection, each call must still succeed.
+pub async fn reads_succeed_after_the_connections_ended(
+    store: &dyn tessera::store::SessionStore,
+    k: &SessionKey,
+) {
+    for _ in 0..5 {
+        let loaded = store.load(k, now()).await.expect("the pool reconnects");
+        assert!(loaded.is_some());
+        assert!(store.exists(k).await.expect("the pool reconnects"));
+    }
+}
