@@ -17,17 +17,16 @@
 
 use std::fmt::{self, Write as _};
 
-use indexmap::IndexMap;
 use serde::de::{DeserializeOwned, Expected, MapAccess, SeqAccess, Unexpected, Visitor};
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 mod de;
+mod map;
 mod scan;
 mod ser;
 
-/// An insertion-ordered JSON object, as a Python dict.
-pub type Map = IndexMap<String, Value>;
+pub use map::{IndexedMap, Map, MapHasher};
 
 /// A value as Python's `json` module holds it.
 #[derive(Clone, Debug, PartialEq, Default)]
