@@ -20,7 +20,8 @@
 //! prepared statements), `redis://…` (the `ConnectionManager` tessera uses). The schema is
 //! created on start, if missing, by tessera's own migration, exactly as `bench_server` does.
 //! `TESSERA_SECRET_KEY` signs the stored texts; the `TESSERA_SESSION_*` variables set the
-//! cookie as they do for `bench_server`.
+//! cookie as they do for `bench_server`. `--noop-layer` wraps the routes in a layer that does
+//! nothing: the harness serves the ceiling's `/plain` so, as the floor of any session layer.
 
 mod ceiling;
 
@@ -37,6 +38,11 @@ struct Args {
     /// `memory://`, `cookie://`, `sqlite://PATH`, `postgres://…` or `redis://…`.
     #[arg(long)]
     store: String,
+    /// Wrap the routes in a layer that does nothing, applied as a session layer is
+    /// (`Router::layer`). On `/plain` this is the floor of every session layer: what being a
+    /// tower layer costs in axum.
+    #[arg(long)]
+    noop_layer: bool,
 }
 
 #[tokio::main]
@@ -56,6 +62,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let store = ceiling::RawStore::open(&args.store).await?;
         let codec = SessionCodec::new(&keys)?;
         ceiling::router(ceiling::Ceiling::new(store, &codec, &config)?)
+    };
+    let app = if args.noop_layer {
+        app.layer(tower::util::MapResponseLayer::new(
+            |response: axum::response::Response| response,
+        ))
+    } else {
+        app
     };
     let listener = tokio::net::TcpListener::bind(&args.addr).await?;
     axum::serve(listener, app).await?;

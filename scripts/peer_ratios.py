@@ -4,8 +4,9 @@
     python3 scripts/peer_ratios.py RESULTS.csv [--run RUN_ID]
 
 Prints a Markdown table: per store and route, tessera's median req/s; the same run's ceiling
-(examples/ceiling_server: the store's raw statements plus the HTTP cost of /plain) and tessera as
-a fraction of it; the fastest peer on that store and route in the run (tower-sessions,
+(examples/ceiling_server: the store's raw statements plus the HTTP cost of /plain; on /plain
+itself, the routes behind a layer that does nothing, the floor of any session layer) and tessera
+as a fraction of it; the fastest peer on that store and route in the run (tower-sessions,
 actix-session or Django) and tessera ÷ that peer; issue 17's targets and whether each is met
 (a missed target that the ceiling misses too is marked with the ceiling's own figure).
 When the run has the big-session routes (read4k, write4k, read64k, write64k: /read and /write
