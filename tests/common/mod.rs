@@ -5,6 +5,8 @@ pub mod http;
 pub mod logs;
 pub mod probe;
 pub mod proxy;
+#[cfg(feature = "redis")]
+pub mod redis_keys;
 pub mod services;
 #[cfg(any(feature = "redis-tls", feature = "mysql-tls"))]
 pub mod tls;

@@ -140,11 +140,7 @@ impl Counter {
                 n.unwrap_or(0)
             }
             Counter::Redis(con, prefix) => {
-                let keys: Vec<String> = redis::cmd("KEYS")
-                    .arg(format!("{prefix}*"))
-                    .query_async(con)
-                    .await
-                    .unwrap();
+                let keys = common::redis_keys::keys_under(con, prefix).await.unwrap();
                 keys.len() as u64
             }
         }
@@ -290,9 +286,7 @@ async fn redis_target(url: &str, proxy: &Proxy) -> Target {
                     return;
                 };
                 if let Ok(mut con) = client.get_multiplexed_async_connection().await {
-                    let keys: Vec<String> = redis::cmd("KEYS")
-                        .arg(format!("{prefix}*"))
-                        .query_async(&mut con)
+                    let keys = common::redis_keys::keys_under(&mut con, &prefix)
                         .await
                         .unwrap_or_default();
                     if !keys.is_empty() {

@@ -420,9 +420,7 @@ async fn redis_two_connections_on_one_prefix() {
                     return;
                 };
                 if let Ok(mut con) = client.get_multiplexed_async_connection().await {
-                    let keys: Vec<String> = redis::cmd("KEYS")
-                        .arg(format!("{prefix}*"))
-                        .query_async(&mut con)
+                    let keys = common::redis_keys::keys_under(&mut con, &prefix)
                         .await
                         .unwrap_or_default();
                     if !keys.is_empty() {
