@@ -11,7 +11,10 @@ Both servers run at once on CPU 0, on two ports; wrk runs on CPU 1 against one, 
 in ABBA order, so each pair's two runs are seconds apart and meet the same host. The server not
 under load is idle. Prints each pair's ratio, then the median and the middle half. Cookies are
 minted as the harness mints them (32 sessions from /create; none for /plain and /create).
-Standard library only.
+Like the harness, it owns the bench services (bench/harness/services.sh): before and after,
+it empties what the two servers store there (the harness's Redis, `django_session` and its
+side table in the `bench` database), so a `/create` run leaves no millions of sessions behind
+for the next user of those servers. Standard library only.
 """
 
 import argparse
@@ -107,6 +110,19 @@ def wrk(port: int, route: str, cookie_file: str, seconds: int) -> float:
     return result["requests"] / (result["duration_us"] / 1e6)
 
 
+def reset_stores(specs: list[str]) -> None:
+    """Empties the bench services the servers of `specs` store in, as the harness resets them."""
+    joined = " ".join(specs)
+    if "redis://127.0.0.1:6379" in joined or "redis:redis://127.0.0.1:6379" in joined:
+        subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", "6379", "flushall"], check=True,
+                       capture_output=True, timeout=120)
+    if "/bench" in joined and "postgres" in joined:
+        subprocess.run(["psql", "-h", "127.0.0.1", "-U", "root", "-d", "bench", "-qtAc",
+                        "DO $$ BEGIN IF to_regclass('django_session') IS NOT NULL THEN "
+                        "TRUNCATE django_session, tessera_session_user; END IF; END $$;"],
+                       check=True, capture_output=True, timeout=120)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("route")
@@ -116,6 +132,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=2)
     args = parser.parse_args()
     tmp = Path(os.environ.get("TMPDIR", "/tmp"))
+    reset_stores([args.a, args.b])
     servers = [start(args.a, PORTS[0]), start(args.b, PORTS[1])]
     try:
         files = [cookies(port, args.route, tmp) for port in PORTS]
@@ -138,6 +155,7 @@ def main() -> None:
         for proc in servers:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=10)
+        reset_stores([args.a, args.b])
 
 
 if __name__ == "__main__":
