@@ -52,13 +52,7 @@ fn main() -> Result<(), request_driver::Error> {
         let codec = SessionCodec::new(&keys)?;
         ceiling::router(ceiling::Ceiling::new(raw, &codec, &config)?)
     };
-    let app = if noop_layer {
-        app.layer(tower::util::MapResponseLayer::new(
-            |response: axum::response::Response| response,
-        ))
-    } else {
-        app
-    };
+    let app = ceiling::with_noop_layer(app, noop_layer);
     let (path, with_cookie) = route.request();
     let cookie = request_driver::mint_cookie(&rt, &app)?;
     let cookie = with_cookie.then_some(cookie.as_str());

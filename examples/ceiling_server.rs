@@ -63,13 +63,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let codec = SessionCodec::new(&keys)?;
         ceiling::router(ceiling::Ceiling::new(store, &codec, &config)?)
     };
-    let app = if args.noop_layer {
-        app.layer(tower::util::MapResponseLayer::new(
-            |response: axum::response::Response| response,
-        ))
-    } else {
-        app
-    };
+    let app = ceiling::with_noop_layer(app, args.noop_layer);
     let listener = tokio::net::TcpListener::bind(&args.addr).await?;
     axum::serve(listener, app).await?;
     Ok(())

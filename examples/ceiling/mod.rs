@@ -38,6 +38,19 @@ pub use self::cookie::{router as cookie_router, CookieCeiling};
 use self::payload::Payloads;
 pub use self::store::RawStore;
 
+/// `app` wrapped in a layer that does nothing, applied as a session layer is
+/// (`Router::layer`), when `on`: what being a tower layer costs in axum, which every session
+/// layer pays and the bare routes do not.
+pub fn with_noop_layer(app: Router, on: bool) -> Router {
+    if on {
+        app.layer(tower::util::MapResponseLayer::new(|response: Response| {
+            response
+        }))
+    } else {
+        app
+    }
+}
+
 /// Draws of a fresh key before giving up, as tessera's create.
 const KEY_DRAWS: usize = 8;
 

@@ -10,6 +10,8 @@ use std::fmt;
 use std::ops::{Deref, DerefMut};
 
 use indexmap::IndexMap;
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::Value;
 
@@ -148,6 +150,29 @@ impl<'a> IntoIterator for &'a mut Map {
     }
 }
 
+impl Serialize for Map {
+    /// As a map, in its order.
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.len()))?;
+        for (k, v) in self {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Map {
+    /// An object; anything else is refused.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Value::deserialize(d)? {
+            Value::Dict(map) => Ok(map),
+            _ => Err(serde::de::Error::custom(
+                "invalid type: expected a JSON object",
+            )),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,5 +197,23 @@ mod tests {
             [("b".to_owned(), Value::Null), ("a".to_owned(), Value::Null)].into();
         assert_eq!(Map::from(standard), map);
         assert_ne!(Map::from([("a".to_owned(), Value::Null)]), map);
+    }
+
+    /// A `Map` goes through serde as the object it is, in its order, and only an object comes
+    /// back as one.
+    #[test]
+    fn serde_sees_an_ordered_object() {
+        let map = Map::from([
+            ("b".to_owned(), Value::from(1)),
+            ("a".to_owned(), Value::from("x")),
+        ]);
+        let value = Value::from_serialize(&map).unwrap();
+        assert_eq!(super::super::to_string(&value), r#"{"b":1,"a":"x"}"#);
+        assert_eq!(value.to_deserialize::<Map>().unwrap(), map);
+        let refused = Value::List(vec![]).to_deserialize::<Map>().unwrap_err();
+        assert!(
+            refused.to_string().contains("expected a JSON object"),
+            "{refused}"
+        );
     }
 }

@@ -18,7 +18,7 @@
 use std::fmt::{self, Write as _};
 
 use serde::de::{DeserializeOwned, Expected, MapAccess, SeqAccess, Unexpected, Visitor};
-use serde::ser::{SerializeMap, SerializeSeq};
+use serde::ser::SerializeSeq;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 mod de;
@@ -237,13 +237,7 @@ impl Serialize for Value {
                 }
                 seq.end()
             }
-            Value::Dict(d) => {
-                let mut map = s.serialize_map(Some(d.len()))?;
-                for (k, v) in d {
-                    map.serialize_entry(k, v)?;
-                }
-                map.end()
-            }
+            Value::Dict(d) => d.serialize(s),
         }
     }
 }

@@ -119,6 +119,7 @@ struct State {
     data: Map,
     /// The version `id` was loaded or saved at, in this request.
     version: Option<Version>,
+    /// What this request changed, replayed over the winner's data after a lost race.
     changes: Vec<Change>,
     loaded: bool,
     accessed: bool,

@@ -108,10 +108,16 @@ impl Fixture {
 }
 
 async fn fixture(url: &str) -> Fixture {
+    fixture_at(url, url).await
+}
+
+/// A store that connects by `store_url` (another user, other pool settings) over a fresh
+/// table, made and dropped through `url`.
+async fn fixture_at(url: &str, store_url: &str) -> Fixture {
     fixture_with(url, async |table| {
         MysqlStore::builder(codec(SECRET))
             .table(table)
-            .connect(url)
+            .connect(store_url)
             .await
             .unwrap()
     })
@@ -751,14 +757,7 @@ fn the_pool_recovers_when_the_server_drops_its_connections() {
         .build()
         .unwrap();
     let (f, k) = store_runtime.block_on(async {
-        let f = fixture_with(&url, async |table| {
-            MysqlStore::builder(codec(SECRET))
-                .table(table)
-                .connect(&user_url)
-                .await
-                .unwrap()
-        })
-        .await;
+        let f = fixture_at(&url, &user_url).await;
         let k = stored_session_loaded_at_once(&f.store).await;
         (f, k)
     });
@@ -819,14 +818,7 @@ async fn the_pool_is_sized_by_the_url() {
         (Some("pool_min=2&pool_max=5"), "pool_min: 2, pool_max: 5"),
     ] {
         let store_url = param.map_or(url.clone(), |p| with_param(&url, p));
-        let f = fixture_with(&url, async |table| {
-            MysqlStore::builder(codec(SECRET))
-                .table(table)
-                .connect(&store_url)
-                .await
-                .unwrap()
-        })
-        .await;
+        let f = fixture_at(&url, &store_url).await;
         let store = &f.store;
         assert!(format!("{store:?}").contains(shown), "{param:?}: {store:?}");
         // And the pool works: a round trip through it.
