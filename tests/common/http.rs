@@ -523,3 +523,47 @@ pub async fn writes_past_the_limits_are_refused(store: Arc<dyn SessionStore>) {
     out_of_range_expiries_are_refused_alike(&app).await;
     writes_past_the_session_budget_are_refused(store).await;
 }
+
+/// The codec's cache of decoded sessions never answers for a record that changed under it:
+/// through the layer, a session is read (and cached), saved (and cached), then its row is
+/// rewritten as another process would, by `swap(key, text)`, which answers the text it
+/// replaced: Django's new data is read, a forged record is refused, and the text tessera
+/// saved, put back, reads as it did. `secret` is the store codec's key, which "Django" signs
+/// with.
+pub async fn records_changed_outside_are_read_anew<F, Fut>(
+    store: Arc<dyn SessionStore>,
+    secret: &str,
+    swap: F,
+) where
+    F: Fn(String, String) -> Fut,
+    Fut: std::future::Future<Output = String>,
+{
+    use tessera::json::{Map, Value};
+    use tessera::session::codec::SessionCodec;
+    use tessera::signing::SecretKeys;
+
+    let app = app(store, SessionConfig::default());
+    let cookie = send(&app, "/set?n=1", None)
+        .await
+        .session_cookie()
+        .expect("a session was created");
+    let key = cookie.trim_start_matches("sessionid=").to_owned();
+    assert_eq!(send(&app, "/get?k=n", Some(&cookie)).await.body, "1");
+    assert_eq!(send(&app, "/set?n=2", Some(&cookie)).await.status, 200);
+    assert_eq!(send(&app, "/get?k=n", Some(&cookie)).await.body, "2");
+    let data = |n: &str| Map::from([("n".to_owned(), Value::from(n))]);
+
+    // Django saves the session: its data is read, not the cached dict.
+    let django = SessionCodec::new(&SecretKeys::new(secret)).expect("codec");
+    let saved_by_tessera = swap(key.clone(), django.encode(&data("7"))).await;
+    assert_eq!(send(&app, "/get?k=n", Some(&cookie)).await.body, "7");
+
+    // A record signed with another key is refused: a new, empty session.
+    let forger = SessionCodec::new(&SecretKeys::new("not-the-secret")).expect("codec");
+    swap(key.clone(), forger.encode(&data("9"))).await;
+    assert_eq!(send(&app, "/get?k=n", Some(&cookie)).await.body, "None");
+
+    // The text tessera saved, put back (a restore from a backup, say), reads as it did.
+    swap(key.clone(), saved_by_tessera).await;
+    assert_eq!(send(&app, "/get?k=n", Some(&cookie)).await.body, "2");
+}

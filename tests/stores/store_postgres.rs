@@ -406,6 +406,37 @@ async fn http_revoke_under_load_resurrects_nothing() {
     common::http::revoke_under_load_resurrects_nothing(Arc::new(f.store.clone())).await;
 }
 
+/// Rows Django rewrites (or a forger, or a restore) under a session tessera has cached are
+/// read anew.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_rows_changed_outside_are_read_anew() {
+    let Some(url) = server() else { return };
+    let f = fixture(&url).await;
+    let (raw, table) = (f.raw.clone(), f.table.clone());
+    let swap = |key: String, text: String| {
+        let (raw, table) = (raw.clone(), table.clone());
+        async move {
+            let old: String = raw
+                .query_one(
+                    &format!("SELECT session_data FROM \"{table}\" WHERE session_key = $1"),
+                    &[&key],
+                )
+                .await
+                .expect("the row")
+                .get(0);
+            raw.execute(
+                &format!("UPDATE \"{table}\" SET session_data = $1 WHERE session_key = $2"),
+                &[&text, &key],
+            )
+            .await
+            .expect("update");
+            old
+        }
+    };
+    common::http::records_changed_outside_are_read_anew(Arc::new(f.store.clone()), SECRET, swap)
+        .await;
+}
+
 /// Expiries past the year 9999 (stored as 9999-12-31 before, silently) and data past the
 /// budget: 400, the same as every store.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -129,6 +129,36 @@ async fn http_fifty_writers_and_logout_race() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// Rows Django rewrites (or a forger, or a restore) under a session tessera has cached are
+/// read anew.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_rows_changed_outside_are_read_anew() {
+    let (db, dir) = temp_db("http-changed");
+    let store: Arc<dyn SessionStore> =
+        Arc::new(SqliteStore::open(&db, codec(SECRET)).expect("open"));
+    let swap = |key: String, text: String| {
+        let db = db.clone();
+        async move {
+            let c = raw(&db);
+            let old: String = c
+                .query_row(
+                    "SELECT session_data FROM django_session WHERE session_key = ?1",
+                    [&key],
+                    |r| r.get(0),
+                )
+                .expect("the row");
+            c.execute(
+                "UPDATE django_session SET session_data = ?1 WHERE session_key = ?2",
+                params![text, key],
+            )
+            .expect("update");
+            old
+        }
+    };
+    common::http::records_changed_outside_are_read_anew(store, SECRET, swap).await;
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// Expiries past the year 9999 and data past the budget: 400, the same as every store.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_writes_past_the_limits_are_refused() {
