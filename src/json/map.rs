@@ -39,6 +39,30 @@ pub type IndexedMap = IndexMap<String, Value, MapHasher>;
 pub struct Map(IndexedMap);
 
 impl Map {
+    /// About how many bytes the dict holds on the heap: its entries and index, then every key
+    /// and value with its allocations. An estimate, for budgets of memory (the memory store's,
+    /// the decoded-session cache's).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        const VALUE: usize = std::mem::size_of::<Value>();
+        fn value(v: &Value) -> usize {
+            match v {
+                Value::Str(s) | Value::BigInt(s) => s.capacity(),
+                Value::Utf16(units) => units.capacity() * 2,
+                Value::List(items) => {
+                    items.capacity() * VALUE + items.iter().map(value).sum::<usize>()
+                }
+                Value::Dict(map) => map.heap_bytes(),
+                _ => 0,
+            }
+        }
+        // IndexMap: an entries vector (key, value, hash) and an index table.
+        self.capacity() * (std::mem::size_of::<String>() + VALUE + 16)
+            + self
+                .iter()
+                .map(|(k, v)| k.capacity() + value(v))
+                .sum::<usize>()
+    }
+
     /// An empty map; it allocates nothing until the first insert.
     pub fn new() -> Self {
         Map::default()

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use super::decoded_cache::DecodedCache;
 pub use super::decoded_cache::DEFAULT_DECODED_CACHE_BYTES;
 use crate::json::{Map, Value};
-use crate::signing::{decode_payload_sized, SecretKeys, SigningError, TimestampSigner};
+use crate::signing::{SecretKeys, SigningError, TimestampSigner};
 
 /// The `key_salt` of every built-in Django backend: `django.contrib.sessions.` plus the
 /// `SessionStore` class's qualified name.
@@ -39,11 +39,13 @@ pub struct Decoded {
 
 /// Encodes and decodes session data with one derived signer.
 ///
-/// It remembers what it decoded and encoded, by the exact stored text (signature included),
-/// within a budget of memory ([`DEFAULT_DECODED_CACHE_BYTES`] unless
-/// [`with_decoded_cache`](Self::with_decoded_cache) sets another): a record read again unchanged
-/// is not verified and parsed again, since the same text can only decode to the same dict. A
-/// changed or tampered record is other text, verified as ever. Clones share the cache.
+/// It remembers what it decoded, by the exact stored text (signature included), within a
+/// budget of memory ([`DEFAULT_DECODED_CACHE_BYTES`] unless
+/// [`with_decoded_cache`](Self::with_decoded_cache) sets another): a record read unchanged a
+/// third time, and every time after, is not verified and parsed again, since the same text can
+/// only decode to the same dict (a text is remembered on its second load: a session written
+/// on every request never pays for a copy). A changed or tampered record is other text,
+/// verified as ever. Clones share the cache.
 #[derive(Clone)]
 pub struct SessionCodec {
     signer: TimestampSigner,
@@ -95,28 +97,6 @@ impl SessionCodec {
             .sign_json_at(&crate::json::map_to_string(data), true, now)
     }
 
-    /// [`encode`](Self::encode) for a stored session saved over the record whose text was
-    /// `replaced` (as loaded, if the store's version is that text), remembered in the cache of decoded sessions in its place: a session
-    /// that changes is read back by the visitor's next request, and the text it replaces will
-    /// not be. A new session's first text is not remembered (most are never read back
-    /// unchanged, and remembering costs a copy of the dict).
-    pub fn encode_update(&self, data: &Map, replaced: Option<&str>) -> String {
-        self.encode_update_at(data, replaced, crate::signing::now())
-    }
-
-    /// [`encode_update`](Self::encode_update) as if the clock read `now`.
-    pub fn encode_update_at(&self, data: &Map, replaced: Option<&str>, now: f64) -> String {
-        let json = crate::json::map_to_string(data);
-        let stored = self.signer.sign_json_at(&json, true, now);
-        if let Some(cache) = &self.decoded {
-            if let Some(old) = replaced {
-                cache.remove(old);
-            }
-            cache.insert(&stored, data.clone(), json.len());
-        }
-        stored
-    }
-
     /// Decodes stored text as Django's `SessionBase.decode` (no max age: the store's expiry
     /// date governs). Validly signed JSON that is not a dict is treated as unreadable.
     pub fn decode(&self, stored: &str) -> Decoded {
@@ -155,14 +135,12 @@ impl SessionCodec {
         if let Some(data) = self.decoded.as_ref().and_then(|cache| cache.get(stored)) {
             return Read::Dict(data);
         }
-        let decoded = self
-            .signer
-            .unsign(stored, None)
-            .and_then(decode_payload_sized);
-        match decoded {
-            Ok((Value::Dict(data), json_len)) => {
+        match self.signer.unsign_object(stored, None) {
+            Ok(Value::Dict(data)) => {
                 if let Some(cache) = &self.decoded {
-                    cache.insert(stored, data.clone(), json_len);
+                    if cache.seen_before(stored) {
+                        cache.insert(stored, data.clone());
+                    }
                 }
                 Read::Dict(data)
             }
@@ -210,44 +188,37 @@ mod tests {
     }
 
     #[test]
-    fn a_record_read_again_comes_from_the_cache_as_a_fresh_decode_would() {
-        let writer = codec().with_decoded_cache(0);
-        let stored = writer.encode_at(&dict(), 1_700_000_000.0);
-        let reader = codec();
-        assert_eq!(cached(&reader), 0);
-        assert_eq!(reader.decode_record(&stored), Some(dict()));
-        assert_eq!(cached(&reader), 1);
-        assert_eq!(reader.decode_record(&stored), Some(dict()));
-        assert_eq!(cached(&reader), 1);
-        // Clones share it.
-        assert_eq!(cached(&reader.clone()), 1);
-    }
-
-    #[test]
-    fn an_update_is_read_back_from_the_cache_and_a_new_record_is_not_kept() {
+    fn a_record_loaded_again_comes_from_the_cache_as_a_fresh_decode_would() {
         let codec = codec();
-        let first = codec.encode_at(&dict(), 1_700_000_000.0);
-        assert_eq!(cached(&codec), 0);
-        assert_eq!(codec.decode_record(&first), Some(dict()));
-        assert_eq!(cached(&codec), 1);
-        // Saved over: the text it replaced is forgotten, the new one kept.
-        let stored = codec.encode_update_at(&dict(), Some(&first), 1_700_000_001.0);
-        assert_eq!(cached(&codec), 1);
-        assert_eq!(codec.decoded.as_ref().unwrap().get(&first), None);
+        let stored = codec.encode_at(&dict(), 1_700_000_000.0);
+        assert_eq!(cached(&codec), 0, "encoding remembers nothing");
         assert_eq!(codec.decode_record(&stored), Some(dict()));
+        assert_eq!(cached(&codec), 0, "a first load only notes the text");
+        assert_eq!(codec.decode_record(&stored), Some(dict()));
+        assert_eq!(cached(&codec), 1, "the second remembers it");
+        assert_eq!(codec.decode_record(&stored), Some(dict()));
+        assert_eq!(codec.decode(&stored).data, dict());
+        assert_eq!(cached(&codec), 1);
+        // Clones share it.
+        assert_eq!(cached(&codec.clone()), 1);
     }
 
     #[test]
     fn a_tampered_record_is_verified_again_and_refused() {
         let codec = codec();
-        let stored = codec.encode_update_at(&dict(), None, 1_700_000_000.0);
-        assert_eq!(codec.decode_record(&stored), Some(dict()));
+        let stored = codec.encode_at(&dict(), 1_700_000_000.0);
+        for _ in 0..3 {
+            assert_eq!(codec.decode_record(&stored), Some(dict()));
+        }
+        assert_eq!(cached(&codec), 1);
         // The same signature over another payload ("n": 42).
         let forged_payload = crate::signing::encode_json_payload(r#"{"n":42}"#, false);
         let (_, rest) = stored.split_once(':').unwrap();
         let forged = format!("{forged_payload}:{rest}");
-        assert_eq!(codec.decode_record(&forged), None);
-        assert!(codec.decode(&forged).corrupt);
+        for _ in 0..3 {
+            assert_eq!(codec.decode_record(&forged), None);
+            assert!(codec.decode(&forged).corrupt);
+        }
         // Under other keys, the cached text itself is refused.
         let other = SessionCodec::new(&SecretKeys::new("another-secret")).unwrap();
         assert_eq!(other.decode_record(&stored), None);
@@ -256,8 +227,10 @@ mod tests {
     #[test]
     fn with_no_budget_nothing_is_kept() {
         let codec = codec().with_decoded_cache(0);
-        let stored = codec.encode_update_at(&dict(), None, 1_700_000_000.0);
-        assert_eq!(codec.decode_record(&stored), Some(dict()));
+        let stored = codec.encode_at(&dict(), 1_700_000_000.0);
+        for _ in 0..3 {
+            assert_eq!(codec.decode_record(&stored), Some(dict()));
+        }
         assert!(codec.decoded.is_none());
     }
 }

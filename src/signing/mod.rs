@@ -609,25 +609,19 @@ fn zlib_if_smaller(data: &[u8]) -> Option<Vec<u8>> {
 
 /// The reverse of [`encode_payload`], for a payload whose signature already verified.
 pub fn decode_payload(payload: &str) -> Result<Value, SigningError> {
-    decode_payload_sized(payload).map(|(value, _)| value)
-}
-
-/// [`decode_payload`], with the length of the JSON it parsed: what a cache of decoded values
-/// weighs an entry by, known here only (a compressed payload's text says little of it).
-pub(crate) fn decode_payload_sized(payload: &str) -> Result<(Value, usize), SigningError> {
     let (compressed, b64text) = match payload.strip_prefix('.') {
         Some(rest) => (true, rest),
         None => (false, payload),
     };
     let data = b64::decode(b64text.as_bytes())?;
     if !compressed {
-        return Ok((json::from_slice(&data)?, data.len()));
+        return Ok(json::from_slice(&data)?);
     }
     INFLATE.with(|cell| match cell.try_borrow_mut() {
         Ok(mut state) => {
             let (z, buffer) = &mut *state;
-            let parsed = inflate_into(z, &data, buffer)
-                .and_then(|n| Ok((json::from_slice(&buffer[..n])?, n)));
+            let parsed =
+                inflate_into(z, &data, buffer).and_then(|n| Ok(json::from_slice(&buffer[..n])?));
             // A huge payload's buffer is not kept for the thread's lifetime.
             if buffer.len() > KEPT_INFLATE_BUFFER {
                 *buffer = Vec::new();
@@ -638,7 +632,7 @@ pub(crate) fn decode_payload_sized(payload: &str) -> Result<(Value, usize), Sign
         Err(_) => {
             let mut buffer = Vec::new();
             let n = inflate_into(&mut zlib_rs::Inflate::new(true, 15), &data, &mut buffer)?;
-            Ok((json::from_slice(&buffer[..n])?, n))
+            Ok(json::from_slice(&buffer[..n])?)
         }
     })
 }

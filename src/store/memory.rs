@@ -33,7 +33,7 @@ use super::user_index::{newest_first, user_id_of};
 use super::{
     ImmediateStore, Loaded, Record, SaveOutcome, SessionStore, StoreError, UserSession, Version,
 };
-use crate::json::{Map, Value};
+use crate::json::Map;
 use crate::session::key::SessionKey;
 
 const SHARDS: usize = 64;
@@ -338,29 +338,11 @@ fn full(evictable: Evictable) -> StoreError {
     )
 }
 
-/// What an entry costs in memory, estimated: the entry, its key and the map's slot, then every
-/// value with its allocations.
+/// What an entry costs in memory, estimated: the entry, its key and the map's slot, then the
+/// dict with its allocations.
 fn footprint(data: &Map) -> usize {
-    const VALUE: usize = std::mem::size_of::<Value>();
     const ENTRY: usize = std::mem::size_of::<Entry>() + std::mem::size_of::<SessionKey>() + 40;
-    fn dict(map: &Map) -> usize {
-        // IndexMap: an entries vector (key, value, hash) and an index table.
-        map.capacity() * (std::mem::size_of::<String>() + VALUE + 16)
-            + map
-                .iter()
-                .map(|(k, v)| k.capacity() + value(v))
-                .sum::<usize>()
-    }
-    fn value(v: &Value) -> usize {
-        match v {
-            Value::Str(s) | Value::BigInt(s) => s.capacity(),
-            Value::Utf16(units) => units.capacity() * 2,
-            Value::List(items) => items.capacity() * VALUE + items.iter().map(value).sum::<usize>(),
-            Value::Dict(map) => dict(map),
-            _ => 0,
-        }
-    }
-    ENTRY + dict(data)
+    ENTRY + data.heap_bytes()
 }
 
 /// The estimated size up to which a save is written over the stored dict under the shard's
@@ -641,6 +623,7 @@ impl SessionStore for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::json::Value;
 
     /// `{"key0": 0, …}` with `keys` entries.
     fn dict(keys: usize) -> Map {

@@ -153,16 +153,6 @@ pub enum Version {
     Counter(u64),
 }
 
-impl Version {
-    /// The stored text, for a version that is one.
-    pub fn text(&self) -> Option<&str> {
-        match self {
-            Version::Text(text) => Some(text),
-            Version::Counter(_) => None,
-        }
-    }
-}
-
 /// A record to write: the dict, the moment it expires, and the moment of the write.
 #[derive(Clone, Copy, Debug)]
 pub struct Record<'a> {

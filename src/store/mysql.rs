@@ -666,7 +666,7 @@ impl SessionStore for MysqlStore {
         expected: &Version,
     ) -> Result<SaveOutcome, StoreError> {
         const OP: &str = "save";
-        let text = self.codec.encode_update(record.data, expected.text());
+        let text = self.codec.encode(record.data);
         self.with_conn(OP, async |conn| {
             Ok(match self.swap(conn, key, &text, record, expected).await? {
                 Swap::Saved => SaveOutcome::Saved(Version::Text(text.into())),
@@ -685,7 +685,7 @@ impl SessionStore for MysqlStore {
         expected: &Version,
     ) -> Result<SaveOrReload, StoreError> {
         const OP: &str = "save";
-        let text = self.codec.encode_update(record.data, expected.text());
+        let text = self.codec.encode(record.data);
         let reloaded = self
             .with_conn(OP, async |conn| {
                 Ok(match self.swap(conn, key, &text, record, expected).await? {

@@ -809,7 +809,7 @@ impl SessionStore for PostgresStore {
         expected: &Version,
     ) -> Result<SaveOutcome, StoreError> {
         const OP: &str = "save";
-        let text = self.codec.encode_update(record.data, expected.text());
+        let text = self.codec.encode(record.data);
         let indexed = self.indexed().await?;
         self.with_client(OP, async |client| {
             if self
@@ -831,7 +831,7 @@ impl SessionStore for PostgresStore {
         expected: &Version,
     ) -> Result<SaveOrReload, StoreError> {
         const OP: &str = "save";
-        let text = self.codec.encode_update(record.data, expected.text());
+        let text = self.codec.encode(record.data);
         let indexed = self.indexed().await?;
         // `None`: swapped. `Some(live)`: lost, and the live record's text, if there is one.
         let lost = self

@@ -534,9 +534,9 @@ impl SessionStore for RedisStore {
         &self,
         key: &SessionKey,
         record: Record<'_>,
-        version: &Version,
+        expected: &Version,
     ) -> Result<SaveOutcome, StoreError> {
-        let Some(expected) = version_bytes(version) else {
+        let Some(expected) = version_bytes(expected) else {
             // Not a version this store hands out: it can only be stale.
             return Ok(if self.exists(key).await? {
                 SaveOutcome::Conflict
@@ -544,7 +544,7 @@ impl SessionStore for RedisStore {
                 SaveOutcome::Gone
             });
         };
-        let text = self.codec.encode_update(record.data, version.text());
+        let text = self.codec.encode(record.data);
         self.index(key, record).await?;
         let mut inv = SAVE.key(self.redis_key(key));
         inv.arg(expected)

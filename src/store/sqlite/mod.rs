@@ -410,10 +410,7 @@ impl SessionStore for SqliteStore {
         expected: &Version,
     ) -> Result<SaveOutcome, StoreError> {
         let expire = format_datetime(record.expires_at)?;
-        let data: Arc<str> = self
-            .codec
-            .encode_update(record.data, expected.text())
-            .into();
+        let data: Arc<str> = self.codec.encode(record.data).into();
         let expected = match expected {
             Version::Text(t) => Some(t.clone()),
             Version::Counter(_) => None,
