@@ -4,13 +4,16 @@ by side, for a host whose speed changes from one minute to the next.
 
     python3 scripts/paired_ratio.py ROUTE "KIND ARGS…" "KIND ARGS…" [--pairs 12] [--seconds 2]
 
-KIND is `tessera` (TESSERA_BENCH_BIN --store URL), `ceiling` (CEILING_BENCH_BIN --store URL, and
+KIND is `tessera` (TESSERA_BENCH_BIN --store URL), `tessera-bin PATH URL` (another build of the
+bench server, to set two commits side by side), `ceiling` (CEILING_BENCH_BIN --store URL, and
 `--noop-layer` if given), `axum` (bare axum), `tower-sessions STORE` or `actix-session STORE`
 (the harness's peers, from BENCH_PEERS_TARGET/release, STORE as bench/harness/run.py gives it).
 Both servers run at once on CPU 0, on two ports; wrk runs on CPU 1 against one, then the other,
 in ABBA order, so each pair's two runs are seconds apart and meet the same host. The server not
 under load is idle. Prints each pair's ratio, then the median and the middle half. Cookies are
-minted as the harness mints them (32 sessions from /create; none for /plain and /create).
+minted as the harness mints them (32 sessions from /create; none for /plain and /create). ROUTE
+may also be a big-session route, `read4k`, `write4k`, `read64k` or `write64k`: `/read` or
+`/write` with 32 sessions minted from `/create4k` or `/create64k`, as the harness runs them.
 Like the harness, it owns the bench services (bench/harness/services.sh): before and after,
 it empties what the two servers store there (the harness's Redis, `django_session` and its
 side table in the `bench` database), so a `/create` run leaves no millions of sessions behind
@@ -42,6 +45,10 @@ def command(spec: str, port: int) -> list[str]:
     addr = ["--addr", f"127.0.0.1:{port}"]
     if kind == "tessera":
         return [os.environ["TESSERA_BENCH_BIN"], *addr, "--store", *args]
+    if kind == "tessera-bin":
+        # Another build of the bench server (an earlier commit's, say): its path, then the URL.
+        binary, *rest = args
+        return [binary, *addr, "--store", *rest]
     if kind == "ceiling":
         return [os.environ["CEILING_BENCH_BIN"], *addr, "--store", *args]
     if kind == "axum":
@@ -81,22 +88,31 @@ def start(spec: str, port: int) -> subprocess.Popen:
     sys.exit(f"{spec} did not answer on port {port}")
 
 
+def paths(route: str) -> tuple[str, str]:
+    """The path wrk requests for `route`, and the path its cookies are minted from."""
+    big = re.fullmatch(r"(read|write)(4k|64k)", route)
+    if big:
+        return f"/{big[1]}", f"/create{big[2]}"
+    return f"/{route}", "/create"
+
+
 def cookies(port: int, route: str, tmp: Path) -> str:
     path = tmp / f"cookies-{port}.txt"
     minted = []
     if route not in ("plain", "create"):
+        mint = paths(route)[1]
         for _ in range(32):
-            status, headers, _ = get(port, "/create")
+            status, headers, _ = get(port, mint)
             found = [v for k, v in headers if k.lower() == "set-cookie"]
             if status != 200 or not found:
-                sys.exit(f"/create on port {port}: {status}")
+                sys.exit(f"{mint} on port {port}: {status}")
             minted.append(found[0].split(";", 1)[0])
     path.write_text("\n".join(minted) + "\n")
     return str(path) if minted else ""
 
 
 def wrk(port: int, route: str, cookie_file: str, seconds: int) -> float:
-    env = {**os.environ, "BENCH_PATH": f"/{route}", "BENCH_COOKIE_FILE": cookie_file}
+    env = {**os.environ, "BENCH_PATH": paths(route)[0], "BENCH_COOKIE_FILE": cookie_file}
     out = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", "-c32", f"-d{seconds}s", "--timeout",
                           "5s", "-s", str(LUA), f"http://127.0.0.1:{port}"],
                          env=env, capture_output=True, text=True, timeout=seconds + 30).stdout
