@@ -26,6 +26,9 @@ use crate::json::Map;
 /// the dict itself and the cache's bookkeeping.
 const ENTRY_OVERHEAD: u64 = 128;
 
+/// The least budget of one shard of the cache.
+const SHARD_MIN_BYTES: u64 = 1024 * 1024;
+
 /// The default budget: about this many bytes of decoded sessions (some 40,000 small ones).
 pub const DEFAULT_DECODED_CACHE_BYTES: u64 = 16 * 1024 * 1024;
 
@@ -48,6 +51,19 @@ impl quick_cache::Weighter<Box<str>, Entry> for ByWeight {
 /// How many recently seen texts the doorkeeper holds (a hash each, 8 bytes).
 const DOORKEEPER_SLOTS: usize = 8192;
 
+/// How many shards a budget is split into on a host with `cores` cores. quick_cache refuses an
+/// entry heavier than one shard's share, and its default, four shards a core, would leave a
+/// 64-core host 64 KiB a shard: too little for a big session. So at least a mebibyte each.
+fn shard_count(budget: u64, cores: usize) -> usize {
+    let by_budget = usize::try_from(budget / SHARD_MIN_BYTES).unwrap_or(usize::MAX);
+    cores.saturating_mul(4).min(by_budget).max(1)
+}
+
+/// The doorkeeper's slot for a text's hash.
+fn doorkeeper_slot(hash: u64) -> usize {
+    usize::try_from(hash % DOORKEEPER_SLOTS as u64).unwrap_or(0)
+}
+
 /// Decoded session dicts by stored text, within a budget of bytes.
 pub(crate) struct DecodedCache {
     entries: quick_cache::sync::Cache<Box<str>, Entry, ByWeight>,
@@ -59,14 +75,27 @@ pub(crate) struct DecodedCache {
 
 impl DecodedCache {
     /// A cache of about `budget` bytes; `None` for a budget of zero (no cache at all).
+    /// Under a mebibyte it is one shard: a single big session may then exceed it.
     pub(crate) fn with_budget(budget: u64) -> Option<Self> {
         if budget == 0 {
             return None;
         }
-        // quick_cache sizes its tables for an estimate of the entries: small sessions.
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        // Its tables grow from an estimate of the entries: small sessions.
         let estimate = usize::try_from(budget / (2 * ENTRY_OVERHEAD)).unwrap_or(usize::MAX);
+        let options = quick_cache::OptionsBuilder::new()
+            .shards(shard_count(budget, cores))
+            .estimated_items_capacity(estimate.max(16))
+            .weight_capacity(budget)
+            .build()
+            .ok()?;
         Some(DecodedCache {
-            entries: quick_cache::sync::Cache::with_weighter(estimate.max(16), budget, ByWeight),
+            entries: quick_cache::sync::Cache::with_options(
+                options,
+                ByWeight,
+                quick_cache::DefaultHashBuilder::default(),
+                quick_cache::sync::DefaultLifecycle::default(),
+            ),
             seen: (0..DOORKEEPER_SLOTS).map(|_| AtomicU64::new(0)).collect(),
             hasher: foldhash::fast::RandomState::default(),
         })
@@ -80,9 +109,10 @@ impl DecodedCache {
     /// Whether `text`, just decoded, was decoded before (since its hash last lost its slot):
     /// the second time it is, it is worth remembering. The first time, it is noted.
     pub(crate) fn seen_before(&self, text: &str) -> bool {
-        // Never 0, the empty slot.
-        let hash = self.hasher.hash_one(text) | 1;
-        let slot = &self.seen[usize::try_from(hash % DOORKEEPER_SLOTS as u64).unwrap_or(0)];
+        let hash = self.hasher.hash_one(text);
+        let slot = &self.seen[doorkeeper_slot(hash)];
+        // Never 0, the empty slot (after the slot is chosen, so every slot is used).
+        let hash = hash | 1;
         if slot.load(Ordering::Relaxed) == hash {
             slot.store(0, Ordering::Relaxed);
             true
@@ -142,6 +172,39 @@ mod tests {
         assert_eq!(cache.get(&"huge".repeat(1 << 16)), None);
     }
 
+    /// However many cores, a shard of the default budget holds a mebibyte.
+    #[test]
+    fn shards_hold_a_mebibyte_on_any_host() {
+        for cores in [1, 2, 8, 64, 512] {
+            let shards = shard_count(DEFAULT_DECODED_CACHE_BYTES, cores);
+            assert!(
+                DEFAULT_DECODED_CACHE_BYTES / shards as u64 >= SHARD_MIN_BYTES,
+                "{cores}"
+            );
+        }
+        assert_eq!(shard_count(1, 64), 1);
+    }
+
+    /// A big session (the 640 items of the bench's 64 KiB cart) fits the default budget.
+    #[test]
+    fn a_big_session_is_kept_under_the_default_budget() {
+        let cache = DecodedCache::with_budget(DEFAULT_DECODED_CACHE_BYTES).unwrap();
+        let big: Map = (0..640)
+            .map(|i| {
+                let item = Map::from([
+                    ("sku".to_owned(), Value::from(format!("SKU-{i:05}"))),
+                    (
+                        "title".to_owned(),
+                        Value::from("Product title number with some text"),
+                    ),
+                ]);
+                (format!("item{i:03}"), Value::Dict(item))
+            })
+            .collect();
+        cache.insert("big", big.clone());
+        assert_eq!(cache.get("big"), Some(big));
+    }
+
     #[test]
     fn a_text_is_worth_remembering_on_its_second_load() {
         let cache = DecodedCache::with_budget(1 << 20).unwrap();
@@ -149,6 +212,22 @@ mod tests {
         assert!(!cache.seen_before("text-b"));
         assert!(cache.seen_before("text-a"));
         assert!(cache.seen_before("text-b"));
+    }
+
+    /// Texts are spread over every slot: a slot holds one text, so a table using half its
+    /// slots would forget texts twice as fast.
+    #[test]
+    fn the_doorkeeper_uses_every_slot() {
+        let cache = DecodedCache::with_budget(1 << 20).unwrap();
+        for i in 0..100_000 {
+            cache.seen_before(&format!("text-{i}"));
+        }
+        let used = cache
+            .seen
+            .iter()
+            .filter(|slot| slot.load(Ordering::Relaxed) != 0)
+            .count();
+        assert!(used > DOORKEEPER_SLOTS * 9 / 10, "{used} slots used");
     }
 
     #[test]

@@ -146,6 +146,53 @@ async fn http_fifty_writers_and_logout_race() {
     common::http::revoke_under_load_resurrects_nothing(store).await;
 }
 
+/// Values Django rewrites (or a forger, or a restore) under a session tessera has cached are
+/// read anew; the value keeps its TTL, as a cache `set` over it would set one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_values_changed_outside_are_read_anew() {
+    let Some(url) = shared_url() else { return };
+    let prefix = common::fixtures::unique("tessera-test-changed:");
+    let store: Arc<dyn SessionStore> = Arc::new(
+        RedisStore::connect(
+            &with_param(&url, &format!("prefix={prefix}")),
+            codec(SECRET),
+        )
+        .await
+        .unwrap(),
+    );
+    let swap = |key: String, text: String| {
+        let (url, name) = (url.clone(), format!("{prefix}{key}"));
+        async move {
+            let mut con = raw(&url).await;
+            let old: String = redis::cmd("GET")
+                .arg(&name)
+                .query_async(&mut con)
+                .await
+                .expect("the value");
+            let () = redis::cmd("SET")
+                .arg(&name)
+                .arg(&text)
+                .arg("KEEPTTL")
+                .query_async(&mut con)
+                .await
+                .expect("set");
+            old
+        }
+    };
+    common::http::records_changed_outside_are_read_anew(store, SECRET, swap).await;
+    let mut con = raw(&url).await;
+    for name in common::redis_keys::keys_under(&mut con, &prefix)
+        .await
+        .unwrap()
+    {
+        let _: i64 = redis::cmd("DEL")
+            .arg(name)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+    }
+}
+
 /// Expiries past the year 9999 and data past the budget: 400, the same as every store.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_writes_past_the_limits_are_refused() {
