@@ -30,10 +30,13 @@
 //! assert_eq!(sessions.decode_at("tampered", &config, 1_700_000_060.0), None);
 //! ```
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use super::{Context, Pending, Saved, SessionBackend, SessionId};
 use crate::json::{Map, Value};
+use crate::session::decoded_cache::DecodedCache;
 use crate::session::lifetime::expiry_date_of;
 use crate::session::{SessionConfig, SessionError};
 use crate::signing::{b62, SecretKeys, SigningError, TimestampSigner};
@@ -46,10 +49,30 @@ pub const SALT: &str = "django.contrib.sessions.backends.signed_cookies";
 pub const MAX_COOKIE_BYTES: usize = 4096;
 
 /// Encodes and decodes cookie-held sessions.
-#[derive(Clone, Debug)]
+///
+/// It remembers the sessions it decoded, by the exact cookie value, within a budget of memory
+/// ([`DEFAULT_DECODED_CACHE_BYTES`](crate::session::codec::DEFAULT_DECODED_CACHE_BYTES) unless
+/// [`with_decoded_cache`](Self::with_decoded_cache) sets another): a browser sends the same
+/// cookie on every request until the session changes, and the same value can only decode to
+/// the same dict, so from its third request on its signature is not verified and its payload
+/// not parsed again. The clock's checks (`SESSION_COOKIE_AGE`, the session's own expiry) are
+/// made on every load. A changed or tampered cookie is another value, verified as ever.
+/// Clones share the cache.
+#[derive(Clone)]
 pub struct SignedCookieSessions {
     signer: TimestampSigner,
     own_expiry: bool,
+    decoded: Option<Arc<DecodedCache>>,
+}
+
+impl std::fmt::Debug for SignedCookieSessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignedCookieSessions")
+            .field("signer", &self.signer)
+            .field("own_expiry", &self.own_expiry)
+            .field("decoded_cache", &self.decoded.as_ref().map(|c| c.len()))
+            .finish()
+    }
 }
 
 impl SignedCookieSessions {
@@ -58,7 +81,19 @@ impl SignedCookieSessions {
         Ok(SignedCookieSessions {
             signer: TimestampSigner::builder(keys).salt(SALT).build()?,
             own_expiry: true,
+            decoded: DecodedCache::with_budget(crate::session::codec::DEFAULT_DECODED_CACHE_BYTES)
+                .map(Arc::new),
         })
+    }
+
+    /// The same sessions with a cache of decoded cookies of about `bytes` (a fresh one, shared
+    /// by clones from now on); 0 turns the cache off, so every cookie is verified and parsed
+    /// on every load.
+    pub fn with_decoded_cache(self, bytes: u64) -> Self {
+        SignedCookieSessions {
+            decoded: DecodedCache::with_budget(bytes).map(Arc::new),
+            ..self
+        }
     }
 
     /// Whether a cookie past the session's own `set_expiry` is refused (default `true`);
@@ -78,12 +113,25 @@ impl SignedCookieSessions {
     /// `SESSION_COOKIE_AGE`, not a dict, or past its own `set_expiry` (unless
     /// [`own_expiry(false)`](Self::own_expiry)).
     pub fn decode_at(&self, cookie: &str, config: &SessionConfig, now: f64) -> Option<Map> {
-        let value = self
-            .signer
-            .unsign_object_at(cookie, Some(config.cookie_age.into()), now)
-            .ok()?;
-        let Value::Dict(data) = value else {
-            return None;
+        let max_age = Some(config.cookie_age.into());
+        let data = match self.decoded.as_ref().and_then(|cache| cache.get(cookie)) {
+            // Its signature was verified when it was cached: only the clock's checks remain.
+            Some(data) => {
+                self.signer
+                    .check_age_of_verified(cookie, max_age, now)
+                    .ok()?;
+                data
+            }
+            None => {
+                let Value::Dict(data) = self.signer.unsign_object_at(cookie, max_age, now).ok()?
+                else {
+                    return None;
+                };
+                if let Some(cache) = &self.decoded {
+                    cache.remember(cookie, &data);
+                }
+                data
+            }
         };
         if !self.own_expiry {
             return Some(data);
@@ -173,5 +221,101 @@ impl SessionBackend for SignedCookieSessions {
 
     fn reissues_unreadable(&self) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sessions() -> SignedCookieSessions {
+        SignedCookieSessions::new(&SecretKeys::new("cookie-test-secret")).unwrap()
+    }
+
+    fn dict() -> Map {
+        Map::from([("n".to_owned(), Value::from(41))])
+    }
+
+    fn cached(sessions: &SignedCookieSessions) -> usize {
+        sessions.decoded.as_ref().map_or(0, |c| c.len())
+    }
+
+    const SIGNED_AT: f64 = 1_700_000_000.0;
+
+    #[test]
+    fn a_cookie_loaded_again_is_cached_and_answers_as_a_fresh_decode() {
+        let sessions = sessions();
+        let config = SessionConfig::default();
+        let cookie = sessions.encode_at(&dict(), SIGNED_AT);
+        for load in 1..=4 {
+            assert_eq!(
+                sessions.decode_at(&cookie, &config, SIGNED_AT + 1.0),
+                Some(dict())
+            );
+            assert_eq!(cached(&sessions), usize::from(load >= 2), "load {load}");
+        }
+    }
+
+    #[test]
+    fn a_cached_cookie_still_expires() {
+        // Only SESSION_COOKIE_AGE first, as Django checks it: the signature's age.
+        let sessions = sessions().own_expiry(false);
+        let config = SessionConfig::default();
+        let cookie = sessions.encode_at(&dict(), SIGNED_AT);
+        for _ in 0..3 {
+            sessions.decode_at(&cookie, &config, SIGNED_AT).unwrap();
+        }
+        assert_eq!(cached(&sessions), 1);
+        let age = config.cookie_age.as_secs_f64();
+        assert_eq!(
+            sessions.decode_at(&cookie, &config, SIGNED_AT + age),
+            Some(dict()),
+            "exactly SESSION_COOKIE_AGE old is still valid, as in Django"
+        );
+        assert_eq!(
+            sessions.decode_at(&cookie, &config, SIGNED_AT + age + 1.0),
+            None
+        );
+        // Then the session's own expiry, which tessera also enforces by default.
+        let sessions = sessions.own_expiry(true);
+        let mut own = dict();
+        own.insert(crate::session::handle::EXPIRY_KEY.into(), Value::from(60));
+        let cookie = sessions.encode_at(&own, SIGNED_AT);
+        for _ in 0..3 {
+            sessions.decode_at(&cookie, &config, SIGNED_AT).unwrap();
+        }
+        assert_eq!(cached(&sessions), 2);
+        assert_eq!(sessions.decode_at(&cookie, &config, SIGNED_AT + 61.0), None);
+    }
+
+    #[test]
+    fn a_tampered_copy_of_a_cached_cookie_is_refused() {
+        let sessions = sessions();
+        let config = SessionConfig::default();
+        let cookie = sessions.encode_at(&dict(), SIGNED_AT);
+        for _ in 0..3 {
+            sessions.decode_at(&cookie, &config, SIGNED_AT).unwrap();
+        }
+        let (signed, signature) = cookie.rsplit_once(':').unwrap();
+        let flipped = if signature.starts_with('A') { 'B' } else { 'A' };
+        let forged = format!("{signed}:{flipped}{}", &signature[1..]);
+        assert_eq!(sessions.decode_at(&forged, &config, SIGNED_AT), None);
+        let other = SignedCookieSessions::new(&SecretKeys::new("another secret")).unwrap();
+        assert_eq!(other.decode_at(&cookie, &config, SIGNED_AT), None);
+    }
+
+    #[test]
+    fn a_budget_of_zero_caches_nothing() {
+        let sessions = sessions().with_decoded_cache(0);
+        let config = SessionConfig::default();
+        let cookie = sessions.encode_at(&dict(), SIGNED_AT);
+        for _ in 0..3 {
+            assert_eq!(
+                sessions.decode_at(&cookie, &config, SIGNED_AT),
+                Some(dict())
+            );
+        }
+        assert!(sessions.decoded.is_none());
+        assert!(!format!("{sessions:?}").contains(&cookie));
     }
 }

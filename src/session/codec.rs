@@ -138,9 +138,7 @@ impl SessionCodec {
         match self.signer.unsign_object(stored, None) {
             Ok(Value::Dict(data)) => {
                 if let Some(cache) = &self.decoded {
-                    if cache.seen_before(stored) {
-                        cache.insert(stored, data.clone());
-                    }
+                    cache.remember(stored, &data);
                 }
                 Read::Dict(data)
             }

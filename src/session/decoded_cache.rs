@@ -122,6 +122,14 @@ impl DecodedCache {
         }
     }
 
+    /// Remembers a copy of `data`, just decoded from `text`, if `text` was decoded before
+    /// ([`seen_before`](Self::seen_before)).
+    pub(crate) fn remember(&self, text: &str, data: &Map) {
+        if self.seen_before(text) {
+            self.insert(text, data.clone());
+        }
+    }
+
     /// Remembers that `text` decodes to `data`.
     pub(crate) fn insert(&self, text: &str, data: Map) {
         let bytes = text.len().saturating_add(data.heap_bytes());

@@ -3,7 +3,7 @@
 
 pub mod codec;
 pub mod config;
-mod decoded_cache;
+pub(crate) mod decoded_cache;
 mod error;
 pub mod expiry;
 pub mod handle;

@@ -415,6 +415,17 @@ impl Signer {
     }
 }
 
+/// Django's age check: expired when `now − timestamp > max_age`.
+fn within_max_age(ts: i128, max_age: Option<MaxAge>, now: f64) -> Result<(), SigningError> {
+    if let Some(max_age) = max_age.map(MaxAge::as_f64) {
+        let age = now - ts as f64;
+        if age > max_age {
+            return Err(SigningError::Expired { age, max_age });
+        }
+    }
+    Ok(())
+}
+
 /// Django's `TimestampSigner`: the value, a base62 timestamp, then the signature over both.
 #[derive(Clone, Debug)]
 pub struct TimestampSigner {
@@ -464,13 +475,27 @@ impl TimestampSigner {
         now: f64,
     ) -> Result<&'a str, SigningError> {
         let (value, ts) = self.verified(signed)?;
-        if let Some(max_age) = max_age.map(MaxAge::as_f64) {
-            let age = now - ts as f64;
-            if age > max_age {
-                return Err(SigningError::Expired { age, max_age });
-            }
-        }
+        within_max_age(ts, max_age, now)?;
         Ok(value)
+    }
+
+    /// The age check of [`unsign_at`](Self::unsign_at) alone, for text whose signature was
+    /// verified before (a cache of verified texts): its timestamp against `max_age` at `now`.
+    pub(crate) fn check_age_of_verified(
+        &self,
+        verified: &str,
+        max_age: Option<MaxAge>,
+        now: f64,
+    ) -> Result<(), SigningError> {
+        let (inner, _signature) = self
+            .signer
+            .split_last(verified)
+            .ok_or_else(|| SigningError::NoSeparator(self.signer.sep.to_string()))?;
+        let (_value, ts) = self
+            .signer
+            .split_last(inner)
+            .ok_or(SigningError::MissingTimestamp)?;
+        within_max_age(b62::decode(ts)?, max_age, now)
     }
 
     /// The value and timestamp behind a valid signature.

@@ -287,6 +287,52 @@ async fn signed_cookie_sessions_round_trip_and_refuse_oversize() {
     );
 }
 
+/// A signed cookie read again and again is decoded from the backend's cache of decoded
+/// cookies, yet every load still answers as a fresh verification would: past
+/// `SESSION_COOKIE_AGE`, or past the session's own `set_expiry`, the cached cookie is refused
+/// like any other; a tampered copy of it is refused too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_signed_cookies_still_expire_and_still_verify() {
+    use std::sync::atomic::AtomicU64;
+    let start = 1_700_000_000_u64;
+    let clock_at = Arc::new(AtomicU64::new(start));
+    let read_clock = clock_at.clone();
+    let sessions = SignedCookieSessions::new(&SecretKeys::new("test secret")).unwrap();
+    let config = SessionConfig {
+        cookie_age: Duration::from_secs(3600),
+        ..SessionConfig::default()
+    };
+    let app = app_with(
+        SessionLayer::signed_cookie(sessions, config)
+            .unwrap()
+            .with_clock(Clock::from_fn(move || {
+                read_clock.load(Ordering::SeqCst) as f64
+            })),
+    );
+    let plain = send(&app, "/set?a=1", None).await.session_cookie().unwrap();
+    let short = send(&app, "/expiry?value=60", Some(&plain))
+        .await
+        .session_cookie()
+        .unwrap();
+    let read = |cookie: String| {
+        let app = app.clone();
+        async move { send(&app, "/get?k=a", Some(&cookie)).await.body }
+    };
+    clock_at.store(start + 30, Ordering::SeqCst);
+    for _ in 0..4 {
+        // The second load of each cookie caches it; the rest are answered from the cache.
+        assert_eq!(read(plain.clone()).await, "1");
+        assert_eq!(read(short.clone()).await, "1");
+    }
+    let tampered = plain.replacen("sessionid=e", "sessionid=f", 1);
+    assert_eq!(read(tampered).await, "None", "a tampered copy");
+    clock_at.store(start + 61, Ordering::SeqCst);
+    assert_eq!(read(plain.clone()).await, "1");
+    assert_eq!(read(short).await, "None", "past its own expiry");
+    clock_at.store(start + 3601, Ordering::SeqCst);
+    assert_eq!(read(plain).await, "None", "past SESSION_COOKIE_AGE");
+}
+
 /// A handler may hand a clone of its session to a task that outlives the response: the
 /// commit then cannot take the state as the only holder, and takes the lock instead. The
 /// write still lands, and the task's later use of its clone still works.
@@ -356,7 +402,9 @@ async fn a_signed_cookie_write_allocates_little_beyond_its_cookie() {
             crate::held_bytes::allocations() - before
         }
     };
-    // Warm every lazy one-off (the clock, thread-locals) first.
+    // Warm every lazy one-off (the clock, thread-locals) first, and the backend's cache of
+    // decoded cookies, which admits the cookie on its second load.
+    count("/set?a=2").await;
     count("/set?a=2").await;
     let untouched = count("/plain").await;
     let write = count("/set?a=2").await;
