@@ -280,13 +280,17 @@ fn finish_now<B: From<String> + Send + 'static>(
     }
     let server_error = response.status().is_server_error();
     match after.session.commit_now(after.cookie_present, server_error) {
-        Some(commit) => Ok(apply(commit, &after.session, response)),
+        Some(commit) => {
+            apply(commit, &after.session, &mut response);
+            Ok(response)
+        }
         None => Err(Box::pin(async move {
             let commit = after
                 .session
                 .commit(after.cookie_present, server_error)
                 .await;
-            apply(commit, &after.session, response)
+            apply(commit, &after.session, &mut response);
+            response
         })),
     }
 }
@@ -419,11 +423,7 @@ fn error_response<B: From<String>>(on_error: &ErrorResponder, e: &SessionError) 
 
 /// Puts what the session's commit decided on the response: the cookie set or deleted,
 /// `Vary: Cookie`, or the error response.
-fn apply<B: From<String>>(
-    commit: Commit,
-    session: &Session,
-    mut response: Response<B>,
-) -> Response<B> {
+fn apply<B: From<String>>(commit: Commit, session: &Session, response: &mut Response<B>) {
     let config = session.config();
     match commit {
         Commit::Untouched { vary } => {
@@ -464,10 +464,9 @@ fn apply<B: From<String>>(
                 SessionError::Store(_) => {}
                 e => tracing::error!(target: "tessera::session", error = %e, "session save failed"),
             }
-            return error_response(session.on_error(), &e);
+            *response = error_response(session.on_error(), &e);
         }
     }
-    response
 }
 
 #[cfg(test)]
