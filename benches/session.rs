@@ -18,6 +18,7 @@ use axum::Router;
 use common::*;
 use criterion::{criterion_group, criterion_main, Criterion};
 use http::{header, Request, StatusCode};
+use tessera::backend::cookie::SignedCookieSessions;
 use tessera::session::codec::SessionCodec;
 use tessera::session::SessionKey;
 use tessera::signing::SecretKeys;
@@ -59,6 +60,22 @@ fn codec_and_keys(c: &mut Criterion) {
     });
     g.bench_function("session_decode_4k_cached", |b| {
         b.iter(|| cached.decode(black_box(&enc_big)))
+    });
+    // The signed-cookie backend's load of the small session, verified and parsed every time,
+    // and from its cache of decoded cookies (the clock's checks still made).
+    let cookies = SignedCookieSessions::new(&SecretKeys::new(SECRET_KEY)).unwrap();
+    let uncached_cookies = cookies.clone().with_decoded_cache(0);
+    let config = SessionConfig::default();
+    let cookie = cookies.encode_at(&small, NOW);
+    assert_eq!(
+        cookies.decode_at(&cookie, &config, NOW),
+        Some(small.clone())
+    );
+    g.bench_function("signed_cookie_load_small", |b| {
+        b.iter(|| uncached_cookies.decode_at(black_box(&cookie), &config, NOW))
+    });
+    g.bench_function("signed_cookie_load_small_cached", |b| {
+        b.iter(|| cookies.decode_at(black_box(&cookie), &config, NOW))
     });
     g.bench_function("session_key_generate", |b| {
         b.iter(|| SessionKey::generate().unwrap())

@@ -39,7 +39,7 @@ use crate::json::{Map, Value};
 use crate::session::decoded_cache::DecodedCache;
 use crate::session::lifetime::expiry_date_of;
 use crate::session::{SessionConfig, SessionError};
-use crate::signing::{b62, SecretKeys, SigningError, TimestampSigner};
+use crate::signing::{within_max_age, SecretKeys, SigningError, TimestampSigner};
 use crate::store::{Loaded, StoreError, Version};
 
 /// The salt of Django's `signed_cookies` backend.
@@ -114,35 +114,31 @@ impl SignedCookieSessions {
     /// [`own_expiry(false)`](Self::own_expiry)).
     pub fn decode_at(&self, cookie: &str, config: &SessionConfig, now: f64) -> Option<Map> {
         let max_age = Some(config.cookie_age.into());
-        let data = match self.decoded.as_ref().and_then(|cache| cache.get(cookie)) {
+        let (data, signed_at) = match self.decoded.as_ref().and_then(|cache| cache.get(cookie)) {
             // Its signature was verified when it was cached: only the clock's checks remain.
-            Some(data) => {
-                self.signer
-                    .check_age_of_verified(cookie, max_age, now)
-                    .ok()?;
-                data
+            Some(hit) => {
+                within_max_age(hit.signed_at.into(), max_age, now).ok()?;
+                (hit.data, hit.signed_at)
             }
             None => {
-                let Value::Dict(data) = self.signer.unsign_object_at(cookie, max_age, now).ok()?
+                let (Value::Dict(data), signed_at) = self
+                    .signer
+                    .unsign_object_timed_at(cookie, max_age, now)
+                    .ok()?
                 else {
                     return None;
                 };
+                let signed_at = i64::try_from(signed_at).ok()?;
                 if let Some(cache) = &self.decoded {
-                    cache.remember(cookie, &data);
+                    cache.remember(cookie, &data, signed_at);
                 }
-                data
+                (data, signed_at)
             }
         };
         if !self.own_expiry {
             return Some(data);
         }
-        // The signing time is the timestamp field before the signature.
-        let signed_at = cookie
-            .rsplit(':')
-            .nth(1)
-            .and_then(|ts| b62::decode(ts).ok())
-            .map(|ts| ts as f64)?;
-        let expires_at = expiry_date_of(&data, config, signed_at).ok()?;
+        let expires_at = expiry_date_of(&data, config, signed_at as f64).ok()?;
         (now < expires_at).then_some(data)
     }
 }

@@ -132,13 +132,14 @@ impl SessionCodec {
 
     /// The one reading both decoders share; a bad signature is logged here, as Django logs it.
     fn read(&self, stored: &str) -> Read {
-        if let Some(data) = self.decoded.as_ref().and_then(|cache| cache.get(stored)) {
-            return Read::Dict(data);
+        if let Some(hit) = self.decoded.as_ref().and_then(|cache| cache.get(stored)) {
+            return Read::Dict(hit.data);
         }
-        match self.signer.unsign_object(stored, None) {
-            Ok(Value::Dict(data)) => {
-                if let Some(cache) = &self.decoded {
-                    cache.remember(stored, &data);
+        // No max age (the store's expiry date governs), so the clock plays no part.
+        match self.signer.unsign_object_timed_at(stored, None, 0.0) {
+            Ok((Value::Dict(data), signed_at)) => {
+                if let (Some(cache), Ok(signed_at)) = (&self.decoded, i64::try_from(signed_at)) {
+                    cache.remember(stored, &data, signed_at);
                 }
                 Read::Dict(data)
             }

@@ -32,10 +32,18 @@ const SHARD_MIN_BYTES: u64 = 1024 * 1024;
 /// The default budget: about this many bytes of decoded sessions (some 40,000 small ones).
 pub const DEFAULT_DECODED_CACHE_BYTES: u64 = 16 * 1024 * 1024;
 
-/// A dict and what it weighs.
+/// What a signed text decoded to: its dict, and the moment it was signed (the timestamp in
+/// the text), kept so that a hit's age checks need not find it in the text again.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Verified {
+    pub(crate) data: Map,
+    pub(crate) signed_at: i64,
+}
+
+/// A decoded text and what it weighs.
 #[derive(Clone)]
 struct Entry {
-    data: Map,
+    verified: Verified,
     weight: u64,
 }
 
@@ -101,9 +109,9 @@ impl DecodedCache {
         })
     }
 
-    /// A copy of the dict `text` decoded to, if it is cached.
-    pub(crate) fn get(&self, text: &str) -> Option<Map> {
-        self.entries.get(text).map(|entry| entry.data)
+    /// A copy of what `text` decoded to, if it is cached.
+    pub(crate) fn get(&self, text: &str) -> Option<Verified> {
+        self.entries.get(text).map(|entry| entry.verified)
     }
 
     /// Whether `text`, just decoded, was decoded before (since its hash last lost its slot):
@@ -122,19 +130,25 @@ impl DecodedCache {
         }
     }
 
-    /// Remembers a copy of `data`, just decoded from `text`, if `text` was decoded before
-    /// ([`seen_before`](Self::seen_before)).
-    pub(crate) fn remember(&self, text: &str, data: &Map) {
+    /// Remembers a copy of `data`, just verified and decoded from `text` (signed at
+    /// `signed_at`), if `text` was decoded before ([`seen_before`](Self::seen_before)).
+    pub(crate) fn remember(&self, text: &str, data: &Map, signed_at: i64) {
         if self.seen_before(text) {
-            self.insert(text, data.clone());
+            self.insert(
+                text,
+                Verified {
+                    data: data.clone(),
+                    signed_at,
+                },
+            );
         }
     }
 
-    /// Remembers that `text` decodes to `data`.
-    pub(crate) fn insert(&self, text: &str, data: Map) {
-        let bytes = text.len().saturating_add(data.heap_bytes());
+    /// Remembers what `text` decodes to.
+    pub(crate) fn insert(&self, text: &str, verified: Verified) {
+        let bytes = text.len().saturating_add(verified.data.heap_bytes());
         let weight = ENTRY_OVERHEAD.saturating_add(u64::try_from(bytes).unwrap_or(u64::MAX));
-        self.entries.insert(text.into(), Entry { data, weight });
+        self.entries.insert(text.into(), Entry { verified, weight });
     }
 
     /// The bytes the entries are counted as.
@@ -158,11 +172,18 @@ mod tests {
         Map::from([("n".to_owned(), Value::from(n))])
     }
 
+    fn verified(data: Map) -> Verified {
+        Verified {
+            data,
+            signed_at: 1_700_000_000,
+        }
+    }
+
     #[test]
     fn a_hit_is_a_copy_of_what_was_stored() {
         let cache = DecodedCache::with_budget(1 << 20).unwrap();
-        cache.insert("text-a", dict(1));
-        assert_eq!(cache.get("text-a"), Some(dict(1)));
+        cache.insert("text-a", verified(dict(1)));
+        assert_eq!(cache.get("text-a"), Some(verified(dict(1))));
         assert_eq!(cache.get("text-b"), None);
     }
 
@@ -171,12 +192,15 @@ mod tests {
         let budget = 64 * 1024;
         let cache = DecodedCache::with_budget(budget).unwrap();
         for i in 0..10_000 {
-            cache.insert(&format!("text-{i}-{}", "x".repeat(1_000)), dict(i));
+            cache.insert(
+                &format!("text-{i}-{}", "x".repeat(1_000)),
+                verified(dict(i)),
+            );
         }
         assert!(cache.weight() <= budget, "{} > {budget}", cache.weight());
         assert!(cache.len() > 0);
         // An entry over the whole budget is not kept.
-        cache.insert(&"huge".repeat(1 << 16), dict(0));
+        cache.insert(&"huge".repeat(1 << 16), verified(dict(0)));
         assert_eq!(cache.get(&"huge".repeat(1 << 16)), None);
     }
 
@@ -209,8 +233,8 @@ mod tests {
                 (format!("item{i:03}"), Value::Dict(item))
             })
             .collect();
-        cache.insert("big", big.clone());
-        assert_eq!(cache.get("big"), Some(big));
+        cache.insert("big", verified(big.clone()));
+        assert_eq!(cache.get("big"), Some(verified(big)));
     }
 
     #[test]

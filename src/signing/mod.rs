@@ -416,7 +416,11 @@ impl Signer {
 }
 
 /// Django's age check: expired when `now − timestamp > max_age`.
-fn within_max_age(ts: i128, max_age: Option<MaxAge>, now: f64) -> Result<(), SigningError> {
+pub(crate) fn within_max_age(
+    ts: i128,
+    max_age: Option<MaxAge>,
+    now: f64,
+) -> Result<(), SigningError> {
     if let Some(max_age) = max_age.map(MaxAge::as_f64) {
         let age = now - ts as f64;
         if age > max_age {
@@ -479,25 +483,6 @@ impl TimestampSigner {
         Ok(value)
     }
 
-    /// The age check of [`unsign_at`](Self::unsign_at) alone, for text whose signature was
-    /// verified before (a cache of verified texts): its timestamp against `max_age` at `now`.
-    pub(crate) fn check_age_of_verified(
-        &self,
-        verified: &str,
-        max_age: Option<MaxAge>,
-        now: f64,
-    ) -> Result<(), SigningError> {
-        let (inner, _signature) = self
-            .signer
-            .split_last(verified)
-            .ok_or_else(|| SigningError::NoSeparator(self.signer.sep.to_string()))?;
-        let (_value, ts) = self
-            .signer
-            .split_last(inner)
-            .ok_or(SigningError::MissingTimestamp)?;
-        within_max_age(b62::decode(ts)?, max_age, now)
-    }
-
     /// The value and timestamp behind a valid signature.
     fn verified<'a>(&self, signed: &'a str) -> Result<(&'a str, i128), SigningError> {
         let inner = self.signer.unsign(signed)?;
@@ -530,6 +515,19 @@ impl TimestampSigner {
         max_age: Option<MaxAge>,
     ) -> Result<Value, SigningError> {
         decode_payload(self.unsign(signed, max_age)?)
+    }
+
+    /// [`unsign_object_at`](Self::unsign_object_at), with the timestamp the text was signed
+    /// at (without a `max_age`, `now` plays no part).
+    pub(crate) fn unsign_object_timed_at(
+        &self,
+        signed: &str,
+        max_age: Option<MaxAge>,
+        now: f64,
+    ) -> Result<(Value, i128), SigningError> {
+        let (value, ts) = self.verified(signed)?;
+        within_max_age(ts, max_age, now)?;
+        Ok((decode_payload(value)?, ts))
     }
 
     /// `unsign_object` as if the clock read `now`.
