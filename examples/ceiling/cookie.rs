@@ -5,7 +5,9 @@
 //! [`SignedCookieSessions`] codec directly, with no session layer around it:
 //!
 //! - `/read`: verify and decode the cookie (`signing.loads` with the backend's salt and
-//!   `SESSION_COOKIE_AGE`, plus the session's own expiry), answer its `n`;
+//!   `SESSION_COOKIE_AGE`, plus the session's own expiry), answer its `n`. The backend's cache
+//!   of decoded cookies is on, as it is behind tessera's layer: a cookie sent a third time is
+//!   not verified again, only its age checked;
 //! - `/write`: that, then `n + 1` encoded and signed into the new cookie;
 //! - `/create`: `{"n": 1}` encoded and signed into a new cookie.
 //!

@@ -3,7 +3,8 @@
 //! The cookie value is `signing.dumps(session, compress=True,
 //! salt="django.contrib.sessions.backends.signed_cookies")` under the plain `SECRET_KEY`, so a
 //! Django app with the same key reads it and the other way round. It is signed, not encrypted:
-//! the client can read its session. Nothing is stored server-side, so two concurrent requests
+//! the client can read its session. Nothing is stored server-side (the backend only caches
+//! what it decoded, by the exact cookie value: [`SignedCookieSessions`]), so two concurrent requests
 //! that change one session each send back their own cookie and the browser keeps the last one:
 //! this backend cannot promise "no lost updates", and a flushed session cannot be revoked
 //! (an old cookie stays valid until it expires). Use a server-side store when that matters.
