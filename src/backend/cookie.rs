@@ -118,8 +118,9 @@ impl SignedCookieSessions {
         let (data, signed_at) = match self.decoded.as_ref().and_then(|cache| cache.get(cookie)) {
             // Its signature was verified when it was cached: only the clock's checks remain.
             Some(hit) => {
-                within_max_age(hit.signed_at.into(), max_age, now).ok()?;
-                (hit.data, hit.signed_at)
+                let signed_at = i128::from(hit.signed_at);
+                within_max_age(signed_at, max_age, now).ok()?;
+                (hit.data, signed_at)
             }
             None => {
                 let (Value::Dict(data), signed_at) = self
@@ -129,9 +130,9 @@ impl SignedCookieSessions {
                 else {
                     return None;
                 };
-                let signed_at = i64::try_from(signed_at).ok()?;
-                if let Some(cache) = &self.decoded {
-                    cache.remember(cookie, &data, signed_at);
+                // A timestamp past i64 (no clock signs one) is read, but not cached.
+                if let (Some(cache), Ok(at)) = (&self.decoded, i64::try_from(signed_at)) {
+                    cache.remember(cookie, &data, at);
                 }
                 (data, signed_at)
             }
