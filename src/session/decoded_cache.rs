@@ -76,7 +76,8 @@ fn doorkeeper_slot(hash: u64) -> usize {
 pub(crate) struct DecodedCache {
     entries: quick_cache::sync::Cache<Box<str>, Entry, ByWeight>,
     /// The hashes of texts loaded once and not yet admitted, one slot per hash's residue: a
-    /// newer text takes an older one's slot. A collision only admits a text early.
+    /// newer text takes an older one's slot, so two texts loaded in turn through one slot are
+    /// admitted late (or early, if their hashes are equal). Either way the answer is the same.
     seen: Box<[AtomicU64]>,
     hasher: foldhash::fast::RandomState,
 }

@@ -537,7 +537,8 @@ impl TimestampSigner {
         max_age: Option<MaxAge>,
         now: f64,
     ) -> Result<Value, SigningError> {
-        decode_payload(self.unsign_at(signed, max_age, now)?)
+        self.unsign_object_timed_at(signed, max_age, now)
+            .map(|(value, _)| value)
     }
 }
 
