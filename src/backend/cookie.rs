@@ -288,7 +288,11 @@ mod tests {
         });
         // Most are admitted; two whose hashes share a doorkeeper slot may keep taking it from
         // each other while loads interleave, and then stay uncached (still answered right).
-        assert!(cached(&sessions) > cookies.len() / 2, "{}", cached(&sessions));
+        assert!(
+            cached(&sessions) > cookies.len() / 2,
+            "{}",
+            cached(&sessions)
+        );
     }
 
     #[test]
