@@ -54,7 +54,7 @@ fn main() -> Result<(), request_driver::Error> {
     };
     let app = ceiling::with_noop_layer(app, noop_layer);
     let (path, with_cookie) = route.request();
-    let cookie = request_driver::mint_cookie(&rt, &app)?;
+    let cookie = request_driver::mint_cookie(&rt, &app, "/create")?;
     let cookie = with_cookie.then_some(cookie.as_str());
     request_driver::drive(&rt, app, path, cookie, count)
 }

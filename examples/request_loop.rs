@@ -9,7 +9,8 @@
 //! Divide the total instruction count by N (the one-off setup is under 1 %). Routes: `plain`
 //! (a valid cookie, session untouched), `read`, `write`, `create`. `--no-cookie` sends no
 //! cookie (as the HTTP runs' `/plain` does); `--bare` sends `/plain` without the session
-//! layer, the floor of `plain` (with `--no-cookie`, of `plain --no-cookie`).
+//! layer, the floor of `plain` (with `--no-cookie`, of `plain --no-cookie`). `--mint
+//! /create4k` (or `/create64k`) reads and writes a big session.
 //! The store is the memory store unless `--store` names another (then the count is this
 //! process's side only: the server's work is not in it).
 
@@ -32,6 +33,9 @@ struct Args {
     /// `/plain` through the routes alone, without the session layer: its floor.
     #[arg(long)]
     bare: bool,
+    /// The route that makes the cookie's session: `/create4k` or `/create64k` for a big one.
+    #[arg(long, default_value = "/create")]
+    mint: String,
 }
 
 fn main() -> Result<(), request_driver::Error> {
@@ -39,6 +43,7 @@ fn main() -> Result<(), request_driver::Error> {
         repeat,
         no_cookie,
         bare,
+        mint,
     } = <Args as clap::Parser>::parse();
     let (route, count, store) = (repeat.route, repeat.count, repeat.store);
     if bare && route != Route::Plain {
@@ -55,7 +60,7 @@ fn main() -> Result<(), request_driver::Error> {
     )?);
     // A real session's cookie, minted through the layer even for the bare floor, which then
     // calls the routes alone.
-    let cookie = request_driver::mint_cookie(&rt, &layered)?;
+    let cookie = request_driver::mint_cookie(&rt, &layered, &mint)?;
     let app = if bare { routes } else { layered };
     let (path, with_cookie) = route.request();
     let cookie = (with_cookie && !no_cookie).then_some(cookie.as_str());

@@ -55,12 +55,13 @@ pub fn runtime() -> Result<Runtime, Error> {
         .build()?)
 }
 
-/// The `name=value` of the cookie `GET /create` sets through `app`: an error unless it
-/// answers 200 with one, so a loop never measures a session it does not have.
-pub fn mint_cookie(rt: &Runtime, app: &Router) -> Result<String, Error> {
-    let created = call(rt, app.clone().with_state::<()>(()), "/create", None)?;
+/// The `name=value` of the cookie `GET create_path` (`/create`, or `/create4k` for a big
+/// session) sets through `app`: an error unless it answers 200 with one, so a loop never
+/// measures a session it does not have.
+pub fn mint_cookie(rt: &Runtime, app: &Router, create_path: &str) -> Result<String, Error> {
+    let created = call(rt, app.clone().with_state::<()>(()), create_path, None)?;
     if created.status() != StatusCode::OK {
-        return Err(format!("/create answered {}", created.status()).into());
+        return Err(format!("{create_path} answered {}", created.status()).into());
     }
     created
         .headers()
