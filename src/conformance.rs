@@ -347,7 +347,7 @@ pub async fn create_load_save_delete(store: &dyn SessionStore) {
         .await
         .unwrap()
         .expect("created record loads");
-    assert_eq!(loaded.data, data, "data round-trips with key order");
+    assert_eq!(*loaded.data, data, "data round-trips with key order");
     assert_eq!(
         loaded.version, v1,
         "load returns the version create returned"
@@ -369,7 +369,7 @@ pub async fn create_load_save_delete(store: &dyn SessionStore) {
         matches!(saved, SaveOutcome::Saved(_)),
         "save at the loaded version succeeds"
     );
-    assert_eq!(store.load(&k, now()).await.unwrap().unwrap().data, data2);
+    assert_eq!(*store.load(&k, now()).await.unwrap().unwrap().data, data2);
     store.delete(&k).await.unwrap();
     assert!(
         store.load(&k, now()).await.unwrap().is_none(),
@@ -412,13 +412,13 @@ pub async fn immediate_calls_agree_with_the_async_ones(store: &dyn SessionStore)
         .await
         .unwrap()
         .expect("created at once");
-    assert_eq!((&loaded.data, &loaded.version), (&data, &v1));
+    assert_eq!((&*loaded.data, &loaded.version), (&data, &v1));
     let data2 = dict(&[("a", Value::from(2))]);
     let SaveOutcome::Saved(v2) = store.save(&k, record(&data2), &v1).await.unwrap() else {
         panic!("save at the loaded version succeeds");
     };
     let now_loaded = immediate.load_now(&k, now()).unwrap().expect("saved");
-    assert_eq!((&now_loaded.data, &now_loaded.version), (&data2, &v2));
+    assert_eq!((&*now_loaded.data, &now_loaded.version), (&data2, &v2));
     assert_eq!(
         immediate.save_now(&k, record(&data), &v1).unwrap(),
         SaveOutcome::Conflict,
@@ -469,7 +469,7 @@ pub async fn create_is_insert_only(store: &dyn SessionStore) {
         "create on a taken key is DuplicateKey"
     );
     assert_eq!(
-        store.load(&k, now()).await.unwrap().unwrap().data,
+        *store.load(&k, now()).await.unwrap().unwrap().data,
         first,
         "the first record survives"
     );
@@ -604,7 +604,7 @@ pub async fn save_is_compare_and_swap(store: &dyn SessionStore) {
         "save at a stale version conflicts"
     );
     assert_eq!(
-        store.load(&k, now()).await.unwrap().unwrap().data,
+        *store.load(&k, now()).await.unwrap().unwrap().data,
         d1,
         "the newer write survives"
     );
@@ -665,7 +665,7 @@ pub async fn save_or_reload_brings_back_the_winner(store: &dyn SessionStore) {
     else {
         panic!("a save at a stale version brings back what won");
     };
-    assert_eq!(fresh.data, d1, "the winner's dict comes back");
+    assert_eq!(*fresh.data, d1, "the winner's dict comes back");
     assert_eq!(
         Some(&fresh),
         store.load(&k, now()).await.unwrap().as_ref(),
@@ -678,7 +678,7 @@ pub async fn save_or_reload_brings_back_the_winner(store: &dyn SessionStore) {
     else {
         panic!("a save at the version brought back succeeds");
     };
-    assert_eq!(store.load(&k, now()).await.unwrap().unwrap().data, d2);
+    assert_eq!(*store.load(&k, now()).await.unwrap().unwrap().data, d2);
     store.delete(&k).await.unwrap();
     assert_eq!(
         store.save_or_reload(&k, record(&d1), &v0).await.unwrap(),

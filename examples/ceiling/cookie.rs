@@ -48,8 +48,8 @@ impl CookieCeiling {
         })
     }
 
-    /// The session the request's cookie holds, if it is valid.
-    fn session(&self, request: &Request, now: f64) -> Option<Map> {
+    /// The session the request's cookie holds, if it is valid (shared with the cache).
+    fn session(&self, request: &Request, now: f64) -> Option<Arc<Map>> {
         let value = self.cookie.value(request.headers())?;
         self.sessions.decode_at(value, &self.config, now)
     }
@@ -68,13 +68,17 @@ fn n_of(data: &Map) -> i64 {
 
 async fn read(State(ceiling): State<Arc<CookieCeiling>>, request: Request) -> Response {
     let now = now();
-    let n = ceiling.session(&request, now).as_ref().map_or(0, n_of);
+    let n = ceiling.session(&request, now).as_deref().map_or(0, n_of);
     ceiling.cookie.answer(None, n, now)
 }
 
 async fn write(State(ceiling): State<Arc<CookieCeiling>>, request: Request) -> Response {
     let now = now();
-    let mut data = ceiling.session(&request, now).unwrap_or_default();
+    // The cached dict is copied to be changed, as the session layer does.
+    let mut data = ceiling
+        .session(&request, now)
+        .map(Arc::unwrap_or_clone)
+        .unwrap_or_default();
     let n = n_of(&data) + 1;
     data.insert("n".to_owned(), Value::from(n));
     ceiling.answer_with(&data, n, now)

@@ -27,7 +27,7 @@
 //! data.insert("n".into(), Value::from(1));
 //! let cookie = sessions.encode_at(&data, 1_700_000_000.0);
 //! let config = SessionConfig::default();
-//! assert_eq!(sessions.decode_at(&cookie, &config, 1_700_000_060.0), Some(data));
+//! assert_eq!(sessions.decode_at(&cookie, &config, 1_700_000_060.0).as_deref(), Some(&data));
 //! assert_eq!(sessions.decode_at("tampered", &config, 1_700_000_060.0), None);
 //! ```
 
@@ -112,8 +112,9 @@ impl SignedCookieSessions {
 
     /// The session in `cookie` at `now`, or `None` when it is tampered, malformed, older than
     /// `SESSION_COOKIE_AGE`, not a dict, or past its own `set_expiry` (unless
-    /// [`own_expiry(false)`](Self::own_expiry)).
-    pub fn decode_at(&self, cookie: &str, config: &SessionConfig, now: f64) -> Option<Map> {
+    /// [`own_expiry(false)`](Self::own_expiry)). The dict is shared with the cache of decoded
+    /// cookies, as [`Loaded::data`] holds it.
+    pub fn decode_at(&self, cookie: &str, config: &SessionConfig, now: f64) -> Option<Arc<Map>> {
         let max_age = Some(config.cookie_age.into());
         let (data, signed_at) = match self.decoded.as_ref().and_then(|cache| cache.get(cookie)) {
             // Its signature was verified when it was cached: only the clock's checks remain.
@@ -130,6 +131,7 @@ impl SignedCookieSessions {
                 else {
                     return None;
                 };
+                let data = Arc::new(data);
                 // A timestamp past i64 (no clock signs one) is read, but not cached.
                 if let (Some(cache), Ok(at)) = (&self.decoded, i64::try_from(signed_at)) {
                     cache.remember(cookie, &data, at);
@@ -247,8 +249,10 @@ mod tests {
         let cookie = sessions.encode_at(&dict(), SIGNED_AT);
         for load in 1..=4 {
             assert_eq!(
-                sessions.decode_at(&cookie, &config, SIGNED_AT + 1.0),
-                Some(dict())
+                sessions
+                    .decode_at(&cookie, &config, SIGNED_AT + 1.0)
+                    .as_deref(),
+                Some(&dict())
             );
             assert_eq!(cached(&sessions), usize::from(load >= 2), "load {load}");
         }
@@ -277,7 +281,7 @@ mod tests {
                     for round in 0..500 {
                         let (cookie, data) = &cookies[(round * 7 + thread) % cookies.len()];
                         assert_eq!(
-                            sessions.decode_at(cookie, config, SIGNED_AT).as_ref(),
+                            sessions.decode_at(cookie, config, SIGNED_AT).as_deref(),
                             Some(data)
                         );
                         let forged = format!("{cookie}x");
@@ -307,8 +311,10 @@ mod tests {
         assert_eq!(cached(&sessions), 1);
         let age = config.cookie_age.as_secs_f64();
         assert_eq!(
-            sessions.decode_at(&cookie, &config, SIGNED_AT + age),
-            Some(dict()),
+            sessions
+                .decode_at(&cookie, &config, SIGNED_AT + age)
+                .as_deref(),
+            Some(&dict()),
             "exactly SESSION_COOKIE_AGE old is still valid, as in Django"
         );
         assert_eq!(
@@ -350,8 +356,8 @@ mod tests {
         let cookie = sessions.encode_at(&dict(), SIGNED_AT);
         for _ in 0..3 {
             assert_eq!(
-                sessions.decode_at(&cookie, &config, SIGNED_AT),
-                Some(dict())
+                sessions.decode_at(&cookie, &config, SIGNED_AT).as_deref(),
+                Some(&dict())
             );
         }
         assert!(sessions.decoded.is_none());

@@ -153,7 +153,7 @@ fn too_many_writers() -> SessionError {
 /// Someone saved first: `data` becomes their record with this request's `changes` replayed on
 /// top; the record's version is what the next compare-and-swap expects.
 fn replay(data: &mut Map, changes: &[Change], fresh: Loaded) -> Version {
-    *data = fresh.data;
+    *data = Arc::unwrap_or_clone(fresh.data);
     for change in changes {
         change.apply(data);
     }

@@ -44,8 +44,8 @@ pub struct Decoded {
 /// [`with_decoded_cache`](Self::with_decoded_cache) sets another): a record read unchanged a
 /// third time, and every time after, is not verified and parsed again, since the same text can
 /// only decode to the same dict (a text is remembered on its second load: a session written
-/// on every request never pays for a copy). A changed or tampered record is other text,
-/// verified as ever. Clones share the cache.
+/// on every request never fills the cache). A hit shares the cached dict rather than copying
+/// it. A changed or tampered record is other text, verified as ever. Clones share the cache.
 #[derive(Clone)]
 pub struct SessionCodec {
     signer: TimestampSigner,
@@ -102,7 +102,7 @@ impl SessionCodec {
     pub fn decode(&self, stored: &str) -> Decoded {
         match self.read(stored) {
             Read::Dict(data) => Decoded {
-                data,
+                data: Arc::unwrap_or_clone(data),
                 corrupt: false,
             },
             Read::BadSignature => Decoded {
@@ -119,7 +119,10 @@ impl SessionCodec {
     /// backend, another framework's format), logged once. The store then reports no session,
     /// so the request starts a new one under a new key and the record is never overwritten:
     /// Django loads such a record as an empty session and its next save destroys it.
-    pub fn decode_record(&self, stored: &str) -> Option<Map> {
+    ///
+    /// The dict is shared with the codec's cache, as [`Loaded::data`](crate::store::Loaded)
+    /// holds it: a cached record is not copied.
+    pub fn decode_record(&self, stored: &str) -> Option<Arc<Map>> {
         match self.read(stored) {
             Read::Dict(data) => Some(data),
             Read::BadSignature => None,
@@ -138,6 +141,7 @@ impl SessionCodec {
         // No max age (the store's expiry date governs), so the clock plays no part.
         match self.signer.unsign_object_timed_at(stored, None, 0.0) {
             Ok((Value::Dict(data), signed_at)) => {
+                let data = Arc::new(data);
                 if let (Some(cache), Ok(signed_at)) = (&self.decoded, i64::try_from(signed_at)) {
                     cache.remember(stored, &data, signed_at);
                 }
@@ -154,7 +158,7 @@ impl SessionCodec {
 
 /// What stored text turned out to be.
 enum Read {
-    Dict(Map),
+    Dict(Arc<Map>),
     BadSignature,
     /// Verified (or not signed text at all) but not Django's JSON dict.
     NotADict,
@@ -191,15 +195,35 @@ mod tests {
         let codec = codec();
         let stored = codec.encode_at(&dict(), 1_700_000_000.0);
         assert_eq!(cached(&codec), 0, "encoding remembers nothing");
-        assert_eq!(codec.decode_record(&stored), Some(dict()));
+        assert_eq!(codec.decode_record(&stored).as_deref(), Some(&dict()));
         assert_eq!(cached(&codec), 0, "a first load only notes the text");
-        assert_eq!(codec.decode_record(&stored), Some(dict()));
+        assert_eq!(codec.decode_record(&stored).as_deref(), Some(&dict()));
         assert_eq!(cached(&codec), 1, "the second remembers it");
-        assert_eq!(codec.decode_record(&stored), Some(dict()));
+        assert_eq!(codec.decode_record(&stored).as_deref(), Some(&dict()));
         assert_eq!(codec.decode(&stored).data, dict());
         assert_eq!(cached(&codec), 1);
         // Clones share it.
         assert_eq!(cached(&codec.clone()), 1);
+    }
+
+    /// A hit hands out the cached dict itself, not a copy of it.
+    #[test]
+    fn a_cached_record_is_shared_not_copied() {
+        let codec = codec();
+        let stored = codec.encode_at(&dict(), 1_700_000_000.0);
+        let first = codec.decode_record(&stored).unwrap();
+        let second = codec.decode_record(&stored).unwrap();
+        assert!(
+            !Arc::ptr_eq(&first, &second),
+            "the first load is not cached"
+        );
+        let third = codec.decode_record(&stored).unwrap();
+        let fourth = codec.decode_record(&stored).unwrap();
+        assert!(
+            Arc::ptr_eq(&second, &third),
+            "the second load's dict is the one cached"
+        );
+        assert!(Arc::ptr_eq(&third, &fourth));
     }
 
     #[test]
@@ -207,7 +231,7 @@ mod tests {
         let codec = codec();
         let stored = codec.encode_at(&dict(), 1_700_000_000.0);
         for _ in 0..3 {
-            assert_eq!(codec.decode_record(&stored), Some(dict()));
+            assert_eq!(codec.decode_record(&stored).as_deref(), Some(&dict()));
         }
         assert_eq!(cached(&codec), 1);
         // The same signature over another payload ("n": 42).
@@ -228,7 +252,7 @@ mod tests {
         let codec = codec().with_decoded_cache(0);
         let stored = codec.encode_at(&dict(), 1_700_000_000.0);
         for _ in 0..3 {
-            assert_eq!(codec.decode_record(&stored), Some(dict()));
+            assert_eq!(codec.decode_record(&stored).as_deref(), Some(&dict()));
         }
         assert!(codec.decoded.is_none());
     }

@@ -7,11 +7,14 @@
 //! dict under the same keys: a hit is exactly what verifying and decoding again would give,
 //! and a changed, tampered or foreign record is other text, a miss, verified as ever.
 //!
-//! A text is admitted on its second load, not its first: copying a dict into the cache costs
-//! about what parsing it did, which pays off only for a record read again. A session written
-//! on every request is loaded once per text, so it never pays for a copy (nor fills the cache
-//! with texts no load will see again). A small table of recently seen texts' hashes (a
-//! doorkeeper) tells the second load from the first.
+//! The cache and every session that loaded a text share one dict (an `Arc`): a hit copies
+//! nothing, whatever the session's size, and a session copies its dict only when it first
+//! changes it.
+//!
+//! A text is admitted on its second load, not its first: weighing a dict walks all of it, and
+//! a session written on every request is loaded once per text, so it never pays for that nor
+//! fills the cache with texts no load will see again. A small table of recently seen texts'
+//! hashes (a doorkeeper) tells the second load from the first.
 //!
 //! Entries are weighed by about the memory they hold, and the cache keeps to its budget by
 //! evicting the entries least used (quick_cache's CLOCK-Pro, which a scan of every record
@@ -19,6 +22,7 @@
 
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use crate::json::Map;
 
@@ -36,7 +40,7 @@ pub const DEFAULT_DECODED_CACHE_BYTES: u64 = 16 * 1024 * 1024;
 /// the text), kept so that a hit's age checks need not find it in the text again.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Verified {
-    pub(crate) data: Map,
+    pub(crate) data: Arc<Map>,
     pub(crate) signed_at: i64,
 }
 
@@ -110,7 +114,7 @@ impl DecodedCache {
         })
     }
 
-    /// A copy of what `text` decoded to, if it is cached.
+    /// What `text` decoded to, if it is cached (the dict shared, not copied).
     pub(crate) fn get(&self, text: &str) -> Option<Verified> {
         self.entries.get(text).map(|entry| entry.verified)
     }
@@ -131,14 +135,14 @@ impl DecodedCache {
         }
     }
 
-    /// Remembers a copy of `data`, just verified and decoded from `text` (signed at
+    /// Remembers `data` (shared), just verified and decoded from `text` (signed at
     /// `signed_at`), if `text` was decoded before ([`seen_before`](Self::seen_before)).
-    pub(crate) fn remember(&self, text: &str, data: &Map, signed_at: i64) {
+    pub(crate) fn remember(&self, text: &str, data: &Arc<Map>, signed_at: i64) {
         if self.seen_before(text) {
             self.insert(
                 text,
                 Verified {
-                    data: data.clone(),
+                    data: Arc::clone(data),
                     signed_at,
                 },
             );
@@ -175,13 +179,13 @@ mod tests {
 
     fn verified(data: Map) -> Verified {
         Verified {
-            data,
+            data: Arc::new(data),
             signed_at: 1_700_000_000,
         }
     }
 
     #[test]
-    fn a_hit_is_a_copy_of_what_was_stored() {
+    fn a_hit_is_what_was_stored() {
         let cache = DecodedCache::with_budget(1 << 20).unwrap();
         cache.insert("text-a", verified(dict(1)));
         assert_eq!(cache.get("text-a"), Some(verified(dict(1))));

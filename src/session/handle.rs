@@ -111,12 +111,51 @@ fn saved_cookie(shared: &Shared, st: &State, now: f64) -> Commit {
     }
 }
 
+/// The session dict: shared with the store's (or its cache's) copy as loaded, and this
+/// request's own once the request first changes it.
+#[derive(Debug)]
+enum Dict {
+    Shared(Arc<Map>),
+    Owned(Map),
+}
+
+impl Default for Dict {
+    /// A new session's: empty, and nothing allocated.
+    fn default() -> Self {
+        Dict::Owned(Map::new())
+    }
+}
+
+impl Dict {
+    /// The dict to change, copied first if it is shared.
+    fn make_mut(&mut self) -> &mut Map {
+        if let Dict::Shared(shared) = self {
+            *self = Dict::Owned(Map::clone(shared));
+        }
+        match self {
+            Dict::Owned(map) => map,
+            // Not reached (made owned above); still the right answer if it were.
+            Dict::Shared(shared) => Arc::make_mut(shared),
+        }
+    }
+}
+
+impl std::ops::Deref for Dict {
+    type Target = Map;
+    fn deref(&self) -> &Map {
+        match self {
+            Dict::Shared(shared) => shared,
+            Dict::Owned(map) => map,
+        }
+    }
+}
+
 /// The mutable state behind a [`Session`].
 #[derive(Debug, Default)]
 struct State {
     /// Django's `session_key`: `None` for a new session or after a failed lookup or flush.
     id: Option<SessionId>,
-    data: Map,
+    data: Dict,
     /// The version `id` was loaded or saved at, in this request.
     version: Option<Version>,
     /// What this request changed, replayed over the winner's data after a lost race.
@@ -134,7 +173,7 @@ impl State {
         Pending {
             id: self.id.as_ref(),
             version: self.version.as_ref(),
-            data: &mut self.data,
+            data: self.data.make_mut(),
             changes: &self.changes,
         }
     }
@@ -378,7 +417,7 @@ impl Session {
             let loaded = self.shared().backend.load(id, self.context()).await;
             match loaded {
                 Ok(Some(loaded)) => {
-                    st.data = loaded.data;
+                    st.data = Dict::Shared(loaded.data);
                     st.version = Some(loaded.version);
                 }
                 // Unknown, expired or unreadable: a fresh anonymous session; nothing is
@@ -398,10 +437,10 @@ impl Session {
     /// is only applied).
     fn record(&self, st: &mut State, change: Change) {
         if self.shared().backend.replays_changes(st.version.is_some()) {
-            change.apply(&mut st.data);
+            change.apply(st.data.make_mut());
             st.changes.push(change);
         } else {
-            change.apply_owned(&mut st.data);
+            change.apply_owned(st.data.make_mut());
         }
         st.modified = true;
     }
@@ -501,7 +540,7 @@ impl Session {
 
     /// A copy of the whole dict.
     pub async fn items(&self) -> Result<Map, SessionError> {
-        Ok(self.loaded().await?.data.clone())
+        Ok(Map::clone(&self.loaded().await?.data))
     }
 
     /// True when the dict is empty.
@@ -539,7 +578,7 @@ impl Session {
             }
         }
         st.id = None;
-        st.data.clear();
+        st.data = Dict::default();
         st.changes.clear();
         st.version = None;
         st.modified = true;

@@ -25,7 +25,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use async_trait::async_trait;
 
@@ -43,7 +43,8 @@ const LOGIN_KEY: &str = "_auth_user_id";
 
 #[derive(Debug)]
 struct Entry {
-    data: Map,
+    /// Shared with the sessions that loaded it: a load copies nothing.
+    data: Arc<Map>,
     expires_at: f64,
     version: u64,
     /// What the entry costs in memory, estimated by [`footprint`].
@@ -341,7 +342,12 @@ fn full(evictable: Evictable) -> StoreError {
 /// What an entry costs in memory, estimated: the entry, its key and the map's slot, then the
 /// dict with its allocations.
 fn footprint(data: &Map) -> usize {
-    const ENTRY: usize = std::mem::size_of::<Entry>() + std::mem::size_of::<SessionKey>() + 40;
+    // The entry, its key, the map's slot, and the dict's shared allocation (two counts).
+    const ENTRY: usize = std::mem::size_of::<Entry>()
+        + std::mem::size_of::<SessionKey>()
+        + 40
+        + std::mem::size_of::<Map>()
+        + 16;
     ENTRY + data.heap_bytes()
 }
 
@@ -351,16 +357,17 @@ const IN_PLACE_MAX_BYTES: usize = 4096;
 
 /// Writes `data` over the stored dict `stored` and returns what the entry now costs.
 ///
-/// With as many keys as before (a session whose values changed: the usual save), in place:
+/// A dict a request still holds (it loaded it, and has not finished) is left to it, and
+/// replaced by a fresh copy. Otherwise, with as many keys as before (a session whose values
+/// changed: the usual save), in place:
 /// `clone_from` reuses the dict's table and entries, so such a save allocates nothing for
 /// them. With another number of keys, a fresh copy: reusing would keep the entries' old room,
 /// which a session that shrank no longer needs and [`footprint`] cannot see. Either way the
 /// stored dict holds no more than a fresh copy of `data` would.
-fn overwrite(stored: &mut Map, data: &Map) -> usize {
-    if stored.len() == data.len() {
-        stored.clone_from(data);
-    } else {
-        *stored = data.clone();
+fn overwrite(stored: &mut Arc<Map>, data: &Map) -> usize {
+    match Arc::get_mut(stored) {
+        Some(alone) if alone.len() == data.len() => alone.clone_from(data),
+        _ => *stored = Arc::new(data.clone()),
     }
     footprint(stored)
 }
@@ -390,7 +397,7 @@ impl ImmediateStore for MemoryStore {
     }
 
     fn create_now(&self, key: &SessionKey, record: Record<'_>) -> Result<Version, StoreError> {
-        let data = record.data.clone();
+        let data = Arc::new(record.data.clone());
         let bytes = footprint(&data);
         let evictable = Evictable::for_write(data.contains_key(LOGIN_KEY));
         let user = user_id_of(&data);
@@ -432,7 +439,7 @@ impl ImmediateStore for MemoryStore {
         let login = record.data.contains_key(LOGIN_KEY);
         let user = user_id_of(record.data);
         // A big session is copied before the shard is locked, so no write holds it for long.
-        let mut copy = (estimate > IN_PLACE_MAX_BYTES).then(|| record.data.clone());
+        let mut copy = (estimate > IN_PLACE_MAX_BYTES).then(|| Arc::new(record.data.clone()));
         let mut reserved = false;
         let (version, replaced) = loop {
             let version = self.version();
@@ -659,7 +666,32 @@ mod tests {
         );
         assert_eq!(store.bytes(), footprint(&small.clone()));
         let loaded = store.load(&key, 1e9).await.unwrap().unwrap();
-        assert_eq!(loaded.data, small);
+        assert_eq!(*loaded.data, small);
+    }
+
+    /// A load shares the stored dict; a save while a request still holds it leaves that
+    /// request's dict as it was loaded, and the next load sees the save.
+    #[tokio::test]
+    async fn a_save_leaves_a_dict_a_request_still_holds_alone() {
+        let store = MemoryStore::new();
+        let key = SessionKey::generate().unwrap();
+        let first = dict(3);
+        let version = store.create(&key, record(&first)).await.unwrap();
+        let held = store.load(&key, 1e9).await.unwrap().unwrap();
+        let again = store.load(&key, 1e9).await.unwrap().unwrap();
+        assert!(Arc::ptr_eq(&held.data, &again.data), "loads share one dict");
+        // As many keys: the save that would be written in place, were the dict not held.
+        let mut second = dict(3);
+        second.insert("key0".to_owned(), Value::from(7));
+        let outcome = store.save(&key, record(&second), &version).await.unwrap();
+        assert!(matches!(outcome, SaveOutcome::Saved(_)));
+        assert_eq!(
+            *held.data, first,
+            "the held dict did not change under its request"
+        );
+        assert_eq!(*store.load(&key, 1e9).await.unwrap().unwrap().data, second);
+        // The store holds a copy, sized as copies are.
+        assert_eq!(store.bytes(), footprint(&second.clone()));
     }
 
     /// Saves with the same keys overwrite in place; saves with others copy afresh; a big
@@ -678,7 +710,7 @@ mod tests {
                 other => panic!("{other:?}"),
             }
             assert_eq!(store.bytes(), footprint(&data.clone()));
-            assert_eq!(store.load(&key, 1e9).await.unwrap().unwrap().data, data);
+            assert_eq!(*store.load(&key, 1e9).await.unwrap().unwrap().data, data);
         }
         let big = dict(640);
         assert!(footprint(&big) > IN_PLACE_MAX_BYTES);
@@ -688,7 +720,7 @@ mod tests {
                 other => panic!("{other:?}"),
             }
             assert_eq!(store.bytes(), footprint(&big.clone()));
-            assert_eq!(store.load(&key, 1e9).await.unwrap().unwrap().data, big);
+            assert_eq!(*store.load(&key, 1e9).await.unwrap().unwrap().data, big);
         }
         store.delete(&key).await.unwrap();
         assert_eq!(store.bytes(), 0);

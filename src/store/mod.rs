@@ -139,7 +139,10 @@ pub(crate) fn is_dropping_timed_out() -> bool {
 pub struct Loaded {
     /// The session dict. A record the store cannot read (a bad signature, a pickle) is no
     /// session at all: `load` gives `None` and logs why, so it is never overwritten.
-    pub data: Map,
+    ///
+    /// Shared, not owned: a store that keeps decoded dicts (the codec's cache, the memory
+    /// store) hands out the dict it holds, and the session copies it only if it changes it.
+    pub data: Arc<Map>,
     /// What [`SessionStore::save`] compares against, so no concurrent change is overwritten.
     pub version: Version,
 }

@@ -446,7 +446,7 @@ impl MysqlStore {
             let was_user = self
                 .codec
                 .decode_record(expected)
-                .as_ref()
+                .as_deref()
                 .and_then(user_id_of)
                 .is_some();
             if !self.indexed() || (user.is_none() && !was_user) {
@@ -869,7 +869,7 @@ impl SessionStore for MysqlStore {
                 if let Some(user) = self
                     .codec
                     .decode_record(&text)
-                    .as_ref()
+                    .as_deref()
                     .and_then(user_id_of)
                 {
                     page.push((key.clone(), user, expires_at));

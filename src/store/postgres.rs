@@ -1013,7 +1013,7 @@ impl SessionStore for PostgresStore {
                 let user = self
                     .codec
                     .decode_record(&text)
-                    .as_ref()
+                    .as_deref()
                     .and_then(user_id_of);
                 if let Some(user) = user {
                     page.push((key.clone(), user, expires_at));

@@ -96,7 +96,7 @@ impl Probe {
             .load(&key, now)
             .await?
             .expect("the raced session exists");
-        let mut data = loaded.data;
+        let mut data = std::sync::Arc::unwrap_or_clone(loaded.data);
         data.insert(name, tessera::json::Value::Bool(true));
         let record = Record {
             data: &data,
@@ -139,7 +139,7 @@ impl SessionStore for Probe {
             let codec = SessionCodec::new(&SecretKeys::new("probe")).expect("codec");
             let decoded = codec.decode("e30:1r31eq:forged-signature-of-a-stored-row");
             if let Some(l) = loaded.as_mut() {
-                l.data = decoded.data;
+                l.data = decoded.data.into();
             }
         }
         // Let other requests run between this load and the save that follows it: an

@@ -214,7 +214,7 @@ async fn django_written_files_load_with_djangos_expiry_rules() {
     )
     .expect("write");
     let loaded = store.load(&plain, t).await.expect("load").expect("live");
-    assert_eq!(loaded.data, data);
+    assert_eq!(*loaded.data, data);
     assert!(store.load(&plain, t + AGE - 60.0).await.unwrap().is_some());
     assert!(
         store.load(&plain, t + AGE + 60.0).await.unwrap().is_none(),

@@ -407,7 +407,7 @@ async fn works_on_the_table_djangos_migrate_made() {
         .await
         .unwrap();
     let loaded = store.load(&k, now()).await.unwrap().unwrap();
-    assert_eq!((loaded.data, loaded.version), (data, v));
+    assert_eq!((&*loaded.data, loaded.version), (&data, v));
     store.close().await.unwrap();
 }
 
@@ -458,7 +458,7 @@ async fn rows_written_by_django_load() {
                 continue;
             }
             let loaded = loaded.unwrap_or_else(|| panic!("{k} loads at {request_now}"));
-            assert_eq!(Value::Dict(loaded.data), row["decoded"], "{k}");
+            assert_eq!(Value::Dict((*loaded.data).clone()), row["decoded"], "{k}");
             assert_eq!(loaded.version, Version::Text(text.into()));
             live += 1;
             assert!(f.store.load(&key, expires - 1e-6).await.unwrap().is_some());
@@ -630,12 +630,12 @@ async fn compare_and_swap_ignores_collation() {
             SaveOutcome::Conflict
         );
     }
-    assert_eq!(f.store.load(&k, now()).await.unwrap().unwrap().data, data);
+    assert_eq!(*f.store.load(&k, now()).await.unwrap().unwrap().data, data);
     assert!(matches!(
         f.store.save(&k, write, &Version::Text(text)).await.unwrap(),
         SaveOutcome::Saved(_)
     ));
-    assert_eq!(f.store.load(&k, now()).await.unwrap().unwrap().data, newer);
+    assert_eq!(*f.store.load(&k, now()).await.unwrap().unwrap().data, newer);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -198,7 +198,7 @@ async fn connections_are_encrypted_and_verified() {
         now: tessera::time::now(),
     };
     store.create(&k, record).await.unwrap();
-    assert_eq!(store.load(&k, now()).await.unwrap().unwrap().data, data);
+    assert_eq!(*store.load(&k, now()).await.unwrap().unwrap().data, data);
     // A raw connection with the options the store's URL gives (the driver re-exported).
     let url = server.url("require_ssl=true&verify_ca=false");
     let mut conn = mysql_async::Conn::new(mysql_async::Opts::from_url(&url).unwrap())

@@ -208,7 +208,7 @@ async fn a_lost_save_reloads_on_the_same_pooled_connection() {
     let SaveOrReload::Changed(fresh) = outcome else {
         panic!("a stale save brings back the winner, got {outcome:?}");
     };
-    assert_eq!(fresh.data, d1);
+    assert_eq!(*fresh.data, d1);
     assert_eq!(
         after - before - 1,
         1,
@@ -292,7 +292,7 @@ async fn a_request_dropped_mid_statement_gives_its_connection_back() {
     );
     drop(client);
     assert_eq!(
-        store.load(&k, now()).await.unwrap().unwrap().data,
+        *store.load(&k, now()).await.unwrap().unwrap().data,
         d1,
         "the statement finished once the lock was released"
     );
@@ -632,7 +632,7 @@ async fn works_on_the_table_djangos_migrate_made() {
         .await
         .unwrap();
     let loaded = store.load(&k, now()).await.unwrap().unwrap();
-    assert_eq!((loaded.data, loaded.version), (data, v));
+    assert_eq!((&*loaded.data, loaded.version), (&data, v));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -676,7 +676,7 @@ async fn rows_written_by_django_load() {
                 continue;
             }
             let loaded = loaded.unwrap_or_else(|| panic!("{k} loads at {request_now}"));
-            assert_eq!(Value::Dict(loaded.data), row["decoded"], "{k}");
+            assert_eq!(Value::Dict((*loaded.data).clone()), row["decoded"], "{k}");
             assert_eq!(loaded.version, Version::Text(text.into()));
             live += 1;
             assert!(f.store.load(&key, expires - 1e-6).await.unwrap().is_some());
@@ -831,12 +831,12 @@ async fn compare_and_swap_is_byte_for_byte() {
             SaveOutcome::Conflict
         );
     }
-    assert_eq!(f.store.load(&k, now()).await.unwrap().unwrap().data, data);
+    assert_eq!(*f.store.load(&k, now()).await.unwrap().unwrap().data, data);
     assert!(matches!(
         f.store.save(&k, write, &Version::Text(text)).await.unwrap(),
         SaveOutcome::Saved(_)
     ));
-    assert_eq!(f.store.load(&k, now()).await.unwrap().unwrap().data, newer);
+    assert_eq!(*f.store.load(&k, now()).await.unwrap().unwrap().data, newer);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

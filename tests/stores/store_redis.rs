@@ -379,7 +379,7 @@ async fn a_load_at_the_present_is_one_get() {
         .await;
 
     let loaded = store.load(&k, now()).await.unwrap().expect("live");
-    assert_eq!(loaded.data, data);
+    assert_eq!(*loaded.data, data);
     let present = monitor
         .until(&mut con, &common::fixtures::unique("present-"), &prefix)
         .await;
@@ -1067,7 +1067,7 @@ async fn conformance_through_sentinel_and_a_failover() {
         .await
         .unwrap()
         .expect("replicated before the failover");
-    assert_eq!(loaded.data, data);
+    assert_eq!(*loaded.data, data);
     store.delete(&k).await.unwrap();
     store.delete(&k2).await.unwrap();
 }

@@ -145,7 +145,7 @@ async fn the_builder_connects_over_tls_and_a_record_round_trips() {
     };
     store.create(&k, record).await.unwrap();
     let loaded = store.load(&k, now()).await.unwrap().expect("stored");
-    assert_eq!(loaded.data, data);
+    assert_eq!(*loaded.data, data);
     assert!(store.exists(&k).await.unwrap());
     store.delete(&k).await.unwrap();
     assert!(!store.exists(&k).await.unwrap());

@@ -336,7 +336,7 @@ async fn middleware_scenarios() {
             };
             let expires = iso_to_unix(text(row, "expire_date"));
             match store.load(&key, expires - 0.5).await.unwrap() {
-                Some(loaded) => f.check(&id, loaded.data, want),
+                Some(loaded) => f.check(&id, &*loaded.data, &want),
                 None => f.push(&id, "expected row missing or expired too early"),
             }
             if store.load(&key, expires + 0.5).await.unwrap().is_some() {

@@ -128,7 +128,7 @@ fn check_load(fails: &mut Failures, r: &Value) {
             .and_then(|_| django.decode_at(cookie, &config, now));
         fails.check(
             &format!("{id} ({load})"),
-            as_django.as_ref(),
+            as_django.as_deref(),
             expect.as_ref(),
         );
         let loaded = by_default
@@ -136,7 +136,7 @@ fn check_load(fails: &mut Failures, r: &Value) {
             .and_then(|_| by_default.decode_at(cookie, &config, now));
         fails.check(
             &format!("{id} by default ({load})"),
-            loaded.as_ref(),
+            loaded.as_deref(),
             want_default,
         );
     }

@@ -586,7 +586,7 @@ impl Inner {
         // An unreadable record is no session: it is never overwritten (`clear_expired` still
         // removes it once its mtime says it expired, as Django's does).
         let data = if file.text.is_empty() {
-            Map::new()
+            Arc::default()
         } else {
             match self.codec.decode_record(&file.text) {
                 Some(data) => data,

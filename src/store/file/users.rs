@@ -77,7 +77,7 @@ impl Inner {
         if text.is_empty() {
             return None;
         }
-        user_id_of(&self.codec.decode_record(text)?)
+        user_id_of(self.codec.decode_record(text)?.as_ref())
     }
 
     /// The user of `key`'s session and its expiry, if the session is live at `now`.

@@ -83,7 +83,7 @@ impl RedisStore {
     /// The user a stored session value holds, if it is readable and holds one.
     pub(super) fn user_of(&self, stored: &[u8]) -> Option<String> {
         let text = std::str::from_utf8(stored).ok()?;
-        user_id_of(&self.codec.decode_record(text)?)
+        user_id_of(self.codec.decode_record(text)?.as_ref())
     }
 
     /// Indexes `key` under the record's user, if it has one (before the session is written).

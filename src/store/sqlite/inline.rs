@@ -168,7 +168,7 @@ mod tests {
         );
         may_exit.wait();
         for h in handles {
-            assert_eq!(h.join().unwrap(), data);
+            assert_eq!(*h.join().unwrap(), data);
         }
         assert_eq!(store.inline.open.load(Ordering::Relaxed), 0);
         drop(store);
