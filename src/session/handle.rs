@@ -127,10 +127,14 @@ impl Default for Dict {
 }
 
 impl Dict {
-    /// The dict to change, copied first if it is shared.
+    /// The dict to change: copied first if another holder shares it (a cache, the memory
+    /// store), taken as it is if this request holds the only reference (a record decoded for
+    /// the first time, which no cache kept).
     fn make_mut(&mut self) -> &mut Map {
-        if let Dict::Shared(shared) = self {
-            *self = Dict::Owned(Map::clone(shared));
+        if let Dict::Shared(_) = self {
+            if let Dict::Shared(shared) = std::mem::take(self) {
+                *self = Dict::Owned(Arc::unwrap_or_clone(shared));
+            }
         }
         match self {
             Dict::Owned(map) => map,
@@ -765,5 +769,36 @@ impl Session {
     /// Whether this request read or wrote the session.
     pub async fn is_accessed(&self) -> bool {
         self.state().lock().await.accessed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dict() -> Map {
+        Map::from([("n".to_owned(), Value::from(1))])
+    }
+
+    /// Where the dict's entries live: the same after a move, another place after a copy.
+    fn entries_at(map: &Map) -> *const String {
+        map.get_index(0).map(|(k, _)| k as *const String).unwrap()
+    }
+
+    /// A dict only this request holds (decoded for the first time, kept by no cache) is
+    /// changed where it is; one a cache or the store also holds is copied, and theirs stays.
+    #[test]
+    fn a_change_copies_the_dict_only_when_another_holder_shares_it() {
+        let alone = Arc::new(dict());
+        let at = entries_at(&alone);
+        let mut own = Dict::Shared(alone);
+        assert_eq!(entries_at(own.make_mut()), at, "taken, not copied");
+
+        let cached = Arc::new(dict());
+        let mut shared = Dict::Shared(Arc::clone(&cached));
+        assert_ne!(entries_at(shared.make_mut()), entries_at(&cached), "copied");
+        shared.make_mut().insert("m".to_owned(), Value::from(2));
+        assert_eq!(*cached, dict(), "the other holder's dict is as it was");
+        assert_eq!(shared.len(), 2);
     }
 }
