@@ -440,13 +440,39 @@ impl Session {
     /// lost race (the signed cookie, or a session not yet stored, has no race to lose, so it
     /// is only applied).
     fn record(&self, st: &mut State, change: Change) {
-        if self.shared().backend.replays_changes(st.version.is_some()) {
+        if self.logs_changes(st) {
             change.apply(st.data.make_mut());
             st.changes.push(change);
         } else {
             change.apply_owned(st.data.make_mut());
         }
         st.modified = true;
+    }
+
+    /// Whether this request's changes are logged for a replay (see [`record`](Self::record)).
+    fn logs_changes(&self, st: &State) -> bool {
+        self.shared().backend.replays_changes(st.version.is_some())
+    }
+
+    /// `data[key] = value`, logged as [`record`](Self::record) logs a change. The old value is
+    /// moved out and returned, not copied, and the key is copied only when it is new: one
+    /// lookup, where a lookup and copy of the old value before the change took two.
+    fn set(&self, st: &mut State, key: &str, value: Value) -> Option<Value> {
+        let logged = self
+            .logs_changes(st)
+            .then(|| Change::Set(key.to_owned(), value.clone()));
+        let data = st.data.make_mut();
+        let old = match data.get_mut(key) {
+            // An existing key keeps its slot, and so its place in the order.
+            Some(slot) => Some(std::mem::replace(slot, value)),
+            None => {
+                data.insert(key.to_owned(), value);
+                None
+            }
+        };
+        st.changes.extend(logged);
+        st.modified = true;
+        old
     }
 
     /// The value under `key`, converted to `T`.
@@ -478,19 +504,22 @@ impl Session {
     ) -> Result<Option<Value>, SessionError> {
         let value = Value::from_serialize(value)?;
         let mut st = self.loaded().await?;
-        let old = st.data.get(key).cloned();
-        self.record(&mut st, Change::Set(key.to_owned(), value));
-        Ok(old)
+        Ok(self.set(&mut st, key, value))
     }
 
     /// Removes `key`; returns its value if it was there.
     pub async fn remove(&self, key: &str) -> Result<Option<Value>, SessionError> {
         let mut st = self.loaded().await?;
+        // An absent key changes nothing: the dict is not copied and the session not modified.
         if !st.data.contains_key(key) {
             return Ok(None);
         }
-        let old = st.data.get(key).cloned();
-        self.record(&mut st, Change::Remove(key.to_owned()));
+        let logged = self
+            .logs_changes(&st)
+            .then(|| Change::Remove(key.to_owned()));
+        let old = st.data.make_mut().shift_remove(key);
+        st.changes.extend(logged);
+        st.modified = true;
         Ok(old)
     }
 
@@ -520,10 +549,7 @@ impl Session {
         if let Some(v) = st.data.get(key) {
             return Ok(v.to_deserialize()?);
         }
-        self.record(
-            &mut st,
-            Change::Set(key.to_owned(), Value::from_serialize(&default)?),
-        );
+        self.set(&mut st, key, Value::from_serialize(&default)?);
         Ok(default)
     }
 
@@ -800,5 +826,55 @@ mod tests {
         shared.make_mut().insert("m".to_owned(), Value::from(2));
         assert_eq!(*cached, dict(), "the other holder's dict is as it was");
         assert_eq!(shared.len(), 2);
+    }
+
+    /// What this request's changes logged, as text to compare.
+    async fn logged(session: &Session) -> Vec<String> {
+        let st = session.state().lock().await;
+        st.changes.iter().map(|c| format!("{c:?}")).collect()
+    }
+
+    /// `insert` and `remove` hand back the value they replaced, keep the order of the keys,
+    /// and log each change exactly once for a session that is stored (which a lost race
+    /// replays) and never for one that is not.
+    #[tokio::test]
+    async fn insert_and_remove_hand_back_the_old_value_and_log_once() {
+        let store = Arc::new(crate::store::memory::MemoryStore::new());
+        let config = SessionConfig::default();
+        let new = Session::detached(store.clone(), config.clone(), None).unwrap();
+        assert_eq!(new.insert("a", &1).await.unwrap(), None);
+        new.insert("b", &2).await.unwrap();
+        assert_eq!(new.insert("a", "x").await.unwrap(), Some(Value::from(1)));
+        assert_eq!(
+            new.keys().await.unwrap(),
+            ["a", "b"],
+            "a replaced key keeps its place"
+        );
+        assert!(
+            logged(&new).await.is_empty(),
+            "a new session replays nothing"
+        );
+        new.save().await.unwrap();
+
+        let key = new.session_key().await;
+        let stored = Session::detached(store, config, key).unwrap();
+        assert_eq!(stored.remove("zz").await.unwrap(), None);
+        assert!(
+            !stored.is_modified().await,
+            "removing an absent key changes nothing"
+        );
+        assert_eq!(stored.insert("b", &3).await.unwrap(), Some(Value::from(2)));
+        assert_eq!(stored.insert("c", &4).await.unwrap(), None);
+        assert_eq!(stored.remove("a").await.unwrap(), Some(Value::from("x")));
+        assert_eq!(stored.keys().await.unwrap(), ["b", "c"]);
+        assert_eq!(
+            logged(&stored).await,
+            [
+                format!("{:?}", Change::Set("b".to_owned(), Value::from(3))),
+                format!("{:?}", Change::Set("c".to_owned(), Value::from(4))),
+                format!("{:?}", Change::Remove("a".to_owned())),
+            ]
+        );
+        assert!(stored.is_modified().await);
     }
 }
