@@ -20,7 +20,7 @@ use super::key::SessionKey;
 use super::lifetime::{browser_close_of, expiry_age_of, expiry_date_of};
 use crate::backend::dispatch::Backend;
 use crate::backend::server::StoreBackend;
-use crate::backend::{Change, Context, Pending, Saved, SessionBackend, SessionId};
+use crate::backend::{set_value, Change, Context, Pending, Saved, SessionBackend, SessionId};
 use crate::cookie::SetCookieTemplate;
 use crate::json::{Map, Value};
 use crate::store::{SessionStore, StoreError, Version};
@@ -454,22 +454,13 @@ impl Session {
         self.shared().backend.replays_changes(st.version.is_some())
     }
 
-    /// `data[key] = value`, logged as [`record`](Self::record) logs a change. The old value is
-    /// moved out and returned, not copied, and the key is copied only when it is new: one
-    /// lookup, where a lookup and copy of the old value before the change took two.
+    /// `data[key] = value` ([`set_value`]: one lookup, the old value moved out, not copied),
+    /// logged as [`record`](Self::record) logs a change.
     fn set(&self, st: &mut State, key: &str, value: Value) -> Option<Value> {
         let logged = self
             .logs_changes(st)
             .then(|| Change::Set(key.to_owned(), value.clone()));
-        let data = st.data.make_mut();
-        let old = match data.get_mut(key) {
-            // An existing key keeps its slot, and so its place in the order.
-            Some(slot) => Some(std::mem::replace(slot, value)),
-            None => {
-                data.insert(key.to_owned(), value);
-                None
-            }
-        };
+        let old = set_value(st.data.make_mut(), key, value);
         st.changes.extend(logged);
         st.modified = true;
         old
