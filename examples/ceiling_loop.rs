@@ -11,7 +11,9 @@
 //! `write`, `create`; `--store` as for
 //! `ceiling_server` (`memory://` by default, `cookie://`, `sqlite://PATH`, `postgres://…`,
 //! `redis://…`; for a server, the count is this process's side only); `--noop-layer` adds a
-//! layer that does nothing, so what being a layer costs is not counted as tessera's own.
+//! layer that does nothing, so what being a layer costs is not counted as tessera's own;
+//! `--handle-layer` one that also puts a shared handle into each request's extensions, as any
+//! session layer with an extractor must.
 //! valgrind's CPU has no SHA extensions, so HMAC-SHA256 runs in software there: subtract
 //! `sha2::sha256::compress256`'s inclusive count from both sides for what a CPU with them pays.
 
@@ -31,10 +33,20 @@ struct Args {
     /// pays and the ceiling alone does not.
     #[arg(long)]
     noop_layer: bool,
+    /// Wrap the routes in the least a session layer that hands its handler a session does:
+    /// a shared handle per request in its extensions, looked at after the handler
+    /// (`examples/ceiling/handle_layer.rs`). On `/plain`, the floor of an extractor-based
+    /// session layer.
+    #[arg(long, conflicts_with = "noop_layer")]
+    handle_layer: bool,
 }
 
 fn main() -> Result<(), request_driver::Error> {
-    let Args { repeat, noop_layer } = <Args as clap::Parser>::parse();
+    let Args {
+        repeat,
+        noop_layer,
+        handle_layer,
+    } = <Args as clap::Parser>::parse();
     let (route, count, store) = (repeat.route, repeat.count, repeat.store);
     let rt = request_driver::runtime()?;
     // `request_loop`'s key and settings, so both loops read and write the same bytes.
@@ -53,6 +65,7 @@ fn main() -> Result<(), request_driver::Error> {
         ceiling::router(ceiling::Ceiling::new(raw, &codec, &config)?)
     };
     let app = ceiling::with_noop_layer(app, noop_layer);
+    let app = ceiling::with_handle_layer(app, handle_layer);
     let (path, with_cookie) = route.request();
     let cookie = request_driver::mint_cookie(&rt, &app, "/create")?;
     let cookie = with_cookie.then_some(cookie.as_str());

@@ -22,6 +22,9 @@
 //! `TESSERA_SECRET_KEY` signs the stored texts; the `TESSERA_SESSION_*` variables set the
 //! cookie as they do for `bench_server`. `--noop-layer` wraps the routes in a layer that does
 //! nothing: the harness serves the ceiling's `/plain` so, as the floor of any session layer.
+//! `--handle-layer` wraps them in the least a layer that hands its handler a session does (a
+//! shared handle per request in the request's extensions), the floor of an extractor-based
+//! session layer's `/plain` (for paired runs: `scripts/paired_ratio.py`).
 
 mod ceiling;
 
@@ -43,6 +46,12 @@ struct Args {
     /// tower layer costs in axum.
     #[arg(long)]
     noop_layer: bool,
+    /// Wrap the routes in the least a session layer that hands its handler a session does:
+    /// a shared handle per request in its extensions, looked at after the handler
+    /// (`examples/ceiling/handle_layer.rs`). On `/plain`, the floor of an extractor-based
+    /// session layer.
+    #[arg(long, conflicts_with = "noop_layer")]
+    handle_layer: bool,
 }
 
 #[tokio::main]
@@ -64,6 +73,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         ceiling::router(ceiling::Ceiling::new(store, &codec, &config)?)
     };
     let app = ceiling::with_noop_layer(app, args.noop_layer);
+    let app = ceiling::with_handle_layer(app, args.handle_layer);
     let listener = tokio::net::TcpListener::bind(&args.addr).await?;
     axum::serve(listener, app).await?;
     Ok(())

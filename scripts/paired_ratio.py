@@ -3,6 +3,7 @@
 by side, for a host whose speed changes from one minute to the next.
 
     python3 scripts/paired_ratio.py ROUTE "KIND ARGS…" "KIND ARGS…" [--pairs 12] [--seconds 2]
+        [--a-route ROUTE]
 
 KIND is `tessera` (TESSERA_BENCH_BIN --store URL), `tessera-bin PATH URL` (another build of the
 bench server, to set two commits side by side), `ceiling` (CEILING_BENCH_BIN --store URL, and
@@ -14,6 +15,8 @@ under load is idle. Prints each pair's ratio, then the median and the middle hal
 minted as the harness mints them (32 sessions from /create; none for /plain and /create). ROUTE
 may also be a big-session route, `read4k`, `write4k`, `read64k` or `write64k`: `/read` or
 `/write` with 32 sessions minted from `/create4k` or `/create64k`, as the harness runs them.
+`--a-route` gives A a route of its own, for a goal that compares two routes: memory `/write`
+against bare axum's `/plain`, which is the only route bare axum has.
 Like the harness, it owns the bench services (bench/harness/services.sh): before and after,
 it empties what the two servers store there (the harness's Redis, `django_session` and its
 side table in the `bench` database), so a `/create` run leaves no millions of sessions behind
@@ -146,25 +149,28 @@ def main() -> None:
     parser.add_argument("b")
     parser.add_argument("--pairs", type=int, default=12)
     parser.add_argument("--seconds", type=int, default=2)
+    parser.add_argument("--a-route", help="the route A runs (by default ROUTE)")
     args = parser.parse_args()
+    routes = (args.a_route or args.route, args.route)
     tmp = Path(os.environ.get("TMPDIR", "/tmp"))
     reset_stores([args.a, args.b])
     servers = [start(args.a, PORTS[0]), start(args.b, PORTS[1])]
     try:
-        files = [cookies(port, args.route, tmp) for port in PORTS]
-        for port, cookie_file in zip(PORTS, files):
-            wrk(port, args.route, cookie_file, 1)  # warm-up
+        files = [cookies(port, route, tmp) for port, route in zip(PORTS, routes)]
+        for port, route, cookie_file in zip(PORTS, routes, files):
+            wrk(port, route, cookie_file, 1)  # warm-up
         ratios = []
         for pair in range(args.pairs):
             order = (0, 1) if pair % 2 == 0 else (1, 0)
             rates = {}
             for side in order:
-                rates[side] = wrk(PORTS[side], args.route, files[side], args.seconds)
+                rates[side] = wrk(PORTS[side], routes[side], files[side], args.seconds)
             ratios.append(rates[1] / rates[0])
             print(f"  pair {pair + 1:2}: A {rates[0]:9.0f}  B {rates[1]:9.0f}  B/A {ratios[-1]:.3f}",
                   flush=True)
         quarters = statistics.quantiles(ratios, n=4)
-        print(f"/{args.route}: B ÷ A = {statistics.median(ratios):.3f} "
+        label = f"/{routes[1]}" if routes[0] == routes[1] else f"B /{routes[1]} ÷ A /{routes[0]}"
+        print(f"{label}: B ÷ A = {statistics.median(ratios):.3f} "
               f"(middle half {quarters[0]:.3f}–{quarters[2]:.3f}, {len(ratios)} pairs)"
               f"  A = {args.a}  B = {args.b}")
     finally:

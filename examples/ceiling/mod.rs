@@ -15,6 +15,7 @@
 //! session); the harness never sends one.
 
 mod cookie;
+mod handle_layer;
 mod memory;
 mod payload;
 mod postgres;
@@ -35,6 +36,7 @@ use tessera::session::codec::SessionCodec;
 use tessera::session::{SessionConfig, SessionKey};
 
 pub use self::cookie::{router as cookie_router, CookieCeiling};
+pub use self::handle_layer::with_handle_layer;
 use self::payload::Payloads;
 pub use self::store::RawStore;
 
