@@ -30,7 +30,9 @@ pub fn with_handle_layer(app: Router, on: bool) -> Router {
     }
 }
 
-/// What a handler's extractor would find: a flag its session sets when used.
+/// What a handler's extractor would find: a flag its session sets when used. No ceiling route
+/// sets it (they answer with their own headers); what is measured is the handle's cost, on
+/// `/plain`, where a session layer's handle goes unused too.
 #[derive(Clone, Default)]
 struct Handle(Arc<AtomicBool>);
 

@@ -49,6 +49,16 @@ fn settle(st: &mut State, saved: Result<Saved, SessionError>) -> Result<(), Sess
     }
 }
 
+/// Changes this request's own dict with `change` and marks the session modified; `logged` (the
+/// same change, when this request's changes are logged for a replay) joins the log. For a
+/// change that hands back what it replaced, which [`Change::apply`] cannot.
+fn edit<R>(st: &mut State, logged: Option<Change>, change: impl FnOnce(&mut Map) -> R) -> R {
+    let out = change(st.data.make_mut());
+    st.changes.extend(logged);
+    st.modified = true;
+    out
+}
+
 /// What `process_response` does with the session in `st`, short of any store call.
 fn decide(
     config: &SessionConfig,
@@ -460,10 +470,7 @@ impl Session {
         let logged = self
             .logs_changes(st)
             .then(|| Change::Set(key.to_owned(), value.clone()));
-        let old = set_value(st.data.make_mut(), key, value);
-        st.changes.extend(logged);
-        st.modified = true;
-        old
+        edit(st, logged, |data| set_value(data, key, value))
     }
 
     /// The value under `key`, converted to `T`.
@@ -508,10 +515,7 @@ impl Session {
         let logged = self
             .logs_changes(&st)
             .then(|| Change::Remove(key.to_owned()));
-        let old = st.data.make_mut().shift_remove(key);
-        st.changes.extend(logged);
-        st.modified = true;
-        Ok(old)
+        Ok(edit(&mut st, logged, |data| data.shift_remove(key)))
     }
 
     /// `del session[key]`: removes `key`, or fails with [`SessionError::KeyError`].
