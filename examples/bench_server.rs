@@ -13,6 +13,11 @@
 //! through the store's own `create`), `--prefill-expired` makes them already expired (the
 //! rows `clearsessions` deletes), and `--cookies FILE` writes up to 100,000 of their cookies,
 //! one `sessionid=…` per line, for the load generator. `--prefill-only` exits after that.
+//!
+//! It runs on tokio's multi-thread runtime, as `#[tokio::main]` builds it, unless
+//! `--current-thread` asks for a single-threaded one (actix-web's model: one per core). Under
+//! load the flavor decides how well a multiplexed Redis connection batches its commands: see
+//! the Redis store's "Throughput" section.
 
 use std::io::Write as _;
 use std::sync::Arc;
@@ -47,6 +52,9 @@ struct Args {
     /// Exit once the prefill is done.
     #[arg(long, requires = "prefill")]
     prefill_only: bool,
+    /// Serve on a current-thread runtime instead of the multi-thread one.
+    #[arg(long)]
+    current_thread: bool,
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -102,9 +110,17 @@ async fn prefill(
     Ok(kept)
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = <Args as clap::Parser>::parse();
+    let mut runtime = if args.current_thread {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    runtime.enable_all().build()?.block_on(serve(args))
+}
+
+async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let secret = std::env::var("TESSERA_SECRET_KEY").map_err(|_| "set TESSERA_SECRET_KEY")?;
     let sessions = tessera::url::open(&args.store, &SecretKeys::new(secret)).await?;
     sessions.migrate().await?;

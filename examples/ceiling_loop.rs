@@ -13,7 +13,8 @@
 //! `redis://…`; for a server, the count is this process's side only); `--noop-layer` adds a
 //! layer that does nothing, so what being a layer costs is not counted as tessera's own;
 //! `--handle-layer` one that also puts a shared handle into each request's extensions, as any
-//! session layer with an extractor must.
+//! session layer with an extractor must; `--encode-each` signs each text written, as
+//! `ceiling_server --encode-each` does.
 //! valgrind's CPU has no SHA extensions, so HMAC-SHA256 runs in software there: subtract
 //! `sha2::sha256::compress256`'s inclusive count from both sides for what a CPU with them pays.
 
@@ -39,6 +40,11 @@ struct Args {
     /// session layer.
     #[arg(long, conflicts_with = "noop_layer")]
     handle_layer: bool,
+    /// Sign each written text at the request's time, as any store of Django's format must,
+    /// instead of once at startup: the store's ceiling plus the least encoding a write needs.
+    /// The signed cookie's ceiling always does.
+    #[arg(long)]
+    encode_each: bool,
 }
 
 fn main() -> Result<(), request_driver::Error> {
@@ -46,6 +52,7 @@ fn main() -> Result<(), request_driver::Error> {
         repeat,
         noop_layer,
         handle_layer,
+        encode_each,
     } = <Args as clap::Parser>::parse();
     let (route, count, store) = (repeat.route, repeat.count, repeat.store);
     let rt = request_driver::runtime()?;
@@ -62,7 +69,7 @@ fn main() -> Result<(), request_driver::Error> {
         });
         let raw = raw.map_err(|e| format!("--store {store}: {e}"))?;
         let codec = SessionCodec::new(&keys)?;
-        ceiling::router(ceiling::Ceiling::new(raw, &codec, &config)?)
+        ceiling::router(ceiling::Ceiling::new(raw, &codec, encode_each, &config)?)
     };
     let app = ceiling::with_noop_layer(app, noop_layer);
     let app = ceiling::with_handle_layer(app, handle_layer);

@@ -24,7 +24,11 @@
 //! nothing: the harness serves the ceiling's `/plain` so, as the floor of any session layer.
 //! `--handle-layer` wraps them in the least a layer that hands its handler a session does (a
 //! shared handle per request in the request's extensions), the floor of an extractor-based
-//! session layer's `/plain` (for paired runs: `scripts/paired_ratio.py`).
+//! session layer's `/plain` (for paired runs: `scripts/paired_ratio.py`). `--encode-each` signs
+//! each text written at the request's time, as any store of Django's format must, instead of
+//! once at startup: the store's ceiling plus the least encoding a write needs
+//! (`ceiling-enc/<store>/<route>` in the harness). `--current-thread` serves on a
+//! current-thread runtime, as `bench_server --current-thread` does.
 
 mod ceiling;
 
@@ -52,11 +56,27 @@ struct Args {
     /// session layer.
     #[arg(long, conflicts_with = "noop_layer")]
     handle_layer: bool,
+    /// Sign each written text at the request's time, as any store of Django's format must,
+    /// instead of once at startup: the store's ceiling plus the least encoding a write needs.
+    /// The signed cookie's ceiling always does.
+    #[arg(long)]
+    encode_each: bool,
+    /// Serve on a current-thread runtime instead of the multi-thread one.
+    #[arg(long)]
+    current_thread: bool,
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let args = <Args as clap::Parser>::parse();
+    let mut runtime = if args.current_thread {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    runtime.enable_all().build()?.block_on(serve(args))
+}
+
+async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let secret = std::env::var("TESSERA_SECRET_KEY").map_err(|_| "set TESSERA_SECRET_KEY")?;
     let keys = SecretKeys::new(secret);
     let config = SessionConfig::from_env()?;
@@ -70,7 +90,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             .await?;
         let store = ceiling::RawStore::open(&args.store).await?;
         let codec = SessionCodec::new(&keys)?;
-        ceiling::router(ceiling::Ceiling::new(store, &codec, &config)?)
+        ceiling::router(ceiling::Ceiling::new(
+            store,
+            &codec,
+            args.encode_each,
+            &config,
+        )?)
     };
     let app = ceiling::with_noop_layer(app, args.noop_layer);
     let app = ceiling::with_handle_layer(app, args.handle_layer);

@@ -110,15 +110,17 @@ pub struct Ceiling {
 }
 
 impl Ceiling {
-    /// The routes' state: `store`, texts signed with `codec`, and the cookie `config` names.
+    /// The routes' state: `store`, texts signed with `codec` (on each write when
+    /// `encode_each`), and the cookie `config` names.
     pub fn new(
         store: RawStore,
         codec: &SessionCodec,
+        encode_each: bool,
         config: &SessionConfig,
     ) -> Result<Ceiling, tessera::cookie::CookieError> {
         Ok(Ceiling {
             store,
-            payloads: Payloads::new(codec),
+            payloads: Payloads::new(codec, encode_each),
             cookie: SessionCookie::new(config)?,
             max_save_retries: config.max_save_retries,
         })
@@ -136,14 +138,14 @@ impl Ceiling {
 
     /// A new session holding `{"n": 1}` under a fresh key.
     async fn create_session(&self, now: f64) -> Response {
-        let (text, n) = self.payloads.created();
+        let (text, n) = self.payloads.created(now);
         for _ in 0..KEY_DRAWS {
             let Ok(key) = SessionKey::generate() else {
                 break;
             };
             match self
                 .store
-                .create(key.as_str(), text, now + self.cookie.age)
+                .create(key.as_str(), &text, now + self.cookie.age)
                 .await
             {
                 Ok(true) => return self.answer(Some(&key), n, now),
@@ -193,10 +195,10 @@ async fn write(State(ceiling): State<Arc<Ceiling>>, request: Request) -> Respons
             Ok(None) => return ceiling.create_session(now).await,
             Err(_) => return unavailable(),
         };
-        let (text, n) = ceiling.payloads.after(&stored);
+        let (text, n) = ceiling.payloads.after(&stored, now);
         match ceiling
             .store
-            .save(key.as_str(), text, &stored, now + ceiling.cookie.age)
+            .save(key.as_str(), &text, &stored, now + ceiling.cookie.age)
             .await
         {
             Ok(true) => return ceiling.answer(Some(&key), n, now),
