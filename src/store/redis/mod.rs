@@ -88,6 +88,23 @@
 //! on a fresh one, which is safe for every call this store makes. Error messages never contain
 //! a session key or a password.
 //!
+//! # Throughput
+//!
+//! A store's calls share one multiplexed connection (per node). Its driver task writes every
+//! command queued since it last ran in one write, and Redis answers them together, so under
+//! load the number of commands per write decides much of the cost, on both sides. That
+//! number depends on the app's runtime, not on this store:
+//!
+//! - tokio's multi-thread runtime runs a task that was just woken next. Under load the driver
+//!   runs right after each request queues its command, and sends it nearly alone: about 1.8
+//!   commands per write, measured on one core.
+//! - A current-thread runtime queues the driver behind the requests already waiting, and it
+//!   sends 10–12 per write. On one core, that served 1.3–1.7× the Redis requests of the
+//!   multi-thread runtime (docs/performance.md, round fifteen).
+//!
+//! So an app whose sessions live in Redis, and which is bound by CPU, may do better with one
+//! current-thread runtime per core (actix-web's model) than with one multi-thread runtime.
+//!
 //! ```no_run
 //! # async fn demo(codec: tessera::session::codec::SessionCodec) -> Result<(), tessera::store::StoreError> {
 //! use tessera::store::redis::RedisStore;
