@@ -102,8 +102,11 @@
 //!   sends 10–12 per write. On one core, that served 1.3–1.7× the Redis requests of the
 //!   multi-thread runtime (docs/performance.md, round fifteen).
 //!
-//! So an app whose sessions live in Redis, and which is bound by CPU, may do better with one
-//! current-thread runtime per core (actix-web's model) than with one multi-thread runtime.
+//! The multi-thread runtime runs that woken task next from a "LIFO slot". With the slot turned
+//! off (`Builder::disable_lifo_slot`, behind `--cfg tokio_unstable`) it batches as the
+//! current-thread one does. So an app whose sessions live in Redis, and which is bound by CPU,
+//! may do better with one current-thread runtime per core (actix-web's model), or without the
+//! LIFO slot, than with tokio's default.
 //!
 //! ```no_run
 //! # async fn demo(codec: tessera::session::codec::SessionCodec) -> Result<(), tessera::store::StoreError> {
