@@ -92,21 +92,15 @@
 //!
 //! A store's calls share one multiplexed connection (per node). Its driver task writes every
 //! command queued since it last ran in one write, and Redis answers them together, so under
-//! load the number of commands per write decides much of the cost, on both sides. That
-//! number depends on the app's runtime, not on this store:
-//!
-//! - tokio's multi-thread runtime runs a task that was just woken next. Under load the driver
-//!   runs right after each request queues its command, and sends it nearly alone: about 1.8
-//!   commands per write, measured on one core.
-//! - A current-thread runtime queues the driver behind the requests already waiting, and it
-//!   sends 10–12 per write. On one core, that served 1.3–1.7× the Redis requests of the
-//!   multi-thread runtime (docs/performance.md, round fifteen).
-//!
-//! The multi-thread runtime runs that woken task next from a "LIFO slot". With the slot turned
-//! off (`Builder::disable_lifo_slot`, behind `--cfg tokio_unstable`) it batches as the
-//! current-thread one does. So an app whose sessions live in Redis, and which is bound by CPU,
-//! may do better with one current-thread runtime per core (actix-web's model), or without the
-//! LIFO slot, than with tokio's default.
+//! load the number of commands per write decides much of the cost, on both sides. tokio's
+//! multi-thread runtime runs a task that was just woken next (its "LIFO slot"), so the driver,
+//! woken by each request's command, would run before the next request and send that command
+//! nearly alone: about 1.8 commands per write, measured on one core. The store therefore wakes
+//! an idle task of its own right after each command is queued, which takes that slot, and the
+//! driver runs after the requests already waiting: 10–12 commands per write, as on a
+//! current-thread runtime. On one core that served 1.3–1.7× the Redis requests
+//! (docs/performance.md, round fifteen). The idle task lives on the runtime the store was
+//! connected on, and ends with the store.
 //!
 //! ```no_run
 //! # async fn demo(codec: tessera::session::codec::SessionCodec) -> Result<(), tessera::store::StoreError> {
@@ -118,6 +112,7 @@
 /// The driver crate, for building a client or URL with the app's own settings.
 pub use redis;
 
+mod batching;
 mod topology;
 mod url;
 mod users;
@@ -129,6 +124,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use redis::{Cmd, ErrorKind, RedisError, Script, ScriptInvocation, Value};
 
+use self::batching::Batching;
 use self::topology::Backend;
 use self::url::{parse_url, ParsedUrl};
 use super::{Loaded, Record, SaveOutcome, SessionStore, StoreError, UserSession, Version};
@@ -205,6 +201,8 @@ pub struct RedisStore {
     response_timeout: Duration,
     /// Bound on one whole store call (reconnect, `NOSCRIPT` reload and all).
     call_timeout: Duration,
+    /// Sends the commands of concurrent calls together (see "Throughput").
+    batching: Batching,
 }
 
 impl fmt::Debug for RedisStore {
@@ -335,6 +333,7 @@ impl RedisStoreBuilder {
             prefix,
             response_timeout,
             call_timeout,
+            batching: Batching::start(),
         })
     }
 }
@@ -443,6 +442,8 @@ impl RedisStore {
                 }
             }
         };
+        let attempt = std::pin::pin!(attempt);
+        let attempt = self.batching.run(attempt);
         match tokio::time::timeout(self.call_timeout, attempt).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) if e.is_timeout() => Err(StoreError::Timeout(self.response_timeout)),
