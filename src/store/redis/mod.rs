@@ -98,9 +98,9 @@
 //! nearly alone: about 1.8 commands per write, measured on one core. The store therefore wakes
 //! an idle task of its own right after each command is queued, which takes that slot, and the
 //! driver runs after the requests already waiting: 10–12 commands per write, as on a
-//! current-thread runtime. On one core that served 1.3–1.7× the Redis requests
-//! (docs/performance.md, round fifteen). The idle task lives on the runtime the store was
-//! connected on, and ends with the store.
+//! current-thread runtime. On one core, a session create then served 1.26× the requests it did
+//! before (docs/performance.md, round fifteen). The idle task lives on the runtime the store
+//! was connected on, and ends with the store.
 //!
 //! ```no_run
 //! # async fn demo(codec: tessera::session::codec::SessionCodec) -> Result<(), tessera::store::StoreError> {
