@@ -100,7 +100,8 @@
 //! driver runs after the requests already waiting: 10–12 commands per write, as on a
 //! current-thread runtime. On one core, a session create then served 1.26× the requests it did
 //! before (docs/performance.md, round fifteen). The idle task lives on the runtime the store
-//! was connected on, and ends with the store.
+//! was connected on, and ends with the store. On a current-thread runtime, where commands
+//! batch by themselves, there is none.
 //!
 //! ```no_run
 //! # async fn demo(codec: tessera::session::codec::SessionCodec) -> Result<(), tessera::store::StoreError> {
