@@ -112,12 +112,12 @@ async fn prefill(
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = <Args as clap::Parser>::parse();
-    let mut runtime = if args.current_thread {
+    let mut builder = if args.current_thread {
         tokio::runtime::Builder::new_current_thread()
     } else {
         tokio::runtime::Builder::new_multi_thread()
     };
-    runtime.enable_all().build()?.block_on(serve(args))
+    builder.enable_all().build()?.block_on(serve(args))
 }
 
 async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {

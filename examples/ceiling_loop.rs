@@ -21,7 +21,6 @@
 mod ceiling;
 mod request_driver;
 
-use tessera::session::codec::SessionCodec;
 use tessera::signing::SecretKeys;
 use tessera::SessionConfig;
 
@@ -48,13 +47,8 @@ struct Args {
 }
 
 fn main() -> Result<(), request_driver::Error> {
-    let Args {
-        repeat,
-        noop_layer,
-        handle_layer,
-        encode_each,
-    } = <Args as clap::Parser>::parse();
-    let (route, count, store) = (repeat.route, repeat.count, repeat.store);
+    let args = <Args as clap::Parser>::parse();
+    let (route, count, store) = (args.repeat.route, args.repeat.count, args.repeat.store);
     let rt = request_driver::runtime()?;
     // `request_loop`'s key and settings, so both loops read and write the same bytes.
     let keys = SecretKeys::new("request-loop-secret");
@@ -68,11 +62,10 @@ fn main() -> Result<(), request_driver::Error> {
             ceiling::RawStore::open(&store).await
         });
         let raw = raw.map_err(|e| format!("--store {store}: {e}"))?;
-        let codec = SessionCodec::new(&keys)?;
-        ceiling::router(ceiling::Ceiling::new(raw, &codec, encode_each, &config)?)
+        ceiling::store_router(raw, &keys, args.encode_each, &config)?
     };
-    let app = ceiling::with_noop_layer(app, noop_layer);
-    let app = ceiling::with_handle_layer(app, handle_layer);
+    let app = ceiling::with_noop_layer(app, args.noop_layer);
+    let app = ceiling::with_handle_layer(app, args.handle_layer);
     let (path, with_cookie) = route.request();
     let cookie = request_driver::mint_cookie(&rt, &app, "/create")?;
     let cookie = with_cookie.then_some(cookie.as_str());

@@ -32,7 +32,6 @@
 
 mod ceiling;
 
-use tessera::session::codec::SessionCodec;
 use tessera::signing::SecretKeys;
 use tessera::SessionConfig;
 
@@ -68,12 +67,12 @@ struct Args {
 
 fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let args = <Args as clap::Parser>::parse();
-    let mut runtime = if args.current_thread {
+    let mut builder = if args.current_thread {
         tokio::runtime::Builder::new_current_thread()
     } else {
         tokio::runtime::Builder::new_multi_thread()
     };
-    runtime.enable_all().build()?.block_on(serve(args))
+    builder.enable_all().build()?.block_on(serve(args))
 }
 
 async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
@@ -89,13 +88,7 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync
             .migrate()
             .await?;
         let store = ceiling::RawStore::open(&args.store).await?;
-        let codec = SessionCodec::new(&keys)?;
-        ceiling::router(ceiling::Ceiling::new(
-            store,
-            &codec,
-            args.encode_each,
-            &config,
-        )?)
+        ceiling::store_router(store, &keys, args.encode_each, &config)?
     };
     let app = ceiling::with_noop_layer(app, args.noop_layer);
     let app = ceiling::with_handle_layer(app, args.handle_layer);

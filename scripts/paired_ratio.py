@@ -6,9 +6,11 @@ by side, for a host whose speed changes from one minute to the next.
         [--a-route ROUTE]
 
 KIND is `tessera` (TESSERA_BENCH_BIN --store URL), `tessera-bin PATH URL` (another build of the
-bench server, to set two commits side by side), `ceiling` (CEILING_BENCH_BIN --store URL, and
-`--noop-layer`, `--handle-layer` or `--encode-each` if given), `axum` (bare axum), `tower-sessions STORE` or `actix-session STORE`
-(the harness's peers, from BENCH_PEERS_TARGET/release, STORE as bench/harness/run.py gives it).
+bench server, to set two commits side by side), `ceiling` (CEILING_BENCH_BIN --store URL), each
+with the server's own options after the URL if given (`--current-thread`; for `ceiling` also
+`--noop-layer`, `--handle-layer`, `--encode-each`), `axum` (bare axum), `tower-sessions STORE`
+or `actix-session STORE` (the harness's peers, from BENCH_PEERS_TARGET/release, STORE as
+bench/harness/run.py gives it).
 Both servers run at once on CPU 0, on two ports; wrk runs on CPU 1 against one, then the other,
 in ABBA order, so each pair's two runs are seconds apart and meet the same host. The server not
 under load is idle. Prints each pair's ratio, then the median and the middle half. Cookies are

@@ -214,6 +214,18 @@ async fn create(State(ceiling): State<Arc<Ceiling>>) -> Response {
     ceiling.create_session(now()).await
 }
 
+/// The four routes over `store`, with texts signed with `keys` (on each write when
+/// `encode_each`) and the session cookie `config` names.
+pub fn store_router(
+    store: RawStore,
+    keys: &tessera::signing::SecretKeys,
+    encode_each: bool,
+    config: &SessionConfig,
+) -> Result<Router, Box<dyn std::error::Error + Send + Sync>> {
+    let codec = SessionCodec::new(keys)?;
+    Ok(router(Ceiling::new(store, &codec, encode_each, config)?))
+}
+
 /// The four routes over `ceiling`.
 pub fn router(ceiling: Ceiling) -> Router {
     Router::new()

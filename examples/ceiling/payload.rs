@@ -52,24 +52,30 @@ impl Payloads {
         }
     }
 
-    /// `n` of a stored text: 0 for a text the ceiling did not sign at startup (tessera's
-    /// `/read` answers 0 for a session without `n`).
+    /// `n` of a stored text: 0 for a text the ceiling did not write (tessera's `/read` answers
+    /// 0 for a session without `n`). Texts are told apart by their payload, the part before
+    /// the timestamp, so a text signed on a write is known too.
     pub fn n_of(&self, stored: &str) -> i64 {
         std::iter::once(&self.created)
             .chain(&self.written)
-            .find(|(text, _)| text == stored)
+            .find(|(text, _)| payload(text) == payload(stored))
             .map_or(0, |(_, n)| *n)
     }
 
     /// The text `/write` stores over `stored` at `now`, and its `n`.
     pub fn after(&self, stored: &str, now: f64) -> (Cow<'_, str>, i64) {
-        let next = if stored == self.written[0].0 {
+        let next = if payload(stored) == payload(&self.written[0].0) {
             &self.written[1]
         } else {
             &self.written[0]
         };
         self.signed(next, now)
     }
+}
+
+/// The signed text's payload: what it says, without when or the signature.
+fn payload(text: &str) -> &str {
+    text.split_once(':').map_or(text, |(payload, _)| payload)
 }
 
 /// `{"n": n}`.
