@@ -14,16 +14,15 @@
 //! rows `clearsessions` deletes), and `--cookies FILE` writes up to 100,000 of their cookies,
 //! one `sessionid=…` per line, for the load generator. `--prefill-only` exits after that.
 //!
-//! It runs on tokio's multi-thread runtime, as `#[tokio::main]` builds it, unless
-//! `--current-thread` asks for a single-threaded one (actix-web's model: one per core). Under
-//! load the flavor decides how well a multiplexed Redis connection batches its commands: see
-//! the Redis store's "Throughput" section.
+//! It serves on tokio's multi-thread runtime, or with `--current-thread` on a current-thread
+//! one (`server_runtime` says why that matters).
 
 use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Instant;
 
 mod routes;
+mod server_runtime;
 
 use tessera::json::{Map, Value};
 use tessera::session::SessionKey;
@@ -112,12 +111,7 @@ async fn prefill(
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = <Args as clap::Parser>::parse();
-    let mut builder = if args.current_thread {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-    };
-    builder.enable_all().build()?.block_on(serve(args))
+    server_runtime::build(args.current_thread)?.block_on(serve(args))
 }
 
 async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {

@@ -31,6 +31,7 @@
 //! current-thread runtime, as `bench_server --current-thread` does.
 
 mod ceiling;
+mod server_runtime;
 
 use tessera::signing::SecretKeys;
 use tessera::SessionConfig;
@@ -67,12 +68,7 @@ struct Args {
 
 fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let args = <Args as clap::Parser>::parse();
-    let mut builder = if args.current_thread {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-    };
-    builder.enable_all().build()?.block_on(serve(args))
+    server_runtime::build(args.current_thread)?.block_on(serve(args))
 }
 
 async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {

@@ -9,23 +9,23 @@
 //!
 //! A session without a user has no index entry in Redis, so nothing else is sent.
 //!
-//! Like tessera's store, on tokio's multi-thread runtime it wakes an idle task of its own right
-//! after a command is queued, so the scheduler runs redis-rs's driver after the requests that
-//! are waiting and their commands reach Redis in one write (src/store/redis/batching.rs says
-//! why). Without it the ceiling would send its commands nearly one per write under load and
-//! bound nothing. On a current-thread runtime they batch by themselves, and nothing is woken.
+//! Each command runs through the store's own `Batching` (the very file, included below), so
+//! on tokio's multi-thread runtime the commands of concurrent requests reach Redis in one
+//! write as the store's do. Without it the ceiling would send them nearly one per write under
+//! load and bound nothing (src/store/redis/batching.rs says why).
 
-use std::future::{poll_fn, Future};
 use std::pin::pin;
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Script, Value};
-use tokio::runtime::{Handle, RuntimeFlavor};
-use tokio::sync::Notify;
 
 use super::store::Error;
+
+/// The store's batching, compiled into the ceiling rather than made public API for it.
+#[path = "../../src/store/redis/batching.rs"]
+mod batching;
 
 /// Django's cache key prefix for the cache session backend, with its default `KEY_PREFIX` and
 /// `VERSION`.
@@ -51,9 +51,8 @@ static SAVE: LazyLock<Script> = LazyLock::new(|| {
 /// The ceiling's Redis store.
 pub struct RedisCeiling {
     connection: ConnectionManager,
-    /// Wakes the idle task; `None` off the multi-thread runtime. The task lives as long as the
-    /// runtime, which is the ceiling's whole life.
-    idle_task: Option<Arc<Notify>>,
+    /// Sends the commands of concurrent calls together, as the store does.
+    batching: batching::Batching,
 }
 
 impl RedisCeiling {
@@ -66,44 +65,19 @@ impl RedisCeiling {
             .set_min_delay(Duration::from_millis(50))
             .set_max_delay(Duration::from_millis(250));
         let connection = ConnectionManager::new_with_config(client, config).await?;
-        let idle_task =
-            (Handle::current().runtime_flavor() == RuntimeFlavor::MultiThread).then(|| {
-                let notify = Arc::new(Notify::new());
-                let notified = Arc::clone(&notify);
-                tokio::spawn(async move {
-                    loop {
-                        notified.notified().await;
-                    }
-                });
-                notify
-            });
         Ok(RedisCeiling {
             connection,
-            idle_task,
+            batching: batching::Batching::start(),
         })
-    }
-
-    /// Runs `command`, waking the idle task after the poll that queued it.
-    async fn send<T>(&self, command: impl Future<Output = T>) -> T {
-        let mut command = pin!(command);
-        let mut woken = self.idle_task.is_none();
-        poll_fn(|cx| {
-            let polled = command.as_mut().poll(cx);
-            if polled.is_pending() && !woken {
-                woken = true;
-                if let Some(notify) = &self.idle_task {
-                    notify.notify_one();
-                }
-            }
-            polled
-        })
-        .await
     }
 
     pub async fn load(&self, key: &str) -> Result<Option<String>, Error> {
         let mut con = self.connection.clone();
         let stored: Option<Vec<u8>> = self
-            .send(redis::cmd("GET").arg(redis_key(key)).query_async(&mut con))
+            .batching
+            .run(pin!(redis::cmd("GET")
+                .arg(redis_key(key))
+                .query_async(&mut con)))
             .await?;
         // A value that is not UTF-8 is not session text: no session, as for tessera.
         Ok(stored.and_then(|bytes| String::from_utf8(bytes).ok()))
@@ -117,7 +91,7 @@ impl RedisCeiling {
             .arg("PXAT")
             .arg(expiry_ms(expires_at))
             .arg("NX");
-        let reply: Value = self.send(set.query_async(&mut con)).await?;
+        let reply: Value = self.batching.run(pin!(set.query_async(&mut con))).await?;
         Ok(reply != Value::Nil)
     }
 
@@ -134,7 +108,10 @@ impl RedisCeiling {
             .arg(expected)
             .arg(text)
             .arg(expiry_ms(expires_at));
-        let outcome: i64 = self.send(invocation.invoke_async(&mut con)).await?;
+        let outcome: i64 = self
+            .batching
+            .run(pin!(invocation.invoke_async(&mut con)))
+            .await?;
         Ok(outcome == 1)
     }
 }
