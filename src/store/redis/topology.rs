@@ -153,19 +153,26 @@ impl Backend {
                         .set_response_timeout(Some(response_timeout))
                         .set_connection_timeout(Some(connect_timeout)),
                 };
-                backend.connection().await?;
+                backend.discover().await?;
                 Ok(Backend::Sentinel(Box::new(backend)))
             }
         }
     }
 
     /// A connection to send on, and (for Sentinel) its generation.
+    ///
+    /// Asking the Sentinels (a rare event: start-up and failover) is boxed, so the future of
+    /// every call stays small: inline, that discovery alone made it about 3 KB, moved into
+    /// the store's boxed future on every request.
     pub(super) async fn handle(&self) -> RedisResult<(Handle, u64)> {
         match self {
             Backend::Standalone(m) => Ok((Handle::Manager(m.clone()), 0)),
             Backend::Cluster(c) => Ok((Handle::Cluster(c.clone()), 0)),
             Backend::Sentinel(s) => {
-                let (generation, con) = s.connection().await?;
+                let (generation, con) = match s.cached() {
+                    Some(found) => found,
+                    None => Box::pin(s.discover()).await?,
+                };
                 Ok((Handle::Plain(con), generation))
             }
         }
@@ -196,10 +203,8 @@ impl SentinelBackend {
         self.current.lock().ok().and_then(|c| c.clone())
     }
 
-    async fn connection(&self) -> RedisResult<(u64, MultiplexedConnection)> {
-        if let Some(c) = self.cached() {
-            return Ok(c);
-        }
+    /// Asks the Sentinels for the master and connects to it, once for a burst of callers.
+    async fn discover(&self) -> RedisResult<(u64, MultiplexedConnection)> {
         let mut sentinels = self.sentinels.lock().await;
         // Someone else may have found the master while this call waited.
         if let Some(c) = self.cached() {
